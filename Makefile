@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := brightback_site.settings
+
+.PHONY: run test lint bench messages clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+## make run: migrate, load the demo App, then web server + Celery worker and beat on embedded defaults.
+run: export DEBUG ?= 1
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_setup
+	@echo "Demo customer page: http://127.0.0.1:$(PORT)/demo/   Admin: http://127.0.0.1:$(PORT)/admin/"
+	$(PY) -m celery -A brightback_site worker --beat --loglevel=INFO --concurrency=2 \
+	    --schedule=var/celerybeat-schedule & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+## make test: the whole suite, against PostgreSQL and Redis when they answer, else SQLite.
+test: $(VENV)/.installed
+	eval "$$($(PY) -m brightback_site.probe)"; $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed
+	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+messages: $(VENV)/.installed
+	cd flows && ../$(PY) ../manage.py makemessages -l fr -l de -l es && ../$(PY) ../manage.py compilemessages
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from flows import demo, views
+from flows.api import PrecancelView
+
+admin.site.site_header = "Cancel-flow console"
+admin.site.site_title = "Cancel-flow console"
+admin.site.index_title = "Apps, flows and results"
+
+urlpatterns = [
+    path("precancel", PrecancelView.as_view(), name="precancel"),
+    path("precancel/", PrecancelView.as_view()),
+    path("c/", include("flows.urls")),
+    path("js/brightback.js", views.snippet, name="snippet"),
+    path("healthz", views.healthz, name="healthz"),
+    path("demo/", demo.demo_page, name="demo"),
+    path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests use real PostgreSQL and Redis when `make test` found them (see
+brightback_site/probe.py); tests that need one skip with the reason where it is absent, except in CI,
+where a missing service is a failure rather than a silent skip."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.management import call_command
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def demo_app(db):  # noqa: ANN001, ANN201
+    from flows.models import App
+
+    call_command("demo_setup", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    return App.objects.get(app_id="demo")
+
+
+@pytest.fixture
+def snippet_data():  # noqa: ANN201
+    def make(**overrides) -> dict:  # noqa: ANN003
+        data = {
+            "app_id": "demo",
+            "email": "jane@example.com",
+            "subscription_id": "sub_1",
+            "save_return_url": "http://127.0.0.1/account?tab=billing",
+            "cancel_confirmation_url": "http://127.0.0.1/canceled",
+            "offer_1_url": "http://localhost/offer-applied",
+            "account": {"internal_id": "acct_42", "plan": "pro", "value": 49},
+            "custom": {"seats": 3, "team": {"name": "Blue"}},
+        }
+        data.update(overrides)
+        return data
+
+    return make

@@ -1,0 +1,135 @@
+"""POST /precancel (DESIGN §2), Brightback-compatible answers, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import selectors, services, signing
+from .snippet_data import SnippetDataError, clean_snippet_data
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Every API error in Brightback's shape: {"valid": false, "message": ...}."""
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        if isinstance(exc, ParseError):
+            message = "invalid json syntax"
+        elif isinstance(exc, APIException):
+            message = str(exc.detail) if isinstance(exc.detail, str) else "invalid request"
+        else:
+            message = "invalid request"
+        response.data = {"valid": False, "message": message}
+    return response
+
+
+class SnippetJSONParser(BaseParser):
+    """Any content type parses as JSON: Brightback.js and older pages send text/plain too."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001, ANN201
+        raw = stream.read(settings.PRECANCEL_MAX_BYTES + 1) if stream is not None else b""
+        if len(raw) > settings.PRECANCEL_MAX_BYTES:
+            raise _TooLarge()
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ParseError() from None
+
+
+class _TooLarge(APIException):
+    status_code = 400
+    default_detail = f"request body too large (at most {settings.PRECANCEL_MAX_BYTES} bytes)"
+
+
+def _fail(status_code: int, message: str) -> Response:
+    return Response({"valid": False, "message": message}, status=status_code)
+
+
+def _origin_allowed(request: HttpRequest, origin: str, app_origins: list[str] | None) -> bool:
+    own = f"{request.scheme}://{request.get_host()}".lower()
+    origin = origin.rstrip("/").lower()
+    if origin == own:
+        return True
+    if app_origins is None:
+        return selectors.apps_allowing_origin(origin)
+    return origin in app_origins
+
+
+def _cors(response: Response, origin: str) -> Response:
+    response["Access-Control-Allow-Origin"] = origin
+    response["Access-Control-Allow-Credentials"] = "true"
+    response["Vary"] = "Origin"
+    return response
+
+
+class PrecancelView(APIView):
+    parser_classes = [SnippetJSONParser]
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def options(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+        # Preflight: the body (and so the app) is unknown, so any App listing the origin will do;
+        # the POST itself is checked against its own App's list.
+        origin = request.headers.get("Origin", "")
+        response = Response(status=204)
+        if origin and _origin_allowed(request, origin, None):
+            _cors(response, origin)
+            response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response["Access-Control-Allow-Headers"] = "Content-Type"
+            response["Access-Control-Max-Age"] = "600"
+        return response
+
+    def post(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
+            return _fail(400, _TooLarge.default_detail)
+        try:
+            data = clean_snippet_data(request.data)
+        except SnippetDataError as exc:
+            return _fail(400, str(exc))
+
+        app = selectors.app_by_public_id(data["app_id"])
+        if app is None:
+            return _fail(404, f"No such app:{data['app_id']}")
+
+        origin = request.headers.get("Origin", "")
+        if origin and not _origin_allowed(request, origin, app.origins):
+            return _fail(403, f"origin {origin} is not allowed for app:{app.app_id}")
+
+        if app.is_live or data.get("auth"):
+            problem = signing.embed_auth_problem(
+                secret=app.secret, app_id=app.app_id,
+                internal_id=data.get("account", {}).get("internal_id", ""), auth=data.get("auth"))
+            if problem:
+                return _fail(403, problem)
+
+        try:
+            session = services.session_start(app=app, data=data)
+        except services.ReturnUrlRefused as exc:
+            return _fail(400, str(exc))
+        except services.NoActiveFlow as exc:
+            return _fail(409, str(exc))
+
+        url = _absolute(request, reverse("flows:page", args=[session.token]))
+        response = Response({"valid": True, "url": url, "message": url})
+        return _cors(response, origin) if origin else response
+
+
+def _absolute(request: HttpRequest, path: str) -> str:
+    if settings.SITE_URL:
+        return settings.SITE_URL + path
+    return request.build_absolute_uri(path)

@@ -1,0 +1,48 @@
+"""/demo/: a pretend customer account page using the snippet, and the pages its return URLs land on.
+
+It shows a developer the whole journey on one machine, and it is what the browser test drives.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from . import selectors, signing
+
+DEMO_APP_ID = "demo"
+
+
+@require_GET
+def demo_page(request: HttpRequest) -> HttpResponse:
+    app = selectors.app_by_public_id(DEMO_APP_ID)
+    if app is None:
+        raise Http404("Run `python manage.py demo_setup` first.")
+    base = request.build_absolute_uri("/").rstrip("/")
+    context = {
+        "app": app,
+        "base": base,
+        "save_return_url": base + reverse("demo-return", args=["saved"]),
+        "cancel_confirmation_url": base + reverse("demo-return", args=["canceled"]),
+        "offer_1_url": base + reverse("demo-return", args=["offer"]),
+    }
+    return render(request, "flows/demo.html", context)
+
+
+@require_GET
+def demo_return(request: HttpRequest, outcome: str) -> HttpResponse:
+    app = selectors.app_by_public_id(DEMO_APP_ID)
+    if app is None or outcome not in {"saved", "canceled", "offer"}:
+        raise Http404
+    params = {k: request.GET.get(k, "") for k in ("bb_event", "bb_account_id", "bb_session", "bb_ts", "bb_sig")}
+    verified = False
+    if params["bb_ts"].isdigit():
+        expected = signing.return_signature(secret=app.secret, event=params["bb_event"],
+                                            account_id=params["bb_account_id"], session=params["bb_session"],
+                                            ts=int(params["bb_ts"]))
+        verified = hmac.compare_digest(expected, params["bb_sig"])
+    return render(request, "flows/demo_return.html", {"outcome": outcome, "params": params, "verified": verified})

@@ -1,0 +1,215 @@
+"""Every write of the cancel flow. Views, commands and tasks call these; nothing else writes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import routing, signing
+from .models import App, CancelSession, Decision, Event, Reason
+from .snippet_data import OFFER_URL, URL_FIELDS
+
+logger = logging.getLogger(__name__)
+
+
+class FlowError(Exception):
+    """A request the flow refuses; the message is safe to show."""
+
+
+class NoActiveFlow(FlowError):
+    pass
+
+
+class ReturnUrlRefused(FlowError):
+    pass
+
+
+class SessionClosed(FlowError):
+    """The session expired (or was abandoned) before a decision."""
+
+
+class BadDecision(FlowError):
+    """The posted decision names a reason or offer this session's flow does not have."""
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+def session_start(*, app: App, data: dict) -> CancelSession:
+    """Open a hosted-page session for validated snippet data (see snippet_data.clean_snippet_data)."""
+    for key, value in data.items():
+        if (key in URL_FIELDS or OFFER_URL.match(key)) and not app.allows_return_url(value):
+            raise ReturnUrlRefused(f"{key} is not on this app's allowed return-URL hosts")
+    flow = routing.flow_for(app=app, data=data)
+    if flow is None:
+        raise NoActiveFlow(f"No active flow for app:{app.app_id}")
+    stored = {k: v for k, v in data.items() if k != "auth"}
+    now = timezone.now()
+    return CancelSession.objects.create(
+        app=app,
+        flow=flow,
+        is_test=not app.is_live,
+        email=data.get("email", ""),
+        account_internal_id=data.get("account", {}).get("internal_id", ""),
+        subscription_id=data.get("subscription_id", ""),
+        locale=data.get("context", {}).get("locale", "")[:35],
+        data=stored,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.SESSION_TTL_SECONDS),
+    )
+
+
+# --- decisions ----------------------------------------------------------------------------------
+
+EVENT_FOR_KIND = {
+    Decision.Kind.NEVERMIND: Event.Type.SESSION_NEVERMIND,
+    Decision.Kind.ACCEPT: Event.Type.OFFER_ACCEPTED,
+    Decision.Kind.CANCEL: Event.Type.SESSION_CANCELED,
+}
+
+
+def _with_bb_params(url: str, *, session: CancelSession, event_type: str, ts: int) -> str:
+    account_id = session.account_internal_id
+    params = {
+        "bb_event": event_type,
+        "bb_account_id": account_id,
+        "bb_session": session.public_id,
+        "bb_ts": str(ts),
+        "bb_sig": signing.return_signature(secret=session.app.secret, event=event_type,
+                                           account_id=account_id, session=session.public_id, ts=ts),
+    }
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("bb_")]
+    return urlunsplit(parts._replace(query=urlencode(query + list(params.items()))))
+
+
+def _target_url(session: CancelSession, kind: str, offer) -> str:  # noqa: ANN001
+    if kind == Decision.Kind.CANCEL:
+        return session.return_url("cancel_confirmation_url")
+    if kind == Decision.Kind.ACCEPT:
+        if offer.snippet_url_slot and session.return_url(f"offer_{offer.snippet_url_slot}_url"):
+            return session.return_url(f"offer_{offer.snippet_url_slot}_url")
+        configured = offer.return_url or offer.link_url
+        if configured:
+            return configured
+    return session.return_url("save_return_url")
+
+
+@transaction.atomic
+def decision_record(
+    *,
+    session: CancelSession,
+    kind: str,
+    reason_code: str = "",
+    feedback: str = "",
+    offer_code: str = "",
+) -> Decision:
+    """Record the customer's decision once, with its event, and return it.
+
+    A second call for the same session (double click, replayed POST) records nothing and returns
+    the first decision, so the customer is redirected the same way.
+    """
+    from offers.models import Offer  # offers depends on flows; this one read goes the other way
+
+    session = (CancelSession.objects.select_for_update().select_related("app", "flow")
+               .get(pk=session.pk))
+    existing = Decision.objects.filter(session=session).first()
+    if existing is not None:
+        return existing
+    if not session.is_open:
+        raise SessionClosed("This cancel page has expired.")
+    if kind not in Decision.Kind.values:
+        raise BadDecision(f"Unknown action {kind!r}.")
+
+    reason = None
+    if reason_code:
+        reason = Reason.objects.filter(flow=session.flow, code=reason_code, is_active=True).first()
+        if reason is None:
+            raise BadDecision(f"Unknown reason {reason_code!r}.")
+    offer = None
+    if kind == Decision.Kind.ACCEPT:
+        offer = (Offer.objects.filter(flow=session.flow, code=offer_code, is_active=True)
+                 .prefetch_related("reasons").first())
+        if offer is None:
+            raise BadDecision(f"Unknown offer {offer_code!r}.")
+        offer_reasons = {r.code for r in offer.reasons.all()}
+        if offer_reasons and reason_code not in offer_reasons:
+            raise BadDecision(f"Offer {offer_code!r} is not available for this reason.")
+
+    event_type = EVENT_FOR_KIND[kind]
+    if offer is not None and offer.kind == Offer.Kind.CONTACT_SUPPORT:
+        event_type = Event.Type.OFFER_EMAIL_REQUESTED
+    now = timezone.now().replace(microsecond=0)
+    target = _target_url(session, kind, offer)
+    redirect_url = _with_bb_params(target, session=session, event_type=event_type,
+                                   ts=int(now.timestamp())) if target else ""
+    try:
+        with transaction.atomic():
+            decision = Decision.objects.create(
+                session=session, kind=kind, reason=reason,
+                reason_code=reason.code if reason else "", reason_label=reason.label if reason else "",
+                feedback=feedback.strip(), offer=offer, offer_code=offer.code if offer else "",
+                redirect_url=redirect_url, created_at=now,
+            )
+    except IntegrityError:
+        # Only reachable where row locks are not available: the first writer won.
+        return Decision.objects.get(session=session)
+    CancelSession.objects.filter(pk=session.pk).update(status=CancelSession.Status.DECIDED)
+    session.status = CancelSession.Status.DECIDED
+    event_record(session=session, type=event_type, decision=decision)
+    return decision
+
+
+# --- events -------------------------------------------------------------------------------------
+
+def event_payload(*, event_id: str, session: CancelSession, decision: Decision | None,
+                  extra: dict | None = None) -> dict:
+    """The `data` object of a webhook (DESIGN §5), frozen when the event happens."""
+    offer = decision.offer if decision is not None else None
+    data = {
+        "event_id": event_id,
+        "app_id": session.app.app_id,
+        "session_id": session.public_id,
+        "test": session.is_test,
+        "email": session.email or None,
+        "account": session.account,
+        "subscription_id": session.subscription_id or None,
+        "reason": ({"code": decision.reason_code, "label": decision.reason_label}
+                   if decision is not None and decision.reason_code else None),
+        "feedback": decision.feedback if decision is not None else "",
+        "offer": ({"code": offer.code, "type": offer.kind, "title": offer.title, "terms": offer.terms()}
+                  if offer is not None else None),
+        "custom": session.data.get("custom", {}),
+        "context": session.data.get("context", {}),
+    }
+    if extra:
+        data.update(extra)
+    return data
+
+
+@lru_cache(maxsize=1)
+def _handlers(paths: tuple[str, ...]) -> list:
+    return [import_string(path) for path in paths]
+
+
+def event_record(*, session: CancelSession, type: str, decision: Decision | None = None,
+                 extra: dict | None = None) -> Event:
+    """Write an event and hand it to every channel, inside the caller's transaction.
+
+    Channels write their own outbox rows here and publish them on commit; their sweepers publish
+    anything the broker did not take.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_record must run inside the transaction of what caused the event")
+    event = Event(app=session.app, session=session, type=type)
+    event.data = event_payload(event_id=event.id, session=session, decision=decision, extra=extra)
+    event.save(force_insert=True)
+    for handler in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+        handler(event)
+    return event

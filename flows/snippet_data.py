@@ -1,0 +1,150 @@
+"""Validation of the data a page hands to /precancel through the snippet (DESIGN §1 and §2).
+
+Messages name the offending path (`custom.plan.tags`) so a developer can fix the call from the
+response alone. Brightback's own wording is kept where it had one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+
+MAX_STRING = 2000
+MAX_DEPTH = 6
+MAX_KEYS = 200
+
+STRING_FIELDS = ("email", "subscription_id", "first_name", "last_name", "full_name")
+URL_FIELDS = ("save_return_url", "cancel_confirmation_url")
+OFFER_URL = re.compile(r"^offer_([1-9][0-9]?)_url$")
+ACCOUNT_STRINGS = ("internal_id", "billing_id", "company_name", "company_domain", "plan", "plan_term",
+                   "created_at")
+CONTEXT_STRINGS = ("locale", "timezone", "user_agent", "url", "referrer")
+
+
+class SnippetDataError(ValueError):
+    """The data is malformed; the message is safe to show to the page's developer."""
+
+
+def _string(value: object, path: str, *, allow_number: bool = False) -> str:
+    if allow_number and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise SnippetDataError(f"{path} must be a string")
+    if len(value) > MAX_STRING:
+        raise SnippetDataError(f"{path} is longer than {MAX_STRING} characters")
+    return value.strip()
+
+
+def _url(value: object, path: str) -> str:
+    url = _string(value, path)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SnippetDataError(f"{path} must be an absolute http(s) URL")
+    return url
+
+
+def _plain(value: object, path: str, depth: int = 0) -> object:
+    """custom: nested objects of strings, numbers, booleans and ISO dates; no arrays."""
+    if isinstance(value, list):
+        raise SnippetDataError(f"{path}: arrays are not supported")
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise SnippetDataError(f"{path} is nested more than {MAX_DEPTH} levels deep")
+        if len(value) > MAX_KEYS:
+            raise SnippetDataError(f"{path} has more than {MAX_KEYS} keys")
+        return {str(k)[:200]: _plain(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
+    if isinstance(value, str):
+        return _string(value, path)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    raise SnippetDataError(f"{path} has an unsupported type")
+
+
+def clean_snippet_data(body: object) -> dict:
+    """Return the snippet data we keep, or raise SnippetDataError.
+
+    Unknown top-level keys are dropped rather than refused, as Brightback.js pages pass extra keys.
+    """
+    if not isinstance(body, dict):
+        raise SnippetDataError("request body must be a JSON object")
+    app_id = body.get("app_id")
+    if not isinstance(app_id, str) or not app_id.strip() or len(app_id) > 64:
+        raise SnippetDataError("valid app_id is required")
+    data: dict = {"app_id": app_id.strip()}
+
+    for name in STRING_FIELDS:
+        if body.get(name) is not None:
+            data[name] = _string(body[name], name, allow_number=(name == "subscription_id"))
+    if data.get("email"):
+        try:
+            validate_email(data["email"])
+        except DjangoValidationError:
+            raise SnippetDataError("email is not a valid email address") from None
+
+    for name, value in body.items():
+        if value is None:
+            continue
+        if name in URL_FIELDS or OFFER_URL.match(name):
+            data[name] = _url(value, name)
+
+    account = body.get("account")
+    if account is not None:
+        if not isinstance(account, dict):
+            raise SnippetDataError("account must be an object")
+        cleaned_account: dict = {}
+        for key, value in account.items():
+            if value is None:
+                continue
+            path = f"account.{key}"
+            if key in ACCOUNT_STRINGS:
+                cleaned_account[key] = _string(value, path, allow_number=True)
+            elif key == "value":
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise SnippetDataError("account.value must be a number")
+                try:
+                    cleaned_account[key] = float(value)
+                except ValueError:
+                    raise SnippetDataError("account.value must be a number") from None
+            else:
+                cleaned_account[key] = _plain(value, path, 1)
+        if "created_at" in cleaned_account and cleaned_account["created_at"]:
+            try:
+                datetime.fromisoformat(cleaned_account["created_at"].replace("Z", "+00:00"))
+            except ValueError:
+                raise SnippetDataError("account.created_at must be an ISO 8601 date") from None
+        data["account"] = cleaned_account
+
+    if not data.get("email") and not data.get("account", {}).get("internal_id"):
+        raise SnippetDataError("valid email or account.internal_id is required")
+
+    custom = body.get("custom")
+    if custom is not None:
+        if not isinstance(custom, dict):
+            raise SnippetDataError("custom must be an object")
+        data["custom"] = _plain(custom, "custom")
+
+    context = body.get("context")
+    if context is not None:
+        if not isinstance(context, dict):
+            raise SnippetDataError("context must be an object")
+        data["context"] = {k: _string(context[k], f"context.{k}") for k in CONTEXT_STRINGS
+                           if context.get(k) is not None}
+
+    if body.get("timestamp") is not None:
+        data["timestamp"] = _string(body["timestamp"], "timestamp")
+
+    auth = body.get("auth")
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise SnippetDataError("auth must be an object with expires and hash")
+        expires, digest = auth.get("expires"), auth.get("hash")
+        if isinstance(expires, str) and expires.isdigit():
+            expires = int(expires)
+        if not isinstance(expires, int) or isinstance(expires, bool) or not isinstance(digest, str):
+            raise SnippetDataError("auth must be an object with expires (unix seconds) and hash (hex)")
+        data["auth"] = {"expires": expires, "hash": digest[:128]}
+    return data

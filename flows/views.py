@@ -1,0 +1,168 @@
+"""The hosted cancel page (DESIGN §3), the snippet, the demo and /healthz. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from offers.selectors import offers_for_flow, offers_for_reason
+
+from . import selectors, services
+from .models import CancelSession, Decision, Flow, readable_text_on
+
+logger = logging.getLogger(__name__)
+
+MAX_FEEDBACK = 5000
+
+
+class _SeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def _language(session: CancelSession | None, request: HttpRequest) -> str:
+    """The snippet's locale first, then the browser's (LocaleMiddleware already read it)."""
+    if session is not None and session.locale:
+        try:
+            return translation.get_supported_language_variant(session.locale.replace("_", "-").lower())
+        except LookupError:
+            pass
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+def _brand(flow: Flow) -> dict:
+    return {"brand": flow.brand_color, "brand_text": readable_text_on(flow.brand_color),
+            "background": flow.background_color}
+
+
+def _problem(request: HttpRequest, *, status: int, title: str, message: str,
+             session: CancelSession | None = None) -> HttpResponse:
+    with translation.override(_language(session, request)):
+        context = {"title": title, "message": message, "session": session}
+        if session is not None:
+            context.update(flow=session.flow, **_brand(session.flow))
+        response = render(request, "flows/problem.html", context, status=status)
+    return response
+
+
+def _unknown(request: HttpRequest) -> HttpResponse:
+    return _problem(request, status=404, title=translation.gettext("This link doesn’t work"),
+                    message=translation.gettext(
+                        "We couldn’t find this cancellation page. Please go back to your account and "
+                        "choose Cancel again."))
+
+
+def _expired(request: HttpRequest, session: CancelSession) -> HttpResponse:
+    with translation.override(_language(session, request)):
+        return _problem(request, status=410, session=session,
+                        title=translation.gettext("This page has expired"),
+                        message=translation.gettext(
+                            "For your security, cancellation pages only work for a limited time. Nothing "
+                            "was changed. Please go back to your account and choose Cancel again."))
+
+
+def render_page(request: HttpRequest, *, session: CancelSession, step: str, reason_code: str = "",
+                feedback: str = "", error: str = "", status: int = 200, preview: bool = False) -> HttpResponse:
+    flow = session.flow
+    reasons = selectors.reasons_for_flow(flow_id=flow.pk)
+    offers = offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None) \
+        if step == "offers" else []
+    chosen = next((r for r in reasons if r.code == reason_code), None)
+    context = {
+        "session": session, "flow": flow, "reasons": reasons, "offers": offers, "step": step,
+        "reason_code": reason_code, "chosen_reason": chosen, "feedback": feedback, "error": error,
+        "preview": preview, "support_email": session.app.support_email,
+        "action_url": request.path, **_brand(flow),
+    }
+    with translation.override(_language(session, request)):
+        response = render(request, "flows/page.html", context, status=status)
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def page(request: HttpRequest, token: str) -> HttpResponse:
+    session = selectors.session_by_token(token)
+    if session is None:
+        return _unknown(request)
+    decision = getattr(session, "decision", None)
+    if decision is not None:
+        # A replayed POST or a back-button GET: the decision stands, go where it went.
+        return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
+    if not session.is_open:
+        return _expired(request, session)
+    if request.method == "GET":
+        return render_page(request, session=session, step="reasons")
+
+    reason_code = request.POST.get("reason", "")[:64]
+    feedback = request.POST.get("feedback", "")
+    if len(feedback) > MAX_FEEDBACK:
+        return render_page(request, session=session, step="reasons", reason_code=reason_code,
+                           feedback=feedback[:MAX_FEEDBACK], status=400,
+                           error=translation.gettext("Please keep your note under 5,000 characters."))
+    offer_code = request.POST.get("accept", "")[:64]
+    action = "accept" if offer_code else request.POST.get("action", "")
+    if action == "continue":
+        if reason_code and reason_code not in {r.code for r in selectors.reasons_for_flow(flow_id=session.flow_id)}:
+            return render_page(request, session=session, step="reasons", status=400,
+                               error=translation.gettext("Please choose one of the reasons listed."))
+        return render_page(request, session=session, step="offers", reason_code=reason_code,
+                           feedback=feedback)
+    if action not in Decision.Kind.values:
+        return render_page(request, session=session, step="reasons", status=400,
+                           error=translation.gettext("Please choose one of the buttons below."))
+    try:
+        decision = services.decision_record(session=session, kind=action, reason_code=reason_code,
+                                            feedback=feedback, offer_code=offer_code)
+    except services.SessionClosed:
+        return _expired(request, session)
+    except services.BadDecision as exc:
+        logger.info("refused decision on %s: %s", session.public_id, exc)
+        return render_page(request, session=session, step="reasons", status=400,
+                           error=translation.gettext("That choice isn’t available. Please choose again."))
+    return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
+
+
+@never_cache
+@require_GET
+def done(request: HttpRequest, token: str) -> HttpResponse:
+    """Where a decision lands when the page passed no return URL for it."""
+    session = selectors.session_by_token(token)
+    decision = getattr(session, "decision", None) if session is not None else None
+    if decision is None:
+        return _unknown(request)
+    with translation.override(_language(session, request)):
+        return render(request, "flows/done.html",
+                      {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
+
+
+@lru_cache(maxsize=1)
+def _snippet_source() -> bytes:
+    return (Path(settings.BASE_DIR) / "static" / "js" / "brightback.js").read_bytes()
+
+
+@require_GET
+def snippet(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(_snippet_source(), content_type="application/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=300"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    from .health import broker_state, database_state
+
+    database, broker = database_state(), broker_state()
+    healthy = database == "ok"
+    return JsonResponse({"status": "ok" if healthy and broker == "ok" else "degraded",
+                         "database": database, "broker": broker}, status=200 if healthy else 503)

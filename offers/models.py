@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Offer(models.Model):
+    """A retention offer shown on a Flow's page, for all reasons or only for some."""
+
+    class Kind(models.TextChoices):
+        DISCOUNT = "discount", _("Discount")
+        PAUSE = "pause", _("Pause")
+        PLAN_CHANGE = "plan_change", _("Plan change")
+        TRIAL_EXTENSION = "trial_extension", _("Trial extension")
+        CONTACT_SUPPORT = "contact_support", _("Talk to support (email)")
+        CUSTOM_LINK = "custom_link", _("Custom link")
+
+    flow = models.ForeignKey("flows.Flow", on_delete=models.CASCADE, related_name="offers")
+    code = models.SlugField(max_length=64, help_text=_("Stable code, sent in webhooks and on the page."))
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    accept_label = models.CharField(max_length=100, blank=True, help_text=_("Blank: a label for the kind."))
+    reasons = models.ManyToManyField(
+        "flows.Reason", blank=True, related_name="offers",
+        help_text=_("Show only for these reasons. None: show for every reason."),
+    )
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    snippet_url_slot = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text=_("N: accepting goes to the snippet's offer_N_url when the page passed one."),
+    )
+    return_url = models.URLField(blank=True, max_length=2000,
+                                 help_text=_("Where accepting goes without offer_N_url (blank: save_return_url)."))
+    # Kind-specific terms; which ones apply is checked in clean().
+    coupon = models.CharField(max_length=200, blank=True, help_text=_("Billing coupon id (discount)."))
+    discount_percent = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    discount_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    pause_months = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                    validators=[MinValueValidator(1), MaxValueValidator(24)])
+    plan = models.CharField(max_length=200, blank=True, help_text=_("Target plan or price id (plan change)."))
+    trial_days = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                  validators=[MinValueValidator(1), MaxValueValidator(365)])
+    support_email = models.EmailField(blank=True, help_text=_("Contact support: blank uses the App's."))
+    link_url = models.URLField(blank=True, max_length=2000, help_text=_("Custom link: where it goes."))
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["flow", "code"], name="offer_unique_code_per_flow")]
+
+    REQUIRED_TERMS = {
+        Kind.DISCOUNT: ("discount_percent",),
+        Kind.PAUSE: ("pause_months",),
+        Kind.PLAN_CHANGE: ("plan",),
+        Kind.TRIAL_EXTENSION: ("trial_days",),
+        Kind.CUSTOM_LINK: ("link_url",),
+        Kind.CONTACT_SUPPORT: (),
+    }
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.code})"
+
+    def clean(self) -> None:
+        missing = {
+            name: _("Required for a %(kind)s offer.") % {"kind": self.get_kind_display()}
+            for name in self.REQUIRED_TERMS.get(self.kind, ())
+            if getattr(self, name) in (None, "")
+        }
+        if missing:
+            raise ValidationError(missing)
+
+    def terms(self) -> dict:
+        """The kind-specific terms, for webhooks and billing actions."""
+        names = {
+            self.Kind.DISCOUNT: ("coupon", "discount_percent", "discount_months"),
+            self.Kind.PAUSE: ("pause_months",),
+            self.Kind.PLAN_CHANGE: ("plan",),
+            self.Kind.TRIAL_EXTENSION: ("trial_days",),
+            self.Kind.CONTACT_SUPPORT: ("support_email",),
+            self.Kind.CUSTOM_LINK: ("link_url",),
+        }[self.kind]
+        return {name: getattr(self, name) for name in names if getattr(self, name) not in (None, "")}
