@@ -97,6 +97,8 @@ class PrecancelView(APIView):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
             return _fail(400, _TooLarge.default_detail)
+        if not request.body.strip():
+            return _fail(400, "invalid json syntax")
         try:
             data = clean_snippet_data(request.data)
         except SnippetDataError as exc:

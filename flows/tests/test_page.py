@@ -1,0 +1,260 @@
+"""The hosted page (DESIGN §3): decisions, redirects with signed bb_* parameters, replays, bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.utils import timezone
+
+from flows import signing
+from flows.models import CancelSession, Decision, Event
+from offers.models import Offer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def session(client, demo_app, snippet_data) -> CancelSession:
+    response = client.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    assert response.status_code == 200
+    return CancelSession.objects.get()
+
+
+def page_url(session: CancelSession) -> str:
+    return f"/c/{session.token}"
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def assert_signed(url: str, session: CancelSession, event: str) -> None:
+    params = query(url)
+    assert params["bb_event"] == event
+    assert params["bb_account_id"] == "acct_42"
+    assert params["bb_session"] == session.public_id
+    expected = signing.return_signature(secret=session.app.secret, event=event, account_id="acct_42",
+                                        session=session.public_id, ts=int(params["bb_ts"]))
+    assert params["bb_sig"] == expected
+
+
+def test_page_shows_reasons_as_radio_hooks_and_the_three_exits(client, session):
+    html = client.get(page_url(session)).content.decode()
+    assert 'name="reason" value="too-expensive"' in html
+    assert 'name="feedback"' in html
+    assert 'data-bb-action="nevermind"' in html
+    assert 'data-bb-action="cancel"' in html
+    assert "It’s too expensive" in html
+
+
+def test_page_is_not_cached_and_not_indexed(client, session):
+    response = client.get(page_url(session))
+    assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
+    assert 'name="robots" content="noindex"' in response.content.decode()
+
+
+def test_continue_shows_only_the_offers_for_that_reason(client, session):
+    html = client.post(page_url(session), {"action": "continue", "reason": "too-expensive"}).content.decode()
+    assert 'data-bb-offer="discount-30"' in html
+    assert 'data-bb-offer="pause-2"' in html
+    assert 'data-bb-offer="talk-to-us"' not in html
+    assert Decision.objects.count() == 0
+
+    html = client.post(page_url(session), {"action": "continue", "reason": "other"}).content.decode()
+    assert 'data-bb-offer="talk-to-us"' in html
+    assert 'data-bb-offer="discount-30"' not in html
+
+
+def test_nevermind_goes_to_save_return_url_keeping_its_query(client, session):
+    response = client.post(page_url(session), {"action": "nevermind"})
+    assert response.status_code == 303
+    url = response["Location"]
+    assert url.startswith("http://127.0.0.1/account?")
+    assert query(url)["tab"] == "billing"
+    assert_signed(url, session, "session.nevermind")
+    decision = Decision.objects.get()
+    assert decision.kind == Decision.Kind.NEVERMIND
+    assert Event.objects.get().type == "session.nevermind"
+
+
+def test_cancel_goes_to_cancel_confirmation_url_with_reason_and_feedback_recorded(client, session):
+    response = client.post(page_url(session),
+                           {"action": "cancel", "reason": "other", "feedback": "  Moving on  "})
+    assert response.status_code == 303
+    assert response["Location"].startswith("http://127.0.0.1/canceled?")
+    assert_signed(response["Location"], session, "session.canceled")
+    decision = Decision.objects.get()
+    assert (decision.kind, decision.reason_code, decision.feedback) == ("cancel", "other", "Moving on")
+    event = Event.objects.get()
+    assert event.type == "session.canceled"
+    assert event.id.startswith("evt_") and len(event.id) == 30
+    assert event.data["reason"] == {"code": "other", "label": "Other"}
+    assert event.data["feedback"] == "Moving on"
+    assert event.data["account"]["internal_id"] == "acct_42"
+    assert event.data["custom"] == {"seats": 3, "team": {"name": "Blue"}}
+    session.refresh_from_db()
+    assert session.status == CancelSession.Status.DECIDED
+
+
+def test_cancel_without_a_reason_is_allowed_one_step_away(client, session):
+    response = client.post(page_url(session), {"action": "cancel"})
+    assert response.status_code == 303
+    assert Decision.objects.get().reason_code == ""
+
+
+def test_accept_goes_to_the_offers_snippet_url(client, session):
+    response = client.post(page_url(session), {"accept": "discount-30", "reason": "too-expensive"})
+    assert response.status_code == 303
+    assert response["Location"].startswith("http://localhost/offer-applied?")
+    assert_signed(response["Location"], session, "offer.accepted")
+    decision = Decision.objects.get()
+    assert (decision.kind, decision.offer_code) == ("accept", "discount-30")
+    data = Event.objects.get().data
+    assert data["offer"]["code"] == "discount-30"
+    assert data["offer"]["type"] == "discount"
+    assert data["offer"]["terms"] == {"coupon": "SAVE30", "discount_percent": 30, "discount_months": 3}
+
+
+def test_accept_without_snippet_url_uses_the_offers_configured_url_then_save_return_url(
+        client, demo_app, snippet_data):
+    def decide(offer_code: str, reason: str) -> str:
+        client.post("/precancel", data=json.dumps(snippet_data(offer_1_url=None)),
+                    content_type="application/json")
+        session = CancelSession.objects.order_by("-pk").first()
+        return client.post(page_url(session), {"accept": offer_code, "reason": reason})["Location"]
+
+    Offer.objects.filter(code="pause-2").update(return_url="https://docs.example.com/paused")
+    assert decide("pause-2", "not-using").startswith("https://docs.example.com/paused?")
+    assert decide("discount-30", "too-expensive").startswith("http://127.0.0.1/account?")
+
+
+def test_contact_support_offer_records_an_email_request(client, session):
+    client.post(page_url(session), {"accept": "talk-to-us", "reason": "other"})
+    assert Event.objects.get().type == "offer.email_requested"
+
+
+def test_offer_for_another_reason_is_refused_and_records_nothing(client, session):
+    response = client.post(page_url(session), {"accept": "talk-to-us", "reason": "too-expensive"})
+    assert response.status_code == 400
+    assert Decision.objects.count() == 0
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize("form", [
+    {"accept": "no-such-offer"},
+    {"action": "cancel", "reason": "no-such-reason"},
+    {"action": "explode"},
+    {},
+    {"action": "continue", "reason": "no-such-reason"},
+])
+def test_bad_posts_get_a_400_page_and_change_nothing(client, session, form):
+    response = client.post(page_url(session), form)
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert Decision.objects.count() == 0
+    session.refresh_from_db()
+    assert session.status == CancelSession.Status.OPEN
+
+
+def test_oversized_feedback_is_refused_with_a_message(client, session):
+    response = client.post(page_url(session), {"action": "cancel", "feedback": "x" * 5001})
+    assert response.status_code == 400
+    assert Decision.objects.count() == 0
+
+
+def test_second_post_records_nothing_and_redirects_the_same_way(client, session):
+    first = client.post(page_url(session), {"action": "cancel", "reason": "other"})
+    second = client.post(page_url(session), {"action": "nevermind"})
+    assert second.status_code == 303
+    assert second["Location"] == first["Location"]
+    assert Decision.objects.count() == 1
+    assert Event.objects.count() == 1
+    assert Decision.objects.get().kind == "cancel"
+
+
+def test_get_after_a_decision_goes_where_the_decision_went(client, session):
+    first = client.post(page_url(session), {"action": "nevermind"})
+    again = client.get(page_url(session))
+    assert again.status_code == 303
+    assert again["Location"] == first["Location"]
+
+
+def test_decision_without_return_url_lands_on_our_confirmation_page(client, demo_app, snippet_data):
+    client.post("/precancel", data=json.dumps(snippet_data(cancel_confirmation_url=None)),
+                content_type="application/json")
+    session = CancelSession.objects.get()
+    response = client.post(page_url(session), {"action": "cancel"})
+    assert response["Location"] == f"/c/{session.token}/done"
+    done = client.get(response["Location"])
+    assert done.status_code == 200
+    assert "cancel" in done.content.decode().lower()
+
+
+def test_unknown_token_shows_a_friendly_page(client, db):
+    response = client.get("/c/not-a-real-token")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "This link doesn’t work" in html
+    assert "Traceback" not in html
+
+
+def test_expired_session_shows_a_friendly_page_and_accepts_no_decision(client, session):
+    CancelSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(page_url(session)).status_code == 410
+    response = client.post(page_url(session), {"action": "cancel"})
+    assert response.status_code == 410
+    assert "This page has expired" in response.content.decode()
+    assert Decision.objects.count() == 0
+
+
+def test_decision_post_needs_a_csrf_token(demo_app, snippet_data):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    session = CancelSession.objects.get()
+    assert strict.post(page_url(session), {"action": "cancel"}).status_code == 403
+    page = strict.get(page_url(session))
+    token = page.cookies["csrftoken"].value
+    response = strict.post(page_url(session), {"action": "cancel", "csrfmiddlewaretoken": token})
+    assert response.status_code == 303
+
+
+def test_html_in_names_custom_fields_and_copy_is_escaped(client, demo_app, snippet_data):
+    flow = demo_app.flows.get()
+    flow.title = "<script>alert('t')</script>"
+    flow.save()
+    reason = flow.reasons.get(code="other")
+    reason.label = "<img src=x onerror=alert(1)>"
+    reason.save()
+    client.post("/precancel", data=json.dumps(snippet_data(first_name="<b>Jane</b>",
+                                                          custom={"note": "<script>x</script>"})),
+                content_type="application/json")
+    session = CancelSession.objects.get()
+    html = client.get(page_url(session)).content.decode()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#x27;t&#x27;)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    html = client.post(page_url(session), {"action": "continue", "reason": "other",
+                                            "feedback": "<script>f()</script>"}).content.decode()
+    assert "<script>f()" not in html
+    assert "<img src=x" not in html
+
+
+def test_snippet_is_served_as_javascript(client, db):
+    response = client.get("/js/brightback.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/javascript")
+    body = response.content.decode()
+    assert "handleDataPromise" in body and "#bb-cancel" in body and "/precancel" in body
+
+
+def test_healthz_reports_database_and_broker(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["broker"] in {"ok", "unavailable"}
