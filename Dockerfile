@@ -12,7 +12,7 @@ COPY templates ./templates
 COPY static ./static
 COPY locale ./locale
 COPY manage.py ./
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -e . \
  && SECRET_KEY=build-only python manage.py collectstatic --noinput \
  && useradd --system --home /app brightback && mkdir -p $BRIGHTBACK_VAR_DIR && chown brightback $BRIGHTBACK_VAR_DIR
 USER brightback
