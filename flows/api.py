@@ -8,7 +8,6 @@ import logging
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
-from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
