@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from brightback_site.env import envbool, envint
+
+
+def test_envbool_refuses_a_malformed_value(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
+        envbool("X_FLAG", False)
+
+
+def test_envbool_reads_usual_spellings(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "Yes")
+    assert envbool("X_FLAG", False) is True
+    monkeypatch.setenv("X_FLAG", "0")
+    assert envbool("X_FLAG", True) is False
+
+
+def test_envint_refuses_text_and_values_below_the_minimum(monkeypatch):
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="whole number"):
+        envint("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "5")
+    with pytest.raises(ImproperlyConfigured, match="at least 60"):
+        envint("X_NUM", 100, minimum=60)
