@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import routing, signing
+from . import ids, routing, signing
 from .models import App, CancelSession, Decision, Event, Reason
 from .snippet_data import OFFER_URL, URL_FIELDS
 
@@ -213,3 +213,17 @@ def event_record(*, session: CancelSession, type: str, decision: Decision | None
     for handler in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
         handler(event)
     return event
+
+
+# --- apps ---------------------------------------------------------------------------------------
+
+def app_rotate_secret(*, app: App) -> str:
+    """Give the App a new secret and return it, to be shown once.
+
+    The old secret stops working at once: embeds it signed are refused by /precancel and landing pages
+    must verify bb_sig with the new one, so the business deploys the new secret as soon as it has it.
+    """
+    secret = ids.app_secret()
+    App.objects.filter(pk=app.pk).update(secret=secret)
+    app.secret = secret
+    return secret
