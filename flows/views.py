@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -38,6 +39,11 @@ def _language(session: CancelSession | None, request: HttpRequest) -> str:
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
+def _label_language(response: HttpResponse) -> None:
+    # LocaleMiddleware would label the page with the browser's language, not the one it is written in.
+    response["Content-Language"] = translation.get_language()
+
+
 def _brand(flow: Flow) -> dict:
     return {"brand": flow.brand_color, "brand_text": readable_text_on(flow.brand_color),
             "background": flow.background_color}
@@ -50,6 +56,7 @@ def _problem(request: HttpRequest, *, status: int, title: str, message: str,
         if session is not None:
             context.update(flow=session.flow, **_brand(session.flow))
         response = render(request, "flows/problem.html", context, status=status)
+        _label_language(response)
     return response
 
 
@@ -84,6 +91,7 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
     }
     with translation.override(_language(session, request)):
         response = render(request, "flows/page.html", context, status=status)
+        _label_language(response)
     return response
 
 
@@ -107,18 +115,18 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
     if len(feedback) > MAX_FEEDBACK:
         return render_page(request, session=session, step="reasons", reason_code=reason_code,
                            feedback=feedback[:MAX_FEEDBACK], status=400,
-                           error=translation.gettext("Please keep your note under 5,000 characters."))
+                           error=gettext_lazy("Please keep your note under 5,000 characters."))
     offer_code = request.POST.get("accept", "")[:64]
     action = "accept" if offer_code else request.POST.get("action", "")
     if action == "continue":
         if reason_code and reason_code not in {r.code for r in selectors.reasons_for_flow(flow_id=session.flow_id)}:
             return render_page(request, session=session, step="reasons", status=400,
-                               error=translation.gettext("Please choose one of the reasons listed."))
+                               error=gettext_lazy("Please choose one of the reasons listed."))
         return render_page(request, session=session, step="offers", reason_code=reason_code,
                            feedback=feedback)
     if action not in Decision.Kind.values:
         return render_page(request, session=session, step="reasons", status=400,
-                           error=translation.gettext("Please choose one of the buttons below."))
+                           error=gettext_lazy("Please choose one of the buttons below."))
     try:
         decision = services.decision_record(session=session, kind=action, reason_code=reason_code,
                                             feedback=feedback, offer_code=offer_code)
@@ -127,7 +135,7 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
     except services.BadDecision as exc:
         logger.info("refused decision on %s: %s", session.public_id, exc)
         return render_page(request, session=session, step="reasons", status=400,
-                           error=translation.gettext("That choice isn’t available. Please choose again."))
+                           error=gettext_lazy("That choice isn’t available. Please choose again."))
     return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
 
 
@@ -140,8 +148,10 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
     if decision is None:
         return _unknown(request)
     with translation.override(_language(session, request)):
-        return render(request, "flows/done.html",
-                      {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
+        response = render(request, "flows/done.html",
+                          {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
+        _label_language(response)
+    return response
 
 
 @lru_cache(maxsize=1)
