@@ -35,8 +35,14 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/*.py; do $(PY) $$b || exit 1; done
 
+## make messages: refresh locale/*/django.po from the code and templates, then compile the .mo files.
+## Both are committed, so a machine without gettext serves the translations.
+MESSAGES_IGNORE := --ignore=.venv --ignore=node_modules --ignore=var --ignore=test-artifacts --ignore=bench \
+	--ignore=tests --ignore='*/tests/*'
+messages: export DEBUG ?= 1
 messages: $(VENV)/.installed
-	cd flows && ../$(PY) ../manage.py makemessages -l fr -l de -l es && ../$(PY) ../manage.py compilemessages
+	$(PY) manage.py makemessages -l fr -l de -l es --no-obsolete $(MESSAGES_IGNORE)
+	$(PY) manage.py compilemessages $(MESSAGES_IGNORE)
 
 clean:
 	rm -rf $(VENV) var
