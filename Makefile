@@ -25,8 +25,15 @@ run: $(VENV)/.installed
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# axe-core, pinned in package.json and package-lock.json, measures the hosted page's accessibility in
+# the browser tests. Without npm those checks skip (CI installs npm, and there they must run).
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the accessibility checks will be skipped"; fi
+
 ## make test: the whole suite, against PostgreSQL and Redis when they answer, else SQLite.
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(AXE)
 	eval "$$($(PY) -m brightback_site.probe)"; $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
