@@ -6,6 +6,7 @@ machine; DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -139,7 +140,13 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
+        # Unacknowledged messages (a killed worker's) come back after this long; the outbox sweeper
+        # usually re-publishes them much sooner. ETA messages must stay below it.
         "visibility_timeout": 3600,
+        # One connection attempt per publish: without this kombu keeps retrying for
+        # BROKER_CONNECTION_TIMEOUT on every publish while Redis is down, and a decision request would
+        # wait that long per outbox row. Workers reconnect with their own retry loop.
+        "max_retries": 0,
     }
 else:
     _broker_dir = VAR_DIR / "broker"
@@ -162,23 +169,44 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 OUTBOX_SWEEP_SECONDS = envfloat("OUTBOX_SWEEP_SECONDS", 30.0)
+# After a failed publish, a process stops trying the broker for this long and leaves its outbox
+# rows to the sweeper, so requests stay fast even when the broker hangs instead of refusing.
+OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "flows.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
     "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
 }
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).
 # flows never imports them: a new channel is one module and one line here.
-BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS", [])
+BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS", ["webhooks.handlers.on_event"])
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here
 # (CIDR networks, e.g. "127.0.0.0/8").
 WEBHOOK_ALLOWED_NETWORKS = envlist("WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a CIDR network") from None
 WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 15.0)
 # Multiplies every retry delay: 1.0 in production; tests compress time with a small value.
 WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0)
+# A worker claims a delivery for this long; a claim that outlives it (the worker was killed) is
+# taken over. Keep it above WEBHOOK_TIMEOUT_SECONDS + 10 (the task's hard time limit).
+WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 45.0)
+# The sweeper re-publishes a delivery still pending this long after it was due (the broker lost it).
+WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", 60.0)
+# After a secret rotation, the old secret keeps signing too (a second v1 signature) this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = envfloat("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0)
+# An endpoint that has answered nothing but failures for this long is disabled and the team told.
+WEBHOOK_DISABLE_AFTER_HOURS = envfloat("WEBHOOK_DISABLE_AFTER_HOURS", 5 * 24.0)
+for _name in ("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_RETRY_SCALE", "WEBHOOK_LEASE_SECONDS",
+              "WEBHOOK_SECRET_OVERLAP_HOURS", "WEBHOOK_DISABLE_AFTER_HOURS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0")
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
