@@ -1,0 +1,166 @@
+"""A real webhook receiver for tests and the benchmark: an HTTP server on 127.0.0.1 that verifies each
+delivery with the `standardwebhooks` package, as a customer's receiver would, and records it.
+
+    with Receiver(secrets=[endpoint.secret]) as receiver:
+        ...  # point an endpoint at receiver.url
+        receiver.wait_for(lambda got: len(got) >= 3, timeout=10)
+
+`respond` decides each answer (default 200): a function of the Received request returning
+(status, headers, body). It runs in the server's thread, so it may block to simulate a slow receiver.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # time.time() when the request was read
+    verified: bool
+    payload: dict | None = None
+    answered: int | None = None
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers.get("webhook-id", "")
+
+
+Answer = tuple[int, dict[str, str], bytes]
+Respond = Callable[[Received], Answer]
+
+
+def always(status: int = 200, headers: dict[str, str] | None = None, body: bytes = b"") -> Respond:
+    return lambda received: (status, headers or {}, body)
+
+
+def in_turn(*answers: Answer, then: Answer = (200, {}, b"ok")) -> Respond:
+    """Answer each request with the next answer of the list, then always `then`."""
+    remaining = list(answers)
+    lock = threading.Lock()
+
+    def respond(received: Received) -> Answer:
+        with lock:
+            return remaining.pop(0) if remaining else then
+
+    return respond
+
+
+@dataclass
+class Receiver:
+    secrets: list[str] = field(default_factory=list)
+    respond: Respond = field(default_factory=always)
+    # Answer 401 to a delivery whose signature does not verify, as a real receiver must.
+    reject_unverified: bool = True
+
+    def __post_init__(self) -> None:
+        self.received: list[Received] = []
+        self._changed = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers behind a proxy do
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                got = Received(path=self.path, headers=headers, body=body, at=time.time(), verified=False)
+                got.payload = receiver.verify(body, headers)
+                got.verified = got.payload is not None
+                receiver._record(got)
+                if not got.verified and receiver.reject_unverified:
+                    status, extra, answer = 401, {}, b"bad signature"
+                else:
+                    status, extra, answer = receiver.respond(got)
+                got.answered = status
+                try:
+                    self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:
+                    pass  # the sender went away (a killed worker): nothing to answer
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the receiver first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+
+    # -- what arrived --
+    def verify(self, body: bytes, headers: dict[str, str]) -> dict | None:
+        for secret in self.secrets:
+            try:
+                return Webhook(secret).verify(body, headers)
+            except WebhookVerificationError:
+                continue
+        if not self.secrets:
+            try:
+                return json.loads(body)
+            except ValueError:
+                return None
+        return None
+
+    def _record(self, got: Received) -> None:
+        with self._changed:
+            self.received.append(got)
+            self._changed.notify_all()
+
+    def snapshot(self) -> list[Received]:
+        with self._changed:
+            return list(self.received)
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], *, timeout: float) -> list[Received]:
+        """Wait until predicate(received) holds; raise TimeoutError (with what did arrive) otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.received):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"receiver: condition not met after {timeout} s; "
+                                       f"{len(self.received)} requests arrived")
+                self._changed.wait(min(left, 0.5))
+            return list(self.received)
+
+    def ids(self) -> set[str]:
+        return {got.webhook_id for got in self.snapshot() if got.verified}

@@ -1,0 +1,393 @@
+"""One delivery attempt against a real receiver on 127.0.0.1: what is sent, and what each answer does."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from webhooks import services
+from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.testing import always, in_turn
+
+pytestmark = pytest.mark.django_db
+
+Outcome = DeliveryAttempt.Outcome
+
+
+def test_delivery_carries_everything_a_billing_update_needs_and_verifies(receiver, make_endpoint, delivery_for):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint, "cancel", reason_code="too-expensive", feedback="Too pricey",
+                            custom={"seats": 3, "team": {"name": "Blue"}})
+
+    assert services.delivery_attempt(delivery_id=delivery.pk).outcome == Outcome.SUCCEEDED
+
+    [got] = receiver.snapshot()
+    assert got.verified, "standardwebhooks could not verify the delivery"
+    event = delivery.event
+    assert got.headers["webhook-id"] == event.id
+    assert abs(int(got.headers["webhook-timestamp"]) - time.time()) < 10
+    assert got.headers["content-type"] == "application/json"
+    assert "x-hub-signature" not in got.headers
+    body = got.payload
+    assert body["type"] == "session.canceled"
+    assert body["timestamp"].endswith("Z")
+    data = body["data"]
+    assert data["event_id"] == event.id
+    assert data["app_id"] == "demo" and data["session_id"] == event.session.public_id
+    assert data["email"] == "jane@example.com" and data["subscription_id"] == "sub_1"
+    assert data["account"]["internal_id"] == "acct_42"
+    assert data["reason"] == {"code": "too-expensive", "label": "It’s too expensive"}
+    assert data["feedback"] == "Too pricey"
+    assert data["offer"] is None
+    assert data["custom"] == {"seats": 3, "team": {"name": "Blue"}}
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert stored.status == Delivery.Status.SUCCEEDED and stored.delivered_at is not None
+    assert stored.last_status_code == 200
+
+
+def test_accepted_offer_is_in_the_payload(receiver, make_endpoint, delivery_for):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint, "accept", reason_code="too-expensive", offer_code="discount-30")
+    services.delivery_attempt(delivery_id=delivery.pk)
+    data = receiver.snapshot()[0].payload["data"]
+    assert receiver.snapshot()[0].payload["type"] == "offer.accepted"
+    assert data["offer"]["code"] == "discount-30" and data["offer"]["type"] == "discount"
+    assert data["offer"]["terms"]["coupon"] == "SAVE30"
+
+
+def test_hub_signature_is_sent_when_the_endpoint_asks_for_it(receiver, make_endpoint, delivery_for):
+    from webhooks import signing
+
+    endpoint = make_endpoint(receiver.url, receiver=receiver, send_hub_signature=True)
+    services.delivery_attempt(delivery_id=delivery_for(endpoint).pk)
+    [got] = receiver.snapshot()
+    assert got.headers["x-hub-signature"] == signing.hub_signature(secret=endpoint.secret, body=got.body)
+
+
+def test_attempt_row_records_status_duration_and_first_kb_of_the_answer(receiver, make_endpoint, delivery_for):
+    receiver.respond = always(500, body=b"x" * 5000)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    services.delivery_attempt(delivery_id=delivery.pk)
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.number == 1 and attempt.status_code == 500 and attempt.error == "HTTP 500"
+    assert attempt.response_body == "x" * 1024
+    assert attempt.duration_ms is not None and attempt.outcome == Outcome.RETRYING
+
+
+def test_receiver_error_schedules_the_next_attempt_on_the_standard_webhooks_schedule(
+        receiver, make_endpoint, delivery_for):
+    receiver.respond = always(500)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    before = timezone.now()
+
+    result = services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert result.outcome == Outcome.RETRYING and 5 <= result.retry_in <= 5.5
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert stored.status == Delivery.Status.PENDING and stored.attempt_count == 1
+    assert before + timedelta(seconds=5) <= stored.next_attempt_at <= timezone.now() + timedelta(seconds=5.5)
+    # Not due yet: a message arriving now sends nothing.
+    assert services.delivery_attempt(delivery_id=delivery.pk).outcome == "skipped"
+    assert len(receiver.snapshot()) == 1
+
+
+def test_retry_schedule_follows_standard_webhooks_and_lasts_about_three_days():
+    steady = random.Random(0)
+    steady.uniform = lambda a, b: 0.0  # no jitter: the bare schedule
+    delays = [services.retry_delay(attempt_number=n, rng=steady) for n in range(1, services.MAX_ATTEMPTS + 1)]
+    assert delays[:7] == [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert delays[-1] is None  # the last attempt is final
+    total_days = sum(d for d in delays if d) / 86400
+    assert 2.5 < total_days < 3.2
+
+
+def test_retry_delays_have_jitter_and_are_scaled_by_the_setting(settings):
+    delays = {services.retry_delay(attempt_number=3) for _ in range(20)}
+    assert len(delays) > 1 and all(1800 <= d <= 1980 for d in delays)
+    settings.WEBHOOK_RETRY_SCALE = 0.001
+    assert 1.8 <= services.retry_delay(attempt_number=3) <= 1.98
+
+
+def test_302_is_a_failure_and_the_redirect_is_not_followed(receiver, make_endpoint, delivery_for):
+    receiver.respond = lambda got: (302, {"Location": "/elsewhere"}, b"") if got.path == "/hooks" else (200, {}, b"")
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+
+    result = services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert result.outcome == Outcome.RETRYING
+    assert [got.path for got in receiver.snapshot()] == ["/hooks"]
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code == 302 and "not followed" in attempt.error
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.PENDING
+
+
+def test_410_disables_the_endpoint_and_tells_the_team(receiver, make_endpoint, delivery_for, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    receiver.respond = always(410)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    second = delivery_for(endpoint, "nevermind")
+
+    result = services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert result.outcome == Outcome.FAILED and result.retry_in is None
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and endpoint.state == "disabled"
+    assert endpoint.disabled_reason.startswith("webhook.endpoint_disabled: the receiver answered 410")
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.FAILED
+    [message] = mail.outbox
+    assert message.to == ["support@example.com"] and endpoint.url in message.subject
+    # What was still queued for it is not sent, and no new event is queued for it.
+    assert services.delivery_attempt(delivery_id=second.pk).outcome == Outcome.FAILED
+    assert Delivery.objects.get(pk=second.pk).last_error == "endpoint disabled"
+    assert len(receiver.snapshot()) == 1
+
+
+def test_no_deliveries_are_written_for_a_disabled_endpoint(receiver, make_endpoint, decide):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    services.endpoint_disable(endpoint=endpoint, reason="testing")
+    decide()
+    assert not Delivery.objects.filter(endpoint=endpoint).exists()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured_on_429_and_503(receiver, make_endpoint, delivery_for, status):
+    receiver.respond = always(status, {"Retry-After": "120"})
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    result = services.delivery_attempt(delivery_id=delivery_for(endpoint).pk)
+    assert 120 <= result.retry_in <= 132  # instead of the schedule's 5 s
+
+
+def test_retry_after_as_an_http_date_is_honoured(receiver, make_endpoint, delivery_for):
+    from email.utils import format_datetime
+
+    when = timezone.now() + timedelta(minutes=10)
+    receiver.respond = always(503, {"Retry-After": format_datetime(when, usegmt=True)})
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    result = services.delivery_attempt(delivery_id=delivery_for(endpoint).pk)
+    assert 590 <= result.retry_in <= 660
+
+
+def test_retry_after_on_a_500_is_ignored(receiver, make_endpoint, delivery_for):
+    receiver.respond = always(500, {"Retry-After": "3600"})
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    assert services.delivery_attempt(delivery_id=delivery_for(endpoint).pk).retry_in <= 5.5
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_a_retryable_failure(receiver, make_endpoint, delivery_for,
+                                                                        settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    release = threading.Event()
+    receiver.respond = lambda got: (release.wait(5), (200, {}, b""))[1]
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    try:
+        result = services.delivery_attempt(delivery_id=delivery_for(endpoint).pk)
+    finally:
+        release.set()
+    assert result.outcome == Outcome.RETRYING
+    assert DeliveryAttempt.objects.get().error == "timed out after 0.5 s"
+
+
+def test_a_refused_connection_is_a_retryable_failure(make_endpoint, delivery_for):
+    import socket
+
+    with socket.socket() as placeholder:  # a port nobody listens on
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    endpoint = make_endpoint(f"http://127.0.0.1:{port}/hooks")
+    result = services.delivery_attempt(delivery_id=delivery_for(endpoint).pk)
+    assert result.outcome == Outcome.RETRYING
+    assert DeliveryAttempt.objects.get().error.startswith("connection failed")
+
+
+def test_the_last_attempt_failing_marks_the_delivery_failed(receiver, make_endpoint, delivery_for):
+    receiver.respond = always(500)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    Delivery.objects.filter(pk=delivery.pk).update(attempt_count=services.MAX_ATTEMPTS - 1)
+
+    result = services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert result.outcome == Outcome.FAILED and result.retry_in is None
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert stored.status == Delivery.Status.FAILED and stored.attempt_count == services.MAX_ATTEMPTS
+
+
+def test_an_endpoint_failing_for_days_is_disabled(receiver, make_endpoint, delivery_for, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    receiver.respond = always(500)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    services.delivery_attempt(delivery_id=delivery.pk)
+    endpoint.refresh_from_db()
+    assert endpoint.state == "failing" and endpoint.is_active
+
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        failing_since=timezone.now() - timedelta(hours=settings.WEBHOOK_DISABLE_AFTER_HOURS + 1))
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    services.delivery_attempt(delivery_id=delivery.pk)
+
+    endpoint.refresh_from_db()
+    assert endpoint.state == "disabled" and "every attempt failed since" in endpoint.disabled_reason
+    assert len(mail.outbox) == 1
+
+
+def test_a_success_clears_the_failing_state(receiver, make_endpoint, delivery_for):
+    receiver.respond = in_turn((500, {}, b""))
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    services.delivery_attempt(delivery_id=delivery.pk)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    services.delivery_attempt(delivery_id=delivery.pk)
+    endpoint.refresh_from_db()
+    assert endpoint.state == "active" and endpoint.failing_since is None
+
+
+def test_running_the_task_twice_sends_once(receiver, make_endpoint, delivery_for):
+    from webhooks.tasks import webhook_deliver
+
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    assert webhook_deliver.run(delivery.pk) == Outcome.SUCCEEDED
+    assert webhook_deliver.run(delivery.pk) == "skipped"
+    assert len(receiver.snapshot()) == 1
+    assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 1
+
+
+def test_concurrent_claims_send_once(receiver, make_endpoint, delivery_for):
+    # The compare-and-set claim: of two workers handed the same message, one sends.
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    now = timezone.now()
+    claim = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING)
+    assert claim.update(status=Delivery.Status.SENDING, lease_expires_at=now + timedelta(minutes=1)) == 1
+    assert services.delivery_attempt(delivery_id=delivery.pk).outcome == "skipped"
+    assert receiver.snapshot() == []
+
+
+def test_an_expired_lease_is_taken_over_and_the_lost_attempt_marked_interrupted(
+        receiver, make_endpoint, delivery_for):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    # What a worker killed mid-POST leaves behind: a claim and an unfinished attempt row.
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SENDING, attempt_count=1,
+                                                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    DeliveryAttempt.objects.create(delivery=delivery, number=1, url=endpoint.url)
+
+    assert services.delivery_attempt(delivery_id=delivery.pk).outcome == Outcome.SUCCEEDED
+
+    outcomes = list(DeliveryAttempt.objects.filter(delivery=delivery).order_by("number")
+                    .values_list("number", "outcome"))
+    assert outcomes == [(1, Outcome.INTERRUPTED), (2, Outcome.SUCCEEDED)]
+    assert receiver.ids() == {delivery.message_id}
+
+
+def test_redelivery_sends_again_under_the_same_webhook_id(receiver, make_endpoint, delivery_for,
+                                                           django_capture_on_commit_callbacks, monkeypatch):
+    published: list[list[int]] = []
+    monkeypatch.setattr(services, "deliveries_publish", lambda ids: published.append(ids) or len(ids))
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    services.delivery_attempt(delivery_id=delivery.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.delivery_redeliver(delivery=delivery)
+    assert published == [[delivery.pk]]
+    services.delivery_attempt(delivery_id=delivery.pk)
+
+    got = receiver.snapshot()
+    assert len(got) == 2 and {g.webhook_id for g in got} == {delivery.event_id}
+    assert got[0].body == got[1].body  # the same payload, byte for byte
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert stored.status == Delivery.Status.SUCCEEDED and stored.attempt_count == 1
+    assert stored.attempts.count() == 2
+
+
+def test_redelivery_is_refused_while_the_delivery_is_being_sent(make_endpoint, delivery_for, receiver):
+    delivery = delivery_for(make_endpoint(receiver.url, receiver=receiver))
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SENDING)
+    assert not services.delivery_redeliver(delivery=delivery)
+
+
+def test_test_events_are_tried_once_and_do_not_count_against_the_endpoint(receiver, make_endpoint):
+    receiver.respond = always(500)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = services.endpoint_send_test(endpoint=endpoint)
+
+    result = services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert result.outcome == Outcome.FAILED and result.retry_in is None
+    [got] = receiver.snapshot()
+    assert got.verified and got.payload["type"] == "webhook.test" and got.payload["data"]["test"] is True
+    assert got.webhook_id == got.payload["data"]["event_id"]
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None and endpoint.is_active
+
+
+def test_test_event_reaches_a_disabled_endpoint(receiver, make_endpoint):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    services.endpoint_disable(endpoint=endpoint, reason="testing")
+    delivery = services.endpoint_send_test(endpoint=endpoint)
+    assert services.delivery_attempt(delivery_id=delivery.pk).outcome == Outcome.SUCCEEDED
+
+
+def test_secret_rotation_signs_with_both_secrets_during_the_overlap_then_only_the_new(
+        receiver, make_endpoint, delivery_for, settings):
+    endpoint = make_endpoint(receiver.url)
+    old = endpoint.secret
+    new = services.endpoint_secret_rotate(endpoint=endpoint)
+    assert new != old and new.startswith("whsec_")
+
+    receiver.secrets[:] = [old]  # a receiver not yet updated
+    services.delivery_attempt(delivery_id=delivery_for(endpoint).pk)
+    receiver.secrets[:] = [new]  # one already updated
+    services.delivery_attempt(delivery_id=delivery_for(endpoint, "nevermind").pk)
+    assert [g.verified for g in receiver.snapshot()] == [True, True]
+    assert len(receiver.snapshot()[0].headers["webhook-signature"].split(" ")) == 2
+
+    Endpoint.objects.filter(pk=endpoint.pk).update(previous_secret_expires_at=timezone.now())
+    receiver.secrets[:] = [old]
+    services.delivery_attempt(delivery_id=delivery_for(endpoint, "accept", offer_code="discount-30").pk)
+    assert receiver.snapshot()[-1].verified is False
+    assert len(receiver.snapshot()[-1].headers["webhook-signature"].split(" ")) == 1
+
+
+def test_sweeper_republishes_lost_and_orphaned_deliveries_once_per_grace_period(
+        make_endpoint, delivery_for, receiver, monkeypatch, settings):
+    settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
+    published: list[int] = []
+    monkeypatch.setattr(services, "deliveries_publish", lambda ids: published.extend(ids) or len(ids))
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    now = timezone.now()
+    fresh = delivery_for(endpoint)  # just published on commit: not the sweeper's business yet
+    lost = delivery_for(endpoint, "nevermind")
+    orphaned = delivery_for(endpoint, "accept", offer_code="discount-30")
+    held = delivery_for(endpoint, "cancel", email="held@example.com")
+    done = delivery_for(endpoint, "cancel", email="done@example.com")
+    Delivery.objects.filter(pk=lost.pk).update(next_attempt_at=now - timedelta(minutes=5))
+    Delivery.objects.filter(pk=orphaned.pk).update(status=Delivery.Status.SENDING,
+                                                   lease_expires_at=now - timedelta(seconds=1))
+    Delivery.objects.filter(pk=held.pk).update(status=Delivery.Status.SENDING,
+                                               lease_expires_at=now + timedelta(minutes=5))
+    Delivery.objects.filter(pk=done.pk).update(status=Delivery.Status.SUCCEEDED,
+                                               next_attempt_at=now - timedelta(minutes=5))
+
+    assert services.deliveries_sweep(now=now) == 2
+    assert sorted(published) == sorted([lost.pk, orphaned.pk])
+    assert fresh.pk not in published
+    # Swept rows are not re-published on every beat tick while their message is still queued...
+    assert services.deliveries_sweep(now=now + timedelta(seconds=30)) == 0
+    # ...but again once the grace period has passed without a worker taking them (and by now the
+    # fresh one is overdue too). A live lease and a finished delivery are never touched.
+    published.clear()
+    assert services.deliveries_sweep(now=now + timedelta(seconds=61)) == 3
+    assert sorted(published) == sorted([lost.pk, orphaned.pk, fresh.pk])
