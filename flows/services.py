@@ -227,3 +227,70 @@ def app_rotate_secret(*, app: App) -> str:
     App.objects.filter(pk=app.pk).update(secret=secret)
     app.secret = secret
     return secret
+
+
+# --- lifecycle: abandoned sessions and confirmed saves (run by beat) ----------------------------
+
+# A save is confirmed once: saves older than the watch window by more than this are not looked at
+# again (a customer who canceled since is re-checked each run only within it).
+SAVE_CONFIRM_LOOKBACK_DAYS = 7
+
+
+def sessions_abandon_expired(*, now=None, limit: int = 500) -> int:  # noqa: ANN001
+    """Close open sessions past their expiry, each with its `session.abandoned` event; return how many."""
+    now = now or timezone.now()
+    expired = list(CancelSession.objects.filter(status=CancelSession.Status.OPEN, expires_at__lte=now)
+                   .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    abandoned = 0
+    for pk in expired:
+        with transaction.atomic():
+            session = (CancelSession.objects.select_for_update().select_related("app")
+                       .filter(pk=pk, status=CancelSession.Status.OPEN).first())
+            if session is None or Decision.objects.filter(session=session).exists():
+                continue  # decided (or closed by a concurrent run) since the list was read
+            CancelSession.objects.filter(pk=pk).update(status=CancelSession.Status.ABANDONED)
+            session.status = CancelSession.Status.ABANDONED
+            event_record(session=session, type=Event.Type.SESSION_ABANDONED,
+                         extra={"expired_at": session.expires_at.isoformat()})
+            abandoned += 1
+    return abandoned
+
+
+def _canceled_since(decision: Decision) -> bool:
+    """Did the same customer of the same App cancel after this save? (Billing state comes later.)"""
+    session = decision.session
+    later = Decision.objects.filter(session__app_id=session.app_id, kind=Decision.Kind.CANCEL,
+                                    created_at__gt=decision.created_at)
+    if session.account_internal_id:
+        later = later.filter(session__account_internal_id=session.account_internal_id)
+    elif session.email:
+        later = later.filter(session__email__iexact=session.email)
+    else:
+        return False
+    return later.exists()
+
+
+def saves_confirm_due(*, now=None) -> int:  # noqa: ANN001
+    """Record `save.confirmed` for saved customers (nevermind or an accepted offer) whose watch window
+    (SAVE_WATCH_DAYS) has passed and who have not canceled since; return how many. Each session gets
+    the event once (the Event table's unique key), however often beat runs."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.SAVE_WATCH_DAYS)
+    due = (Decision.objects
+           .filter(kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT], created_at__lte=cutoff,
+                   created_at__gt=cutoff - timedelta(days=SAVE_CONFIRM_LOOKBACK_DAYS))
+           .exclude(session__events__type=Event.Type.SAVE_CONFIRMED)
+           .select_related("session", "session__app", "offer").order_by("created_at"))
+    confirmed = 0
+    for decision in due.iterator(chunk_size=500):
+        if _canceled_since(decision):
+            continue
+        try:
+            with transaction.atomic():
+                event_record(session=decision.session, type=Event.Type.SAVE_CONFIRMED, decision=decision,
+                             extra={"saved_at": decision.created_at.isoformat(),
+                                    "watch_days": settings.SAVE_WATCH_DAYS})
+        except IntegrityError:
+            continue  # a concurrent run recorded it first
+        confirmed += 1
+    return confirmed
