@@ -118,6 +118,8 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
                            error=gettext_lazy("Please keep your note under 5,000 characters."))
     offer_code = request.POST.get("accept", "")[:64]
     action = "accept" if offer_code else request.POST.get("action", "")
+    if action == "back":
+        return render_page(request, session=session, step="reasons", reason_code=reason_code, feedback=feedback)
     if action == "continue":
         if reason_code and reason_code not in {r.code for r in selectors.reasons_for_flow(flow_id=session.flow_id)}:
             return render_page(request, session=session, step="reasons", status=400,

@@ -258,3 +258,14 @@ def test_healthz_reports_database_and_broker(client, db):
     body = response.json()
     assert body["database"] == "ok"
     assert body["broker"] in {"ok", "unavailable"}
+
+
+def test_change_my_answer_goes_back_to_the_reasons_keeping_what_was_typed(client, session):
+    offers = client.post(page_url(session), {"action": "continue", "reason": "other", "feedback": "Too slow"})
+    assert 'data-bb-action="back"' in offers.content.decode()
+    back = client.post(page_url(session), {"action": "back", "reason": "other", "feedback": "Too slow"})
+    html = back.content.decode()
+    assert back.status_code == 200
+    assert 'value="other" checked' in html
+    assert ">Too slow</textarea>" in html
+    assert Decision.objects.count() == 0
