@@ -1,5 +1,254 @@
-from django.contrib import admin
+"""The support staff's console: Apps and their secrets, Flows edited on one screen, and read-only results."""
 
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from offers.admin import OfferInline
+
+from . import admin_views, services
 from .models import App, CancelSession, Decision, Event, Flow, Reason
 
-admin.site.register([App, Flow, Reason, CancelSession, Decision, Event])
+
+def _admin_link(obj: object, text: object) -> SafeString:
+    opts = obj._meta  # type: ignore[attr-defined]
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])  # type: ignore[attr-defined]
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+def _pretty_json(value: object) -> SafeString:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+# --- Apps -----------------------------------------------------------------------------------------
+
+@admin.register(App)
+class AppAdmin(admin.ModelAdmin):
+    list_display = ("name", "app_id", "mode", "support_email", "created_at")
+    list_filter = ("mode",)
+    search_fields = ("name", "app_id", "support_email")
+    fields = ("name", "app_id", "mode", "allowed_return_hosts", "allowed_origins", "support_email",
+              "secret_hint", "created_at")
+    readonly_fields = ("secret_hint", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: App | None = None) -> tuple[str, ...]:
+        # Pages embed the app_id: changing it would break every one of them.
+        return (*self.readonly_fields, "app_id") if obj is not None else self.readonly_fields
+
+    @admin.display(description=_("secret"))
+    def secret_hint(self, obj: App) -> str:
+        if obj.pk is None:
+            return _("Generated when you save, and shown once.")
+        return _("%(hint)s (set; shown only when created or rotated)") % {
+            "hint": admin_views.secret_hint(obj.secret)}
+
+    def save_model(self, request: HttpRequest, obj: App, form, change: bool) -> None:  # noqa: ANN001
+        super().save_model(request, obj, form, change)
+        if not obj.return_hosts:
+            messages.warning(request, _(
+                "%(app)s has no allowed return-URL hosts: every return URL will be refused, so /precancel "
+                "turns away any page that passes one.") % {"app": obj.app_id})
+        if not obj.origins:
+            messages.warning(request, _(
+                "%(app)s has no allowed snippet origins: only pages served by this server itself can call "
+                "/precancel.") % {"app": obj.app_id})
+
+    def response_add(self, request: HttpRequest, obj: App, post_url_continue: str | None = None) -> HttpResponse:
+        return admin_views.secret_once_response(request, self, app=obj, secret=obj.secret, created=True)
+
+    def render_change_form(self, request: HttpRequest, context: dict, add: bool = False, change: bool = False,
+                           form_url: str = "", obj: App | None = None) -> HttpResponse:
+        if obj is not None and obj.pk is not None:
+            context["embed"] = admin_views.embed_snippets(app=obj, server=admin_views.server_address(request))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("<path:object_id>/rotate-secret/", self.admin_site.admin_view(self.rotate_secret_view),
+                 name="flows_app_rotate_secret"),
+            *super().get_urls(),
+        ]
+
+    def rotate_secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        app = self.get_object(request, unquote(object_id))
+        if app is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, app):
+            raise PermissionDenied
+        if request.method == "POST":
+            secret = services.app_rotate_secret(app=app)
+            self.log_change(request, app, [{"changed": {"fields": ["secret"]}}])
+            return admin_views.secret_once_response(request, self, app=app, secret=secret, created=False)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": app,
+                   "title": _("Rotate the secret of %(app)s?") % {"app": app.app_id}}
+        return TemplateResponse(request, "admin/flows/app/rotate_secret.html", context)
+
+
+# --- Flows ----------------------------------------------------------------------------------------
+
+class ReasonInline(admin.TabularInline):
+    model = Reason
+    fields = ("position", "code", "label", "wants_feedback", "is_active")
+    ordering = ("position", "id")
+    extra = 1
+
+
+@admin.register(Flow)
+class FlowAdmin(admin.ModelAdmin):
+    list_display = ("name", "app", "is_active", "priority", "updated_at")
+    list_select_related = ("app",)
+    list_filter = ("is_active", "app")
+    search_fields = ("name", "app__name", "app__app_id")
+    fieldsets = [
+        (None, {"fields": ("app", "name", "is_active", "priority")}),
+        (_("Page copy"), {"fields": ("title", "intro", "reasons_prompt", "nevermind_label", "cancel_label",
+                                     "cancel_note")}),
+        (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),
+    ]
+    inlines = [ReasonInline, OfferInline]
+    save_on_top = True
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_form(self, request: HttpRequest, obj: Flow | None = None, change: bool = False, **kwargs):  # noqa: ANN003, ANN201
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # An App is created on its own page, where its secret is shown once; not from a popup here.
+        app_field = form.base_fields.get("app")
+        if app_field is not None:
+            app_field.widget.can_add_related = False
+        return form
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("<path:object_id>/preview/", self.admin_site.admin_view(self.preview_view),
+                 name="flows_flow_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        flow = self.get_object(request, unquote(object_id))
+        if flow is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, flow):
+            raise PermissionDenied
+        return admin_views.flow_preview(request, flow=flow)
+
+
+# --- Results (read-only) --------------------------------------------------------------------------
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Results are facts: staff read them; only the cancel flow writes them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CancelSession)
+class CancelSessionAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "app", "email", "account_internal_id", "status", "decision_kind", "created_at")
+    list_select_related = ("app", "decision")
+    list_filter = ("app", "status", "decision__kind", "is_test")
+    search_fields = ("=public_id", "email", "account_internal_id")
+    date_hierarchy = "created_at"
+    # The page token is left out on purpose: it lets whoever holds it decide for the customer.
+    fields = ("public_id", "app", "flow", "status", "is_test", "email", "account_internal_id", "subscription_id",
+              "locale", "created_at", "expires_at", "decision_summary", "event_list", "snippet_data")
+    readonly_fields = ("decision_summary", "event_list", "snippet_data")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CancelSession]:
+        return super().get_queryset(request).select_related("app", "flow", "decision", "decision__offer")
+
+    @admin.display(description=_("decision"), ordering="decision__kind")
+    def decision_kind(self, obj: CancelSession) -> str:
+        decision = getattr(obj, "decision", None)
+        return decision.get_kind_display() if decision is not None else "—"
+
+    @admin.display(description=_("decision"))
+    def decision_summary(self, obj: CancelSession) -> SafeString | str:
+        decision = getattr(obj, "decision", None)
+        if decision is None:
+            return _("No decision yet.")
+        rows = [
+            (_("what"), decision.get_kind_display()),
+            (_("reason"), f"{decision.reason_label} ({decision.reason_code})" if decision.reason_code else "—"),
+            (_("feedback"), decision.feedback or "—"),
+            (_("offer"), _admin_link(decision.offer, decision.offer) if decision.offer is not None
+             else decision.offer_code or "—"),
+            (_("redirected to"), decision.redirect_url or _("the “done” page (no return URL was passed)")),
+            (_("when"), decision.created_at),
+        ]
+        return format_html('<table class="bb-detail">{}</table>', format_html_join(
+            "", '<tr><th scope="row">{}</th><td style="white-space:pre-wrap;word-break:break-all">{}</td></tr>',
+            rows))
+
+    @admin.display(description=_("events"))
+    def event_list(self, obj: CancelSession) -> SafeString | str:
+        events = list(obj.events.order_by("created_at"))
+        if not events:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", "<li>{} {} <code>{}</code></li>",
+            ((event.created_at, event.type, _admin_link(event, event.id)) for event in events)))
+
+    @admin.display(description=_("snippet data"))
+    def snippet_data(self, obj: CancelSession) -> SafeString:
+        return _pretty_json(obj.data)
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = ("session_id", "app", "kind", "reason_code", "offer_code", "created_at")
+    list_select_related = ("session", "session__app")
+    list_filter = ("kind", "session__app")
+    search_fields = ("=session__public_id", "session__email", "reason_code", "offer_code")
+    date_hierarchy = "created_at"
+    fields = ("session_link", "kind", "reason_code", "reason_label", "feedback", "offer", "offer_code",
+              "redirect_url", "created_at")
+    readonly_fields = ("session_link",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Decision]:
+        return super().get_queryset(request).select_related("session", "session__app", "offer")
+
+    @admin.display(description=_("session"), ordering="session__public_id")
+    def session_id(self, obj: Decision) -> str:
+        return obj.session.public_id
+
+    @admin.display(description=_("session"))
+    def session_link(self, obj: Decision) -> SafeString:
+        return _admin_link(obj.session, obj.session.public_id)
+
+    @admin.display(description=_("app"), ordering="session__app__name")
+    def app(self, obj: Decision) -> App:
+        return obj.session.app
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "type", "app", "session", "created_at")
+    list_select_related = ("app", "session")
+    list_filter = ("type", "app")
+    search_fields = ("=id", "=session__public_id")
+    date_hierarchy = "created_at"
+    fields = ("id", "type", "app", "session", "created_at", "payload")
+    readonly_fields = ("payload",)
+
+    @admin.display(description=_("data"))
+    def payload(self, obj: Event) -> SafeString:
+        return _pretty_json(obj.data)

@@ -1,5 +1,105 @@
+from __future__ import annotations
+
+from django import forms
 from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from flows.models import Reason
 
 from .models import Offer
 
-admin.site.register(Offer)
+MAIN_FIELDS = ("code", "kind", "title", "description", "accept_label", "reasons", "position", "is_active",
+               "snippet_url_slot", "return_url")
+TERM_FIELDS = ("coupon", "discount_percent", "discount_months", "pause_months", "plan", "trial_days",
+               "support_email", "link_url")
+FIELDSETS = [
+    (None, {"fields": MAIN_FIELDS}),
+    (_("Terms (fill in those of the offer's kind)"), {"fields": TERM_FIELDS}),
+]
+
+
+class ReasonChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Reason) -> str:
+        return f"{obj.label} ({obj.code})"
+
+
+def _formfield(db_field: models.Field, **kwargs) -> forms.Field | None:  # noqa: ANN003
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class OfferForm(forms.ModelForm):
+    """Kind terms are checked by Offer.clean(); this adds that an offer's reasons are its flow's.
+
+    `reasons` is left to the model (not declared here), so each form class the admin builds gets its
+    own field, and narrowing its choices for one flow cannot leak into another request.
+    """
+
+    class Meta:
+        model = Offer
+        fields = ("flow", *MAIN_FIELDS, *TERM_FIELDS)
+        widgets = {"reasons": forms.CheckboxSelectMultiple}
+        field_classes = {"reasons": ReasonChoiceField}
+        formfield_callback = _formfield
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        flow = cleaned.get("flow")
+        foreign = [r for r in cleaned.get("reasons") or () if flow is None or r.flow_id != flow.pk]
+        if foreign:
+            self.add_error("reasons", _("Choose reasons of this offer's own flow."))
+        return cleaned
+
+
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
+class OfferInline(admin.StackedInline):
+    """A Flow's offers, edited on the Flow's page; reasons are limited to that flow's reasons."""
+
+    model = Offer
+    form = OfferForm
+    formfield_overrides = URL_FIELDS
+    fieldsets = FIELDSETS
+    extra = 0
+    ordering = ("position", "id")
+    show_change_link = True
+
+    def get_formset(self, request: HttpRequest, obj=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        formset = super().get_formset(request, obj, **kwargs)
+        # The form class is built for this request (see OfferForm), so narrowing it stays local.
+        field = formset.form.base_fields["reasons"]
+        field.queryset = Reason.objects.filter(flow=obj) if obj is not None else Reason.objects.none()
+        if obj is None:
+            field.help_text = _("Save the flow first, then choose among its reasons.")
+        return formset
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    form = OfferForm
+    formfield_overrides = URL_FIELDS
+    fieldsets = [(None, {"fields": ("flow",)}), *FIELDSETS]
+    list_display = ("title", "code", "kind", "flow", "app_id", "position", "is_active")
+    list_select_related = ("flow", "flow__app")
+    list_filter = ("kind", "is_active", "flow__app")
+    search_fields = ("code", "title", "flow__name", "flow__app__app_id")
+
+    @admin.display(description=_("app"), ordering="flow__app__app_id")
+    def app_id(self, obj: Offer) -> str:
+        return obj.flow.app.app_id
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # Before a flow is chosen every flow's reasons are offered, named with their flow; the form's
+        # clean() refuses reasons of another flow.
+        reasons = form.base_fields["reasons"]
+        if obj is not None:
+            reasons.queryset = Reason.objects.filter(flow_id=obj.flow_id)
+        else:
+            reasons.queryset = Reason.objects.select_related("flow", "flow__app")
+            reasons.label_from_instance = lambda r: f"{r.flow.app.app_id} / {r.flow.name}: {r.label} ({r.code})"
+        return form

@@ -1,0 +1,206 @@
+"""The admin's own pages: the App's secret shown once, its embed snippet, and a Flow's preview.
+
+The ModelAdmins in flows/admin.py route here; each view parses, calls one service or renderer, and
+renders.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.admin import ModelAdmin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+
+from offers.models import Offer
+from offers.selectors import offers_for_flow, offers_for_reason
+
+from . import selectors, services, signing
+from .models import App, CancelSession, Decision, Event, Flow, readable_text_on
+from .views import MAX_FEEDBACK, render_page
+
+# --- the secret, once ---------------------------------------------------------------------------
+
+def secret_once_response(request: HttpRequest, model_admin: ModelAdmin, *, app: App, secret: str,
+                         created: bool) -> HttpResponse:
+    """The one page that shows the secret: rendered straight into the response to the POST that made
+    it, so it is never stored in the session, a message cookie, a URL or a log."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": app,
+        "title": _("Copy the app's secret now"),
+        "secret": secret,
+        "created": created,
+        "change_url": reverse(f"admin:{app._meta.app_label}_{app._meta.model_name}_change", args=[app.pk]),
+        "add_url": reverse(f"admin:{app._meta.app_label}_{app._meta.model_name}_add"),
+    }
+    response = TemplateResponse(request, "admin/flows/app/secret_once.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+def secret_hint(secret: str) -> str:
+    return f"{secret[:6]}…" if secret else ""
+
+
+# --- the embed snippet --------------------------------------------------------------------------
+
+def server_address(request: HttpRequest) -> str:
+    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def _example_site(app: App) -> str:
+    host = next((h for h in app.return_hosts if not h.startswith("*.")), "")
+    if not host:
+        return "https://app.example.com"
+    return f"{'http' if host in ('localhost', '127.0.0.1') else 'https'}://{host}"
+
+
+def embed_snippets(*, app: App, server: str) -> dict[str, str]:
+    """What the business pastes: the page's tags and, for a live App, the code signing its data.
+
+    The secret only ever appears as a placeholder: whoever can read this page must not learn it.
+    """
+    site = _example_site(app)
+    auth_line = ("\n    auth: AUTH,  // brightback_auth(internal_id) from your server (see below)"
+                 if app.is_live else "")
+    html = f"""<script src="{server}/js/brightback.js"></script>
+<script>
+  window.Brightback.handleData({{
+    app_id: {json.dumps(app.app_id)},
+    email: "customer@example.com",
+    subscription_id: "sub_123",
+    save_return_url: "{site}/account",
+    cancel_confirmation_url: "{site}/account/canceled",
+    offer_1_url: "{site}/account/offer-accepted",
+    account: {{internal_id: "acct_123", plan: "pro", value: 49}},{auth_line}
+  }});
+</script>
+<a id="bb-cancel" href="{site}/account/cancel">Cancel subscription</a>"""
+    snippets = {"html": html}
+    if app.is_live:
+        snippets["python"] = f'''import hashlib
+import hmac
+import os
+import time
+
+APP_ID = {json.dumps(app.app_id)}
+APP_SECRET = os.environ["BRIGHTBACK_APP_SECRET"]  # the secret shown once when the app was created
+
+
+def brightback_auth(internal_id: str, ttl: int = 3600) -> dict:
+    """The snippet's auth block for one customer; expires at most {signing.AUTH_MAX_AHEAD // 3600} hours ahead."""
+    expires = int(time.time()) + ttl
+    message = f"{{APP_ID}}:{{internal_id}}:{{expires}}"
+    digest = hmac.new(APP_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return {{"expires": expires, "hash": digest}}
+'''
+        snippets["node"] = f'''const crypto = require("crypto");
+
+const APP_ID = {json.dumps(app.app_id)};
+const APP_SECRET = process.env.BRIGHTBACK_APP_SECRET; // the secret shown once when the app was created
+
+// The snippet's auth block for one customer; expires at most {signing.AUTH_MAX_AHEAD // 3600} hours ahead.
+function brightbackAuth(internalId, ttl = 3600) {{
+  const expires = Math.floor(Date.now() / 1000) + ttl;
+  const hash = crypto.createHmac("sha256", APP_SECRET)
+    .update(`${{APP_ID}}:${{internalId}}:${{expires}}`)
+    .digest("hex");
+  return {{ expires, hash }};
+}}
+
+module.exports = {{ brightbackAuth }};
+'''
+    return snippets
+
+
+# --- the preview --------------------------------------------------------------------------------
+
+def preview_session(flow: Flow) -> CancelSession:
+    """An unsaved session with sample data: the page renders from it exactly as for a customer."""
+    now = timezone.now()
+    site = _example_site(flow.app)
+    data = {
+        "app_id": flow.app.app_id, "email": "jane@example.com", "subscription_id": "sub_preview",
+        "save_return_url": f"{site}/account", "cancel_confirmation_url": f"{site}/account/canceled",
+        "account": {"internal_id": "acct_preview", "plan": "pro", "value": 49},
+    }
+    return CancelSession(app=flow.app, flow=flow, data=data, email=data["email"],
+                         account_internal_id="acct_preview", subscription_id="sub_preview", is_test=True,
+                         created_at=now, expires_at=now + timedelta(hours=1))
+
+
+@dataclass
+class PreviewOutcome:
+    """What a customer's decision would record and where it would send them."""
+
+    kind: str
+    event_type: str
+    reason_label: str
+    feedback: str
+    offer: Offer | None
+    destination: str
+
+
+def _destination(kind: str, offer: Offer | None) -> str:
+    # The rule services.decision_record follows, told to a person rather than applied to sample data.
+    if kind == Decision.Kind.CANCEL:
+        return _("the page's cancel_confirmation_url")
+    if kind == Decision.Kind.NEVERMIND or offer is None:
+        return _("the page's save_return_url")
+    configured = offer.return_url or offer.link_url
+    fallback = configured or _("the page's save_return_url")
+    if offer.snippet_url_slot:
+        return _("the page's offer_%(n)s_url if it passes one, else %(fallback)s") % {
+            "n": offer.snippet_url_slot, "fallback": fallback}
+    return fallback
+
+
+def flow_preview(request: HttpRequest, *, flow: Flow) -> HttpResponse:
+    """The hosted page as a customer sees it, both steps; a decision shows its outcome, records nothing."""
+    session = preview_session(flow)
+    if request.method != "POST":
+        return render_page(request, session=session, step="reasons", preview=True)
+
+    reason_code = request.POST.get("reason", "")[:64]
+    feedback = request.POST.get("feedback", "")[:MAX_FEEDBACK]
+    offer_code = request.POST.get("accept", "")[:64]
+    action = "accept" if offer_code else request.POST.get("action", "")
+    reasons = {reason.code: reason for reason in selectors.reasons_for_flow(flow_id=flow.pk)}
+    if reason_code and reason_code not in reasons:
+        return render_page(request, session=session, step="reasons", status=400, preview=True,
+                           error=_("Please choose one of the reasons listed."))
+    if action == "continue":
+        return render_page(request, session=session, step="offers", reason_code=reason_code,
+                           feedback=feedback, preview=True)
+    if action not in Decision.Kind.values:
+        return render_page(request, session=session, step="reasons", status=400, preview=True,
+                           error=_("Please choose one of the buttons below."))
+    offer = None
+    if action == Decision.Kind.ACCEPT:
+        shown = offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None)
+        offer = next((o for o in shown if o.code == offer_code), None)
+        if offer is None:
+            return render_page(request, session=session, step="reasons", status=400, preview=True,
+                               error=_("That choice isn’t available. Please choose again."))
+    event_type = services.EVENT_FOR_KIND[action]
+    if offer is not None and offer.kind == Offer.Kind.CONTACT_SUPPORT:
+        event_type = Event.Type.OFFER_EMAIL_REQUESTED
+    outcome = PreviewOutcome(kind=Decision.Kind(action).label, event_type=event_type,
+                             reason_label=reasons[reason_code].label if reason_code else "",
+                             feedback=feedback.strip(), offer=offer, destination=_destination(action, offer))
+    context = {
+        "flow": flow, "outcome": outcome, "preview": True, "preview_url": request.path,
+        "change_url": reverse("admin:flows_flow_change", args=[flow.pk]),
+        "brand": flow.brand_color, "brand_text": readable_text_on(flow.brand_color),
+        "background": flow.background_color,
+    }
+    return TemplateResponse(request, "admin/flows/flow/preview_outcome.html", context)
