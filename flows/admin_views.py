@@ -174,6 +174,10 @@ def flow_preview(request: HttpRequest, *, flow: Flow) -> HttpResponse:
     feedback = request.POST.get("feedback", "")[:MAX_FEEDBACK]
     offer_code = request.POST.get("accept", "")[:64]
     action = "accept" if offer_code else request.POST.get("action", "")
+    # The same steps as views.page, which this mirrors; only the recording is left out.
+    if action == "back":
+        return render_page(request, session=session, step="reasons", reason_code=reason_code,
+                           feedback=feedback, preview=True)
     reasons = {reason.code: reason for reason in selectors.reasons_for_flow(flow_id=flow.pk)}
     if reason_code and reason_code not in reasons:
         return render_page(request, session=session, step="reasons", status=400, preview=True,

@@ -272,6 +272,9 @@ def test_preview_shows_reasons_then_the_offers_for_the_chosen_reason_and_records
     assert 'data-bb-offer="discount-30"' in offers and 'data-bb-offer="pause-2"' in offers
     assert 'data-bb-offer="talk-to-us"' not in offers
     assert f'action="{url}"' in offers
+
+    back = admin_client.post(url, {"reason": "too-expensive", "feedback": "hm", "action": "back"}).content.decode()
+    assert 'value="too-expensive" checked' in back and ">hm</textarea>" in back
     assert result_counts() == before
 
 
