@@ -20,11 +20,10 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 
 from offers.models import Offer
-from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import selectors, services, signing
-from .models import App, CancelSession, Decision, Event, Flow, readable_text_on
-from .views import MAX_FEEDBACK, render_page
+from . import services, signing
+from .models import App, CancelSession, Decision, Flow, readable_text_on
+from .views import page_post, render_page
 
 # --- the secret, once ---------------------------------------------------------------------------
 
@@ -133,6 +132,8 @@ def preview_session(flow: Flow) -> CancelSession:
         "save_return_url": f"{site}/account", "cancel_confirmation_url": f"{site}/account/canceled",
         "account": {"internal_id": "acct_preview", "plan": "pro", "value": 49},
     }
+    for slot in flow.offers.exclude(snippet_url_slot=None).values_list("snippet_url_slot", flat=True):
+        data[f"offer_{slot}_url"] = f"{site}/offer-{slot}"
     return CancelSession(app=flow.app, flow=flow, data=data, email=data["email"],
                          account_internal_id="acct_preview", subscription_id="sub_preview", is_test=True,
                          created_at=now, expires_at=now + timedelta(hours=1))
@@ -150,18 +151,15 @@ class PreviewOutcome:
     destination: str
 
 
-def _destination(kind: str, offer: Offer | None) -> str:
-    # The rule services.decision_record follows, told to a person rather than applied to sample data.
-    if kind == Decision.Kind.CANCEL:
-        return _("the page's cancel_confirmation_url")
-    if kind == Decision.Kind.NEVERMIND or offer is None:
-        return _("the page's save_return_url")
-    configured = offer.return_url or offer.link_url
-    fallback = configured or _("the page's save_return_url")
-    if offer.snippet_url_slot:
-        return _("the page's offer_%(n)s_url if it passes one, else %(fallback)s") % {
-            "n": offer.snippet_url_slot, "fallback": fallback}
-    return fallback
+def _destination(session: CancelSession, redirect_url: str) -> str:
+    """Name the sample page's URL a decision goes to, as the snippet field it came from."""
+    if not redirect_url:
+        return _("our own confirmation page (the page passed no return URL for this)")
+    target = redirect_url.split("?", 1)[0]
+    for key, value in session.data.items():
+        if isinstance(value, str) and value.split("?", 1)[0] == target:
+            return _("the page's %(key)s (here %(url)s)") % {"key": key, "url": target}
+    return _("the offer's configured URL, %(url)s") % {"url": target}
 
 
 def flow_preview(request: HttpRequest, *, flow: Flow) -> HttpResponse:
@@ -170,41 +168,18 @@ def flow_preview(request: HttpRequest, *, flow: Flow) -> HttpResponse:
     if request.method != "POST":
         return render_page(request, session=session, step="reasons", preview=True)
 
-    reason_code = request.POST.get("reason", "")[:64]
-    feedback = request.POST.get("feedback", "")[:MAX_FEEDBACK]
-    offer_code = request.POST.get("accept", "")[:64]
-    action = "accept" if offer_code else request.POST.get("action", "")
-    # The same steps as views.page, which this mirrors; only the recording is left out.
-    if action == "back":
-        return render_page(request, session=session, step="reasons", reason_code=reason_code,
-                           feedback=feedback, preview=True)
-    reasons = {reason.code: reason for reason in selectors.reasons_for_flow(flow_id=flow.pk)}
-    if reason_code and reason_code not in reasons:
-        return render_page(request, session=session, step="reasons", status=400, preview=True,
-                           error=_("Please choose one of the reasons listed."))
-    if action == "continue":
-        return render_page(request, session=session, step="offers", reason_code=reason_code,
-                           feedback=feedback, preview=True)
-    if action not in Decision.Kind.values:
-        return render_page(request, session=session, step="reasons", status=400, preview=True,
-                           error=_("Please choose one of the buttons below."))
-    offer = None
-    if action == Decision.Kind.ACCEPT:
-        shown = offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None)
-        offer = next((o for o in shown if o.code == offer_code), None)
-        if offer is None:
-            return render_page(request, session=session, step="reasons", status=400, preview=True,
-                               error=_("That choice isn’t available. Please choose again."))
-    event_type = services.EVENT_FOR_KIND[action]
-    if offer is not None and offer.kind == Offer.Kind.CONTACT_SUPPORT:
-        event_type = Event.Type.OFFER_EMAIL_REQUESTED
-    outcome = PreviewOutcome(kind=Decision.Kind(action).label, event_type=event_type,
-                             reason_label=reasons[reason_code].label if reason_code else "",
-                             feedback=feedback.strip(), offer=offer, destination=_destination(action, offer))
-    context = {
-        "flow": flow, "outcome": outcome, "preview": True, "preview_url": request.path,
-        "change_url": reverse("admin:flows_flow_change", args=[flow.pk]),
-        "brand": flow.brand_color, "brand_text": readable_text_on(flow.brand_color),
-        "background": flow.background_color,
-    }
-    return TemplateResponse(request, "admin/flows/flow/preview_outcome.html", context)
+    def show(kind: str, reason_code: str, feedback: str, offer_code: str) -> HttpResponse:
+        plan = services.decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
+                                      offer_code=offer_code)
+        outcome = PreviewOutcome(kind=Decision.Kind(kind).label, event_type=plan.event_type,
+                                 reason_label=plan.reason.label if plan.reason else "", feedback=plan.feedback,
+                                 offer=plan.offer, destination=_destination(session, plan.redirect_url))
+        context = {
+            "flow": flow, "outcome": outcome, "preview": True, "preview_url": request.path,
+            "change_url": reverse("admin:flows_flow_change", args=[flow.pk]),
+            "brand": flow.brand_color, "brand_text": readable_text_on(flow.brand_color),
+            "background": flow.background_color,
+        }
+        return TemplateResponse(request, "admin/flows/flow/preview_outcome.html", context)
+
+    return page_post(request, session=session, decide=show, preview=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -15,6 +17,9 @@ from django.utils.module_loading import import_string
 from . import ids, routing, signing
 from .models import App, CancelSession, Decision, Event, Reason
 from .snippet_data import OFFER_URL, URL_FIELDS
+
+if TYPE_CHECKING:
+    from offers.models import Offer
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +94,7 @@ def _with_bb_params(url: str, *, session: CancelSession, event_type: str, ts: in
     return urlunsplit(parts._replace(query=urlencode(query + list(params.items()))))
 
 
-def _target_url(session: CancelSession, kind: str, offer) -> str:  # noqa: ANN001
+def _target_url(session: CancelSession, kind: str, offer: Offer | None) -> str:
     if kind == Decision.Kind.CANCEL:
         return session.return_url("cancel_confirmation_url")
     if kind == Decision.Kind.ACCEPT:
@@ -99,6 +104,54 @@ def _target_url(session: CancelSession, kind: str, offer) -> str:  # noqa: ANN00
         if configured:
             return configured
     return session.return_url("save_return_url")
+
+
+@dataclass(frozen=True)
+class DecisionPlan:
+    """A checked decision: what it records and where it sends the customer. Nothing written yet."""
+
+    kind: str
+    event_type: str
+    reason: Reason | None
+    offer: Offer | None
+    feedback: str
+    decided_at: datetime
+    redirect_url: str
+
+
+def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", feedback: str = "",
+                  offer_code: str = "") -> DecisionPlan:
+    """Check a decision against the session's flow and work out its event and redirect.
+
+    Raises BadDecision for an unknown action, reason or offer, or an offer not shown for the reason.
+    Reads only, so the admin's preview can show exactly what a decision would do.
+    """
+    from offers.models import Offer  # offers depends on flows; this one read goes the other way
+    from offers.selectors import offers_for_flow, offers_for_reason
+
+    if kind not in Decision.Kind.values:
+        raise BadDecision(f"Unknown action {kind!r}.")
+    reason = None
+    if reason_code:
+        reason = Reason.objects.filter(flow_id=session.flow_id, code=reason_code, is_active=True).first()
+        if reason is None:
+            raise BadDecision(f"Unknown reason {reason_code!r}.")
+    offer = None
+    if kind == Decision.Kind.ACCEPT:
+        shown = offers_for_reason(list(offers_for_flow(flow_id=session.flow_id)), reason_code or None)
+        offer = next((o for o in shown if o.code == offer_code), None)
+        if offer is None:
+            raise BadDecision(f"Offer {offer_code!r} is not shown for this reason.")
+
+    event_type = EVENT_FOR_KIND[kind]
+    if offer is not None and offer.kind == Offer.Kind.CONTACT_SUPPORT:
+        event_type = Event.Type.OFFER_EMAIL_REQUESTED
+    now = timezone.now().replace(microsecond=0)
+    target = _target_url(session, kind, offer)
+    redirect_url = _with_bb_params(target, session=session, event_type=event_type,
+                                   ts=int(now.timestamp())) if target else ""
+    return DecisionPlan(kind=kind, event_type=event_type, reason=reason, offer=offer, feedback=feedback.strip(),
+                        decided_at=now, redirect_url=redirect_url)
 
 
 @transaction.atomic
@@ -115,8 +168,6 @@ def decision_record(
     A second call for the same session (double click, replayed POST) records nothing and returns
     the first decision, so the customer is redirected the same way.
     """
-    from offers.models import Offer  # offers depends on flows; this one read goes the other way
-
     session = (CancelSession.objects.select_for_update().select_related("app", "flow")
                .get(pk=session.pk))
     existing = Decision.objects.filter(session=session).first()
@@ -124,45 +175,23 @@ def decision_record(
         return existing
     if not session.is_open:
         raise SessionClosed("This cancel page has expired.")
-    if kind not in Decision.Kind.values:
-        raise BadDecision(f"Unknown action {kind!r}.")
-
-    reason = None
-    if reason_code:
-        reason = Reason.objects.filter(flow=session.flow, code=reason_code, is_active=True).first()
-        if reason is None:
-            raise BadDecision(f"Unknown reason {reason_code!r}.")
-    offer = None
-    if kind == Decision.Kind.ACCEPT:
-        offer = (Offer.objects.filter(flow=session.flow, code=offer_code, is_active=True)
-                 .prefetch_related("reasons").first())
-        if offer is None:
-            raise BadDecision(f"Unknown offer {offer_code!r}.")
-        offer_reasons = {r.code for r in offer.reasons.all()}
-        if offer_reasons and reason_code not in offer_reasons:
-            raise BadDecision(f"Offer {offer_code!r} is not available for this reason.")
-
-    event_type = EVENT_FOR_KIND[kind]
-    if offer is not None and offer.kind == Offer.Kind.CONTACT_SUPPORT:
-        event_type = Event.Type.OFFER_EMAIL_REQUESTED
-    now = timezone.now().replace(microsecond=0)
-    target = _target_url(session, kind, offer)
-    redirect_url = _with_bb_params(target, session=session, event_type=event_type,
-                                   ts=int(now.timestamp())) if target else ""
+    plan = decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
+                         offer_code=offer_code)
     try:
         with transaction.atomic():
             decision = Decision.objects.create(
-                session=session, kind=kind, reason=reason,
-                reason_code=reason.code if reason else "", reason_label=reason.label if reason else "",
-                feedback=feedback.strip(), offer=offer, offer_code=offer.code if offer else "",
-                redirect_url=redirect_url, created_at=now,
+                session=session, kind=plan.kind, reason=plan.reason,
+                reason_code=plan.reason.code if plan.reason else "",
+                reason_label=plan.reason.label if plan.reason else "",
+                feedback=plan.feedback, offer=plan.offer, offer_code=plan.offer.code if plan.offer else "",
+                redirect_url=plan.redirect_url, created_at=plan.decided_at,
             )
     except IntegrityError:
         # Only reachable where row locks are not available: the first writer won.
         return Decision.objects.get(session=session)
     CancelSession.objects.filter(pk=session.pk).update(status=CancelSession.Status.DECIDED)
     session.status = CancelSession.Status.DECIDED
-    event_record(session=session, type=event_type, decision=decision)
+    event_record(session=session, type=plan.event_type, decision=decision)
     return decision
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,35 +111,52 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render_page(request, session=session, step="reasons")
 
+    def record(kind: str, reason_code: str, feedback: str, offer_code: str) -> HttpResponse:
+        try:
+            decision = services.decision_record(session=session, kind=kind, reason_code=reason_code,
+                                                feedback=feedback, offer_code=offer_code)
+        except services.SessionClosed:
+            return _expired(request, session)
+        return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
+
+    return page_post(request, session=session, decide=record)
+
+
+Decide = Callable[[str, str, str, str], HttpResponse]
+
+
+def page_post(request: HttpRequest, *, session: CancelSession, decide: Decide, preview: bool = False) -> HttpResponse:
+    """The page's steps for a POST: back, continue to the offers, or a decision handed to `decide`.
+
+    The hosted page records the decision; the admin's preview only shows what it would do. Both go
+    through here so the preview cannot drift from what customers get.
+    """
     reason_code = request.POST.get("reason", "")[:64]
     feedback = request.POST.get("feedback", "")
     if len(feedback) > MAX_FEEDBACK:
         return render_page(request, session=session, step="reasons", reason_code=reason_code,
-                           feedback=feedback[:MAX_FEEDBACK], status=400,
+                           feedback=feedback[:MAX_FEEDBACK], status=400, preview=preview,
                            error=gettext_lazy("Please keep your note under 5,000 characters."))
     offer_code = request.POST.get("accept", "")[:64]
     action = "accept" if offer_code else request.POST.get("action", "")
     if action == "back":
-        return render_page(request, session=session, step="reasons", reason_code=reason_code, feedback=feedback)
+        return render_page(request, session=session, step="reasons", reason_code=reason_code, feedback=feedback,
+                           preview=preview)
     if action == "continue":
         if reason_code and reason_code not in {r.code for r in selectors.reasons_for_flow(flow_id=session.flow_id)}:
-            return render_page(request, session=session, step="reasons", status=400,
+            return render_page(request, session=session, step="reasons", status=400, preview=preview,
                                error=gettext_lazy("Please choose one of the reasons listed."))
         return render_page(request, session=session, step="offers", reason_code=reason_code,
-                           feedback=feedback)
+                           feedback=feedback, preview=preview)
     if action not in Decision.Kind.values:
-        return render_page(request, session=session, step="reasons", status=400,
+        return render_page(request, session=session, step="reasons", status=400, preview=preview,
                            error=gettext_lazy("Please choose one of the buttons below."))
     try:
-        decision = services.decision_record(session=session, kind=action, reason_code=reason_code,
-                                            feedback=feedback, offer_code=offer_code)
-    except services.SessionClosed:
-        return _expired(request, session)
+        return decide(action, reason_code, feedback, offer_code)
     except services.BadDecision as exc:
         logger.info("refused decision on %s: %s", session.public_id, exc)
-        return render_page(request, session=session, step="reasons", status=400,
+        return render_page(request, session=session, step="reasons", status=400, preview=preview,
                            error=gettext_lazy("That choice isn’t available. Please choose again."))
-    return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
 
 
 @never_cache
