@@ -2,10 +2,23 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brightback_site.settings")
 
 app = Celery("brightback_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _recycle_database_connections(task=None, **kwargs: object) -> None:  # noqa: ANN001
+    # What Django does around each request: keep a healthy connection for CONN_MAX_AGE, drop a
+    # broken or expired one (see CELERY_DB_REUSE_MAX in settings). An eager task runs inside its
+    # caller's request, whose connection is not ours to close.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -169,6 +169,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Celery's Django fixup otherwise closes the database connection around every task: a new
+# PostgreSQL connection per webhook delivery. brightback_site/celery.py instead recycles connections
+# per task as Django does per request (CONN_MAX_AGE, and broken ones dropped).
+CELERY_DB_REUSE_MAX = 1_000_000
 OUTBOX_SWEEP_SECONDS = envfloat("OUTBOX_SWEEP_SECONDS", 30.0)
 # After a failed publish, a process stops trying the broker for this long and leaves its outbox
 # rows to the sweeper, so requests stay fast even when the broker hangs instead of refusing.
@@ -195,9 +199,9 @@ for _network in WEBHOOK_ALLOWED_NETWORKS:
 WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 15.0)
 # Multiplies every retry delay: 1.0 in production; tests compress time with a small value.
 WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0)
-# A worker claims a delivery for this long; a claim that outlives it (the worker was killed) is
-# taken over. Keep it above WEBHOOK_TIMEOUT_SECONDS + 10 (the task's hard time limit).
-WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 45.0)
+# A worker claims deliveries for this long; a claim that outlives it (the worker was killed) is
+# taken over. Keep it above WEBHOOK_TIMEOUT_SECONDS + 30 (a worker stops claiming after 30 s).
+WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 60.0)
 # The sweeper re-publishes a delivery still pending this long after it was due (the broker lost it).
 WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", 60.0)
 # After a secret rotation, the old secret keeps signing too (a second v1 signature) this long.
