@@ -33,6 +33,8 @@ class Endpoint(models.Model):
         null=True, blank=True, editable=False, help_text=_("Start of the current run of failed attempts."))
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.TextField(blank=True, editable=False)
+    # A wake-up for this endpoint is queued: new deliveries need not publish another (services.endpoints_wake).
+    wake_requested = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

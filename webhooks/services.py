@@ -1,9 +1,10 @@
 """Every write of the webhooks channel: endpoints, the outbox rows (Delivery) and their attempts.
 
-A delivery's life: `deliveries_create_for_event` writes it in the event's transaction and publishes
-it on commit; a worker runs `delivery_attempt`, which claims it with a compare-and-set, records the
-attempt before and after the POST, and either finishes it or schedules the next attempt; beat runs
-`deliveries_sweep`, which re-publishes whatever the broker lost.
+A delivery's life: `deliveries_create_for_event` writes it in the event's transaction and wakes its
+endpoint on commit; a worker runs `endpoint_deliver_due`, which claims the endpoint's due deliveries
+with a compare-and-set, records each attempt before and after its POST, and either finishes each
+delivery or schedules its next attempt; beat runs `deliveries_sweep`, which wakes endpoints whose
+wake-up the broker lost.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -19,7 +21,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from brightback_site import outbox
@@ -84,7 +86,7 @@ def retry_delay(*, attempt_number: int, retry_after: float | None = None,
 
 def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One Delivery per active endpoint of the event's App that wants its type, in the caller's
-    transaction; published when (and only if) it commits."""
+    transaction; the endpoints are woken when (and only if) it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("deliveries must be written in the transaction of their event")
     endpoints = [e for e in Endpoint.objects.filter(app_id=event.app_id, is_active=True)
@@ -97,63 +99,165 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
                  payload=payload, next_attempt_at=event.created_at, created_at=event.created_at)
         for endpoint in endpoints
     ])
-    delivery_ids = [row.pk for row in rows]
-    transaction.on_commit(partial(deliveries_publish, delivery_ids))
-    return delivery_ids
+    transaction.on_commit(partial(endpoints_wake, [e.pk for e in endpoints]))
+    return [row.pk for row in rows]
 
 
-def deliveries_publish(delivery_ids: list[int]) -> int:
-    """Hand deliveries to the broker; what it refuses stays pending for the sweeper."""
+def endpoints_wake(endpoint_ids: list[int], *, force: bool = False) -> int:
+    """Ask a worker to deliver what is due to each endpoint; return how many messages the broker took.
+
+    One queued wake-up per endpoint is enough however many rows are waiting (the worker takes them
+    all), so a wake-up is only published when the endpoint has none queued (Endpoint.wake_requested,
+    cleared by the worker before it looks). `force` publishes anyway: the sweeper's way past a
+    wake-up the broker lost.
+    """
     from .tasks import webhook_deliver  # tasks import this module
 
-    return outbox.publish_each(webhook_deliver, delivery_ids)
+    woken = 0
+    for endpoint_id in endpoint_ids:
+        if not force and not Endpoint.objects.filter(pk=endpoint_id, wake_requested=False).update(
+                wake_requested=True):
+            continue  # a queued wake-up will see the new rows
+        if outbox.publish(webhook_deliver, args=[endpoint_id]):
+            woken += 1
+        elif not force:
+            Endpoint.objects.filter(pk=endpoint_id).update(wake_requested=False)  # the next event retries
+    return woken
 
 
 def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Re-publish deliveries the broker lost: pending well past their due time, or claimed by a
-    worker whose lease ran out (it was killed). Each row is re-published at most once per grace
-    period, so a long queue is not flooded with copies. Returns how many were published."""
+    """Wake the endpoints of deliveries the broker lost: pending well past their due time, or claimed
+    by a worker whose lease ran out (it was killed). Each row triggers at most one wake-up per grace
+    period, so a long queue is not flooded. Returns how many wake-ups were published."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS)
     stale = (Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now - grace)
              | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now))
     not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)
-    delivery_ids = list(Delivery.objects.filter(stale & not_recently_swept)
-                        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
-    if not delivery_ids:
+    rows = list(Delivery.objects.filter(stale & not_recently_swept)
+                .order_by("next_attempt_at").values_list("pk", "endpoint_id")[:limit])
+    if not rows:
         return 0
-    Delivery.objects.filter(pk__in=delivery_ids).update(swept_at=now)
-    published = deliveries_publish(delivery_ids)
-    logger.info("webhook sweep: %d stale deliveries, %d re-published", len(delivery_ids), published)
-    return published
+    Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(swept_at=now)
+    endpoint_ids = sorted({endpoint_id for _, endpoint_id in rows})
+    woken = endpoints_wake(endpoint_ids, force=True)
+    logger.info("webhook sweep: %d stale deliveries on %d endpoints, %d woken", len(rows), len(endpoint_ids), woken)
+    return woken
 
 
-# --- one attempt --------------------------------------------------------------------------------
+# --- claiming and sending -----------------------------------------------------------------------
 
-def delivery_attempt(*, delivery_id: int) -> AttemptResult:
-    """Send a delivery once if it is due and nobody else holds it. Safe to run any number of times:
-    the claim is a compare-and-set, and a finished delivery is never sent again (until redelivered)."""
+# A worker takes up to this many due deliveries of an endpoint at once, and stops taking more after
+# DRAIN_BUDGET_SECONDS (what it claimed but did not send goes back, and another wake-up follows).
+DRAIN_BATCH = 50
+DRAIN_BUDGET_SECONDS = 30.0
+
+
+@dataclass
+class Claim:
+    deliveries: list[Delivery]
+    lease_until: datetime
+    taken_over: set[int]  # ids whose previous claim had expired (a worker was lost mid-attempt)
+
+
+def _due(now: datetime) -> Q:
+    return (Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+            | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now))
+
+
+def _claim(scope: Q, *, limit: int) -> Claim:
+    """Compare-and-set: take due deliveries nobody holds, under a lease that is also our token."""
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
-    claimed = (
-        Delivery.objects.filter(pk=delivery_id)
-        .filter(Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
-                | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now))
-        .update(status=Delivery.Status.SENDING, lease_expires_at=lease_until,
-                attempt_count=F("attempt_count") + 1, updated_at=now)
-    )
-    if claimed != 1:
+    with transaction.atomic():
+        # SKIP LOCKED: workers draining the same endpoint take disjoint rows instead of waiting.
+        rows = list(Delivery.objects.select_for_update(skip_locked=True).filter(scope & _due(now))
+                    .order_by("next_attempt_at", "pk").values_list("pk", "status")[:limit])
+        if not rows:
+            return Claim([], lease_until, set())
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).filter(_due(now)).update(
+            status=Delivery.Status.SENDING, lease_expires_at=lease_until, updated_at=now)
+    deliveries = list(Delivery.objects.filter(pk__in=[pk for pk, _ in rows], status=Delivery.Status.SENDING,
+                                              lease_expires_at=lease_until).order_by("next_attempt_at", "pk"))
+    return Claim(deliveries, lease_until, {pk for pk, status in rows if status == Delivery.Status.SENDING})
+
+
+def _release(claim: Claim, deliveries: list[Delivery]) -> None:
+    """Give back claimed deliveries that were not attempted; they stay due."""
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries], status=Delivery.Status.SENDING,
+                            lease_expires_at=claim.lease_until).update(
+        status=Delivery.Status.PENDING, lease_expires_at=None)
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    retry_in: float | None = None  # seconds until the soonest retry this run scheduled
+
+
+def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDGET_SECONDS,
+                         batch_size: int = DRAIN_BATCH) -> DrainResult:
+    """Send every delivery due to one endpoint, a batch at a time, over one kept-alive connection.
+
+    Safe to run any number of times and side by side: each delivery is claimed with a compare-and-set
+    and sent by one worker only. A full batch wakes another worker to help with the backlog, unless
+    the endpoint is failing.
+    """
+    Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
+    result = DrainResult()
+    endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return result
+    deadline = time.monotonic() + budget_seconds
+    healthy = True
+    while time.monotonic() < deadline:
+        claim = _claim(Q(endpoint_id=endpoint_id), limit=batch_size)
+        if not claim.deliveries:
+            break
+        if len(claim.deliveries) == batch_size and healthy:
+            endpoints_wake([endpoint_id])
+        for index, delivery in enumerate(claim.deliveries):
+            if time.monotonic() >= deadline:
+                _release(claim, claim.deliveries[index:])
+                endpoints_wake([endpoint_id])
+                break
+            attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until,
+                            taken_over=delivery.pk in claim.taken_over)
+            result.sent += 1
+            if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
+                healthy = False
+            if attempt.retry_in is not None:
+                result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
+    return result
+
+
+def delivery_attempt(*, delivery_id: int) -> AttemptResult:
+    """Send one delivery now if it is due and nobody holds it (the unit endpoint_deliver_due repeats).
+    Running it twice sends once: the claim is a compare-and-set, and a finished delivery is never sent
+    again until redelivered."""
+    claim = _claim(Q(pk=delivery_id), limit=1)
+    if not claim.deliveries:
         return AttemptResult("skipped")
-    delivery = Delivery.objects.select_related("endpoint", "endpoint__app").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    if delivery.attempt_count > 1:
-        # A previous claim whose worker died mid-POST: the receiver may or may not have it.
-        DeliveryAttempt.objects.filter(delivery=delivery, outcome=DeliveryAttempt.Outcome.IN_PROGRESS).update(
-            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error="the worker was lost during this attempt")
+    delivery = claim.deliveries[0]
+    endpoint = Endpoint.objects.select_related("app").get(pk=delivery.endpoint_id)
+    return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until,
+                 taken_over=delivery.pk in claim.taken_over)
+
+
+def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime, taken_over: bool) -> AttemptResult:
+    """One attempt of a claimed delivery: the attempt row is written before the POST and completed after."""
+    now = timezone.now()
+    delivery.endpoint = endpoint
     finish = partial(_finish, delivery=delivery, lease_until=lease_until)
+    if taken_over:
+        # The previous claim's worker died mid-POST: the receiver may or may not have it.
+        delivery.attempt_count += DeliveryAttempt.objects.filter(
+            delivery=delivery, outcome=DeliveryAttempt.Outcome.IN_PROGRESS).update(
+            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error="the worker was lost during this attempt")
     if not endpoint.is_active and not delivery.is_test:
         return finish(outcome=DeliveryAttempt.Outcome.FAILED, now=now, error="endpoint disabled")
-    if delivery.attempt_count > MAX_ATTEMPTS:
+    number = delivery.attempt_count + 1
+    if number > MAX_ATTEMPTS:
         return finish(outcome=DeliveryAttempt.Outcome.FAILED, now=now,
                       error="gave up: workers were lost during the last attempts")
 
@@ -168,8 +272,7 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
     }
     if endpoint.send_hub_signature:
         headers["X-Hub-Signature"] = signing.hub_signature(secret=endpoint.secret, body=body)
-    attempt = DeliveryAttempt.objects.create(delivery=delivery, number=delivery.attempt_count,
-                                             url=endpoint.url, started_at=now)
+    attempt = DeliveryAttempt.objects.create(delivery=delivery, number=number, url=endpoint.url, started_at=now)
     try:
         answer = transport.post(endpoint.url, body=body, headers=headers,
                                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
@@ -190,23 +293,25 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
         attempt.duration_ms = round((timezone.now() - now).total_seconds() * 1000)
     attempt.error = error
     done_at = timezone.now()
+    status_code = answer.status_code if answer is not None else None
 
     if answer is not None and not error:
         attempt.outcome = DeliveryAttempt.Outcome.SUCCEEDED
         attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
         if endpoint.failing_since is not None and not delivery.is_test:
             Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-        return finish(outcome=attempt.outcome, now=done_at, status_code=answer.status_code)
+            endpoint.failing_since = None
+        return finish(outcome=attempt.outcome, now=done_at, status_code=status_code, attempts=number)
 
     retry_in = None
     if not permanent and not delivery.is_test:
-        retry_in = retry_delay(attempt_number=delivery.attempt_count,
+        retry_in = retry_delay(attempt_number=number,
                                retry_after=answer.retry_after if answer is not None
                                and answer.status_code in RETRY_AFTER_STATUSES else None)
     attempt.outcome = DeliveryAttempt.Outcome.RETRYING if retry_in is not None else DeliveryAttempt.Outcome.FAILED
     attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
     result = finish(outcome=attempt.outcome, now=done_at, retry_in=retry_in, error=error,
-                    status_code=answer.status_code if answer is not None else None)
+                    status_code=status_code, attempts=number)
     if not delivery.is_test:
         _endpoint_failed(endpoint=endpoint, now=done_at, error=error,
                          gone=answer is not None and answer.status_code == 410)
@@ -214,9 +319,11 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
 
 
 def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: datetime,
-            retry_in: float | None = None, error: str = "", status_code: int | None = None) -> AttemptResult:
+            retry_in: float | None = None, error: str = "", status_code: int | None = None,
+            attempts: int | None = None) -> AttemptResult:
     fields: dict = {"lease_expires_at": None, "swept_at": None, "last_error": error,
-                    "last_status_code": status_code, "updated_at": now}
+                    "last_status_code": status_code, "updated_at": now,
+                    "attempt_count": delivery.attempt_count if attempts is None else attempts}
     if outcome == DeliveryAttempt.Outcome.SUCCEEDED:
         fields.update(status=Delivery.Status.SUCCEEDED, delivered_at=now)
     elif retry_in is not None:
@@ -322,7 +429,7 @@ def endpoint_send_test(*, endpoint: Endpoint) -> Delivery:
                              data=_test_data(endpoint=endpoint, message_id=message_id)),
         next_attempt_at=now, created_at=now,
     )
-    transaction.on_commit(partial(deliveries_publish, [delivery.pk]))
+    transaction.on_commit(partial(endpoints_wake, [endpoint.pk]))
     return delivery
 
 
@@ -336,5 +443,5 @@ def delivery_redeliver(*, delivery: Delivery) -> bool:
                .update(status=Delivery.Status.PENDING, attempt_count=0, next_attempt_at=now, swept_at=None,
                        lease_expires_at=None, last_error="", updated_at=now))
     if changed:
-        transaction.on_commit(partial(deliveries_publish, [delivery.pk]))
+        transaction.on_commit(partial(endpoints_wake, [delivery.endpoint_id]))
     return changed == 1

@@ -1,8 +1,10 @@
 """Celery tasks of the webhooks channel. Thin: ids in, one service call.
 
-Retries are scheduled in the database (Delivery.next_attempt_at, bounded by services.RETRY_DELAYS)
-rather than with Celery's own retry, so a redelivery, a sweep or a lost message all end up in the
-same place: a pending row that the next message for it claims.
+Messages wake an endpoint rather than carry a delivery: the worker sends everything due to that
+endpoint, so a burst of events costs a few messages, not one each. Retries are scheduled in the
+database (Delivery.next_attempt_at, bounded by services.RETRY_DELAYS) rather than with Celery's own
+retry, so a redelivery, a sweep or a lost message all end up in the same place: a due row that the
+next wake-up of its endpoint claims.
 """
 
 from __future__ import annotations
@@ -18,25 +20,27 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-# Retry messages wait in the broker as ETA messages only for short delays; longer ones are left to
+# Retry wake-ups wait in the broker as ETA messages only for short delays; longer ones are left to
 # the sweeper, so no message sits unacknowledged near the broker's visibility timeout.
 COUNTDOWN_MAX_SECONDS = 15 * 60
-SOFT_TIME_LIMIT = settings.WEBHOOK_TIMEOUT_SECONDS + 5
-TIME_LIMIT = settings.WEBHOOK_TIMEOUT_SECONDS + 10
+# A run stops claiming after DRAIN_BUDGET_SECONDS; the attempt in flight then needs its own timeout.
+SOFT_TIME_LIMIT = services.DRAIN_BUDGET_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 10
+TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 
 @shared_task(name="webhooks.deliver", bind=True, acks_late=True, reject_on_worker_lost=True,
              soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT, max_retries=0, ignore_result=True)
-def webhook_deliver(self, delivery_id: int) -> str:  # noqa: ANN001
+def webhook_deliver(self, endpoint_id: int) -> int:  # noqa: ANN001
+    """Deliver what is due to one endpoint."""
     try:
-        result = services.delivery_attempt(delivery_id=delivery_id)
+        result = services.endpoint_deliver_due(endpoint_id=endpoint_id)
     except Exception:
-        # Parked, not lost: the claim's lease runs out and the sweeper hands the row out again.
-        logger.exception("webhook delivery %s crashed", delivery_id)
-        return "crashed"
+        # Parked, not lost: the claims' leases run out and the sweeper wakes the endpoint again.
+        logger.exception("webhook delivery to endpoint %s crashed", endpoint_id)
+        return 0
     if result.retry_in is not None and result.retry_in <= COUNTDOWN_MAX_SECONDS:
-        outbox.publish(self, args=[delivery_id], countdown=result.retry_in)
-    return result.outcome
+        outbox.publish(self, args=[endpoint_id], countdown=result.retry_in)
+    return result.sent
 
 
 @shared_task(name="webhooks.sweep", acks_late=True, reject_on_worker_lost=True, soft_time_limit=120,

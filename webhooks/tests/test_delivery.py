@@ -257,8 +257,8 @@ def test_running_the_task_twice_sends_once(receiver, make_endpoint, delivery_for
 
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     delivery = delivery_for(endpoint)
-    assert webhook_deliver.run(delivery.pk) == Outcome.SUCCEEDED
-    assert webhook_deliver.run(delivery.pk) == "skipped"
+    assert webhook_deliver.run(endpoint.pk) == 1
+    assert webhook_deliver.run(endpoint.pk) == 0
     assert len(receiver.snapshot()) == 1
     assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 1
 
@@ -279,7 +279,7 @@ def test_an_expired_lease_is_taken_over_and_the_lost_attempt_marked_interrupted(
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     delivery = delivery_for(endpoint)
     # What a worker killed mid-POST leaves behind: a claim and an unfinished attempt row.
-    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SENDING, attempt_count=1,
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SENDING,
                                                    lease_expires_at=timezone.now() - timedelta(seconds=1))
     DeliveryAttempt.objects.create(delivery=delivery, number=1, url=endpoint.url)
 
@@ -289,19 +289,20 @@ def test_an_expired_lease_is_taken_over_and_the_lost_attempt_marked_interrupted(
                     .values_list("number", "outcome"))
     assert outcomes == [(1, Outcome.INTERRUPTED), (2, Outcome.SUCCEEDED)]
     assert receiver.ids() == {delivery.message_id}
+    assert Delivery.objects.get(pk=delivery.pk).attempt_count == 2
 
 
 def test_redelivery_sends_again_under_the_same_webhook_id(receiver, make_endpoint, delivery_for,
                                                            django_capture_on_commit_callbacks, monkeypatch):
     published: list[list[int]] = []
-    monkeypatch.setattr(services, "deliveries_publish", lambda ids: published.append(ids) or len(ids))
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: published.append(ids) or len(ids))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     delivery = delivery_for(endpoint)
     services.delivery_attempt(delivery_id=delivery.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert services.delivery_redeliver(delivery=delivery)
-    assert published == [[delivery.pk]]
+    assert published == [[endpoint.pk]]
     services.delivery_attempt(delivery_id=delivery.pk)
 
     got = receiver.snapshot()
@@ -361,18 +362,18 @@ def test_secret_rotation_signs_with_both_secrets_during_the_overlap_then_only_th
     assert len(receiver.snapshot()[-1].headers["webhook-signature"].split(" ")) == 1
 
 
-def test_sweeper_republishes_lost_and_orphaned_deliveries_once_per_grace_period(
+def test_sweeper_wakes_endpoints_of_lost_and_orphaned_deliveries_once_per_grace_period(
         make_endpoint, delivery_for, receiver, monkeypatch, settings):
     settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
-    published: list[int] = []
-    monkeypatch.setattr(services, "deliveries_publish", lambda ids: published.extend(ids) or len(ids))
-    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    woken: list[tuple[list[int], bool]] = []
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: woken.append((ids, force)) or len(ids))
+    lost_to, orphaned_to, quiet = (make_endpoint(f"{receiver.url}/{n}", receiver=receiver) for n in range(3))
     now = timezone.now()
-    fresh = delivery_for(endpoint)  # just published on commit: not the sweeper's business yet
-    lost = delivery_for(endpoint, "nevermind")
-    orphaned = delivery_for(endpoint, "accept", offer_code="discount-30")
-    held = delivery_for(endpoint, "cancel", email="held@example.com")
-    done = delivery_for(endpoint, "cancel", email="done@example.com")
+    delivery_for(quiet)  # just woken on commit: not the sweeper's business yet
+    lost = delivery_for(lost_to, "nevermind")
+    orphaned = delivery_for(orphaned_to, "accept", offer_code="discount-30")
+    held = delivery_for(quiet, "cancel", email="held@example.com")
+    done = delivery_for(quiet, "cancel", email="done@example.com")
     Delivery.objects.filter(pk=lost.pk).update(next_attempt_at=now - timedelta(minutes=5))
     Delivery.objects.filter(pk=orphaned.pk).update(status=Delivery.Status.SENDING,
                                                    lease_expires_at=now - timedelta(seconds=1))
@@ -382,12 +383,64 @@ def test_sweeper_republishes_lost_and_orphaned_deliveries_once_per_grace_period(
                                                next_attempt_at=now - timedelta(minutes=5))
 
     assert services.deliveries_sweep(now=now) == 2
-    assert sorted(published) == sorted([lost.pk, orphaned.pk])
-    assert fresh.pk not in published
-    # Swept rows are not re-published on every beat tick while their message is still queued...
+    # Forced: a wake-up flag left set by a lost message must not stop the sweeper.
+    assert woken == [(sorted([lost_to.pk, orphaned_to.pk]), True)]
+    # Swept rows do not wake their endpoint on every beat tick while the wake-up is still queued...
+    woken.clear()
     assert services.deliveries_sweep(now=now + timedelta(seconds=30)) == 0
     # ...but again once the grace period has passed without a worker taking them (and by now the
-    # fresh one is overdue too). A live lease and a finished delivery are never touched.
-    published.clear()
+    # fresh one is overdue too). A live lease and a finished delivery are never the reason.
     assert services.deliveries_sweep(now=now + timedelta(seconds=61)) == 3
-    assert sorted(published) == sorted([lost.pk, orphaned.pk, fresh.pk])
+    assert woken == [(sorted([lost_to.pk, orphaned_to.pk, quiet.pk]), True)]
+
+
+def test_an_endpoint_is_woken_once_however_many_deliveries_wait(make_endpoint, decide, monkeypatch,
+                                                                  django_capture_on_commit_callbacks):
+    from webhooks.tasks import webhook_deliver
+
+    sent: list[list] = []
+    monkeypatch.setattr(webhook_deliver, "apply_async", lambda args, countdown=None: sent.append(args))
+    endpoint = make_endpoint("http://127.0.0.1:9/hooks")
+    for n in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            decide("cancel", email=f"c{n}@example.com")
+    assert sent == [[endpoint.pk]]  # one queued wake-up covers all five
+    services.endpoint_deliver_due(endpoint_id=endpoint.pk, budget_seconds=0)  # a worker takes it...
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="after@example.com")
+    assert sent == [[endpoint.pk], [endpoint.pk]]  # ...so the next event wakes it again
+
+
+def test_draining_an_endpoint_sends_everything_due_and_running_it_again_sends_nothing(
+        receiver, make_endpoint, decide, monkeypatch):
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    other = make_endpoint(f"{receiver.url}/other", receiver=receiver)
+    for n in range(7):
+        decide("cancel", email=f"c{n}@example.com")
+
+    result = services.endpoint_deliver_due(endpoint_id=endpoint.pk, batch_size=3)
+
+    assert result.sent == 7
+    assert len([g for g in receiver.snapshot() if g.path == "/hooks"]) == 7
+    assert set(Delivery.objects.filter(endpoint=endpoint).values_list("status", flat=True)) == {"succeeded"}
+    assert set(Delivery.objects.filter(endpoint=other).values_list("status", flat=True)) == {"pending"}
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 0
+    assert len(receiver.snapshot()) == 7
+
+
+def test_a_drain_out_of_time_gives_back_what_it_did_not_send(receiver, make_endpoint, decide, monkeypatch):
+    woken: list[list[int]] = []
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: woken.append(ids) or 1)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(3):
+        decide("cancel", email=f"c{n}@example.com")
+    receiver.respond = lambda got: (time.sleep(0.3), (200, {}, b""))[1]  # each answer outlasts the budget
+
+    result = services.endpoint_deliver_due(endpoint_id=endpoint.pk, budget_seconds=0.2)
+
+    assert result.sent == 1
+    statuses = sorted(Delivery.objects.values_list("status", flat=True))
+    assert statuses == ["pending", "pending", "succeeded"]
+    assert not Delivery.objects.filter(lease_expires_at__isnull=False).exists()
+    assert woken == [[endpoint.pk]]  # another run picks up the rest

@@ -54,7 +54,7 @@ def test_deliveries_are_published_only_after_commit(make_endpoint, decide, djang
     assert sent == []  # nothing before commit
     for callback in callbacks:
         callback()
-    assert sent == [[Delivery.objects.get().pk]]
+    assert sent == [[Delivery.objects.get().endpoint_id]]
 
 
 def test_a_broker_outage_does_not_fail_the_decision_and_leaves_the_row_for_the_sweeper(
