@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from brightback_site import outbox
 from flows import ids
-from flows.models import Event
+from flows.models import App, Event
 
 from . import signing, transport
 from .models import Delivery, DeliveryAttempt, Endpoint
@@ -352,6 +352,17 @@ def _endpoint_failed(*, endpoint: Endpoint, now: datetime, error: str, gone: boo
 
 
 # --- endpoints ----------------------------------------------------------------------------------
+
+def endpoint_create(*, app: App, url: str, event_types: list[str] | None = None, description: str = "",
+                    send_hub_signature: bool = False, is_active: bool = True) -> Endpoint:
+    """Validate (URL scheme, private addresses, event types) and save a new endpoint. Its generated
+    secret is on the returned object: show it once, it is never shown again."""
+    endpoint = Endpoint(app=app, url=url, event_types=list(event_types or []), description=description,
+                        send_hub_signature=send_hub_signature, is_active=is_active)
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
 
 def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime | None = None) -> bool:
     """Stop sending to an endpoint and tell the App's team. False if it was already disabled."""

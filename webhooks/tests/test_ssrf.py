@@ -64,3 +64,11 @@ def test_send_time_check_refuses_an_endpoint_that_now_resolves_to_a_private_addr
     assert attempt.error.startswith("refused: 127.0.0.1 is a private")
     assert receiver.snapshot() == []  # not a byte reached the receiver
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.PENDING
+
+
+def test_endpoint_create_refuses_bad_urls_and_unknown_event_types(demo_app):
+    with pytest.raises(ValidationError):
+        services.endpoint_create(app=demo_app, url="http://10.0.0.1/hook")
+    with pytest.raises(ValidationError):
+        services.endpoint_create(app=demo_app, url="http://127.0.0.1/hook", event_types=["session.exploded"])
+    assert not Endpoint.objects.exists()
