@@ -49,6 +49,8 @@ TEST_EVENT_TYPE = "webhook.test"
 class AttemptResult:
     outcome: str  # "skipped" (not ours to send), or a DeliveryAttempt.Outcome value
     retry_in: float | None = None  # seconds until the next attempt is due
+    # The receiver is in trouble (no answer, 5xx, 429), not just refusing this one message.
+    endpoint_trouble: bool = False
 
 
 # --- payloads -----------------------------------------------------------------------------------
@@ -200,8 +202,11 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     """Send every delivery due to one endpoint, a batch at a time, over one kept-alive connection.
 
     Safe to run any number of times and side by side: each delivery is claimed with a compare-and-set
-    and sent by one worker only. A full batch wakes another worker to help with the backlog, unless
-    the endpoint is failing.
+    and sent by one worker only. A full batch wakes another worker to help with the backlog. When the
+    receiver is in trouble (no answer, 5xx, 429) the run stops: what it claimed goes back untouched,
+    to be tried when the failed delivery's retry, a new event or the sweeper wakes the endpoint again,
+    so a dead receiver costs one attempt per wake-up instead of a timeout per queued delivery, and
+    cannot keep every worker busy.
     """
     Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
     result = DrainResult()
@@ -224,10 +229,13 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
             attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until,
                             taken_over=delivery.pk in claim.taken_over)
             result.sent += 1
-            if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
-                healthy = False
             if attempt.retry_in is not None:
                 result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
+            if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
+                healthy = False
+                if attempt.endpoint_trouble:
+                    _release(claim, claim.deliveries[index + 1:])
+                    return result
     return result
 
 
@@ -336,7 +344,9 @@ def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: dat
     if outcome == DeliveryAttempt.Outcome.FAILED:
         logger.warning("webhook delivery %s (%s) to %s failed for good: %s", delivery.pk, delivery.message_id,
                        delivery.endpoint.url, error)
-    return AttemptResult(outcome, retry_in)
+    trouble = outcome != DeliveryAttempt.Outcome.SUCCEEDED and error != "" and (
+        status_code is None or status_code >= 500 or status_code == 429)
+    return AttemptResult(outcome, retry_in, endpoint_trouble=trouble)
 
 
 def _endpoint_failed(*, endpoint: Endpoint, now: datetime, error: str, gone: bool) -> None:

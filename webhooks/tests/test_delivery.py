@@ -444,3 +444,33 @@ def test_a_drain_out_of_time_gives_back_what_it_did_not_send(receiver, make_endp
     assert statuses == ["pending", "pending", "succeeded"]
     assert not Delivery.objects.filter(lease_expires_at__isnull=False).exists()
     assert woken == [[endpoint.pk]]  # another run picks up the rest
+
+
+def test_a_receiver_in_trouble_gets_one_attempt_per_wake_up_not_one_per_queued_delivery(
+        receiver, make_endpoint, decide, monkeypatch):
+    woken: list[list[int]] = []
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: woken.append(ids) or 1)
+    receiver.respond = always(503)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(5):
+        decide("cancel", email=f"c{n}@example.com")
+
+    result = services.endpoint_deliver_due(endpoint_id=endpoint.pk)
+
+    assert result.sent == 1 and len(receiver.snapshot()) == 1
+    assert 5 <= result.retry_in <= 5.5  # the failed one's retry wakes the endpoint again
+    # The others were given back untouched: still due, no attempt spent, nobody holding them.
+    untouched = Delivery.objects.filter(attempt_count=0)
+    assert untouched.count() == 4 and set(untouched.values_list("status", flat=True)) == {"pending"}
+    assert not Delivery.objects.filter(lease_expires_at__isnull=False).exists()
+    assert woken == []  # and no helper was woken for a failing receiver
+
+
+def test_a_receiver_refusing_one_message_does_not_hold_up_the_others(receiver, make_endpoint, decide):
+    receiver.respond = in_turn((400, {}, b"bad customer id"))
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(3):
+        decide("cancel", email=f"c{n}@example.com")
+
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
+    assert sorted(Delivery.objects.values_list("status", flat=True)) == ["pending", "succeeded", "succeeded"]
