@@ -6,6 +6,7 @@ It shows a developer the whole journey on one machine, and it is what the browse
 from __future__ import annotations
 
 import hmac
+import json
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -23,14 +24,22 @@ def demo_page(request: HttpRequest) -> HttpResponse:
     if app is None:
         raise Http404("Run `python manage.py demo_setup` first.")
     base = request.build_absolute_uri("/").rstrip("/")
-    context = {
-        "app": app,
-        "base": base,
+    data = {
+        "app_id": app.app_id,
+        "email": "jane@example.com",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "subscription_id": "sub_demo_1",
         "save_return_url": base + reverse("demo-return", args=["saved"]),
         "cancel_confirmation_url": base + reverse("demo-return", args=["canceled"]),
         "offer_1_url": base + reverse("demo-return", args=["offer"]),
+        "account": {"internal_id": "acct_demo_1", "plan": "pro", "plan_term": "monthly", "value": 49},
+        "custom": {"seats": 3},
     }
-    return render(request, "flows/demo.html", context)
+    # One call, run by the page and shown on it: what runs is exactly what a developer reads.
+    # "<" is escaped so no value can close the script element.
+    call = "window.Brightback.handleData(" + json.dumps(data, indent=2).replace("<", "\\u003c") + ");"
+    return render(request, "flows/demo.html", {"base": base, "call": call})
 
 
 @require_GET
