@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -44,9 +45,21 @@ class SnippetJSONParser(BaseParser):
         if len(raw) > settings.PRECANCEL_MAX_BYTES:
             raise _TooLarge()
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ParseError() from None
+
+
+def _refuse_constant(name: str) -> float:
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 class _TooLarge(APIException):

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import re
+
 from .models import App, CancelSession, Reason
+
+# What ids.page_token() makes; anything else is unknown without asking the database.
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def app_by_public_id(app_id: str) -> App | None:
@@ -8,7 +13,7 @@ def app_by_public_id(app_id: str) -> App | None:
 
 
 def session_by_token(token: str) -> CancelSession | None:
-    if not token or len(token) > 64:
+    if not TOKEN.match(token):
         return None
     return (CancelSession.objects.select_related("app", "flow", "decision")
             .filter(token=token).first())

@@ -19,6 +19,7 @@ MAX_KEYS = 200
 
 STRING_FIELDS = ("email", "subscription_id", "first_name", "last_name", "full_name")
 URL_FIELDS = ("save_return_url", "cancel_confirmation_url")
+APP_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OFFER_URL = re.compile(r"^offer_([1-9][0-9]?)_url$")
 ACCOUNT_STRINGS = ("internal_id", "billing_id", "company_name", "company_domain", "plan", "plan_term",
                    "created_at")
@@ -36,7 +37,18 @@ def _string(value: object, path: str, *, allow_number: bool = False) -> str:
         raise SnippetDataError(f"{path} must be a string")
     if len(value) > MAX_STRING:
         raise SnippetDataError(f"{path} is longer than {MAX_STRING} characters")
+    _check_text(value, path)
     return value.strip()
+
+
+def _check_text(value: str, path: str) -> None:
+    """Text the database can store: no NUL character, no lone UTF-16 surrogate."""
+    if "\x00" in value:
+        raise SnippetDataError(f"{path} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SnippetDataError(f"{path} is not valid Unicode text") from None
 
 
 def _url(value: object, path: str) -> str:
@@ -56,7 +68,13 @@ def _plain(value: object, path: str, depth: int = 0) -> object:
             raise SnippetDataError(f"{path} is nested more than {MAX_DEPTH} levels deep")
         if len(value) > MAX_KEYS:
             raise SnippetDataError(f"{path} has more than {MAX_KEYS} keys")
-        return {str(k)[:200]: _plain(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
+        cleaned = {}
+        for key, item in value.items():
+            if len(key) > 200:
+                raise SnippetDataError(f"{path} has a key longer than 200 characters")
+            _check_text(key, f"{path} key")
+            cleaned[key] = _plain(item, f"{path}.{key}", depth + 1)
+        return cleaned
     if isinstance(value, str):
         return _string(value, path)
     if value is None or isinstance(value, bool | int | float):
@@ -72,7 +90,7 @@ def clean_snippet_data(body: object) -> dict:
     if not isinstance(body, dict):
         raise SnippetDataError("request body must be a JSON object")
     app_id = body.get("app_id")
-    if not isinstance(app_id, str) or not app_id.strip() or len(app_id) > 64:
+    if not isinstance(app_id, str) or not APP_ID.match(app_id.strip()):
         raise SnippetDataError("valid app_id is required")
     data: dict = {"app_id": app_id.strip()}
 

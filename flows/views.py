@@ -122,6 +122,11 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
     return page_post(request, session=session, decide=record)
 
 
+def _posted(request: HttpRequest, name: str) -> str:
+    # A NUL character cannot be stored (PostgreSQL refuses it) and never means anything here.
+    return request.POST.get(name, "").replace("\x00", "")
+
+
 Decide = Callable[[str, str, str, str], HttpResponse]
 
 
@@ -131,14 +136,14 @@ def page_post(request: HttpRequest, *, session: CancelSession, decide: Decide, p
     The hosted page records the decision; the admin's preview only shows what it would do. Both go
     through here so the preview cannot drift from what customers get.
     """
-    reason_code = request.POST.get("reason", "")[:64]
-    feedback = request.POST.get("feedback", "")
+    reason_code = _posted(request, "reason")[:64]
+    feedback = _posted(request, "feedback")
     if len(feedback) > MAX_FEEDBACK:
         return render_page(request, session=session, step="reasons", reason_code=reason_code,
                            feedback=feedback[:MAX_FEEDBACK], status=400, preview=preview,
                            error=gettext_lazy("Please keep your note under 5,000 characters."))
-    offer_code = request.POST.get("accept", "")[:64]
-    action = "accept" if offer_code else request.POST.get("action", "")
+    offer_code = _posted(request, "accept")[:64]
+    action = "accept" if offer_code else _posted(request, "action")
     if action == "back":
         return render_page(request, session=session, step="reasons", reason_code=reason_code, feedback=feedback,
                            preview=preview)

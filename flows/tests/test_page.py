@@ -269,3 +269,17 @@ def test_change_my_answer_goes_back_to_the_reasons_keeping_what_was_typed(client
     assert 'value="other" checked' in html
     assert ">Too slow</textarea>" in html
     assert Decision.objects.count() == 0
+
+
+def test_nul_characters_in_a_decision_post_are_dropped_not_a_500(client, session):
+    response = client.post(page_url(session), {"action": "cancel", "reason": "other\x00", "feedback": "a\x00b"})
+    assert response.status_code == 303
+    decision = Decision.objects.get()
+    assert (decision.reason_code, decision.feedback) == ("other", "ab")
+
+
+@pytest.mark.parametrize("token", ["abc%00def", "%F0%9F%92%A9" * 4, "x" * 65, "short"])
+def test_malformed_tokens_get_the_friendly_page(client, db, token):
+    response = client.get(f"/c/{token}")
+    assert response.status_code == 404
+    assert "This link doesn’t work" in response.content.decode()

@@ -6,6 +6,8 @@ import json
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flows import signing
 from flows.models import App, CancelSession
@@ -214,3 +216,47 @@ def test_get_is_not_allowed(client, db):
     response = client.get("/precancel")
     assert response.status_code == 405
     assert response.json()["valid"] is False
+
+
+# --- text the database cannot store, numbers JSON does not have ---------------------------------
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ('{"app_id":"demo","email":"a@b.co","custom":{"x":NaN}}', "invalid json syntax"),
+        ('{"app_id":"demo","email":"a@b.co","custom":{"x":Infinity}}', "invalid json syntax"),
+        ('{"app_id":"demo","email":"a@b.co","account":{"value":1e400}}', "invalid json syntax"),
+        ('{"app_id":"demo","email":"a@b.co","first_name":"a\\u0000b"}', "first_name contains a NUL character"),
+        ('{"app_id":"demo","email":"a@b.co","custom":{"k\\u0000":"v"}}', "custom key contains a NUL character"),
+        ('{"app_id":"demo","email":"a@b.co","first_name":"\\ud800"}', "first_name is not valid Unicode text"),
+        ('{"app_id":"demo\\u0000","email":"a@b.co"}', "valid app_id is required"),
+        ("[" * 15000 + "]" * 15000, "invalid json syntax"),
+    ],
+)
+def test_values_the_database_cannot_store_are_a_400_not_a_500(client, demo_app, raw, message):
+    response = post(client, raw)
+    assert response.status_code == 400
+    assert response.json()["message"] == message
+    assert CancelSession.objects.count() == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+known_keys = st.sampled_from(["app_id", "email", "account", "custom", "context", "auth", "save_return_url",
+                              "offer_1_url", "subscription_id", "first_name", "timestamp"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(known_keys, json_values, max_size=6) | json_values,
+       email=st.sampled_from([None, "jane@example.com"]))
+def test_no_body_whatever_its_shape_gets_a_500(client, demo_app, body, email):
+    if isinstance(body, dict):
+        body.setdefault("app_id", "demo")
+        if email:
+            body.setdefault("email", email)
+    response = post(client, body)
+    assert response.status_code in {200, 400, 403, 404}, response.content
+    assert response.json()["valid"] is (response.status_code == 200)
