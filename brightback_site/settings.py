@@ -20,12 +20,33 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("BRIGHTBACK_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = envbool("DEBUG", False)
+
+
+def _local_secret_key() -> str:
+    """A random key made once for this installation and kept beside its SQLite database, so every
+    command of a one-machine install (make run, manage.py) signs and decrypts with the same key."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        import secrets
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if DEBUG or os.environ.get("PYTEST_VERSION") or envbool("BRIGHTBACK_INSECURE_DEV_KEY", False):
+    if os.environ.get("PYTEST_VERSION"):
+        SECRET_KEY = "test-only-insecure-key"
+    elif not os.environ.get("DATABASE_URL"):
+        SECRET_KEY = _local_secret_key()
+    elif DEBUG:
         SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
     else:
-        raise ImproperlyConfigured("SECRET_KEY must be set (DEBUG=1 uses a development key)")
+        # Several processes share a PostgreSQL database: they must share one key, given to them all.
+        raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is (DEBUG=1 uses a development key)")
 
 # Key(s) for secrets stored at rest (App secrets, endpoint secrets, billing keys): comma-separated
 # Fernet keys, newest first, so keys can be rotated. Without it a key is derived from SECRET_KEY.

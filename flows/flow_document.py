@@ -24,6 +24,7 @@ from django.db import models, transaction
 from django.db.models import Prefetch
 from django.utils.module_loading import import_string
 
+from brightback_site.text import unstorable
 from offers.models import Offer
 
 from .models import App, Flow, Reason
@@ -92,7 +93,7 @@ Check = Callable[[Any], str | None]
 
 
 def _string(value: Any) -> str | None:
-    return None if isinstance(value, str) else "must be a string"
+    return unstorable(value) if isinstance(value, str) else "must be a string"
 
 
 def _boolean(value: Any) -> str | None:
@@ -110,7 +111,7 @@ def _integer_or_null(value: Any) -> str | None:
 def _strings(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         return "must be a list of strings"
-    return None
+    return next((problem for problem in map(unstorable, value) if problem), None)
 
 
 def _lines(value: Any) -> str | None:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
+from brightback_site.text import unstorable
+
 MAX_STRING = 2000
 MAX_DEPTH = 6
 MAX_KEYS = 200
@@ -42,13 +44,9 @@ def _string(value: object, path: str, *, allow_number: bool = False) -> str:
 
 
 def _check_text(value: str, path: str) -> None:
-    """Text the database can store: no NUL character, no lone UTF-16 surrogate."""
-    if "\x00" in value:
-        raise SnippetDataError(f"{path} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise SnippetDataError(f"{path} is not valid Unicode text") from None
+    problem = unstorable(value)
+    if problem:
+        raise SnippetDataError(f"{path} {problem}")
 
 
 def _url(value: object, path: str) -> str:

@@ -259,6 +259,10 @@ INVALID = [
      "flows[0].brand_color: Use a colour like #1f6feb."),
     ("bad app_id (the model's rule)", lambda d: d["app"].update(app_id="de mo"),
      "app.app_id: Letters, digits, - and _ only."),
+    ("NUL in a label", lambda d: d["flows"][0]["reasons"][0].update(label="bad\x00label"),
+     "flows[0].reasons[0].label: contains a NUL character"),
+    ("lone surrogate in a host", lambda d: d["app"].update(allowed_return_hosts=["\ud800.example.com"]),
+     "app.allowed_return_hosts: is not valid Unicode text"),
     ("bad return URL (the model's rule)", lambda d: _offer(d, 0).update(return_url="not a url"),
      "flows[0].offers[0].return_url: Enter a valid URL."),
 ]
