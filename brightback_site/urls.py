@@ -7,6 +7,8 @@ from flows.api import PrecancelView
 admin.site.site_header = "Cancel-flow console"
 admin.site.site_title = "Cancel-flow console"
 admin.site.index_title = "Apps, flows and results"
+# Result lists (sessions, deliveries) need the width more than a second copy of the app index.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("precancel", PrecancelView.as_view(), name="precancel"),
