@@ -32,12 +32,14 @@ $(AXE): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the accessibility checks will be skipped"; fi
 
-## make test: the whole suite, against PostgreSQL and Redis when they answer, else SQLite.
-test: $(VENV)/.installed $(AXE)
+## make test: lint and type checks, then the whole suite, against PostgreSQL and Redis when they answer,
+## else SQLite.
+test: $(VENV)/.installed $(AXE) lint
 	eval "$$($(PY) -m brightback_site.probe)"; $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/*.py; do $(PY) $$b || exit 1; done

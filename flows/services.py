@@ -72,7 +72,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
 
 # --- decisions ----------------------------------------------------------------------------------
 
-EVENT_FOR_KIND = {
+EVENT_FOR_KIND: dict[str, str] = {
     Decision.Kind.NEVERMIND: Event.Type.SESSION_NEVERMIND,
     Decision.Kind.ACCEPT: Event.Type.OFFER_ACCEPTED,
     Decision.Kind.CANCEL: Event.Type.SESSION_CANCELED,
@@ -97,7 +97,7 @@ def _with_bb_params(url: str, *, session: CancelSession, event_type: str, ts: in
 def _target_url(session: CancelSession, kind: str, offer: Offer | None) -> str:
     if kind == Decision.Kind.CANCEL:
         return session.return_url("cancel_confirmation_url")
-    if kind == Decision.Kind.ACCEPT:
+    if kind == Decision.Kind.ACCEPT and offer is not None:
         if offer.snippet_url_slot and session.return_url(f"offer_{offer.snippet_url_slot}_url"):
             return session.return_url(f"offer_{offer.snippet_url_slot}_url")
         configured = offer.return_url or offer.link_url

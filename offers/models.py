@@ -52,7 +52,16 @@ class Offer(models.Model):
         ordering = ["position", "id"]
         constraints = [models.UniqueConstraint(fields=["flow", "code"], name="offer_unique_code_per_flow")]
 
-    REQUIRED_TERMS = {
+    # The term fields of each kind, and which of them must be set.
+    TERMS: dict[str, tuple[str, ...]] = {
+        Kind.DISCOUNT: ("coupon", "discount_percent", "discount_months"),
+        Kind.PAUSE: ("pause_months",),
+        Kind.PLAN_CHANGE: ("plan",),
+        Kind.TRIAL_EXTENSION: ("trial_days",),
+        Kind.CONTACT_SUPPORT: ("support_email",),
+        Kind.CUSTOM_LINK: ("link_url",),
+    }
+    REQUIRED_TERMS: dict[str, tuple[str, ...]] = {
         Kind.DISCOUNT: ("discount_percent",),
         Kind.PAUSE: ("pause_months",),
         Kind.PLAN_CHANGE: ("plan",),
@@ -75,12 +84,4 @@ class Offer(models.Model):
 
     def terms(self) -> dict:
         """The kind-specific terms, for webhooks and billing actions."""
-        names = {
-            self.Kind.DISCOUNT: ("coupon", "discount_percent", "discount_months"),
-            self.Kind.PAUSE: ("pause_months",),
-            self.Kind.PLAN_CHANGE: ("plan",),
-            self.Kind.TRIAL_EXTENSION: ("trial_days",),
-            self.Kind.CONTACT_SUPPORT: ("support_email",),
-            self.Kind.CUSTOM_LINK: ("link_url",),
-        }[self.kind]
-        return {name: getattr(self, name) for name in names if getattr(self, name) not in (None, "")}
+        return {name: getattr(self, name) for name in self.TERMS[self.kind] if getattr(self, name) not in (None, "")}

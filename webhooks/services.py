@@ -281,6 +281,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime, take
     if endpoint.send_hub_signature:
         headers["X-Hub-Signature"] = signing.hub_signature(secret=endpoint.secret, body=body)
     attempt = DeliveryAttempt.objects.create(delivery=delivery, number=number, url=endpoint.url, started_at=now)
+    answer: transport.HttpAnswer | None
     try:
         answer = transport.post(endpoint.url, body=body, headers=headers,
                                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
