@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin
 from django.db import models
@@ -18,6 +20,8 @@ FIELDSETS = [
     (None, {"fields": MAIN_FIELDS}),
     (_("Terms (fill in those of the offer's kind)"), {"fields": TERM_FIELDS}),
 ]
+# Read by offer-terms.js, which shows only the selected kind's term fields.
+TERMS_JSON = json.dumps({kind.value: list(names) for kind, names in Offer.TERMS.items()})
 
 
 class ReasonChoiceField(forms.ModelMultipleChoiceField):
@@ -32,7 +36,8 @@ def _formfield(db_field: models.Field, **kwargs) -> forms.Field | None:  # noqa:
 
 
 class OfferForm(forms.ModelForm):
-    """Kind terms are checked by Offer.clean(); this adds that an offer's reasons are its flow's.
+    """Kind terms are checked by Offer.clean(); this adds that an offer's reasons are its flow's, and
+    clears the terms of other kinds, as flow import does.
 
     `reasons` is left to the model (not declared here), so each form class the admin builds gets its
     own field, and narrowing its choices for one flow cannot leak into another request.
@@ -41,7 +46,8 @@ class OfferForm(forms.ModelForm):
     class Meta:
         model = Offer
         fields = ("flow", *MAIN_FIELDS, *TERM_FIELDS)
-        widgets = {"reasons": forms.CheckboxSelectMultiple}
+        widgets = {"reasons": forms.CheckboxSelectMultiple,
+                   "kind": forms.Select(attrs={"data-offer-terms": TERMS_JSON})}
         field_classes = {"reasons": ReasonChoiceField}
         formfield_callback = _formfield
 
@@ -51,6 +57,13 @@ class OfferForm(forms.ModelForm):
         foreign = [r for r in cleaned.get("reasons") or () if flow is None or r.flow_id != flow.pk]
         if foreign:
             self.add_error("reasons", _("Choose reasons of this offer's own flow."))
+        own = Offer.TERMS.get(cleaned.get("kind"))
+        if own is not None:
+            # Terms left from an earlier kind would be kept unseen (the page hides them) and come back
+            # if the kind is switched back; an offer holds only its own kind's terms.
+            for name in TERM_FIELDS:
+                if name not in own and name in cleaned:
+                    cleaned[name] = Offer._meta.get_field(name).get_default()
         return cleaned
 
 
@@ -67,6 +80,9 @@ class OfferInline(admin.StackedInline):
     extra = 0
     ordering = ("position", "id")
     show_change_link = True
+
+    class Media:
+        js = ["admin/offers/offer-terms.js"]
 
     def get_formset(self, request: HttpRequest, obj=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
         formset = super().get_formset(request, obj, **kwargs)
@@ -87,6 +103,9 @@ class OfferAdmin(admin.ModelAdmin):
     list_select_related = ("flow", "flow__app")
     list_filter = ("kind", "is_active", "flow__app")
     search_fields = ("code", "title", "flow__name", "flow__app__app_id")
+
+    class Media:
+        js = ["admin/offers/offer-terms.js"]
 
     @admin.display(description=_("app"), ordering="flow__app__app_id")
     def app_id(self, obj: Offer) -> str:
