@@ -107,12 +107,12 @@ class ReasonInline(admin.TabularInline):
 
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
-    list_display = ("name", "app", "is_active", "priority", "updated_at")
+    list_display = ("name", "app", "is_active", "priority", "languages", "updated_at")
     list_select_related = ("app",)
     list_filter = ("is_active", "app")
     search_fields = ("name", "app__name", "app__app_id")
     fieldsets = [
-        (None, {"fields": ("app", "name", "is_active", "priority")}),
+        (None, {"fields": ("app", "name", "is_active", "priority", "languages")}),
         (_("Page copy"), {"fields": ("title", "intro", "reasons_prompt", "nevermind_label", "cancel_label",
                                      "cancel_note")}),
         (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),

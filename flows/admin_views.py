@@ -136,6 +136,7 @@ def preview_session(flow: Flow) -> CancelSession:
         data[f"offer_{slot}_url"] = f"{site}/offer-{slot}"
     return CancelSession(app=flow.app, flow=flow, data=data, email=data["email"],
                          account_internal_id="acct_preview", subscription_id="sub_preview", is_test=True,
+                         locale=(flow.language_list or [""])[0],
                          created_at=now, expires_at=now + timedelta(hours=1))
 
 

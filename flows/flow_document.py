@@ -155,6 +155,7 @@ FLOW_SPEC = Spec({
     "name": (_string, True),
     "is_active": (_boolean, False),
     "priority": (_integer, False),
+    "languages": (_lines, False),
     "title": (_string, False),
     "intro": (_string, False),
     "reasons_prompt": (_string, False),
@@ -349,6 +350,10 @@ def document_problems(document: Any) -> list[str]:
 
 # --- between documents and rows -------------------------------------------------------------------
 
+# Fields stored as separated text and written as lists in the document, with their separator.
+LIST_FIELDS = {"allowed_return_hosts": "\n", "allowed_origins": "\n", "languages": ", "}
+
+
 def _split_lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
 
@@ -369,8 +374,8 @@ def _assign(instance: models.Model, spec: Spec, values: dict, *, position: int |
             value = position
         else:
             value = column.get_default()
-        if name in ("allowed_return_hosts", "allowed_origins"):
-            value = "\n".join(value or [])
+        if name in LIST_FIELDS:
+            value = LIST_FIELDS[name].join(value or [])
         setattr(instance, name, value)
     return instance
 
@@ -389,7 +394,7 @@ def _export_fields(instance: models.Model, spec: Spec) -> dict:
         if name == "reasons":
             continue  # an offer's reasons are listed by code, by the caller
         value = getattr(instance, name)
-        if name in ("allowed_return_hosts", "allowed_origins"):
+        if name in LIST_FIELDS:
             value = _split_lines(value)
         exported[name] = value
     return exported

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -11,6 +13,7 @@ from brightback_site.fields import EncryptedTextField
 
 from . import ids
 
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1f6feb."))
 
 
@@ -85,6 +88,11 @@ class Flow(models.Model):
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     priority = models.PositiveIntegerField(default=100, help_text=_("Lower numbers are tried first."))
+    languages = models.CharField(
+        max_length=200, blank=True,
+        help_text=_("The languages this flow's copy is written in, e.g. “fr” or “de, de-at”: customers whose "
+                    "snippet locale matches get it. Blank: any language (the fallback)."),
+    )
     title = models.CharField(max_length=200, blank=True, help_text=_("Blank: “Before you go…”, translated."))
     intro = models.TextField(blank=True, help_text=_("A short paragraph under the title."))
     reasons_prompt = models.CharField(max_length=200, blank=True,
@@ -105,6 +113,16 @@ class Flow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def language_list(self) -> list[str]:
+        return [language.lower() for language in _lines(self.languages)]
+
+    def clean(self) -> None:
+        bad = [language for language in self.language_list if not LANGUAGE_TAG.match(language)]
+        if bad:
+            raise ValidationError({"languages": _("Not a language tag: %(tags)s (use fr, de-at, …).")
+                                   % {"tags": ", ".join(bad)}})
 
 
 class Reason(models.Model):

@@ -46,7 +46,8 @@ def rich_document() -> dict:
                            allowed_return_hosts=["app.acme.test", "*.acme.test"],
                            allowed_origins=["https://app.acme.test"])
     document["flows"].append({
-        "name": "Enterprise", "is_active": False, "priority": 10, "title": "Wait!", "intro": "",
+        "name": "Enterprise", "is_active": False, "priority": 10, "languages": ["de", "de-at"],
+        "title": "Wait!", "intro": "",
         "reasons_prompt": "What went wrong?", "logo_url": "https://cdn.acme.test/logo.png",
         "brand_color": "#112233", "background_color": "#ffffff", "nevermind_label": "Stay",
         "cancel_label": "Leave", "cancel_note": "",
@@ -259,6 +260,10 @@ INVALID = [
      "flows[0].brand_color: Use a colour like #1f6feb."),
     ("bad app_id (the model's rule)", lambda d: d["app"].update(app_id="de mo"),
      "app.app_id: Letters, digits, - and _ only."),
+    ("languages as text", lambda d: d["flows"][0].update(languages="fr"),
+     "flows[0].languages: must be a list of strings"),
+    ("bad language tag (the model's rule)", lambda d: d["flows"][0].update(languages=["french"]),
+     "flows[0].languages: Not a language tag: french"),
     ("NUL in a label", lambda d: d["flows"][0]["reasons"][0].update(label="bad\x00label"),
      "flows[0].reasons[0].label: contains a NUL character"),
     ("lone surrogate in a host", lambda d: d["app"].update(allowed_return_hosts=["\ud800.example.com"]),
