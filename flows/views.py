@@ -40,9 +40,16 @@ def _language(session: CancelSession | None, request: HttpRequest) -> str:
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
-def _label_language(response: HttpResponse) -> None:
+# The customer's pages run no script and load nothing but the Flow's logo: say so, so that nothing
+# injected (a hostile extension, a stored value that slipped through) can run or send data away.
+PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
+            "base-uri 'none'; frame-ancestors 'none'")
+
+
+def _customer_headers(response: HttpResponse) -> None:
     # LocaleMiddleware would label the page with the browser's language, not the one it is written in.
     response["Content-Language"] = translation.get_language()
+    response["Content-Security-Policy"] = PAGE_CSP
 
 
 def _brand(flow: Flow) -> dict:
@@ -57,7 +64,7 @@ def _problem(request: HttpRequest, *, status: int, title: str, message: str,
         if session is not None:
             context.update(flow=session.flow, **_brand(session.flow))
         response = render(request, "flows/problem.html", context, status=status)
-        _label_language(response)
+        _customer_headers(response)
     return response
 
 
@@ -92,7 +99,7 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
     }
     with translation.override(_language(session, request)):
         response = render(request, "flows/page.html", context, status=status)
-        _label_language(response)
+        _customer_headers(response)
     return response
 
 
@@ -175,7 +182,7 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
     with translation.override(_language(session, request)):
         response = render(request, "flows/done.html",
                           {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
-        _label_language(response)
+        _customer_headers(response)
     return response
 
 

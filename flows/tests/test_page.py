@@ -283,3 +283,11 @@ def test_malformed_tokens_get_the_friendly_page(client, db, token):
     response = client.get(f"/c/{token}")
     assert response.status_code == 404
     assert "This link doesn’t work" in response.content.decode()
+
+
+def test_customer_pages_forbid_scripts_and_framing(client, session):
+    for response in (client.get(page_url(session)), client.get("/c/not-a-real-token-at-all")):
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "script-src" not in policy
+    assert client.get(page_url(session))["X-Frame-Options"] == "DENY"
