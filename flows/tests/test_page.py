@@ -291,3 +291,15 @@ def test_customer_pages_forbid_scripts_and_framing(client, session):
         assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
         assert "script-src" not in policy
     assert client.get(page_url(session))["X-Frame-Options"] == "DENY"
+
+
+def test_a_reason_that_wants_feedback_asks_for_it_on_the_offers_step(client, session):
+    asked = client.post(page_url(session), {"action": "continue", "reason": "other"}).content.decode()
+    assert "Could you tell us a little more?" in asked
+    assert '<textarea id="bb-feedback" name="feedback"' in asked
+    told = client.post(page_url(session), {"action": "continue", "reason": "other", "feedback": "Slow"})
+    assert "Could you tell us a little more?" not in told.content.decode()
+    plain = client.post(page_url(session), {"action": "continue", "reason": "too-expensive"}).content.decode()
+    assert "Could you tell us a little more?" not in plain
+    client.post(page_url(session), {"action": "cancel", "reason": "other", "feedback": "Too slow for us"})
+    assert Decision.objects.get().feedback == "Too slow for us"
