@@ -20,6 +20,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_setup
 	@echo "Demo customer page: http://127.0.0.1:$(PORT)/demo/   Admin: http://127.0.0.1:$(PORT)/admin/"
+	@echo "(an admin account: $(PY) manage.py createsuperuser)"
 	$(PY) -m celery -A brightback_site worker --beat --loglevel=INFO --concurrency=2 \
 	    --schedule=var/celerybeat-schedule & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
