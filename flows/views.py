@@ -88,9 +88,12 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
                 feedback: str = "", error: str = "", status: int = 200, preview: bool = False) -> HttpResponse:
     flow = session.flow
     reasons = selectors.reasons_for_flow(flow_id=flow.pk)
+    chosen = next((r for r in reasons if r.code == reason_code), None)
+    if step == "offers" and reason_code and chosen is None:
+        step, reason_code, status = "reasons", "", 400
+        error = gettext_lazy("Please choose one of the reasons listed.")
     offers = offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None) \
         if step == "offers" else []
-    chosen = next((r for r in reasons if r.code == reason_code), None)
     context = {
         "session": session, "flow": flow, "reasons": reasons, "offers": offers, "step": step,
         "reason_code": reason_code, "chosen_reason": chosen, "feedback": feedback, "error": error,
@@ -155,9 +158,7 @@ def page_post(request: HttpRequest, *, session: CancelSession, decide: Decide, p
         return render_page(request, session=session, step="reasons", reason_code=reason_code, feedback=feedback,
                            preview=preview)
     if action == "continue":
-        if reason_code and reason_code not in {r.code for r in selectors.reasons_for_flow(flow_id=session.flow_id)}:
-            return render_page(request, session=session, step="reasons", status=400, preview=preview,
-                               error=gettext_lazy("Please choose one of the reasons listed."))
+        # render_page checks the reason against the flow's, which it reads anyway.
         return render_page(request, session=session, step="offers", reason_code=reason_code,
                            feedback=feedback, preview=preview)
     if action not in Decision.Kind.values:
