@@ -95,36 +95,31 @@ def test_offers_step_is_translated_too(client, demo_app, snippet_data):
     assert "Abonnement jetzt kündigen" in html
 
 
-def test_unsupported_snippet_locale_falls_back_to_the_browsers_language(client, demo_app, snippet_data):
-    session = open_session(client, snippet_data, "ja-JP")
-    response = get_page(client, session, "de-DE,de;q=0.9,en;q=0.5")
+@pytest.mark.parametrize(
+    ("locale", "accept_language", "language"),
+    [
+        pytest.param(
+            "ja-JP",
+            "de-DE,de;q=0.9,en;q=0.5",
+            "de",
+            id="unsupported-snippet-locale-falls-back-to-the-browsers-language",
+        ),
+        pytest.param("ja-JP", "ja,zh;q=0.8", "en", id="unsupported-snippet-and-browser-languages-fall-back-to-english"),
+        pytest.param(None, "es-ES,es;q=0.9", "es", id="no-snippet-locale-uses-the-browsers-language"),
+        pytest.param("en-GB", "fr-FR,fr;q=0.9", "en", id="english-snippet-locale-wins-over-a-french-browser"),
+    ],
+)
+def test_page_language_falls_back_from_the_snippet_to_the_browser_to_english(
+    client, demo_app, snippet_data, locale, accept_language, language
+):
+    session = open_session(client, snippet_data, locale)
+    response = get_page(client, session, accept_language)
 
-    assert_language(response, "de")
-    assert LEGEND["de"] in response.content.decode()
-
-
-def test_unsupported_snippet_and_browser_languages_fall_back_to_english(client, demo_app, snippet_data):
-    session = open_session(client, snippet_data, "ja-JP")
-    response = get_page(client, session, "ja,zh;q=0.8")
-
-    assert_language(response, "en")
-    assert LEGEND["en"] in response.content.decode()
-
-
-def test_no_snippet_locale_uses_the_browsers_language(client, demo_app, snippet_data):
-    session = open_session(client, snippet_data, None)
-    response = get_page(client, session, "es-ES,es;q=0.9")
-
-    assert_language(response, "es")
-    assert LEGEND["es"] in response.content.decode()
-
-
-def test_english_snippet_locale_wins_over_a_french_browser(client, demo_app, snippet_data):
-    session = open_session(client, snippet_data, "en-GB")
-    response = get_page(client, session, "fr-FR,fr;q=0.9")
-
-    assert_language(response, "en")
-    assert LEGEND["en"] in response.content.decode()
+    assert response.status_code == 200
+    assert_language(response, language)
+    html = response.content.decode()
+    assert LEGEND[language] in html
+    assert [other for other, legend in LEGEND.items() if other != language and legend in html] == []
 
 
 def test_error_message_is_in_the_snippets_language_not_the_browsers(client, demo_app, snippet_data):
