@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from brightback_site import outbox
@@ -159,7 +159,6 @@ DRAIN_BUDGET_SECONDS = 30.0
 class Claim:
     deliveries: list[Delivery]
     lease_until: datetime
-    taken_over: set[int]  # ids whose previous claim had expired (a worker was lost mid-attempt)
 
 
 def _due(now: datetime) -> Q:
@@ -168,7 +167,11 @@ def _due(now: datetime) -> Q:
 
 
 def _claim(scope: Q, *, limit: int) -> Claim:
-    """Compare-and-set: take due deliveries nobody holds, under a lease that is also our token."""
+    """Compare-and-set: take due deliveries nobody holds, under a lease that is also our token.
+
+    Taking over an expired claim (its worker was lost mid-attempt) closes the lost attempt here, in
+    the claim's transaction, so it is counted even if this run gives the delivery back unsent.
+    """
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     with transaction.atomic():
@@ -176,12 +179,17 @@ def _claim(scope: Q, *, limit: int) -> Claim:
         rows = list(Delivery.objects.select_for_update(skip_locked=True).filter(scope & _due(now))
                     .order_by("next_attempt_at", "pk").values_list("pk", "status")[:limit])
         if not rows:
-            return Claim([], lease_until, set())
-        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).filter(_due(now)).update(
+            return Claim([], lease_until)
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
             status=Delivery.Status.SENDING, lease_expires_at=lease_until, updated_at=now)
+        for pk in (pk for pk, status in rows if status == Delivery.Status.SENDING):
+            lost = DeliveryAttempt.objects.filter(delivery_id=pk, outcome=DeliveryAttempt.Outcome.IN_PROGRESS).update(
+                outcome=DeliveryAttempt.Outcome.INTERRUPTED, error="the worker was lost during this attempt")
+            if lost:
+                Delivery.objects.filter(pk=pk).update(attempt_count=F("attempt_count") + lost)
     deliveries = list(Delivery.objects.filter(pk__in=[pk for pk, _ in rows], status=Delivery.Status.SENDING,
                                               lease_expires_at=lease_until).order_by("next_attempt_at", "pk"))
-    return Claim(deliveries, lease_until, {pk for pk, status in rows if status == Delivery.Status.SENDING})
+    return Claim(deliveries, lease_until)
 
 
 def _release(claim: Claim, deliveries: list[Delivery]) -> None:
@@ -226,8 +234,7 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
                 _release(claim, claim.deliveries[index:])
                 endpoints_wake([endpoint_id])
                 break
-            attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until,
-                            taken_over=delivery.pk in claim.taken_over)
+            attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
             result.sent += 1
             if attempt.retry_in is not None:
                 result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
@@ -248,20 +255,14 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
         return AttemptResult("skipped")
     delivery = claim.deliveries[0]
     endpoint = Endpoint.objects.select_related("app").get(pk=delivery.endpoint_id)
-    return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until,
-                 taken_over=delivery.pk in claim.taken_over)
+    return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
 
 
-def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime, taken_over: bool) -> AttemptResult:
+def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> AttemptResult:
     """One attempt of a claimed delivery: the attempt row is written before the POST and completed after."""
     now = timezone.now()
     delivery.endpoint = endpoint
     finish = partial(_finish, delivery=delivery, lease_until=lease_until)
-    if taken_over:
-        # The previous claim's worker died mid-POST: the receiver may or may not have it.
-        delivery.attempt_count += DeliveryAttempt.objects.filter(
-            delivery=delivery, outcome=DeliveryAttempt.Outcome.IN_PROGRESS).update(
-            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error="the worker was lost during this attempt")
     if not endpoint.is_active and not delivery.is_test:
         return finish(outcome=DeliveryAttempt.Outcome.FAILED, now=now, error="endpoint disabled")
     number = delivery.attempt_count + 1

@@ -474,3 +474,27 @@ def test_a_receiver_refusing_one_message_does_not_hold_up_the_others(receiver, m
 
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["pending", "succeeded", "succeeded"]
+
+
+def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
+        receiver, make_endpoint, decide, monkeypatch):
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    receiver.respond = in_turn((503, {}, b"busy"))
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    decide("cancel", email="first@example.com")
+    decide("cancel", email="orphan@example.com")
+    first, orphan = Delivery.objects.filter(endpoint=endpoint).order_by("next_attempt_at")
+    # A worker killed mid-POST left the second one claimed, with an unfinished attempt.
+    Delivery.objects.filter(pk=orphan.pk).update(status=Delivery.Status.SENDING,
+                                                 lease_expires_at=timezone.now() - timedelta(seconds=1))
+    DeliveryAttempt.objects.create(delivery=orphan, number=1, url=endpoint.url)
+
+    # The next run takes both over, but the receiver is in trouble: the orphan goes back unsent...
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
+    # ...and the run after that sends it.
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
+
+    outcomes = list(orphan.attempts.order_by("number").values_list("number", "outcome"))
+    assert outcomes == [(1, Outcome.INTERRUPTED), (2, Outcome.SUCCEEDED)]
+    assert Delivery.objects.get(pk=orphan.pk).attempt_count == 2
+    assert Delivery.objects.get(pk=first.pk).status == Delivery.Status.PENDING
