@@ -320,8 +320,11 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
                                and answer.status_code in RETRY_AFTER_STATUSES else None)
     attempt.outcome = DeliveryAttempt.Outcome.RETRYING if retry_in is not None else DeliveryAttempt.Outcome.FAILED
     attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
+    # Only a POST that went out can say the receiver is in trouble; a disabled endpoint or a
+    # delivery given up on fails here without costing the receiver anything.
     result = finish(outcome=attempt.outcome, now=done_at, retry_in=retry_in, error=error,
-                    status_code=status_code, attempts=number)
+                    status_code=status_code, attempts=number,
+                    endpoint_trouble=status_code is None or status_code >= 500 or status_code == 429)
     if not delivery.is_test:
         _endpoint_failed(endpoint=endpoint, now=done_at, error=error,
                          gone=answer is not None and answer.status_code == 410)
@@ -330,7 +333,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
 
 def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: datetime,
             retry_in: float | None = None, error: str = "", status_code: int | None = None,
-            attempts: int | None = None) -> AttemptResult:
+            attempts: int | None = None, endpoint_trouble: bool = False) -> AttemptResult:
     fields: dict = {"lease_expires_at": None, "swept_at": None, "last_error": error,
                     "last_status_code": status_code, "updated_at": now,
                     "attempt_count": delivery.attempt_count if attempts is None else attempts}
@@ -346,9 +349,7 @@ def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: dat
     if outcome == DeliveryAttempt.Outcome.FAILED:
         logger.warning("webhook delivery %s (%s) to %s failed for good: %s", delivery.pk, delivery.message_id,
                        delivery.endpoint.url, error)
-    trouble = outcome != DeliveryAttempt.Outcome.SUCCEEDED and error != "" and (
-        status_code is None or status_code >= 500 or status_code == 429)
-    return AttemptResult(outcome, retry_in, endpoint_trouble=trouble)
+    return AttemptResult(outcome, retry_in, endpoint_trouble=endpoint_trouble)
 
 
 def _endpoint_failed(*, endpoint: Endpoint, now: datetime, error: str, gone: bool) -> None:

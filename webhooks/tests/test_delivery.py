@@ -498,3 +498,16 @@ def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
     assert outcomes == [(1, Outcome.INTERRUPTED), (2, Outcome.SUCCEEDED)]
     assert Delivery.objects.get(pk=orphan.pk).attempt_count == 2
     assert Delivery.objects.get(pk=first.pk).status == Delivery.Status.PENDING
+
+
+def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver, make_endpoint, decide, monkeypatch):
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(3):
+        decide("cancel", email=f"c{n}@example.com")
+    services.endpoint_disable(endpoint=endpoint, reason="testing")
+
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
+
+    assert set(Delivery.objects.values_list("status", "last_error")) == {(Delivery.Status.FAILED, "endpoint disabled")}
+    assert receiver.snapshot() == []
