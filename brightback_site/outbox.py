@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from celery import Task
 from django.conf import settings
@@ -52,13 +52,3 @@ def publish(task: Task, *, args: Sequence, countdown: float | None = None) -> bo
         return False
     return True
 
-
-def publish_each(task: Task, ids: Iterable[int]) -> int:
-    """Publish `task(id)` for each id; return how many the broker took."""
-    sent = 0
-    for pk in ids:
-        if publish(task, args=[pk]):
-            sent += 1
-        elif _paused():
-            break
-    return sent
