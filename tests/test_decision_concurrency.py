@@ -43,6 +43,9 @@ def test_concurrent_decision_posts_record_one_decision_and_one_event(demo_app, s
         thread.join(timeout=30)
 
     assert not errors, errors
+    # A racer still blocked on the row lock, or one that never got an answer, is a failure too.
+    assert not any(thread.is_alive() for thread in threads), "a decision POST did not finish in 30s"
+    assert len(locations) == len(actions)
     assert Decision.objects.count() == 1
     assert Event.objects.filter(session=session).count() == 1
     # Every racer was sent where the one recorded decision sends people.
