@@ -62,7 +62,7 @@ def test_language_tags_are_validated(demo_app):
         flow.full_clean()
 
 
-def test_language_candidates():
+def test_language_candidates_go_from_the_regional_tag_to_its_language():
     assert language_candidates("pt_BR") == ["pt-br", "pt"]
     assert language_candidates("de") == ["de"]
     assert language_candidates("  ") == []
