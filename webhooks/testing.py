@@ -11,7 +11,6 @@ delivery with the `standardwebhooks` package, as a customer's receiver would, an
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -134,11 +133,6 @@ class Receiver:
                 return Webhook(secret).verify(body, headers)
             except WebhookVerificationError:
                 continue
-        if not self.secrets:
-            try:
-                return json.loads(body)
-            except ValueError:
-                return None
         return None
 
     def _record(self, got: Received) -> None:
