@@ -111,10 +111,10 @@ class EndpointAdmin(admin.ModelAdmin):
                            table, deliveries_url(endpoint__id__exact=obj.pk))
 
     def save_model(self, request: HttpRequest, obj: Endpoint, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
         if change and obj.is_active and obj.disabled_at is not None:
             # Ticking "active" again on a disabled endpoint re-enables it with a clean health record.
-            obj.disabled_at, obj.disabled_reason, obj.failing_since = None, "", None
-        super().save_model(request, obj, form, change)
+            services.endpoint_enable(endpoint=obj)
 
     def response_add(self, request: HttpRequest, obj: Endpoint, post_url_continue: str | None = None) -> HttpResponse:
         return self._show_secret(request, obj, obj.secret, rotated=False)
