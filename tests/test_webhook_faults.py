@@ -27,6 +27,7 @@ from django.test import Client
 
 from conftest import need
 from flows.models import CancelSession, Event
+from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 from webhooks.testing import Received, Receiver, in_turn
 
@@ -158,9 +159,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def endpoint(demo_app, receiver) -> Endpoint:  # noqa: ANN001
-    endpoint = Endpoint(app=demo_app, url=receiver.url)
-    endpoint.full_clean()
-    endpoint.save()
+    endpoint = services.endpoint_create(app=demo_app, url=receiver.url)
     receiver.secrets.append(endpoint.secret)
     return endpoint
 
