@@ -133,7 +133,18 @@ def test_disabled_endpoint_stands_out_and_ticking_active_re_enables_it(admin_cli
     assert endpoint.state == "active" and endpoint.disabled_at is None and endpoint.disabled_reason == ""
 
 
-def test_attempts_cannot_be_added_or_edited_by_hand(admin_client):
+def test_attempts_cannot_be_added_or_edited_by_hand(admin_client, receiver, make_endpoint, delivery_for):
     assert admin_client.get(reverse("admin:webhooks_deliveryattempt_add")).status_code == 403
     assert admin_client.get(reverse("admin:webhooks_delivery_add")).status_code == 403
-    assert DeliveryAttempt.objects.count() == 0
+    delivery = delivery_for(make_endpoint(receiver.url, receiver=receiver))
+    services.delivery_attempt(delivery_id=delivery.pk)
+    attempt = DeliveryAttempt.objects.get()
+
+    pages = [admin_client.get(reverse("admin:webhooks_deliveryattempt_change", args=[attempt.pk])),
+             admin_client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))]
+
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        for field in ("status", "outcome", "status_code", "error", "attempt_count", "payload"):
+            assert f'name="{field}"' not in html, field
