@@ -2,7 +2,7 @@
 
 `post()` answers with what the receiver said (any status code) or raises TransportError when there
 was no answer (refused, timed out, unsafe address). What a status code means (success, retry,
-disable) is decided by the caller, services.delivery_attempt.
+disable) is decided by the caller, services._send.
 """
 
 from __future__ import annotations
