@@ -4,6 +4,7 @@ where a missing service is a failure rather than a silent skip."""
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
@@ -24,7 +25,7 @@ def need(condition: bool, reason: str) -> None:
 def demo_app(db):  # noqa: ANN001, ANN201
     from flows.models import App
 
-    call_command("demo_setup", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("demo_setup", stdout=io.StringIO())
     return App.objects.get(app_id="demo")
 
 

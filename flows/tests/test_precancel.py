@@ -84,7 +84,7 @@ def test_malformed_body_is_a_400_even_for_an_unknown_app(client, db):
     assert response.status_code == 400
 
 
-def test_oversize_body_is_refused(client, demo_app, snippet_data, settings):
+def test_oversize_body_is_refused(client, demo_app, snippet_data):
     body = snippet_data(custom={"blob": "x" * 1900, **{f"k{i}": "y" * 1900 for i in range(40)}})
     response = post(client, body)
     assert response.status_code == 400
