@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -58,7 +60,7 @@ class Endpoint(models.Model):
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
 
-    def signing_secrets(self, *, now=None) -> list[str]:  # noqa: ANN001
+    def signing_secrets(self, *, now: datetime | None = None) -> list[str]:
         """The current secret, and the previous one while the rotation overlap lasts."""
         now = now or timezone.now()
         secrets = [self.secret]
