@@ -194,10 +194,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # PostgreSQL connection per webhook delivery. brightback_site/celery.py instead recycles connections
 # per task as Django does per request (CONN_MAX_AGE, and broken ones dropped).
 CELERY_DB_REUSE_MAX = 1_000_000
-OUTBOX_SWEEP_SECONDS = envfloat("OUTBOX_SWEEP_SECONDS", 30.0)
+OUTBOX_SWEEP_SECONDS = envfloat("OUTBOX_SWEEP_SECONDS", 30.0, positive=True)
 # After a failed publish, a process stops trying the broker for this long and leaves its outbox
 # rows to the sweeper, so requests stay fast even when the broker hangs instead of refusing.
-OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0)
+OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0, positive=True)
 CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
@@ -217,22 +217,19 @@ for _network in WEBHOOK_ALLOWED_NETWORKS:
         ipaddress.ip_network(_network, strict=False)
     except ValueError:
         raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a CIDR network") from None
-WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 15.0)
+WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 15.0, positive=True)
 # Multiplies every retry delay: 1.0 in production; tests compress time with a small value.
-WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0)
+WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0, positive=True)
 # A worker claims deliveries for this long; a claim that outlives it (the worker was killed) is
-# taken over. Keep it above WEBHOOK_TIMEOUT_SECONDS + 30 (a worker stops claiming after 30 s).
-WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 60.0)
+# taken over. Keep it above WEBHOOK_TIMEOUT_SECONDS + 50, a delivery run's hard time limit
+# (system check webhooks.W002 says so when it is not).
+WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 60.0, positive=True)
 # The sweeper re-publishes a delivery still pending this long after it was due (the broker lost it).
-WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", 60.0)
+WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", 60.0, positive=True)
 # After a secret rotation, the old secret keeps signing too (a second v1 signature) this long.
-WEBHOOK_SECRET_OVERLAP_HOURS = envfloat("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0)
+WEBHOOK_SECRET_OVERLAP_HOURS = envfloat("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, positive=True)
 # An endpoint that has answered nothing but failures for this long is disabled and the team told.
-WEBHOOK_DISABLE_AFTER_HOURS = envfloat("WEBHOOK_DISABLE_AFTER_HOURS", 5 * 24.0)
-for _name in ("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_RETRY_SCALE", "WEBHOOK_LEASE_SECONDS",
-              "WEBHOOK_SECRET_OVERLAP_HOURS", "WEBHOOK_DISABLE_AFTER_HOURS"):
-    if globals()[_name] <= 0:
-        raise ImproperlyConfigured(f"{_name} must be greater than 0")
+WEBHOOK_DISABLE_AFTER_HOURS = envfloat("WEBHOOK_DISABLE_AFTER_HOURS", 5 * 24.0, positive=True)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -26,3 +26,14 @@ def test_envint_refuses_text_and_values_below_the_minimum(monkeypatch):
     monkeypatch.setenv("X_NUM", "5")
     with pytest.raises(ImproperlyConfigured, match="at least 60"):
         envint("X_NUM", 100, minimum=60)
+
+
+def test_envfloat_refuses_zero_negative_and_infinite_values_where_positive(monkeypatch):
+    from brightback_site.env import envfloat
+
+    for raw in ("0", "-1", "inf", "nan"):
+        monkeypatch.setenv("X_SECONDS", raw)
+        with pytest.raises(ImproperlyConfigured, match="X_SECONDS"):
+            envfloat("X_SECONDS", 1.0, positive=True)
+    monkeypatch.setenv("X_SECONDS", "2.5")
+    assert envfloat("X_SECONDS", 1.0, positive=True) == 2.5
