@@ -1,0 +1,152 @@
+"""The billing provider interface. Its docstrings are the contract every provider module keeps.
+
+One module per provider (`stripe.py`, `recurly.py`, `chargebee.py`), registered in `REGISTRY` under
+its lowercase slug. Only that module imports its vendor's SDK; nothing outside it ever sees an SDK
+object: our dataclasses go in and come out.
+
+Rules every provider keeps
+- Exactly once. Each write method receives an `idempotency_key` derived from our BillingAction row.
+  A provider whose API honours keys (Stripe: the `Idempotency-Key` header) sends it with every write.
+  Every provider ALSO reads the subscription first and returns `ActionResult(changed=False, ...)`
+  without writing when the change is already in place (already canceled or set to cancel at period
+  end, coupon already applied, already paused, already on the plan, trial or bill date already at or
+  past the target). Running the same action twice, or again after a worker died between the
+  provider's answer and our commit, therefore changes the subscription once.
+- Errors. Every failure leaves the method as a `ProviderError`, never an SDK exception:
+  `retryable=True` for timeouts, refused connections, 429 and 5xx (with `retry_after` in seconds when
+  the provider sent a Retry-After header); `retryable=False` for 400/401/403/404/409/422 and for
+  anything we can tell will not get better by waiting (a coupon or plan the provider does not know).
+  `message` is plain words a support person can act on and names what was missing
+  ("coupon SAVE30 does not exist in Stripe"), followed by the provider's own message.
+- No network retries inside the SDK (Stripe `max_network_retries=0`, and so on): the shared outbox
+  engine owns retries, their backoff and their record.
+- Timeouts: every HTTP call gives up after `Credentials.timeout` seconds.
+- Never move money beyond what the action says: no refunds, no charges, no new subscriptions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+
+class ProviderError(Exception):
+    """A provider call that did not succeed. `retryable` says whether trying again later can help."""
+
+    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a provider needs to connect. `api_base` replaces the provider's address (a test server
+    or a local fake, as `billing_connect --api-base` sets it); blank means the real service."""
+
+    api_key: str
+    site: str = ""  # Chargebee's site name (acme in acme.chargebee.com); unused elsewhere
+    api_base: str = ""
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A provider's subscription, in our words. Dates are timezone-aware UTC."""
+
+    id: str
+    customer_id: str
+    status: str  # the provider's own word: active, trialing, canceled, paused, in_trial, non_renewing, ...
+    is_active: bool  # still billable now or later: not canceled or expired (set to cancel at period end counts)
+    plan: str  # plan or price id
+    cancel_at_period_end: bool = False  # will end at current_period_end (Recurly: canceled, Chargebee: non_renewing)
+    canceled: bool = False  # ended, or ends at period end
+    paused: bool = False  # a pause is in force or scheduled
+    coupons: tuple[str, ...] = ()
+    trial_end: datetime | None = None
+    current_period_end: datetime | None = None  # the next bill date
+    raw_status: dict = field(default_factory=dict, compare=False)  # a few provider fields, for the record
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What a write did. `changed` is False when the change was already in place (nothing was sent)."""
+
+    changed: bool
+    summary: str  # one line for the admin: "canceled at period end (2026-12-31)", "coupon SAVE30 applied"
+    subscription: Subscription
+
+
+class BillingProvider(ABC):
+    """One billing system. Instances are cheap, made per action, and hold no state between calls."""
+
+    slug: ClassVar[str]  # "stripe", "recurly", "chargebee"
+    name: ClassVar[str]  # "Stripe"
+    needs_site: ClassVar[bool] = False  # Chargebee: the site name is part of the address
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    @abstractmethod
+    def connection_check(self) -> str:
+        """Make one harmless read call and describe what it found, for the admin's Test connection
+        ("Stripe account acct_1 (test mode)", "Recurly site acme", "Chargebee site acme-test").
+        Raises ProviderError with the provider's message for a wrong key (401, not retryable)."""
+
+    @abstractmethod
+    def subscription_get(self, subscription_id: str) -> Subscription:
+        """Read one subscription. Raises ProviderError(retryable=False, status_code=404) when the
+        provider has none with this id."""
+
+    @abstractmethod
+    def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
+        """The customer's subscriptions that are still active (is_active), newest first. An unknown
+        customer raises ProviderError(retryable=False, status_code=404)."""
+
+    @abstractmethod
+    def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
+                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+        """Cancel now, or at the end of the current period. `prorate` credits unused time and
+        `invoice_now` bills outstanding charges now, where the provider supports them for an immediate
+        cancel (ignored at period end). Already canceled (or already set to cancel at period end when
+        that is asked): changed=False, nothing sent."""
+
+    @abstractmethod
+    def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
+        """Attach the provider's coupon to the subscription. A coupon the provider does not know is
+        ProviderError(retryable=False) naming it. Already attached: changed=False."""
+
+    @abstractmethod
+    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+        """Suspend billing for `months` months (or billing cycles, where the provider counts cycles),
+        resuming by itself afterwards. Already paused: changed=False."""
+
+    @abstractmethod
+    def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
+                    idempotency_key: str) -> ActionResult:
+        """Move the subscription to another plan or price, now or from the next renewal. A plan the
+        provider does not know is ProviderError(retryable=False) naming it. Already on it (or already
+        scheduled to move to it at renewal): changed=False."""
+
+    @abstractmethod
+    def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
+        """Move the trial end (a trialing subscription) or else the next bill date to `until`, without
+        charging for the extra days. The caller works `until` out once, from a first read
+        (`(trial_end or current_period_end) + N days`), and stores it on its row before calling, so a
+        replay asks for the same date: when the date is already at or past `until`, changed=False."""
+
+
+REGISTRY: dict[str, type[BillingProvider]] = {}
+
+
+def register(cls: type[BillingProvider]) -> type[BillingProvider]:
+    REGISTRY[cls.slug] = cls
+    return cls

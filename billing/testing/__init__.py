@@ -1,0 +1,80 @@
+"""Local billing servers for tests: each speaks its provider's HTTP API on 127.0.0.1, checks what the
+official SDK sends against the provider's published description, and keeps state that a test reads
+back directly (never through our adapter).
+
+Every server is a `FakeBilling` (below). It knows two plans, `basic` (the plan seeded subscriptions are
+on) and `pro`, and one coupon, `SAVE30`; anything else is unknown to it, as to the real provider. Tests
+get one through `fake_billing(slug)`, or the `fake_billing` fixture in billing/tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
+from typing import Protocol
+
+from billing.providers.base import Credentials
+
+PLANS = ("basic", "pro")
+COUPON = "SAVE30"
+
+FAKES = {
+    "stripe": "billing.testing.stripe_server:StripeFake",
+    "recurly": "billing.testing.recurly_server:RecurlyFake",
+    "chargebee": "billing.testing.chargebee_server:ChargebeeFake",
+}
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A subscription as the server holds it."""
+
+    status: str
+    canceled: bool  # ended now
+    cancel_at_period_end: bool  # ends when the period does
+    coupons: tuple[str, ...]
+    paused: bool
+    plan: str  # the plan billed now
+    pending_plan: str  # the plan it moves to at renewal; "" when none is scheduled
+    trial_end: datetime | None
+    next_bill_at: datetime | None
+
+
+class FakeBilling(Protocol):
+    slug: str
+
+    def credentials(self, *, timeout: float = 5.0) -> Credentials:
+        """A key the server accepts, with api_base (and site) pointing at it."""
+
+    def bad_credentials(self) -> Credentials:
+        """A key the server refuses with its provider's 401 answer."""
+
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+        """Create a customer (if new) with an active (or trialing, 14 days) monthly subscription to
+        `plan`, its period ending about a month from now; return the subscription id."""
+
+    def remote(self, subscription_id: str) -> Remote:
+        """The subscription's state, read from the server's own store."""
+
+    def writes(self, subscription_id: str) -> int:
+        """How many state-changing requests for this subscription the server has carried out."""
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        """Answer the next `times` API requests with `status` and the provider's own error body
+        (and a Retry-After header when given), changing nothing."""
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        """Hold the next `times` API requests for `seconds` before answering (to provoke timeouts)."""
+
+    def reset(self) -> None:
+        """Forget every customer, subscription and injected failure (plans and the coupon remain)."""
+
+    def close(self) -> None:
+        """Stop the server."""
+
+
+def fake_billing(slug: str) -> FakeBilling:
+    """Start the local server for one provider."""
+    module, _, name = FAKES[slug].partition(":")
+    return getattr(import_module(module), name)()

@@ -1,0 +1,232 @@
+"""The provider contract (billing/providers/base.py), one suite for every provider.
+
+Each test drives a provider module through its official SDK over real HTTP to that provider's local
+server (billing/testing), then reads the effect back from the server's own state. Nothing is patched.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing.providers import ProviderError, provider_for
+from billing.providers.base import Credentials
+
+pytestmark = pytest.mark.billing
+
+
+@pytest.fixture
+def provider(fake_billing):  # noqa: ANN001, ANN201
+    return provider_for(fake_billing.slug, fake_billing.credentials())
+
+
+@pytest.fixture
+def sub(fake_billing) -> str:  # noqa: ANN001
+    return fake_billing.seed(customer_id="cus_jane")
+
+
+def key(name: str) -> str:
+    return f"bb_test_{name}"
+
+
+# --- connection and reads -----------------------------------------------------------------------
+
+def test_connection_check_describes_what_it_found(fake_billing, provider) -> None:  # noqa: ANN001
+    found = provider.connection_check()
+    assert isinstance(found, str) and found.strip()
+    assert provider.name in found
+
+
+def test_connection_check_with_a_wrong_key_fails_for_good(fake_billing) -> None:  # noqa: ANN001
+    provider = provider_for(fake_billing.slug, fake_billing.bad_credentials())
+    with pytest.raises(ProviderError) as caught:
+        provider.connection_check()
+    assert caught.value.retryable is False
+    assert caught.value.status_code == 401
+    assert caught.value.message
+
+
+def test_subscription_get_reads_the_subscription(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    got = provider.subscription_get(sub)
+    assert got.id == sub
+    assert got.plan == "basic"
+    assert got.is_active and not got.canceled and not got.cancel_at_period_end and not got.paused
+    assert got.current_period_end is not None and got.current_period_end > datetime.now(UTC)
+
+
+def test_an_unknown_subscription_is_a_permanent_404(fake_billing, provider) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_get("sub_does_not_exist")
+    assert caught.value.retryable is False
+    assert caught.value.status_code == 404
+
+
+def test_subscriptions_for_customer_lists_only_active_ones(fake_billing, provider) -> None:  # noqa: ANN001
+    first = fake_billing.seed(customer_id="cus_two")
+    second = fake_billing.seed(customer_id="cus_two", plan="pro")
+    fake_billing.seed(customer_id="cus_someone_else")
+    provider.subscription_cancel(first, at_period_end=False, prorate=False, invoice_now=False, idempotency_key=key("c"))
+    got = provider.subscriptions_for_customer("cus_two")
+    assert [s.id for s in got] == [second]
+
+
+# --- cancel -------------------------------------------------------------------------------------
+
+def test_cancel_at_period_end_leaves_it_active_until_then(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    result = provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                          idempotency_key=key("cancel"))
+    assert result.changed
+    remote = fake_billing.remote(sub)
+    assert remote.cancel_at_period_end and not remote.canceled
+    assert result.subscription.cancel_at_period_end and result.subscription.is_active
+
+
+def test_cancel_now_ends_it(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    result = provider.subscription_cancel(sub, at_period_end=False, prorate=True, invoice_now=True,
+                                          idempotency_key=key("cancel"))
+    assert result.changed
+    assert fake_billing.remote(sub).canceled
+    assert not result.subscription.is_active
+
+
+@pytest.mark.parametrize("at_period_end", [True, False])
+def test_cancel_twice_changes_the_subscription_once(fake_billing, provider, sub, at_period_end) -> None:  # noqa: ANN001
+    for _ in range(2):
+        last = provider.subscription_cancel(sub, at_period_end=at_period_end, prorate=False, invoice_now=False,
+                                            idempotency_key=key("cancel"))
+    assert last.changed is False
+    assert fake_billing.writes(sub) == 1
+
+
+# --- offers -------------------------------------------------------------------------------------
+
+def test_coupon_is_applied_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    first = provider.coupon_apply(sub, coupon="SAVE30", idempotency_key=key("coupon"))
+    again = provider.coupon_apply(sub, coupon="SAVE30", idempotency_key=key("coupon"))
+    assert first.changed and not again.changed
+    assert fake_billing.remote(sub).coupons == ("SAVE30",)
+    assert fake_billing.writes(sub) == 1
+
+
+def test_an_unknown_coupon_fails_for_good_and_names_it(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider.coupon_apply(sub, coupon="NOPE99", idempotency_key=key("coupon"))
+    assert caught.value.retryable is False
+    assert "NOPE99" in caught.value.message
+    assert fake_billing.remote(sub).coupons == ()
+    assert fake_billing.writes(sub) == 0
+
+
+def test_pause_suspends_billing_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    first = provider.subscription_pause(sub, months=2, idempotency_key=key("pause"))
+    again = provider.subscription_pause(sub, months=2, idempotency_key=key("pause"))
+    assert first.changed and not again.changed
+    assert fake_billing.remote(sub).paused
+    assert fake_billing.writes(sub) == 1
+
+
+def test_plan_change_now_moves_the_plan_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    first = provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key=key("plan"))
+    again = provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key=key("plan"))
+    assert first.changed and not again.changed
+    assert fake_billing.remote(sub).plan == "pro"
+    assert fake_billing.writes(sub) == 1
+
+
+def test_plan_change_at_renewal_keeps_the_plan_until_then(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    first = provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key=key("plan"))
+    again = provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key=key("plan"))
+    assert first.changed and not again.changed
+    remote = fake_billing.remote(sub)
+    assert (remote.plan, remote.pending_plan) == ("basic", "pro")
+    assert fake_billing.writes(sub) == 1
+
+
+def test_an_unknown_plan_fails_for_good_and_names_it(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider.plan_change(sub, plan="platinum-9", at_renewal=False, prorate=True, idempotency_key=key("plan"))
+    assert caught.value.retryable is False
+    assert "platinum-9" in caught.value.message
+    assert fake_billing.remote(sub).plan == "basic"
+
+
+def test_trial_extension_moves_the_trial_end_once(fake_billing, provider) -> None:  # noqa: ANN001
+    sub = fake_billing.seed(customer_id="cus_trial", trialing=True)
+    before = fake_billing.remote(sub).trial_end
+    assert before is not None
+    until = (before + timedelta(days=7)).replace(microsecond=0)
+    first = provider.trial_extend(sub, until=until, idempotency_key=key("trial"))
+    again = provider.trial_extend(sub, until=until, idempotency_key=key("trial"))
+    assert first.changed and not again.changed
+    assert abs((fake_billing.remote(sub).trial_end - until).total_seconds()) < 2
+    assert fake_billing.writes(sub) == 1
+
+
+def test_trial_extension_of_a_paying_subscription_moves_the_next_bill(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    before = fake_billing.remote(sub).next_bill_at
+    assert before is not None
+    until = (before + timedelta(days=10)).replace(microsecond=0)
+    assert provider.trial_extend(sub, until=until, idempotency_key=key("trial")).changed
+    assert abs((fake_billing.remote(sub).next_bill_at - until).total_seconds()) < 2
+    assert not fake_billing.remote(sub).canceled
+
+
+# --- failure classes ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [401, 403, 404, 422])
+def test_client_errors_are_permanent(fake_billing, provider, sub, status) -> None:  # noqa: ANN001
+    fake_billing.fail_next(status, times=3)
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                     idempotency_key=key("cancel"))
+    assert caught.value.retryable is False
+    assert caught.value.status_code == status
+    assert fake_billing.writes(sub) == 0
+
+
+def test_429_is_retryable_and_keeps_retry_after(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    fake_billing.fail_next(429, retry_after=7, times=3)
+    with pytest.raises(ProviderError) as caught:
+        provider.coupon_apply(sub, coupon="SAVE30", idempotency_key=key("coupon"))
+    assert caught.value.retryable is True
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after == 7
+    assert fake_billing.writes(sub) == 0
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retryable(fake_billing, provider, sub, status) -> None:  # noqa: ANN001
+    fake_billing.fail_next(status, times=3)
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_pause(sub, months=1, idempotency_key=key("pause"))
+    assert caught.value.retryable is True
+    assert caught.value.status_code == status
+
+
+def test_a_timeout_is_retryable(fake_billing, sub) -> None:  # noqa: ANN001
+    provider = provider_for(fake_billing.slug, fake_billing.credentials(timeout=0.5))
+    fake_billing.stall_next(3.0, times=3)
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                     idempotency_key=key("cancel"))
+    assert caught.value.retryable is True
+    assert caught.value.status_code is None
+
+
+def test_a_refused_connection_is_retryable(fake_billing) -> None:  # noqa: ANN001
+    good = fake_billing.credentials()
+    closed = Credentials(api_key=good.api_key, site=good.site, api_base="http://127.0.0.1:9", timeout=2.0)
+    with pytest.raises(ProviderError) as caught:
+        provider_for(fake_billing.slug, closed).subscription_get("sub_1")
+    assert caught.value.retryable is True
+
+
+def test_the_call_after_a_failure_succeeds(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    fake_billing.fail_next(500)
+    with pytest.raises(ProviderError):
+        provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                     idempotency_key=key("cancel"))
+    assert provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                        idempotency_key=key("cancel")).changed
+    assert fake_billing.writes(sub) == 1
