@@ -1,23 +1,53 @@
-"""Publishing outbox rows to the broker: the fast path of the transactional outbox.
+"""The transactional outbox shared by every channel (webhooks, billing, alerts).
 
-Rows are written in the transaction of what caused them and published `on_commit` through
-`publish()`. A publish that fails (the broker is down, or hangs) is logged and dropped: the row is
-still in the database and the channel's beat sweeper re-publishes it. A request must never fail or
-wait because the broker is unavailable, so after one failure this process stops trying for
-OUTBOX_PUBLISH_PAUSE_SECONDS and leaves everything to the sweeper.
+A channel's rows (a webhook Delivery, a BillingAction, an AlertDelivery) subclass `OutboxRow` and live
+the same life:
+1. written in the transaction of the event that caused them, and published `on_commit` (`publish`);
+2. claimed by a worker with a compare-and-set under a lease (`claim`); a claim whose lease ran out (its
+   worker was killed) is taken over by the next claim;
+3. carried out once, then finished by the holder of the claim only (`finish`): succeeded, failed, or
+   pending again with its next attempt scheduled on the row (`retry_delay`), never in the broker alone;
+4. swept by beat (`sweep`): rows still pending well after they were due, or whose lease ran out, are
+   published again, so a message the broker lost delays work and never drops it.
+
+A publish that fails (the broker is down, or hangs) is logged and dropped: the row is still in the
+database and the sweeper re-publishes it. A request must never fail or wait because the broker is
+unavailable, so after one failure this process stops trying for OUTBOX_PUBLISH_PAUSE_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
 
 from celery import Task
 from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
+
+PENDING = "pending"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+JITTER = 0.1  # each retry delay is stretched by up to 10%, so a recovering service is not stampeded
+RETRY_AFTER_MAX = 24 * 3600  # a Retry-After is honoured up to a day
+# A message may reach the worker a little before its row is due (clocks, ETA rounding).
+EARLY_TOLERANCE = timedelta(seconds=1)
+# Retry wake-ups wait in the broker as ETA messages only for short delays; longer ones are left to
+# the sweeper, so no message sits unacknowledged near the broker's visibility timeout.
+COUNTDOWN_MAX_SECONDS = 15 * 60
+
+
+# --- publishing -----------------------------------------------------------------------------------
 
 _lock = threading.Lock()
 _paused_until = 0.0
@@ -52,3 +82,171 @@ def publish(task: Task, *, args: Sequence, countdown: float | None = None) -> bo
         return False
     return True
 
+
+def publish_retry(task: Task, *, args: Sequence, retry_in: float | None) -> bool:
+    """Wake `task` again when a retry it scheduled on its row falls due, if that is soon; later retries
+    are left to the sweeper. False when nothing was published."""
+    if retry_in is None or retry_in > COUNTDOWN_MAX_SECONDS:
+        return False
+    return publish(task, args=args, countdown=retry_in)
+
+
+# --- the rows ---------------------------------------------------------------------------------------
+
+class OutboxRow(models.Model):
+    """The columns the engine reads and writes. A channel's model subclasses it, may override `status`
+    to give it choices, and sets CLAIMED to the status a claimed row has ("sending", "running")."""
+
+    CLAIMED: ClassVar[str] = "sending"
+
+    status = models.CharField(max_length=12, default=PENDING)
+    attempt_count = models.PositiveSmallIntegerField(
+        default=0, help_text=_("Attempts since the row (or its last manual retry) started."))
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    swept_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = models.Manager()
+
+    class Meta:
+        abstract = True
+
+
+Row = TypeVar("Row", bound=OutboxRow)
+
+
+def retry_delay(*, schedule: Sequence[float], attempt_number: int, retry_after: float | None = None,
+                scale: float = 1.0, rng: random.Random | None = None) -> float | None:
+    """Seconds before the attempt after `attempt_number`, or None when the schedule is over.
+
+    `schedule[n - 1]` is the wait after attempt n. A Retry-After longer than the step is honoured (up
+    to a day); the result is stretched by up to JITTER and multiplied by `scale`, which tests use to
+    compress time.
+    """
+    if attempt_number < 1 or attempt_number > len(schedule):
+        return None
+    delay = float(schedule[attempt_number - 1])
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_MAX))
+    delay *= 1 + (rng or random).uniform(0, JITTER)
+    return delay * scale
+
+
+def due(model: type[OutboxRow], now: datetime) -> Q:
+    """Rows a worker may claim: pending and due, or claimed by a worker whose lease ran out."""
+    return (Q(status=PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+            | Q(status=model.CLAIMED, lease_expires_at__lt=now))
+
+
+@dataclass
+class Claim(Generic[Row]):
+    rows: list[Row]
+    lease_until: datetime
+
+
+def claim(model: type[Row], scope: Q, *, limit: int, lease_seconds: float,
+          on_takeover: Callable[[list[int]], None] | None = None) -> Claim[Row]:
+    """Compare-and-set: take up to `limit` due rows of `scope` that nobody holds, under a lease that is
+    also the claim's token.
+
+    Rows taken over from a lost worker are handed to `on_takeover` (their primary keys) inside the
+    claim's transaction, so a channel can close and count the attempt that worker left unfinished even
+    if this run gives the row back unsent.
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=lease_seconds)
+    with transaction.atomic():
+        # SKIP LOCKED: workers draining the same queue take disjoint rows instead of waiting.
+        taken = list(model.objects.select_for_update(skip_locked=True).filter(scope & due(model, now))
+                     .order_by("next_attempt_at", "pk").values_list("pk", "status")[:limit])
+        if not taken:
+            return Claim([], lease_until)
+        model.objects.filter(pk__in=[pk for pk, _ in taken]).update(
+            status=model.CLAIMED, lease_expires_at=lease_until, updated_at=now)
+        lost = [pk for pk, status in taken if status == model.CLAIMED]
+        if lost and on_takeover is not None:
+            on_takeover(lost)
+    rows = list(model.objects.filter(pk__in=[pk for pk, _ in taken], status=model.CLAIMED,
+                                     lease_expires_at=lease_until).order_by("next_attempt_at", "pk"))
+    return Claim(rows, lease_until)
+
+
+def release(claim: Claim, rows: Sequence[OutboxRow]) -> None:
+    """Give back claimed rows that were not attempted; they stay due."""
+    if not rows:
+        return
+    model = type(rows[0])
+    model.objects.filter(pk__in=[row.pk for row in rows], status=model.CLAIMED,
+                         lease_expires_at=claim.lease_until).update(status=PENDING, lease_expires_at=None)
+
+
+def finish(row: OutboxRow, *, lease_until: datetime, status: str, retry_in: float | None = None,
+           now: datetime | None = None, **fields: Any) -> bool:
+    """End one attempt of a claimed row: `status` (succeeded, failed, or a channel's own final status
+    such as skipped), or pending again `retry_in` seconds from now when that is given. Extra `fields`
+    (last_error, attempt_count, the channel's own columns) are written in the same UPDATE.
+
+    Only the holder of the claim may finish it: a worker that lost its lease records nothing and gets
+    False.
+    """
+    now = now or timezone.now()
+    values: dict[str, Any] = {"lease_expires_at": None, "swept_at": None, "updated_at": now, **fields}
+    if retry_in is not None:
+        values.update(status=PENDING, next_attempt_at=now + timedelta(seconds=retry_in))
+    else:
+        values["status"] = status
+    model = type(row)
+    done = model.objects.filter(pk=row.pk, status=model.CLAIMED, lease_expires_at=lease_until).update(**values) == 1
+    if done:
+        for name, value in values.items():
+            setattr(row, name, value)
+    return done
+
+
+def sweep(model: type[OutboxRow], *, grace_seconds: float, wake: Callable[[list[Any]], int],
+          group_by: str = "pk", now: datetime | None = None, limit: int = 1000) -> int:
+    """Publish again what the broker lost: rows pending `grace_seconds` past their due time, or claimed
+    by a worker whose lease ran out. `wake` receives the distinct `group_by` values (row ids, or e.g.
+    the endpoints that drain them) and returns how many messages it published. Each row triggers at
+    most one wake-up per grace period, so a long queue is not flooded."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=grace_seconds)
+    stale = (Q(status=PENDING, next_attempt_at__lte=now - grace)
+             | Q(status=model.CLAIMED, lease_expires_at__lt=now))
+    not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)
+    rows = list(model.objects.filter(stale & not_recently_swept)
+                .order_by("next_attempt_at").values_list("pk", group_by)[:limit])
+    if not rows:
+        return 0
+    model.objects.filter(pk__in=[pk for pk, _ in rows]).update(swept_at=now)
+    groups = sorted({group for _, group in rows})
+    woken = wake(groups)
+    logger.info("%s sweep: %d stale rows in %d groups, %d woken", model._meta.label, len(rows), len(groups), woken)
+    return woken
+
+
+@dataclass
+class Channel:
+    """What a per-row channel (billing, alerts) hands the engine: its model, its task and its timing."""
+
+    model: type[OutboxRow]
+    task: Task
+    lease_seconds: Callable[[], float]
+    grace_seconds: Callable[[], float] = field(default=lambda: settings.OUTBOX_PUBLISH_GRACE_SECONDS)
+
+    def wake(self, pks: Sequence[int]) -> int:
+        return sum(1 for pk in pks if publish(self.task, args=[pk]))
+
+    def wake_on_commit(self, pks: Sequence[int]) -> None:
+        ids = list(pks)
+        if ids:
+            transaction.on_commit(lambda: self.wake(ids))
+
+    def claim_one(self, pk: int) -> Claim:
+        return claim(self.model, Q(pk=pk), limit=1, lease_seconds=self.lease_seconds())
+
+    def sweep(self, *, now: datetime | None = None) -> int:
+        return sweep(self.model, grace_seconds=self.grace_seconds(), wake=self.wake, now=now)

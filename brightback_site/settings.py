@@ -198,6 +198,8 @@ OUTBOX_SWEEP_SECONDS = envfloat("OUTBOX_SWEEP_SECONDS", 30.0, positive=True)
 # After a failed publish, a process stops trying the broker for this long and leaves its outbox
 # rows to the sweeper, so requests stay fast even when the broker hangs instead of refusing.
 OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0, positive=True)
+# The sweeper re-publishes an outbox row still pending this long after it was due (the broker lost it).
+OUTBOX_PUBLISH_GRACE_SECONDS = envfloat("OUTBOX_PUBLISH_GRACE_SECONDS", 60.0, positive=True)
 CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
@@ -225,7 +227,7 @@ WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0, positive=True)
 # (system check webhooks.W002 says so when it is not).
 WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 60.0, positive=True)
 # The sweeper re-publishes a delivery still pending this long after it was due (the broker lost it).
-WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", 60.0, positive=True)
+WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", OUTBOX_PUBLISH_GRACE_SECONDS, positive=True)
 # After a secret rotation, the old secret keeps signing too (a second v1 signature) this long.
 WEBHOOK_SECRET_OVERLAP_HOURS = envfloat("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, positive=True)
 # An endpoint that has answered nothing but failures for this long is disabled and the team told.

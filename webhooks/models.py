@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from brightback_site.fields import EncryptedTextField
+from brightback_site.outbox import OutboxRow
 from flows.models import App, Event
 
 from . import signing, ssrf
@@ -80,7 +81,7 @@ class Endpoint(models.Model):
         return "active"
 
 
-class Delivery(models.Model):
+class Delivery(OutboxRow):
     """One event for one endpoint: the outbox row, written in the transaction of the event.
 
     The webhook-id sent is `message_id` (the event id) on every attempt and redelivery, so
@@ -100,17 +101,10 @@ class Delivery(models.Model):
     event_type = models.CharField(max_length=40)
     payload = models.JSONField(help_text=_("The JSON body sent, the same on every attempt."))
     is_test = models.BooleanField(default=False)
+    CLAIMED = Status.SENDING
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    attempt_count = models.PositiveSmallIntegerField(
-        default=0, help_text=_("Attempts since the delivery (or its last redelivery) started."))
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    swept_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -37,11 +38,7 @@ logger = logging.getLogger(__name__)
 # 30 min, 2 h, 5 h, 10 h, 10 h), continued with 10-hour steps so retries span about three days.
 RETRY_DELAYS: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000, 36000, 36000, 36000, 36000)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
-JITTER = 0.1  # each delay is stretched by up to 10%, so receivers recovering from an outage are not stampeded
 RETRY_AFTER_STATUSES = frozenset({429, 503})
-RETRY_AFTER_MAX = 24 * 3600
-# A message may reach the worker a little before its row is due (clocks, ETA rounding).
-EARLY_TOLERANCE = timedelta(seconds=1)
 TEST_EVENT_TYPE = "webhook.test"
 
 
@@ -70,18 +67,10 @@ def body_bytes(payload: dict) -> bytes:
 
 def retry_delay(*, attempt_number: int, retry_after: float | None = None,
                 rng: random.Random | None = None) -> float | None:
-    """Seconds before the attempt after `attempt_number`, or None when the schedule is over.
-
-    A Retry-After longer than the schedule's step is honoured (up to a day). Everything is multiplied
-    by WEBHOOK_RETRY_SCALE, which tests use to compress time.
-    """
-    if attempt_number < 1 or attempt_number > len(RETRY_DELAYS):
-        return None
-    delay = float(RETRY_DELAYS[attempt_number - 1])
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, RETRY_AFTER_MAX))
-    delay *= 1 + (rng or random).uniform(0, JITTER)
-    return delay * settings.WEBHOOK_RETRY_SCALE
+    """Seconds before the attempt after `attempt_number` on the webhooks' schedule, or None when it is
+    over; multiplied by WEBHOOK_RETRY_SCALE, which tests use to compress time."""
+    return outbox.retry_delay(schedule=RETRY_DELAYS, attempt_number=attempt_number, retry_after=retry_after,
+                              scale=settings.WEBHOOK_RETRY_SCALE, rng=rng)
 
 
 # --- the outbox: rows written with the event ----------------------------------------------------
@@ -128,23 +117,10 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False) -> int:
 
 
 def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Wake the endpoints of deliveries the broker lost: pending well past their due time, or claimed
-    by a worker whose lease ran out (it was killed). Each row triggers at most one wake-up per grace
-    period, so a long queue is not flooded. Returns how many wake-ups were published."""
-    now = now or timezone.now()
-    grace = timedelta(seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS)
-    stale = (Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now - grace)
-             | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now))
-    not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)
-    rows = list(Delivery.objects.filter(stale & not_recently_swept)
-                .order_by("next_attempt_at").values_list("pk", "endpoint_id")[:limit])
-    if not rows:
-        return 0
-    Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(swept_at=now)
-    endpoint_ids = sorted({endpoint_id for _, endpoint_id in rows})
-    woken = endpoints_wake(endpoint_ids, force=True)
-    logger.info("webhook sweep: %d stale deliveries on %d endpoints, %d woken", len(rows), len(endpoint_ids), woken)
-    return woken
+    """Wake the endpoints of deliveries the broker lost (the shared sweep, grouped by endpoint).
+    Returns how many wake-ups were published."""
+    return outbox.sweep(Delivery, grace_seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS,
+                        wake=partial(endpoints_wake, force=True), group_by="endpoint_id", now=now, limit=limit)
 
 
 # --- claiming and sending -----------------------------------------------------------------------
@@ -155,48 +131,22 @@ DRAIN_BATCH = 50
 DRAIN_BUDGET_SECONDS = 30.0
 
 
-@dataclass
-class Claim:
-    deliveries: list[Delivery]
-    lease_until: datetime
+def _close_lost_attempts(delivery_ids: list[int]) -> None:
+    """A claim took these over from a lost worker: close and count the attempt it left unfinished."""
+    for pk in delivery_ids:
+        lost = DeliveryAttempt.objects.filter(delivery_id=pk, outcome=DeliveryAttempt.Outcome.IN_PROGRESS).update(
+            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error="the worker was lost during this attempt")
+        if lost:
+            Delivery.objects.filter(pk=pk).update(attempt_count=F("attempt_count") + lost)
 
 
-def _due(now: datetime) -> Q:
-    return (Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
-            | Q(status=Delivery.Status.SENDING, lease_expires_at__lt=now))
+def _claim(scope: Q, *, limit: int) -> outbox.Claim[Delivery]:
+    return outbox.claim(Delivery, scope, limit=limit, lease_seconds=settings.WEBHOOK_LEASE_SECONDS,
+                        on_takeover=_close_lost_attempts)
 
 
-def _claim(scope: Q, *, limit: int) -> Claim:
-    """Compare-and-set: take due deliveries nobody holds, under a lease that is also our token.
-
-    Taking over an expired claim (its worker was lost mid-attempt) closes the lost attempt here, in
-    the claim's transaction, so it is counted even if this run gives the delivery back unsent.
-    """
-    now = timezone.now()
-    lease_until = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
-    with transaction.atomic():
-        # SKIP LOCKED: workers draining the same endpoint take disjoint rows instead of waiting.
-        rows = list(Delivery.objects.select_for_update(skip_locked=True).filter(scope & _due(now))
-                    .order_by("next_attempt_at", "pk").values_list("pk", "status")[:limit])
-        if not rows:
-            return Claim([], lease_until)
-        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-            status=Delivery.Status.SENDING, lease_expires_at=lease_until, updated_at=now)
-        for pk in (pk for pk, status in rows if status == Delivery.Status.SENDING):
-            lost = DeliveryAttempt.objects.filter(delivery_id=pk, outcome=DeliveryAttempt.Outcome.IN_PROGRESS).update(
-                outcome=DeliveryAttempt.Outcome.INTERRUPTED, error="the worker was lost during this attempt")
-            if lost:
-                Delivery.objects.filter(pk=pk).update(attempt_count=F("attempt_count") + lost)
-    deliveries = list(Delivery.objects.filter(pk__in=[pk for pk, _ in rows], status=Delivery.Status.SENDING,
-                                              lease_expires_at=lease_until).order_by("next_attempt_at", "pk"))
-    return Claim(deliveries, lease_until)
-
-
-def _release(claim: Claim, deliveries: list[Delivery]) -> None:
-    """Give back claimed deliveries that were not attempted; they stay due."""
-    Delivery.objects.filter(pk__in=[d.pk for d in deliveries], status=Delivery.Status.SENDING,
-                            lease_expires_at=claim.lease_until).update(
-        status=Delivery.Status.PENDING, lease_expires_at=None)
+def _release(claim: outbox.Claim, deliveries: Sequence[Delivery]) -> None:
+    outbox.release(claim, deliveries)
 
 
 @dataclass
@@ -225,13 +175,13 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     healthy = True
     while time.monotonic() < deadline:
         claim = _claim(Q(endpoint_id=endpoint_id), limit=batch_size)
-        if not claim.deliveries:
+        if not claim.rows:
             break
-        if len(claim.deliveries) == batch_size and healthy:
+        if len(claim.rows) == batch_size and healthy:
             endpoints_wake([endpoint_id])
-        for index, delivery in enumerate(claim.deliveries):
+        for index, delivery in enumerate(claim.rows):
             if time.monotonic() >= deadline:
-                _release(claim, claim.deliveries[index:])
+                _release(claim, claim.rows[index:])
                 endpoints_wake([endpoint_id])
                 break
             attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
@@ -241,7 +191,7 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
             if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
                 healthy = False
                 if attempt.endpoint_trouble:
-                    _release(claim, claim.deliveries[index + 1:])
+                    _release(claim, claim.rows[index + 1:])
                     return result
     return result
 
@@ -251,9 +201,9 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
     Running it twice sends once: the claim is a compare-and-set, and a finished delivery is never sent
     again until redelivered."""
     claim = _claim(Q(pk=delivery_id), limit=1)
-    if not claim.deliveries:
+    if not claim.rows:
         return AttemptResult("skipped")
-    delivery = claim.deliveries[0]
+    delivery = claim.rows[0]
     endpoint = Endpoint.objects.select_related("app").get(pk=delivery.endpoint_id)
     return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
 
@@ -334,18 +284,14 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
 def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: datetime,
             retry_in: float | None = None, error: str = "", status_code: int | None = None,
             attempts: int | None = None, endpoint_trouble: bool = False) -> AttemptResult:
-    fields: dict = {"lease_expires_at": None, "swept_at": None, "last_error": error,
-                    "last_status_code": status_code, "updated_at": now,
+    fields: dict = {"last_error": error, "last_status_code": status_code,
                     "attempt_count": delivery.attempt_count if attempts is None else attempts}
     if outcome == DeliveryAttempt.Outcome.SUCCEEDED:
-        fields.update(status=Delivery.Status.SUCCEEDED, delivered_at=now)
-    elif retry_in is not None:
-        fields.update(status=Delivery.Status.PENDING, next_attempt_at=now + timedelta(seconds=retry_in))
+        status = Delivery.Status.SUCCEEDED
+        fields["delivered_at"] = now
     else:
-        fields.update(status=Delivery.Status.FAILED)
-    # Only the holder of this claim may finish it; a worker that lost its lease records nothing here.
-    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING,
-                            lease_expires_at=lease_until).update(**fields)
+        status = Delivery.Status.FAILED
+    outbox.finish(delivery, lease_until=lease_until, status=status, retry_in=retry_in, now=now, **fields)
     if outcome == DeliveryAttempt.Outcome.FAILED:
         logger.warning("webhook delivery %s (%s) to %s failed for good: %s", delivery.pk, delivery.message_id,
                        delivery.endpoint.url, error)

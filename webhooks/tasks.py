@@ -20,9 +20,6 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-# Retry wake-ups wait in the broker as ETA messages only for short delays; longer ones are left to
-# the sweeper, so no message sits unacknowledged near the broker's visibility timeout.
-COUNTDOWN_MAX_SECONDS = 15 * 60
 # A run stops claiming after DRAIN_BUDGET_SECONDS; the attempt in flight then needs its own timeout.
 SOFT_TIME_LIMIT = services.DRAIN_BUDGET_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 10
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
@@ -38,8 +35,7 @@ def webhook_deliver(self, endpoint_id: int) -> int:  # noqa: ANN001
         # Parked, not lost: the claims' leases run out and the sweeper wakes the endpoint again.
         logger.exception("webhook delivery to endpoint %s crashed", endpoint_id)
         return 0
-    if result.retry_in is not None and result.retry_in <= COUNTDOWN_MAX_SECONDS:
-        outbox.publish(self, args=[endpoint_id], countdown=result.retry_in)
+    outbox.publish_retry(self, args=[endpoint_id], retry_in=result.retry_in)
     return result.sent
 
 
