@@ -202,13 +202,19 @@ OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0, pos
 OUTBOX_PUBLISH_GRACE_SECONDS = envfloat("OUTBOX_PUBLISH_GRACE_SECONDS", 60.0, positive=True)
 CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "billing-sweep": {"task": "billing.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
     "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
 }
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).
 # flows never imports them: a new channel is one module and one line here.
-BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS", ["webhooks.handlers.on_event"])
+BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
+                                    ["webhooks.handlers.on_event", "billing.handlers.on_event"])
+# Parts of the flow document owned by channels (flows/flow_document.py, DocumentSection).
+BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS", ["billing.document.BillingSection"])
+# Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
+BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here
@@ -232,6 +238,14 @@ WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", OUTBOX
 WEBHOOK_SECRET_OVERLAP_HOURS = envfloat("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, positive=True)
 # An endpoint that has answered nothing but failures for this long is disabled and the team told.
 WEBHOOK_DISABLE_AFTER_HOURS = envfloat("WEBHOOK_DISABLE_AFTER_HOURS", 5 * 24.0, positive=True)
+
+# --- Billing --------------------------------------------------------------------------------
+# Seconds before a billing system that has not answered counts as failed (the action is retried).
+BILLING_TIMEOUT_SECONDS = envfloat("BILLING_TIMEOUT_SECONDS", 20.0, positive=True)
+# Multiplies every retry delay of billing actions: 1.0 in production; tests compress time.
+BILLING_RETRY_SCALE = envfloat("BILLING_RETRY_SCALE", 1.0, positive=True)
+# A worker holds a claimed action this long; keep it above the task's hard limit (4 x timeout + 20).
+BILLING_LEASE_SECONDS = envfloat("BILLING_LEASE_SECONDS", BILLING_TIMEOUT_SECONDS * 4 + 60.0, positive=True)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

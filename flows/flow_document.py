@@ -39,7 +39,7 @@ RESERVED_SECTIONS = ("routing", "alerts", "webhooks", "billing")
 TERMS = {
     Offer.Kind.DISCOUNT: ("coupon", "discount_percent", "discount_months"),
     Offer.Kind.PAUSE: ("pause_months",),
-    Offer.Kind.PLAN_CHANGE: ("plan",),
+    Offer.Kind.PLAN_CHANGE: ("plan", "plan_change_timing"),
     Offer.Kind.TRIAL_EXTENSION: ("trial_days",),
     Offer.Kind.CONTACT_SUPPORT: ("support_email",),
     Offer.Kind.CUSTOM_LINK: ("link_url",),
@@ -66,7 +66,8 @@ class DocumentSection(Protocol):
     Listed by dotted path in settings.BRIGHTBACK_DOCUMENT_SECTIONS, so flows never imports those apps.
     `problems` must not write; `apply` runs inside the import's transaction, after the App and its flows
     are saved, and returns lines for the operator (a new endpoint's secret, shown once). A document
-    without the section leaves that part of the setup unchanged.
+    without the section leaves that part of the setup unchanged; `export` returns None when there is
+    nothing to write, and the section is left out.
     """
 
     key: str
@@ -418,7 +419,9 @@ def document_export(*, app: App) -> dict:
             exported["offers"].append(values)
         document["flows"].append(exported)
     for section in sections():
-        document[section.key] = section.export(app=app)
+        value = section.export(app=app)
+        if value is not None:  # nothing set up: no section, which an import reads as "leave it alone"
+            document[section.key] = value
     return document
 
 

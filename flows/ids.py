@@ -30,3 +30,7 @@ def app_public_id() -> str:
 
 def app_secret() -> str:
     return "sk_" + secrets.token_urlsafe(32)
+
+
+def billing_action_id() -> str:
+    return prefixed_id("bact")

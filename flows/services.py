@@ -286,7 +286,7 @@ def sessions_abandon_expired(*, now=None, limit: int = 500) -> int:  # noqa: ANN
 
 
 def _canceled_since(decision: Decision) -> bool:
-    """Did the same customer of the same App cancel after this save? (Billing state comes later.)"""
+    """Did the same customer of the same App cancel on our page after this save?"""
     session = decision.session
     later = Decision.objects.filter(session__app_id=session.app_id, kind=Decision.Kind.CANCEL,
                                     created_at__gt=decision.created_at)
@@ -299,10 +299,29 @@ def _canceled_since(decision: Decision) -> bool:
     return later.exists()
 
 
+@lru_cache(maxsize=1)
+def _save_checks(paths: tuple[str, ...]) -> list:
+    return [import_string(path) for path in paths]
+
+
+def _still_saved(decision: Decision) -> bool | None:
+    """What the channels named in BRIGHTBACK_SAVE_CHECKS know (the billing system: is the customer
+    still paying?): False as soon as one says no, True when one says yes, None when none can tell."""
+    verdict = None
+    for check in _save_checks(tuple(settings.BRIGHTBACK_SAVE_CHECKS)):
+        answer = check(decision)
+        if answer is False:
+            return False
+        if answer is True:
+            verdict = True
+    return verdict
+
+
 def saves_confirm_due(*, now=None) -> int:  # noqa: ANN001
     """Record `save.confirmed` for saved customers (nevermind or an accepted offer) whose watch window
-    (SAVE_WATCH_DAYS) has passed and who have not canceled since; return how many. Each session gets
-    the event once (the Event table's unique key), however often beat runs."""
+    (SAVE_WATCH_DAYS) has passed, who have not canceled on our page since, and whom the billing system
+    (where the App is connected) still shows as paying; return how many. Each session gets the event
+    once (the Event table's unique key), however often beat runs."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.SAVE_WATCH_DAYS)
     due = (Decision.objects
@@ -312,7 +331,7 @@ def saves_confirm_due(*, now=None) -> int:  # noqa: ANN001
            .select_related("session", "session__app", "offer").order_by("created_at"))
     confirmed = 0
     for decision in due.iterator(chunk_size=500):
-        if _canceled_since(decision):
+        if _canceled_since(decision) or _still_saved(decision) is False:
             continue
         try:
             with transaction.atomic():

@@ -134,8 +134,9 @@ def clean_snippet_data(body: object) -> dict:
                 raise SnippetDataError("account.created_at must be an ISO 8601 date") from None
         data["account"] = cleaned_account
 
-    if not data.get("email") and not data.get("account", {}).get("internal_id"):
-        raise SnippetDataError("valid email or account.internal_id is required")
+    # Brightback required an email unless a subscription_id was given; an account id serves as well.
+    if not data.get("email") and not data.get("account", {}).get("internal_id") and not data.get("subscription_id"):
+        raise SnippetDataError("valid email, account.internal_id or subscription_id is required")
 
     custom = body.get("custom")
     if custom is not None:

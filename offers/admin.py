@@ -14,8 +14,8 @@ from .models import Offer
 
 MAIN_FIELDS = ("code", "kind", "title", "description", "accept_label", "reasons", "position", "is_active",
                "snippet_url_slot", "return_url")
-TERM_FIELDS = ("coupon", "discount_percent", "discount_months", "pause_months", "plan", "trial_days",
-               "support_email", "link_url")
+TERM_FIELDS = ("coupon", "discount_percent", "discount_months", "pause_months", "plan", "plan_change_timing",
+               "trial_days", "support_email", "link_url")
 FIELDSETS = [
     (None, {"fields": MAIN_FIELDS}),
     (_("Terms (fill in those of the offer's kind)"), {"fields": TERM_FIELDS}),

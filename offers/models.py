@@ -43,6 +43,9 @@ class Offer(models.Model):
     pause_months = models.PositiveSmallIntegerField(null=True, blank=True,
                                                     validators=[MinValueValidator(1), MaxValueValidator(24)])
     plan = models.CharField(max_length=200, blank=True, help_text=_("Target plan or price id (plan change)."))
+    plan_change_timing = models.CharField(
+        max_length=10, blank=True, choices=[("now", _("Now")), ("renewal", _("At the next renewal"))],
+        help_text=_("Plan change: when the billing system moves the plan (blank: now)."))
     trial_days = models.PositiveSmallIntegerField(null=True, blank=True,
                                                   validators=[MinValueValidator(1), MaxValueValidator(365)])
     support_email = models.EmailField(blank=True, help_text=_("Contact support: blank uses the App's."))
@@ -56,7 +59,7 @@ class Offer(models.Model):
     TERMS: dict[str, tuple[str, ...]] = {
         Kind.DISCOUNT: ("coupon", "discount_percent", "discount_months"),
         Kind.PAUSE: ("pause_months",),
-        Kind.PLAN_CHANGE: ("plan",),
+        Kind.PLAN_CHANGE: ("plan", "plan_change_timing"),
         Kind.TRIAL_EXTENSION: ("trial_days",),
         Kind.CONTACT_SUPPORT: ("support_email",),
         Kind.CUSTOM_LINK: ("link_url",),

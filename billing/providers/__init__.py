@@ -23,4 +23,5 @@ def provider_for(slug: str, credentials: Credentials) -> BillingProvider:
     return provider_class(slug)(credentials)
 
 
-__all__ = ["CHOICES", "BillingProvider", "Credentials", "ProviderError", "provider_class", "provider_for"]
+__all__ = ["CHOICES", "PROVIDER_MODULES", "BillingProvider", "Credentials", "ProviderError", "provider_class",
+           "provider_for"]

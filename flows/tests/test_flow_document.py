@@ -329,7 +329,7 @@ def test_unreadable_document_is_refused(text: str, message: str) -> None:
 
 def test_document_terms_are_the_ones_the_offer_reports() -> None:
     filled = {"coupon": "C", "discount_percent": 10, "discount_months": 2, "pause_months": 1, "plan": "p",
-              "trial_days": 7, "support_email": "a@b.test", "link_url": "https://x.test"}
+              "plan_change_timing": "renewal", "trial_days": 7, "support_email": "a@b.test", "link_url": "https://x.test"}
     for kind in Offer.Kind.values:
         assert tuple(Offer(kind=kind, **filled).terms()) == TERMS[kind]
 

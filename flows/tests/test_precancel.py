@@ -47,6 +47,28 @@ def test_text_plain_body_is_accepted_like_brightback_js_sent_it(client, demo_app
     assert response.status_code == 200
 
 
+def test_a_subscription_id_alone_identifies_the_customer(client, demo_app):
+    # Brightback required an email unless a subscription_id was given.
+    body = {"app_id": "demo", "subscription_id": "sub_only", "save_return_url": "http://127.0.0.1/account"}
+    response = client.post("/precancel", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.json()
+    session = CancelSession.objects.get()
+    assert (session.subscription_id, session.email, session.account_internal_id) == ("sub_only", "", "")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"app_id": "demo", "subscription_id": ""}, "valid email, account.internal_id or subscription_id is required"),
+        ({"app_id": "demo", "subscription_id": ["sub_1"]}, "subscription_id must be a string"),
+    ],
+)
+def test_an_empty_or_malformed_subscription_id_does_not_identify_anyone(client, demo_app, body, message):
+    response = client.post("/precancel", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"valid": False, "message": message}
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -55,8 +77,8 @@ def test_text_plain_body_is_accepted_like_brightback_js_sent_it(client, demo_app
         ("[1, 2]", "request body must be a JSON object"),
         ({"email": "a@b.co"}, "valid app_id is required"),
         ({"app_id": 42, "email": "a@b.co"}, "valid app_id is required"),
-        ({"app_id": "demo"}, "valid email or account.internal_id is required"),
-        ({"app_id": "demo", "email": ""}, "valid email or account.internal_id is required"),
+        ({"app_id": "demo"}, "valid email, account.internal_id or subscription_id is required"),
+        ({"app_id": "demo", "email": ""}, "valid email, account.internal_id or subscription_id is required"),
         ({"app_id": "demo", "email": "not-an-email"}, "email is not a valid email address"),
         ({"app_id": "demo", "email": ["a@b.co"]}, "email must be a string"),
         ({"app_id": "demo", "email": "a@b.co", "account": "acct"}, "account must be an object"),

@@ -1,0 +1,181 @@
+"""Admin for billing connections and the actions they carried out. Thin: every write goes through services."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .models import BillingAction, BillingConnection
+from .providers import ProviderError
+from .services import action_retry, connection_check
+
+BADGE_COLOURS = {
+    "succeeded": ("#dafbe1", "#116329"), "pending": ("#fff8c5", "#7d4e00"), "running": ("#ddf4ff", "#0550ae"),
+    "failed": ("#ffebe9", "#cf222e"), "skipped": ("#eaeef2", "#57606a"),
+}
+
+
+def badge(value: str, label: str) -> str:
+    background, colour = BADGE_COLOURS.get(value, ("#eaeef2", "#24292f"))
+    return format_html('<span style="background:{};color:{};padding:1px 8px;border-radius:10px;'
+                       'font-weight:600;white-space:nowrap">{}</span>', background, colour, label)
+
+
+def _key_hint(key: str) -> str:
+    return f"set, ending …{key[-4:]}" if key else "not set"
+
+
+class ConnectionForm(forms.ModelForm):
+    """Keys are write-only: typed in once, stored encrypted, never shown again (blank keeps the stored one)."""
+
+    new_test_api_key = forms.CharField(
+        label="Test API key", required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Used while the App is in test mode. Leave blank to keep the stored key.")
+    new_live_api_key = forms.CharField(
+        label="Live API key", required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Used once the App is live. Leave blank to keep the stored key.")
+
+    class Meta:
+        model = BillingConnection
+        fields = ["app", "provider", "site", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
+                  "cancel_invoice_now", "cancel_scope"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("provider") == "chargebee" and not cleaned.get("site"):
+            self.add_error("site", "Chargebee needs the site name (acme in acme.chargebee.com).")
+        return cleaned
+
+    def save(self, commit: bool = True) -> BillingConnection:
+        connection = super().save(commit=False)
+        if self.cleaned_data.get("new_test_api_key"):
+            connection.test_api_key = self.cleaned_data["new_test_api_key"]
+        if self.cleaned_data.get("new_live_api_key"):
+            connection.live_api_key = self.cleaned_data["new_live_api_key"]
+        if commit:
+            connection.save()
+        return connection
+
+
+@admin.register(BillingConnection)
+class BillingConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    change_form_template = "admin/billing/billingconnection/change_form.html"
+    list_display = ["app", "provider", "dry_run", "cancel_timing", "cancel_scope", "checked_at", "check_result"]
+    list_filter = ["provider", "dry_run"]
+    readonly_fields = ["keys", "checked_at", "check_result"]
+    fieldsets = [
+        (None, {"fields": ["app", "provider", "site", "keys", "new_test_api_key", "new_live_api_key", "api_base",
+                           "dry_run", "checked_at", "check_result"]}),
+        ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_invoice_now", "cancel_scope"]}),
+    ]
+
+    @admin.display(description="stored keys")
+    def keys(self, obj: BillingConnection) -> str:
+        if obj.pk is None:
+            return "Type them below; they are stored encrypted and never shown again."
+        return f"test: {_key_hint(obj.test_api_key)}; live: {_key_hint(obj.live_api_key)}"
+
+    def get_urls(self) -> list:
+        own = [path("<path:object_id>/check/", self.admin_site.admin_view(self.check_view),
+                    name="billing_billingconnection_check")]
+        return own + super().get_urls()
+
+    def check_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        connection = get_object_or_404(BillingConnection.objects.select_related("app"), pk=object_id)
+        if request.method == "POST" and self.has_change_permission(request, connection):
+            try:
+                found = connection_check(connection=connection)
+            except ProviderError as exc:
+                self.message_user(request, f"The connection failed: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Connected: {found}", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:billing_billingconnection_change", args=[connection.pk]))
+
+
+@admin.register(BillingAction)
+class BillingActionAdmin(admin.ModelAdmin):
+    change_form_template = "admin/billing/billingaction/change_form.html"
+    list_display = ["created_at", "kind", "app", "session_link", "provider", "status_badge", "subscriptions",
+                    "attempt_count", "short_summary", "next_attempt_at"]
+    list_filter = ["status", "kind", "provider", "dry_run", "app"]
+    search_fields = ["=public_id", "=session__public_id", "subscription_ids"]
+    search_help_text = "An action id (bact_…), a session id (ses_…) or a subscription id."
+    list_select_related = ["app", "session"]
+    date_hierarchy = "created_at"
+    actions = ["retry"]
+    fields = ["public_id", "app", "session_link", "kind", "provider", "dry_run", "status_badge", "subscriptions",
+              "summary", "last_error", "last_status_code", "attempt_count", "next_attempt_at", "started_at",
+              "finished_at", "created_at", "request_pretty", "result_pretty", "log_pretty"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: BillingAction) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="session")
+    def session_link(self, obj: BillingAction) -> str:
+        url = reverse("admin:flows_cancelsession_change", args=[obj.session_id])
+        return format_html('<a href="{}">{}</a>', url, obj.session.public_id)
+
+    @admin.display(description="subscriptions")
+    def subscriptions(self, obj: BillingAction) -> str:
+        return ", ".join(obj.subscription_ids) or obj.request.get("subscription_id") or "—"
+
+    @admin.display(description="outcome")
+    def short_summary(self, obj: BillingAction) -> str:
+        return (obj.summary or obj.last_error)[:100]
+
+    @staticmethod
+    def _pretty(value: object) -> str:
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    @admin.display(description="asked")
+    def request_pretty(self, obj: BillingAction) -> str:
+        return self._pretty(obj.request)
+
+    @admin.display(description="provider's answer")
+    def result_pretty(self, obj: BillingAction) -> str:
+        return self._pretty(obj.result)
+
+    @admin.display(description="attempts")
+    def log_pretty(self, obj: BillingAction) -> str:
+        return self._pretty(obj.log)
+
+    def get_urls(self) -> list:
+        own = [path("<path:object_id>/retry/", self.admin_site.admin_view(self.retry_view),
+                    name="billing_billingaction_retry")]
+        return own + super().get_urls()
+
+    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        action = get_object_or_404(BillingAction, pk=object_id)
+        if request.method == "POST" and self.has_view_permission(request, action) and request.user.has_perm(
+                "billing.change_billingaction"):
+            if action_retry(action=action):
+                self.message_user(request, f"{action.public_id} queued to run again.", messages.SUCCESS)
+            else:
+                self.message_user(request, "It is running right now; try again in a moment.", messages.WARNING)
+        next_url = request.POST.get("next", "")
+        if next_url.startswith("/admin/"):
+            return HttpResponseRedirect(next_url)
+        return HttpResponseRedirect(reverse("admin:billing_billingaction_change", args=[action.pk]))
+
+    @admin.action(description="Retry now (a fresh retry schedule)", permissions=["change"])
+    def retry(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        queued = sum(action_retry(action=a) for a in queryset)
+        self.message_user(request, f"{queued} action{'' if queued == 1 else 's'} queued to run again.")

@@ -1,0 +1,100 @@
+"""The flow document's `billing` section (docs/flow-format.md): the provider and the App's choices,
+never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
+
+    "billing": {"provider": "stripe", "site": "", "dry_run": false,
+                "cancel": {"timing": "period_end", "prorate": false, "invoice_now": false, "scope": "named"}}
+
+`null` means "not connected" (an import removes the connection); a document without the section leaves
+the connection as it is. Keys are set with `manage.py billing_connect` or in the admin, so a document
+can live in git.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.models import App
+
+from . import services
+from .models import BillingConnection
+from .providers import PROVIDER_MODULES
+
+CANCEL_FIELDS = {
+    "timing": ("cancel_timing", BillingConnection.CancelTiming.values),
+    "prorate": ("cancel_prorate", None),
+    "invoice_now": ("cancel_invoice_now", None),
+    "scope": ("cancel_scope", BillingConnection.CancelScope.values),
+}
+TOP_FIELDS = {"provider", "site", "dry_run", "cancel"}
+SECRET_WORDS = ("key", "secret", "token", "password")
+
+
+class BillingSection:
+    key = "billing"
+
+    def export(self, *, app: App) -> dict | None:
+        connection = BillingConnection.objects.filter(app=app).first()
+        if connection is None:
+            return None
+        return {
+            "provider": connection.provider,
+            "site": connection.site,
+            "dry_run": connection.dry_run,
+            "cancel": {name: getattr(connection, column) for name, (column, _) in CANCEL_FIELDS.items()},
+        }
+
+    def problems(self, value: Any, *, path: str, app_id: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, dict):
+            return [f"{path}: must be an object, or null for no billing connection"]
+        problems = []
+        for name in value:
+            if any(word in name.lower() for word in SECRET_WORDS):
+                problems.append(f"{path}.{name}: a document never carries billing keys; set them with "
+                                "`manage.py billing_connect` or in the admin")
+            elif name not in TOP_FIELDS:
+                problems.append(f"{path}.{name}: unknown field")
+        provider = value.get("provider")
+        if provider not in PROVIDER_MODULES:
+            problems.append(f"{path}.provider: must be one of {', '.join(PROVIDER_MODULES)}")
+        if not isinstance(value.get("site", ""), str):
+            problems.append(f"{path}.site: must be a string")
+        elif provider == "chargebee" and not value.get("site") and not _connected_site(app_id):
+            problems.append(f"{path}.site: Chargebee needs the site name (acme in acme.chargebee.com)")
+        if not isinstance(value.get("dry_run", False), bool):
+            problems.append(f"{path}.dry_run: must be true or false")
+        cancel = value.get("cancel", {})
+        if not isinstance(cancel, dict):
+            problems.append(f"{path}.cancel: must be an object")
+            return problems
+        for name, item in cancel.items():
+            where = f"{path}.cancel.{name}"
+            if name not in CANCEL_FIELDS:
+                problems.append(f"{where}: unknown field")
+                continue
+            allowed = CANCEL_FIELDS[name][1]
+            if allowed is None and not isinstance(item, bool):
+                problems.append(f"{where}: must be true or false")
+            elif allowed is not None and item not in allowed:
+                problems.append(f"{where}: must be one of {', '.join(allowed)}")
+        return problems
+
+    def apply(self, value: Any, *, app: App) -> list[str]:
+        if value is None:
+            deleted, _ = BillingConnection.objects.filter(app=app).delete()
+            return ["billing: connection removed"] if deleted else []
+        choices = {column: value["cancel"][name] for name, (column, _) in CANCEL_FIELDS.items()
+                   if name in value.get("cancel", {})}
+        if "dry_run" in value:
+            choices["dry_run"] = value["dry_run"]
+        connection = services.connection_save(app=app, provider=value["provider"],
+                                              site=value.get("site") if "site" in value else None, **choices)
+        if not connection.api_key:
+            return [f"billing: {connection.get_provider_display()} has no {app.mode} key yet; set it with "
+                    f"`manage.py billing_connect {app.app_id} {connection.provider} --api-key-env VAR`"]
+        return []
+
+
+def _connected_site(app_id: str) -> str:
+    return (BillingConnection.objects.filter(app__app_id=app_id).values_list("site", flat=True).first() or "")

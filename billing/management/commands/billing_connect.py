@@ -1,0 +1,54 @@
+"""Connect an App to its billing system from a script (DESIGN §8). The key is read from an environment
+variable, never from the command line, where it would sit in shell history and `ps`."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from billing import services
+from billing.providers import PROVIDER_MODULES, ProviderError
+from flows.models import App
+
+
+class Command(BaseCommand):
+    help = ("Create or update APP_ID's billing connection. A new connection cancels at the end of the period, "
+            "applies each offer's own terms and is not a dry run until staff choose otherwise.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("app_id")
+        parser.add_argument("provider", choices=PROVIDER_MODULES)
+        parser.add_argument("--api-key-env", required=True, metavar="VAR",
+                            help="The environment variable holding the API key.")
+        parser.add_argument("--site", help="Chargebee's site name (acme in acme.chargebee.com).")
+        parser.add_argument("--api-base", metavar="URL",
+                            help="Another server for the SDK to talk to (a provider's test server, a local fake).")
+        parser.add_argument("--mode", choices=[m.value for m in App.Mode],
+                            help="Which key this is (default: the App's mode).")
+        parser.add_argument("--check", action="store_true", help="Then make one harmless read call with it.")
+
+    def handle(self, *args, app_id: str, provider: str, api_key_env: str, site: str | None,  # noqa: ANN002
+               api_base: str | None, mode: str | None, check: bool, **options) -> None:  # noqa: ANN003
+        app = App.objects.filter(app_id=app_id).first()
+        if app is None:
+            raise CommandError(f"No such app: {app_id}")
+        api_key = os.environ.get(api_key_env, "").strip()
+        if not api_key:
+            raise CommandError(f"The environment variable {api_key_env} is not set or is empty.")
+        if provider == "chargebee" and not site and not getattr(getattr(app, "billing_connection", None), "site", ""):
+            raise CommandError("Chargebee needs --site (acme in acme.chargebee.com).")
+        try:
+            connection = services.connection_save(app=app, provider=provider, api_key=api_key, mode=mode,
+                                                  site=site, api_base=api_base)
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{field}: {' '.join(errors)}"
+                                         for field, errors in exc.message_dict.items())) from None
+        self.stdout.write(f"{app.app_id} is connected to {connection.get_provider_display()} "
+                          f"({mode or app.mode} key{', at ' + connection.api_base if connection.api_base else ''}).")
+        if check:
+            try:
+                self.stdout.write(f"Connection checked: {services.connection_check(connection=connection)}")
+            except ProviderError as exc:
+                raise CommandError(f"The key was saved, but the check failed: {exc}") from None

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from brightback_site.fields import EncryptedTextField
+from brightback_site.outbox import OutboxRow
+from flows import ids
+from flows.models import App, CancelSession, Decision, Event
+
+from .providers import CHOICES as PROVIDER_CHOICES
+from .providers.base import Credentials
+
+
+class BillingConnection(models.Model):
+    """An App's billing system, its keys (encrypted, never shown again) and what each decision does."""
+
+    class CancelTiming(models.TextChoices):
+        PERIOD_END = "period_end", _("At the end of the billing period")
+        IMMEDIATELY = "immediately", _("Immediately")
+
+    class CancelScope(models.TextChoices):
+        NAMED = "named", _("Only the subscription the page named (or the customer's only one)")
+        ALL = "all", _("All of the customer's active subscriptions")
+
+    app = models.OneToOneField(App, on_delete=models.CASCADE, related_name="billing_connection")
+    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    test_api_key = EncryptedTextField(blank=True, default="", editable=False)
+    live_api_key = EncryptedTextField(blank=True, default="", editable=False)
+    site = models.CharField(max_length=100, blank=True, help_text=_("Chargebee only: the site name (acme in "
+                                                                    "acme.chargebee.com)."))
+    api_base = models.URLField(
+        _("API address"), blank=True,
+        help_text=_("Blank: the provider's own service. Another address (a provider's test server, a local "
+                    "fake) for testing only."))
+    dry_run = models.BooleanField(
+        default=False, help_text=_("Record what would be sent to the billing system and send nothing."))
+    cancel_timing = models.CharField(max_length=12, choices=CancelTiming.choices, default=CancelTiming.PERIOD_END)
+    cancel_prorate = models.BooleanField(
+        _("prorate an immediate cancel"), default=False,
+        help_text=_("Credit the unused part of the period (immediate cancels only)."))
+    cancel_invoice_now = models.BooleanField(
+        _("invoice outstanding charges"), default=False,
+        help_text=_("Bill outstanding usage and charges now (immediate cancels only)."))
+    cancel_scope = models.CharField(max_length=8, choices=CancelScope.choices, default=CancelScope.NAMED)
+    checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    check_result = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["app"]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} for {self.app.name}"
+
+    @property
+    def api_key(self) -> str:
+        """The key of the App's mode: test keys for a test App, live keys for a live one."""
+        return self.live_api_key if self.app.is_live else self.test_api_key
+
+    def credentials(self, *, timeout: float) -> Credentials:
+        return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout)
+
+
+class BillingAction(OutboxRow):
+    """One decision carried out in the billing system: the outbox row, written in the event's transaction.
+
+    `request` is frozen when the row is written (what to do, with the offer's terms and the App's
+    choices of that moment), so a retry asks the provider for exactly the same change.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped (dry run)")
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel", _("Cancel")
+        COUPON = "coupon", _("Apply coupon")
+        PAUSE = "pause", _("Pause")
+        PLAN_CHANGE = "plan_change", _("Change plan")
+        TRIAL_EXTENSION = "trial_extension", _("Extend trial")
+
+    CLAIMED = Status.RUNNING
+
+    public_id = models.CharField(max_length=40, unique=True, default=ids.billing_action_id, editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="billing_actions")
+    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="billing_actions")
+    decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="billing_actions")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="billing_actions")
+    provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    request = models.JSONField(default=dict, help_text=_("What was asked of the billing system."))
+    subscription_ids = models.JSONField(default=list, blank=True,
+                                        help_text=_("The subscriptions the action found and acted on."))
+    result = models.JSONField(default=dict, blank=True, help_text=_("The provider's answer, per subscription."))
+    summary = models.TextField(blank=True)
+    log = models.JSONField(default=list, blank=True, help_text=_("Each attempt: when, and what happened."))
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Attempts the provider answered with an error: each starts a new idempotency key (see services).
+    answered_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "kind"], name="billing_action_once_per_event_kind"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="billing_action_status_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.public_id})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.SKIPPED)

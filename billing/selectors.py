@@ -1,0 +1,43 @@
+"""Reads of the billing channel."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from flows.models import CancelSession
+
+from .models import BillingAction, BillingConnection
+from .providers import ProviderError, provider_for
+
+logger = logging.getLogger(__name__)
+
+
+def actions_for_session(*, session_id: int) -> QuerySet[BillingAction]:
+    return BillingAction.objects.filter(session_id=session_id).order_by("created_at", "pk")
+
+
+def subscription_still_active(*, session: CancelSession) -> bool | None:
+    """Ask the App's billing system whether the customer of `session` still pays: True when the named
+    subscription (or one of the customer's) is active and not set to end; False when it was canceled
+    or is gone; None when billing cannot tell (no connection, dry run, no key, the provider failed)."""
+    connection = BillingConnection.objects.select_related("app").filter(app_id=session.app_id).first()
+    if connection is None or connection.dry_run or not connection.api_key:
+        return None
+    provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
+    customer = str(session.account.get("billing_id") or "")
+    try:
+        if session.subscription_id:
+            subscriptions = [provider.subscription_get(session.subscription_id)]
+        elif customer:
+            subscriptions = provider.subscriptions_for_customer(customer)
+        else:
+            return None
+    except ProviderError as exc:
+        if exc.status_code == 404:
+            return False
+        logger.info("could not check session %s's subscription: %s", session.public_id, exc)
+        return None
+    return any(s.is_active and not s.cancel_at_period_end for s in subscriptions)

@@ -1,0 +1,344 @@
+"""Every write of the billing channel: connections, and the outbox rows (BillingAction) they carry out.
+
+An action's life: `actions_create_for_event` writes it in the event's transaction (a cancel, or an
+accepted offer that changes billing) and wakes a worker on commit; the worker runs `action_execute`,
+which claims the row with the shared engine's compare-and-set, finds the subscription, asks the
+provider for the change (reading first, with an idempotency key, so it happens once) and finishes the
+row: succeeded, failed (with a `billing.action_failed` event), or pending again with its retry on the
+row; beat runs `actions_sweep`, which re-publishes what the broker lost or a killed worker left.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from brightback_site import outbox
+from flows import services as flow_services
+from flows.models import App, Decision, Event
+
+from .models import BillingAction, BillingConnection
+from .providers import ProviderError, provider_for
+from .providers.base import ActionResult, BillingProvider
+
+logger = logging.getLogger(__name__)
+
+# Seconds to wait after attempt 1, 2, 3…: quick at first (a blip), then spread over about two days
+# (a provider outage), then the action fails for good and the team is told.
+RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
+LOG_KEPT = 30  # attempts kept in BillingAction.log
+
+# The offer kinds that change billing, and the action each becomes.
+OFFER_ACTIONS = {
+    "discount": BillingAction.Kind.COUPON,
+    "pause": BillingAction.Kind.PAUSE,
+    "plan_change": BillingAction.Kind.PLAN_CHANGE,
+    "trial_extension": BillingAction.Kind.TRIAL_EXTENSION,
+}
+
+
+def _channel() -> outbox.Channel:
+    from .tasks import billing_execute  # tasks import this module
+
+    return outbox.Channel(model=BillingAction, task=billing_execute,
+                          lease_seconds=lambda: settings.BILLING_LEASE_SECONDS)
+
+
+class ActionImpossible(Exception):
+    """The action cannot be carried out as asked (no subscription, several, missing terms): not retried."""
+
+
+# --- the outbox: rows written with the event ----------------------------------------------------
+
+def action_request(*, event: Event, connection: BillingConnection) -> tuple[str, dict] | None:
+    """What an event asks of billing, frozen now: (kind, request), or None when it asks nothing."""
+    data = event.data
+    account = data.get("account") or {}
+    target = {"subscription_id": data.get("subscription_id") or "",
+              "customer_id": str(account.get("billing_id") or "")}
+    if event.type == Event.Type.SESSION_CANCELED:
+        return BillingAction.Kind.CANCEL, {
+            **target,
+            "at_period_end": connection.cancel_timing == BillingConnection.CancelTiming.PERIOD_END,
+            "prorate": connection.cancel_prorate,
+            "invoice_now": connection.cancel_invoice_now,
+            "all_subscriptions": connection.cancel_scope == BillingConnection.CancelScope.ALL,
+        }
+    offer = data.get("offer") or {}
+    if event.type != Event.Type.OFFER_ACCEPTED or offer.get("type") not in OFFER_ACTIONS:
+        return None
+    terms = offer.get("terms") or {}
+    kind = OFFER_ACTIONS[offer["type"]]
+    request: dict[str, Any] = {**target, "offer": offer.get("code", "")}
+    if kind == BillingAction.Kind.COUPON:
+        request["coupon"] = terms.get("coupon", "")
+    elif kind == BillingAction.Kind.PAUSE:
+        request["months"] = terms.get("pause_months")
+    elif kind == BillingAction.Kind.PLAN_CHANGE:
+        request.update(plan=terms.get("plan", ""), at_renewal=terms.get("plan_change_timing") == "renewal",
+                       prorate=True)
+    else:
+        request["days"] = terms.get("trial_days")
+    return kind, request
+
+
+def actions_create_for_event(*, event: Event) -> list[int]:
+    """The billing action an event asks for, if its App is connected, in the event's transaction; a
+    worker is woken when (and only if) it commits."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("billing actions must be written in the transaction of their event")
+    if event.session_id is None or event.type not in (Event.Type.SESSION_CANCELED, Event.Type.OFFER_ACCEPTED):
+        return []
+    connection = BillingConnection.objects.filter(app_id=event.app_id).first()
+    if connection is None:
+        return []
+    asked = action_request(event=event, connection=connection)
+    if asked is None:
+        return []
+    kind, request = asked
+    decision_id = Decision.objects.filter(session_id=event.session_id).values_list("pk", flat=True).first()
+    action = BillingAction.objects.create(
+        app_id=event.app_id, session_id=event.session_id, decision_id=decision_id, event=event,
+        provider=connection.provider, kind=kind, dry_run=connection.dry_run, request=request,
+        next_attempt_at=event.created_at, created_at=event.created_at)
+    _channel().wake_on_commit([action.pk])
+    return [action.pk]
+
+
+def actions_sweep(*, now: datetime | None = None) -> int:
+    """Publish again the actions the broker lost or a killed worker left (the shared sweep)."""
+    return _channel().sweep(now=now)
+
+
+# --- carrying an action out ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExecuteResult:
+    status: str  # a BillingAction.Status value, or "skipped" when the row was not ours to run
+    retry_in: float | None = None
+
+
+def _log(action: BillingAction, *, now: datetime, outcome: str, detail: str) -> list:
+    entry = {"attempt": action.attempt_count + 1, "at": now.isoformat(), "outcome": outcome, "detail": detail[:500]}
+    return [*action.log, entry][-LOG_KEPT:]
+
+
+def _keep(action: BillingAction, lease_until: datetime, **fields: Any) -> None:
+    """Save progress made inside an attempt (the subscriptions found, a computed date) so a retry or a
+    takeover after a crash reuses it instead of working it out again."""
+    BillingAction.objects.filter(pk=action.pk, status=BillingAction.Status.RUNNING,
+                                 lease_expires_at=lease_until).update(**fields)
+    for name, value in fields.items():
+        setattr(action, name, value)
+
+
+def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str]:
+    if action.subscription_ids:
+        return list(action.subscription_ids)
+    request = action.request
+    named, customer = request.get("subscription_id", ""), request.get("customer_id", "")
+    wants_all = bool(request.get("all_subscriptions"))
+    if named and not (wants_all and customer):
+        return [named]
+    if not customer:
+        raise ActionImpossible("the page passed neither subscription_id nor account.billing_id, so there is no "
+                               "subscription to act on")
+    found = [s.id for s in provider.subscriptions_for_customer(customer)]
+    if wants_all:
+        found = list(dict.fromkeys([*([named] if named else []), *found]))
+    if not found:
+        raise ActionImpossible(f"customer {customer} has no active subscription in {provider.name}")
+    if len(found) > 1 and not wants_all:
+        raise ActionImpossible(
+            f"customer {customer} has {len(found)} active subscriptions in {provider.name} "
+            f"({', '.join(found)}); the page must pass subscription_id, or the App must cancel all of them")
+    return found
+
+
+def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id: str, *,
+               lease_until: datetime) -> ActionResult:
+    request = action.request
+    # A new key after each failure the provider answered: it did not apply that attempt (and every
+    # provider reads first anyway); a timeout keeps the key, so Stripe replays an answer we lost.
+    key = f"bb_{action.public_id}_{subscription_id}_{action.answered_failures}"
+    kind = action.kind
+    if kind == BillingAction.Kind.CANCEL:
+        return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
+                                            prorate=bool(request["prorate"]),
+                                            invoice_now=bool(request["invoice_now"]), idempotency_key=key)
+    if kind == BillingAction.Kind.COUPON:
+        if not request.get("coupon"):
+            raise ActionImpossible(f"offer {request.get('offer')} has no coupon id: set the provider's coupon on it")
+        return provider.coupon_apply(subscription_id, coupon=request["coupon"], idempotency_key=key)
+    if kind == BillingAction.Kind.PAUSE:
+        if not request.get("months"):
+            raise ActionImpossible(f"offer {request.get('offer')} has no pause length")
+        return provider.subscription_pause(subscription_id, months=int(request["months"]), idempotency_key=key)
+    if kind == BillingAction.Kind.PLAN_CHANGE:
+        if not request.get("plan"):
+            raise ActionImpossible(f"offer {request.get('offer')} has no target plan")
+        return provider.plan_change(subscription_id, plan=request["plan"], at_renewal=bool(request["at_renewal"]),
+                                    prorate=bool(request.get("prorate", True)), idempotency_key=key)
+    if not request.get("days"):
+        raise ActionImpossible(f"offer {request.get('offer')} has no number of trial days")
+    until_by_subscription = dict(request.get("until") or {})
+    if subscription_id not in until_by_subscription:
+        current = provider.subscription_get(subscription_id)
+        base = current.trial_end or current.current_period_end
+        if base is None:
+            raise ActionImpossible(f"subscription {subscription_id} has neither a trial end nor a next bill date")
+        until_by_subscription[subscription_id] = (base + timedelta(days=int(request["days"]))).isoformat()
+        _keep(action, lease_until, request={**request, "until": until_by_subscription})
+    until = parse_datetime(until_by_subscription[subscription_id])
+    assert until is not None
+    return provider.trial_extend(subscription_id, until=until, idempotency_key=key)
+
+
+def _dry_run_summary(action: BillingAction) -> str:
+    request = {k: v for k, v in action.request.items() if v not in ("", None, False)}
+    return f"dry run: would {action.get_kind_display().lower()} with {request}; nothing was sent"
+
+
+def action_execute(*, action_id: int) -> ExecuteResult:
+    """Carry out one action if it is due and nobody holds it. Running it twice changes billing once:
+    the claim is a compare-and-set, a finished action is never run again until retried, and every
+    provider reads first and skips what is already done."""
+    claim = _channel().claim_one(action_id)
+    if not claim.rows:
+        return ExecuteResult("skipped")
+    action: BillingAction = claim.rows[0]
+    now = timezone.now()
+    finish: dict[str, Any] = {"lease_until": claim.lease_until, "now": now,
+                              "attempt_count": action.attempt_count + 1, "started_at": action.started_at or now}
+    if action.dry_run:
+        summary = _dry_run_summary(action)
+        outbox.finish(action, status=BillingAction.Status.SKIPPED, summary=summary, finished_at=now,
+                      log=_log(action, now=now, outcome="skipped", detail=summary), **finish)
+        return ExecuteResult(BillingAction.Status.SKIPPED)
+    connection = BillingConnection.objects.select_related("app").filter(app_id=action.app_id).first()
+    try:
+        if connection is None or connection.provider != action.provider:
+            raise ActionImpossible(f"the App is no longer connected to {action.get_provider_display()}")
+        if not connection.api_key:
+            raise ActionImpossible(f"no {connection.app.mode} API key is set for {connection.get_provider_display()}")
+        provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
+        subscription_ids = _subscriptions(action, provider)
+        if subscription_ids != action.subscription_ids:
+            _keep(action, claim.lease_until, subscription_ids=subscription_ids)
+        results = dict(action.result)
+        for subscription_id in subscription_ids:
+            if results.get(subscription_id, {}).get("done"):
+                continue  # done in an earlier attempt of an all-subscriptions cancel
+            outcome = _carry_out(action, provider, subscription_id, lease_until=claim.lease_until)
+            results[subscription_id] = {"done": True, "changed": outcome.changed, "summary": outcome.summary,
+                                        "status": outcome.subscription.status}
+            _keep(action, claim.lease_until, result=results)
+    except ProviderError as exc:
+        return _failed(action, error=exc.message, retryable=exc.retryable, status_code=exc.status_code,
+                       retry_after=exc.retry_after, finish=finish)
+    except ActionImpossible as exc:
+        return _failed(action, error=str(exc), retryable=False, status_code=None, retry_after=None, finish=finish)
+    summary = "; ".join(f"{sid}: {r['summary']}" if len(results) > 1 else r["summary"] for sid, r in results.items())
+    outbox.finish(action, status=BillingAction.Status.SUCCEEDED, summary=summary, last_error="", finished_at=now,
+                  log=_log(action, now=now, outcome="succeeded", detail=summary), **finish)
+    return ExecuteResult(BillingAction.Status.SUCCEEDED)
+
+
+def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: int | None,
+            retry_after: float | None, finish: dict[str, Any]) -> ExecuteResult:
+    now = finish["now"]
+    retry_in = None
+    if retryable:
+        retry_in = outbox.retry_delay(schedule=RETRY_DELAYS, attempt_number=finish["attempt_count"],
+                                      retry_after=retry_after, scale=settings.BILLING_RETRY_SCALE)
+    answered = action.answered_failures + (1 if status_code is not None else 0)
+    outcome = "retrying" if retry_in is not None else "failed"
+    fields: dict[str, Any] = {"last_error": error, "last_status_code": status_code, "answered_failures": answered,
+              "log": _log(action, now=now, outcome=outcome, detail=error), **finish}
+    if retry_in is not None:
+        outbox.finish(action, status=BillingAction.Status.PENDING, retry_in=retry_in, **fields)
+        return ExecuteResult(BillingAction.Status.PENDING, retry_in)
+    if retryable:
+        error = f"gave up after {finish['attempt_count']} attempts: {error}"
+        fields["last_error"] = error
+    with transaction.atomic():
+        if outbox.finish(action, status=BillingAction.Status.FAILED, summary=error, finished_at=now, **fields):
+            _record_failure(action, error=error)
+    logger.warning("billing action %s (%s) failed for good: %s", action.public_id, action.kind, error)
+    return ExecuteResult(BillingAction.Status.FAILED)
+
+
+def _record_failure(action: BillingAction, *, error: str) -> None:
+    """The `billing.action_failed` event: webhooks and alerts hear of the failure through it."""
+    session = action.session
+    billing = {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
+               "status": BillingAction.Status.FAILED, "error": error,
+               "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id") or None}
+    try:
+        with transaction.atomic():
+            flow_services.event_record(session=session, type=Event.Type.BILLING_ACTION_FAILED,
+                                       decision=getattr(session, "decision", None), extra={"billing": billing})
+    except IntegrityError:
+        # One such event per session: a failure after a manual retry is on the action's own record.
+        logger.info("billing.action_failed already recorded for session %s", session.public_id)
+
+
+@transaction.atomic
+def action_retry(*, action: BillingAction) -> bool:
+    """Start an action over now (a person pressed Retry). False while a worker holds it."""
+    now = timezone.now()
+    changed = (BillingAction.objects.filter(pk=action.pk)
+               .exclude(status=BillingAction.Status.RUNNING, lease_expires_at__gte=now)
+               .update(status=BillingAction.Status.PENDING, attempt_count=0, next_attempt_at=now, swept_at=None,
+                       lease_expires_at=None, finished_at=None, updated_at=now))
+    if changed:
+        _channel().wake_on_commit([action.pk])
+    return changed == 1
+
+
+# --- connections --------------------------------------------------------------------------------
+
+def connection_save(*, app: App, provider: str, api_key: str | None = None, mode: str | None = None,
+                    site: str | None = None, api_base: str | None = None, **choices: Any) -> BillingConnection:
+    """Create or update an App's connection. `api_key` (when given) is stored for `mode` (the App's mode
+    by default). A new connection starts on DESIGN §8's defaults: cancel at period end, offers apply
+    their own terms, dry run off."""
+    connection = BillingConnection.objects.filter(app=app).first() or BillingConnection(app=app)
+    connection.provider = provider
+    if site is not None:
+        connection.site = site
+    if api_base is not None:
+        connection.api_base = api_base
+    if api_key is not None:
+        if (mode or app.mode) == App.Mode.LIVE:
+            connection.live_api_key = api_key
+        else:
+            connection.test_api_key = api_key
+    for name, value in choices.items():
+        setattr(connection, name, value)
+    connection.full_clean()
+    connection.save()
+    return connection
+
+
+def connection_check(*, connection: BillingConnection) -> str:
+    """One harmless read call; the provider's description of what it found is kept on the connection.
+    Raises ProviderError (the provider's message) when it fails."""
+    now = timezone.now()
+    if not connection.api_key:
+        raise ProviderError(f"no {connection.app.mode} API key is set", retryable=False)
+    provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
+    try:
+        found = provider.connection_check()
+    except ProviderError as exc:
+        BillingConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_result=f"failed: {exc}")
+        raise
+    BillingConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_result=found)
+    return found

@@ -1,0 +1,43 @@
+"""Celery tasks of the billing channel. Thin: ids in, one service call.
+
+Retries are scheduled in the database (BillingAction.next_attempt_at, bounded by
+services.RETRY_DELAYS) rather than with Celery's own retry, so a manual retry, a sweep and a lost
+message all end up in the same place: a due row that the next message for it claims.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from brightback_site import outbox
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+SOFT_TIME_LIMIT = settings.BILLING_TIMEOUT_SECONDS * 4 + 10  # a few provider calls (read, then write)
+TIME_LIMIT = SOFT_TIME_LIMIT + 10
+
+
+@shared_task(name="billing.execute", bind=True, acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT, max_retries=0, ignore_result=True)
+def billing_execute(self, action_id: int) -> str:  # noqa: ANN001
+    """Carry out one billing action."""
+    try:
+        result = services.action_execute(action_id=action_id)
+    except Exception:
+        # Parked, not lost: the claim's lease runs out and the sweeper publishes the action again.
+        logger.exception("billing action %s crashed", action_id)
+        return "crashed"
+    outbox.publish_retry(self, args=[action_id], retry_in=result.retry_in)
+    return result.status
+
+
+@shared_task(name="billing.sweep", acks_late=True, reject_on_worker_lost=True, soft_time_limit=120,
+             time_limit=150, max_retries=0, ignore_result=True)
+def billing_sweep() -> int:
+    # Beat runs it again shortly, so a failed sweep needs no retry of its own.
+    return services.actions_sweep()
