@@ -236,8 +236,12 @@ class ChargebeeProvider(BillingProvider):
         return ActionResult(changed=True, summary=summary, subscription=after)
 
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
-        self._call(f"could not look up coupon {coupon} in Chargebee", lambda c: c.Coupon.retrieve(coupon),
-                   not_found=f"coupon {coupon} does not exist in Chargebee")
+        found = self._call(f"could not look up coupon {coupon} in Chargebee",
+                           lambda c: c.Coupon.retrieve(coupon).coupon.raw_data,
+                           not_found=f"coupon {coupon} does not exist in Chargebee")
+        if found.get("status", "active") != "active":
+            raise ProviderError(f"coupon {coupon} is {found['status']} in Chargebee and cannot be applied",
+                                retryable=False)
         current = subscription_from(self._raw(subscription_id))
         if coupon in current.coupons:
             return ActionResult(changed=False, summary=f"coupon {coupon} already applied", subscription=current)
@@ -268,6 +272,8 @@ class ChargebeeProvider(BillingProvider):
         price = self._call(f"could not look up plan {plan} in Chargebee",
                            lambda c: c.ItemPrice.retrieve(plan).item_price.raw_data,
                            not_found=f"plan {plan} does not exist in Chargebee")
+        if price.get("status", "active") != "active":
+            raise ProviderError(f"plan {plan} is {price['status']} in Chargebee and cannot be chosen", retryable=False)
         if price.get("item_type") != "plan":
             raise ProviderError(f"plan {plan} is a Chargebee {price.get('item_type')} price, not a plan price",
                                 retryable=False)

@@ -277,8 +277,10 @@ class Sub:
                                     "unit_price": PRICES[plan], "amount": PRICES[plan], "free_quantity": 0,
                                     "object": "subscription_item"}],
         }
-        if self.status in ("active", "in_trial", "non_renewing"):
-            out["next_billing_at"] = self.term_end
+        # a non-renewing subscription bills no more; a paused one next bills when it resumes
+        next_bill = {"active": self.term_end, "in_trial": self.term_end, "paused": self.resume_date}
+        if next_bill.get(self.status):
+            out["next_billing_at"] = next_bill[self.status]
         if self.trial_end:
             out.update(trial_start=self.created_at, trial_end=self.trial_end)
         if self.coupons:
