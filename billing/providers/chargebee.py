@@ -96,7 +96,8 @@ def _provider_message(err: Exception) -> str:
         return "Chargebee did not answer in time"
     if isinstance(err, httpx.HTTPError):
         return f"could not reach Chargebee ({type(err).__name__}: {err})"
-    return f"Chargebee answered something that is not its API ({str(err).splitlines()[0][:200]})"
+    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return f"Chargebee answered something that is not its API ({first_line[:200]})"
 
 
 def provider_error(err: Exception, what: str) -> ProviderError:
@@ -152,8 +153,11 @@ class ChargebeeProvider(BillingProvider):
         return client
 
     def _call(self, what: str, call: Callable[[chargebee.Chargebee], T],
-              not_found: str | None = None) -> T:
-        """Run one SDK call; every failure leaves as ProviderError. `not_found` replaces `what` for a 404."""
+              not_found: str | None = None, ids: tuple[str, ...] = ()) -> T:
+        """Run one SDK call; every failure leaves as ProviderError. `not_found` replaces `what` for a 404.
+        `ids` go into the URL: a blank one is refused here (the SDK would raise a bare Exception)."""
+        if any(not str(value).strip() for value in ids):
+            raise ProviderError(f"{what}: an id is blank", retryable=False)
         client = self._client()
         try:
             return call(client)
@@ -171,7 +175,8 @@ class ChargebeeProvider(BillingProvider):
     def _raw(self, subscription_id: str) -> dict[str, Any]:
         return self._call(f"could not read Chargebee subscription {subscription_id}",
                           lambda c: c.Subscription.retrieve(subscription_id).subscription.raw_data,
-                          not_found=f"subscription {subscription_id} does not exist in Chargebee")
+                          not_found=f"subscription {subscription_id} does not exist in Chargebee",
+                          ids=(subscription_id,))
 
     def _write(self, what: str, subscription_id: str, call: Callable[[chargebee.Chargebee], Any]) -> Subscription:
         raw = self._call(f"{what} failed for Chargebee subscription {subscription_id}",
@@ -197,7 +202,7 @@ class ChargebeeProvider(BillingProvider):
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         self._call(f"could not read Chargebee customer {customer_id}",
                    lambda c: c.Customer.retrieve(customer_id),
-                   not_found=f"customer {customer_id} does not exist in Chargebee")
+                   not_found=f"customer {customer_id} does not exist in Chargebee", ids=(customer_id,))
         found: list[dict[str, Any]] = []
         offset: str | None = None
         while True:
@@ -238,7 +243,7 @@ class ChargebeeProvider(BillingProvider):
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
         found = self._call(f"could not look up coupon {coupon} in Chargebee",
                            lambda c: c.Coupon.retrieve(coupon).coupon.raw_data,
-                           not_found=f"coupon {coupon} does not exist in Chargebee")
+                           not_found=f"coupon {coupon} does not exist in Chargebee", ids=(coupon,))
         if found.get("status", "active") != "active":
             raise ProviderError(f"coupon {coupon} is {found['status']} in Chargebee and cannot be applied",
                                 retryable=False)
@@ -271,7 +276,7 @@ class ChargebeeProvider(BillingProvider):
                     idempotency_key: str) -> ActionResult:
         price = self._call(f"could not look up plan {plan} in Chargebee",
                            lambda c: c.ItemPrice.retrieve(plan).item_price.raw_data,
-                           not_found=f"plan {plan} does not exist in Chargebee")
+                           not_found=f"plan {plan} does not exist in Chargebee", ids=(plan,))
         if price.get("status", "active") != "active":
             raise ProviderError(f"plan {plan} is {price['status']} in Chargebee and cannot be chosen", retryable=False)
         if price.get("item_type") != "plan":

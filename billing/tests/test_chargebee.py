@@ -166,6 +166,13 @@ def test_a_non_chargebee_error_page_is_classed_by_its_status() -> None:
     assert (bad_gateway.status_code, bad_gateway.retryable) == (502, True)
 
 
+def test_a_blank_id_is_refused_for_good_without_a_request(fake, provider) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider.coupon_apply("  ", coupon="SAVE30", idempotency_key="k")
+    assert caught.value.retryable is False
+    assert not [r for r in fake.requests if "/subscriptions/" in r["path"]]
+
+
 def test_add_months_keeps_the_day_or_takes_the_months_last() -> None:
     assert add_months(datetime(2026, 1, 31, 9, tzinfo=UTC), 1) == datetime(2026, 2, 28, 9, tzinfo=UTC)
     assert add_months(datetime(2026, 11, 15, tzinfo=UTC), 3) == datetime(2027, 2, 15, tzinfo=UTC)
