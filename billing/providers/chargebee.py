@@ -1,0 +1,314 @@
+"""Chargebee (API v2, Product Catalog 2.0) through the official `chargebee` SDK.
+
+How each action maps to Chargebee's API, and what "already done" means (read first, nothing sent):
+- cancel: POST /subscriptions/{id}/cancel_for_items with `end_of_term=true` (at period end) or
+  `end_of_term=false` plus `credit_option_for_current_term_charges` (`prorate` or `none`) and, when
+  `invoice_now`, `unbilled_charges_option=invoice` (otherwise the site's own setting applies).
+  Done: status `cancelled`, or `non_renewing` when the period end was asked for.
+- coupon: GET /coupons/{id} first, so a coupon the site does not know is named, then
+  POST /subscriptions/{id}/update_for_items with `coupon_ids[0]` (added to the list, not replacing it).
+  Done: the coupon is among the subscription's `coupons`.
+- pause: POST /subscriptions/{id}/pause with `pause_option=immediately` and `resume_date` N calendar
+  months from now. Done: status `paused`, or a pause already scheduled (`pause_date` set).
+- plan change: GET /item_prices/{id} first (the plan must be a `plan` item price), then
+  POST /subscriptions/{id}/update_for_items with `subscription_items[item_price_id][0]` and
+  `change_option=immediately` (with `prorate`) or `change_option=end_of_term`. Done: the plan item is
+  already that price, or a scheduled change (`has_scheduled_changes`, read back through
+  GET /subscriptions/{id}/retrieve_with_scheduled_changes) already moves it there.
+- trial extension: POST /subscriptions/{id}/change_term_end with `term_ends_at`, `prorate=false` and
+  `invoice_immediately=false`. Chargebee moves `trial_end` for an `in_trial` subscription and the
+  current term end (the next bill date) for an active or non-renewing one. Done: that date is already
+  at or past the target.
+Every write carries our key in Chargebee's `chargebee-idempotency-key` header.
+
+Connection: one `chargebee.Chargebee` client per call, with the SDK's retries switched off
+(`RetryConfig(enabled=False)`) and its connect and read timeouts set from `Credentials.timeout`.
+`Credentials.api_base` replaces `https://{site}.chargebee.com` in the client's own environment.
+One setting cannot be made per client: the SDK picks `http` only when the class attribute
+`chargebee.Chargebee.verify_ca_certs` is False. It is turned off (process-wide, once) only when an
+`http://` api_base is used (a local server); HTTPS calls of every client then still verify
+certificates, against httpx's default bundle instead of the copy the SDK ships.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import chargebee
+import httpx
+from chargebee.retry_config import RetryConfig
+
+from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
+
+IDEMPOTENCY_HEADER = "chargebee-idempotency-key"
+ACTIVE_STATUSES = frozenset({"future", "in_trial", "active", "non_renewing", "paused"})
+RETRYABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+T = TypeVar("T")
+
+
+def _when(timestamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(timestamp), UTC) if timestamp else None
+
+
+def _timestamp(moment: datetime) -> int:
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def subscription_from(raw: dict[str, Any]) -> Subscription:
+    """Our Subscription from Chargebee's `subscription` object (a plain dict)."""
+    status = str(raw.get("status", ""))
+    plans = [i for i in raw.get("subscription_items") or [] if i.get("item_type") == "plan"]
+    kept = ("status", "has_scheduled_changes", "pause_date", "resume_date", "cancelled_at",
+            "current_term_end", "next_billing_at", "trial_end")
+    return Subscription(
+        id=str(raw["id"]),
+        customer_id=str(raw.get("customer_id", "")),
+        status=status,
+        is_active=status in ACTIVE_STATUSES,
+        plan=str(plans[0]["item_price_id"]) if plans else "",
+        cancel_at_period_end=status == "non_renewing",
+        canceled=status in ("cancelled", "non_renewing"),
+        paused=status == "paused" or (status in ("active", "non_renewing") and bool(raw.get("pause_date"))),
+        coupons=tuple(str(c["coupon_id"]) for c in raw.get("coupons") or []),
+        trial_end=_when(raw.get("trial_end")),
+        current_period_end=_when(raw.get("next_billing_at") or raw.get("current_term_end")),
+        raw_status={k: raw[k] for k in kept if k in raw},
+    )
+
+
+def _provider_message(err: Exception) -> str:
+    if isinstance(err, chargebee.APIError):
+        code = err.api_error_code or "error"
+        return f"Chargebee said: {err.json_obj.get('message') or code} ({code})"
+    if isinstance(err, httpx.TimeoutException):
+        return "Chargebee did not answer in time"
+    if isinstance(err, httpx.HTTPError):
+        return f"could not reach Chargebee ({type(err).__name__}: {err})"
+    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return f"Chargebee answered something that is not its API ({first_line[:200]})"
+
+
+def provider_error(err: Exception, what: str) -> ProviderError:
+    """Map an SDK or transport failure to a ProviderError; `what` says what we were doing."""
+    message = f"{what}: {_provider_message(err)}"
+    if isinstance(err, chargebee.APIError):
+        status = int(err.http_status_code)
+        retry_after = None
+        raw_retry_after = (err.http_headers or {}).get("retry-after")
+        if raw_retry_after and str(raw_retry_after).strip().isdigit():
+            retry_after = float(raw_retry_after)
+        return ProviderError(message, retryable=status in RETRYABLE_STATUSES, status_code=status,
+                             retry_after=retry_after)
+    if isinstance(err, httpx.HTTPError):
+        return ProviderError(message, retryable=True)
+    # The SDK raises a bare Exception for an answer that is not Chargebee's JSON (a proxy's error page).
+    found = re.search(r"http_status_code:\s*(\d{3})", str(err))
+    status_code = int(found.group(1)) if found else None
+    return ProviderError(message, retryable=status_code is None or status_code in RETRYABLE_STATUSES,
+                         status_code=status_code)
+
+
+def _not_found(err: Exception) -> bool:
+    """A 404 about the resource in the path (a 404 naming a parameter is about something else)."""
+    return isinstance(err, chargebee.APIError) and int(err.http_status_code) == 404 and not err.param
+
+
+@register
+class ChargebeeProvider(BillingProvider):
+    slug = "chargebee"
+    name = "Chargebee"
+    needs_site = True
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _client(self) -> chargebee.Chargebee:
+        creds: Credentials = self.credentials
+        if not creds.site and not creds.api_base:
+            raise ProviderError("Chargebee needs the site name (acme in acme.chargebee.com)", retryable=False)
+        client = chargebee.Chargebee(api_key=creds.api_key, site=creds.site or "local",
+                                     connection_time_out=creds.timeout,  # type: ignore[arg-type]
+                                     read_time_out=creds.timeout)  # type: ignore[arg-type]
+        client.update_retry_config(RetryConfig(enabled=False))
+        if creds.api_base:
+            scheme = urlsplit(creds.api_base).scheme
+            if scheme not in ("http", "https"):
+                raise ProviderError(f"the Chargebee address {creds.api_base!r} is not an http(s) URL",
+                                    retryable=False)
+            client.update_protocol(scheme)
+            if scheme == "http":
+                chargebee.Chargebee.verify_ca_certs = False  # see the module docstring
+            client.env.api_endpoint = f"{creds.api_base.rstrip('/')}/api/{client.env.API_VERSION}"
+        return client
+
+    def _call(self, what: str, call: Callable[[chargebee.Chargebee], T],
+              not_found: str | None = None, ids: tuple[str, ...] = ()) -> T:
+        """Run one SDK call; every failure leaves as ProviderError. `not_found` replaces `what` for a 404.
+        `ids` go into the URL: a blank one is refused here (the SDK would raise a bare Exception)."""
+        if any(not str(value).strip() for value in ids):
+            raise ProviderError(f"{what}: an id is blank", retryable=False)
+        client = self._client()
+        try:
+            return call(client)
+        except (chargebee.APIError, httpx.HTTPError) as err:
+            raise provider_error(err, not_found if not_found and _not_found(err) else what) from err
+        except Exception as err:
+            if type(err) is not Exception:  # a bug of ours or of the SDK, not an answer: let it show
+                raise
+            raise provider_error(err, what) from err
+
+    @staticmethod
+    def _keyed(idempotency_key: str) -> dict[str, str]:
+        return {IDEMPOTENCY_HEADER: idempotency_key}
+
+    def _raw(self, subscription_id: str) -> dict[str, Any]:
+        return self._call(f"could not read Chargebee subscription {subscription_id}",
+                          lambda c: c.Subscription.retrieve(subscription_id).subscription.raw_data,
+                          not_found=f"subscription {subscription_id} does not exist in Chargebee",
+                          ids=(subscription_id,))
+
+    def _write(self, what: str, subscription_id: str, call: Callable[[chargebee.Chargebee], Any]) -> Subscription:
+        raw = self._call(f"{what} failed for Chargebee subscription {subscription_id}",
+                         lambda c: call(c).subscription.raw_data,
+                         not_found=f"subscription {subscription_id} does not exist in Chargebee")
+        return subscription_from(raw)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def connection_check(self) -> str:
+        configurations = self._call("could not connect to Chargebee",
+                                    lambda c: [x.raw_data for x in c.Configuration.list().configurations])
+        site = self.credentials.site or "(local)"
+        catalog = ", ".join(sorted({str(x.get("product_catalog_version", "?")) for x in configurations})) or "?"
+        if "v1" in catalog.split(", "):
+            raise ProviderError(f"Chargebee site {site} uses Product Catalog 1.0; this integration needs 2.0",
+                                retryable=False)
+        return f"Chargebee site {site} (product catalog {catalog})"
+
+    def subscription_get(self, subscription_id: str) -> Subscription:
+        return subscription_from(self._raw(subscription_id))
+
+    def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
+        self._call(f"could not read Chargebee customer {customer_id}",
+                   lambda c: c.Customer.retrieve(customer_id),
+                   not_found=f"customer {customer_id} does not exist in Chargebee", ids=(customer_id,))
+        found: list[dict[str, Any]] = []
+        offset: str | None = None
+        while True:
+            def page_at(client: chargebee.Chargebee, offset: str | None = offset) -> Any:
+                params = {"limit": 100, **({"offset": offset} if offset else {})}
+                return client.Subscription.subscriptions_for_customer(customer_id, params)
+
+            page = self._call(f"could not list the subscriptions of Chargebee customer {customer_id}", page_at)
+            found.extend(entry.subscription.raw_data for entry in page.list)
+            offset = page.next_offset
+            if not offset:
+                break
+        found.sort(key=lambda raw: int(raw.get("created_at") or 0), reverse=True)
+        return [s for s in map(subscription_from, found) if s.is_active]
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
+                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+        current = subscription_from(self._raw(subscription_id))
+        if current.status == "cancelled" or (at_period_end and current.status == "non_renewing"):
+            return ActionResult(changed=False, summary=f"already {current.status.replace('_', '-')}",
+                                subscription=current)
+        params: dict[str, Any] = {"end_of_term": at_period_end}
+        if not at_period_end:
+            params["credit_option_for_current_term_charges"] = "prorate" if prorate else "none"
+            if invoice_now:
+                params["unbilled_charges_option"] = "invoice"
+        after = self._write("cancel", subscription_id, lambda c: c.Subscription.cancel_for_items(
+            subscription_id, params, headers=self._keyed(idempotency_key)))
+        if at_period_end:
+            end = after.current_period_end
+            summary = f"canceled at period end ({end.date().isoformat() if end else 'term end'})"
+        else:
+            summary = "canceled now" + (", unused time credited" if prorate else "")
+        return ActionResult(changed=True, summary=summary, subscription=after)
+
+    def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
+        found = self._call(f"could not look up coupon {coupon} in Chargebee",
+                           lambda c: c.Coupon.retrieve(coupon).coupon.raw_data,
+                           not_found=f"coupon {coupon} does not exist in Chargebee", ids=(coupon,))
+        if found.get("status", "active") != "active":
+            raise ProviderError(f"coupon {coupon} is {found['status']} in Chargebee and cannot be applied",
+                                retryable=False)
+        current = subscription_from(self._raw(subscription_id))
+        if coupon in current.coupons:
+            return ActionResult(changed=False, summary=f"coupon {coupon} already applied", subscription=current)
+        after = self._write(f"applying coupon {coupon}", subscription_id, lambda c: c.Subscription.update_for_items(
+            subscription_id, {"coupon_ids": [coupon]}, headers=self._keyed(idempotency_key)))
+        return ActionResult(changed=True, summary=f"coupon {coupon} applied", subscription=after)
+
+    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+        if months < 1:
+            raise ProviderError(f"a pause needs at least one month, not {months}", retryable=False)
+        current = subscription_from(self._raw(subscription_id))
+        if current.paused:
+            return ActionResult(changed=False, summary="already paused", subscription=current)
+        resume = add_months(datetime.now(UTC), months)
+        params = {"pause_option": "immediately", "resume_date": _timestamp(resume)}
+        after = self._write("pause", subscription_id, lambda c: c.Subscription.pause(
+            subscription_id, params, headers=self._keyed(idempotency_key)))
+        return ActionResult(changed=True, summary=f"paused until {resume.date().isoformat()}", subscription=after)
+
+    def _scheduled_plan(self, subscription_id: str) -> str:
+        raw = self._call(
+            f"could not read the scheduled changes of Chargebee subscription {subscription_id}",
+            lambda c: c.Subscription.retrieve_with_scheduled_changes(subscription_id).subscription.raw_data)
+        return subscription_from(raw).plan
+
+    def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
+                    idempotency_key: str) -> ActionResult:
+        price = self._call(f"could not look up plan {plan} in Chargebee",
+                           lambda c: c.ItemPrice.retrieve(plan).item_price.raw_data,
+                           not_found=f"plan {plan} does not exist in Chargebee", ids=(plan,))
+        if price.get("status", "active") != "active":
+            raise ProviderError(f"plan {plan} is {price['status']} in Chargebee and cannot be chosen", retryable=False)
+        if price.get("item_type") != "plan":
+            raise ProviderError(f"plan {plan} is a Chargebee {price.get('item_type')} price, not a plan price",
+                                retryable=False)
+        current = subscription_from(self._raw(subscription_id))
+        scheduled = self._scheduled_plan(subscription_id) if current.raw_status.get("has_scheduled_changes") else ""
+        if at_renewal and (scheduled == plan or (not scheduled and current.plan == plan)):
+            return ActionResult(changed=False, summary=f"already moving to plan {plan} at renewal",
+                                subscription=current)
+        if not at_renewal and current.plan == plan:
+            return ActionResult(changed=False, summary=f"already on plan {plan}", subscription=current)
+        params: dict[str, Any] = {"subscription_items": [{"item_price_id": plan}]}
+        if at_renewal:
+            params["change_option"] = "end_of_term"
+        else:
+            params.update(change_option="immediately", prorate=prorate)
+        after = self._write(f"moving to plan {plan}", subscription_id, lambda c: c.Subscription.update_for_items(
+            subscription_id, params, headers=self._keyed(idempotency_key)))
+        summary = f"plan {plan} from the next renewal" if at_renewal else f"moved to plan {plan}"
+        return ActionResult(changed=True, summary=summary, subscription=after)
+
+    def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
+        current = subscription_from(self._raw(subscription_id))
+        trialing = current.status == "in_trial"
+        moved = "trial end" if trialing else "next bill date"
+        end = current.trial_end if trialing else current.current_period_end
+        target = _timestamp(until)
+        if end is not None and _timestamp(end) >= target:
+            return ActionResult(changed=False, summary=f"{moved} already {end.date().isoformat()}",
+                                subscription=current)
+        params = {"term_ends_at": target, "prorate": False, "invoice_immediately": False}
+        after = self._write(f"moving the {moved}", subscription_id, lambda c: c.Subscription.change_term_end(
+            subscription_id, params, headers=self._keyed(idempotency_key)))
+        return ActionResult(changed=True, summary=f"{moved} moved to {until.date().isoformat()}", subscription=after)

@@ -1,0 +1,594 @@
+"""A local Chargebee (API v2, Product Catalog 2.0) for tests: a real HTTP server on 127.0.0.1 that the
+official `chargebee` SDK talks to, keeping customers and subscriptions in memory.
+
+Chargebee's OpenAPI description is too large to ship, so every request is checked against `SPEC`, an
+explicit table of the parameters Chargebee's API reference documents for each endpoint served here
+(names, required ones, enum values, types). An unknown parameter, a missing required one, a value of
+the wrong type or outside its enum is answered 400 with Chargebee's own error body
+(`type=invalid_request`, `api_error_code=param_wrong_value`, `param`), as the real API does, so a
+wrong name or enum in the adapter fails the tests. Requests are authenticated with HTTP Basic (the key
+as user name), writes honour the `chargebee-idempotency-key` header (a replay answers the first
+response with `chargebee-idempotency-replayed: true` and changes nothing), and state rules follow the
+reference (no pause of a trial, no change to a cancelled subscription, and so on).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from billing.providers.base import Credentials
+from billing.testing import COUPON, PLANS, Remote
+
+API_KEY = "test_cbfake_3b1e9d0c"
+SITE = "acme-test"
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: str  # "string", "boolean", "integer", "timestamp" (UTC seconds) or "enum"
+    values: tuple[str, ...] = ()  # the enum's values
+    required: bool = False
+    indexed: bool = False  # sent as name[0], name[1]: a list, or one field of a list of objects
+
+
+def enum(*values: str, indexed: bool = False) -> Param:
+    return Param("enum", values, indexed=indexed)
+
+
+STRING, BOOLEAN, INTEGER, TIMESTAMP = Param("string"), Param("boolean"), Param("integer"), Param("timestamp")
+LIST_STRING, LIST_INTEGER = Param("string", indexed=True), Param("integer", indexed=True)
+
+# Chargebee API reference, Product Catalog 2.0 (https://apidocs.chargebee.com/docs/api/subscriptions), checked
+# against the parameter types of the `chargebee` SDK 3.29.0, which are generated from the same description.
+# Nested objects the reference also accepts (card, billing_address, payment_intent, ...) are not served here
+# and are refused as unknown.
+SPEC: dict[str, dict[str, Param]] = {
+    # "Configurations": GET /configurations, no parameters.
+    "list_configurations": {},
+    # "Customers > Retrieve a customer".
+    "retrieve_customer": {},
+    # "Subscriptions > List subscriptions for a customer": limit 1-100, offset.
+    "subscriptions_for_customer": {"limit": INTEGER, "offset": STRING},
+    # "Subscriptions > Retrieve a subscription" and "Retrieve with scheduled changes".
+    "retrieve_subscription": {},
+    "retrieve_with_scheduled_changes": {},
+    # "Coupons > Retrieve a coupon", "Item prices > Retrieve an item price".
+    "retrieve_coupon": {},
+    "retrieve_item_price": {},
+    # "Subscriptions > Cancel subscription for items".
+    "cancel_for_items": {
+        "cancel_option": enum("immediately", "end_of_term", "specific_date", "end_of_billing_term"),
+        "end_of_term": BOOLEAN,
+        "cancel_at": TIMESTAMP,
+        "credit_option_for_current_term_charges": enum("none", "prorate", "full", "consumption_based"),
+        "unbilled_charges_option": enum("invoice", "delete"),
+        "account_receivables_handling": enum("no_action", "schedule_payment_collection", "write_off"),
+        "refundable_credits_handling": enum("no_action", "schedule_refund"),
+        "contract_term_cancel_option": enum("terminate_immediately", "end_of_contract_term", "specific_date",
+                                            "end_of_subscription_billing_term"),
+        "invoice_date": TIMESTAMP,
+        "include_cancellation_day_in_billing": BOOLEAN,
+        "cancel_reason_code": STRING,
+        "decommissioned": BOOLEAN,
+        "subscription_items[item_price_id]": LIST_STRING,
+        "subscription_items[quantity]": LIST_INTEGER,
+        "subscription_items[quantity_in_decimal]": LIST_STRING,
+        "subscription_items[unit_price]": LIST_INTEGER,
+        "subscription_items[unit_price_in_decimal]": LIST_STRING,
+        "subscription_items[service_period_days]": LIST_INTEGER,
+    },
+    # "Subscriptions > Update subscription for items" (top-level fields and subscription_items[]).
+    "update_for_items": {
+        "mandatory_items_to_remove": LIST_STRING,
+        "replace_items_list": BOOLEAN,
+        "setup_fee": INTEGER,
+        "net_term_days": INTEGER,
+        "invoice_date": TIMESTAMP,
+        "start_date": TIMESTAMP,
+        "trial_end": TIMESTAMP,
+        "billing_cycles": INTEGER,
+        "coupon": STRING,
+        "terms_to_charge": INTEGER,
+        "reactivate_from": TIMESTAMP,
+        "billing_alignment_mode": enum("immediate", "delayed"),
+        "auto_collection": enum("on", "off"),
+        "po_number": STRING,
+        "coupon_ids": LIST_STRING,
+        "replace_coupon_list": BOOLEAN,
+        "prorate": BOOLEAN,
+        "end_of_term": BOOLEAN,
+        "force_term_reset": BOOLEAN,
+        "reactivate": BOOLEAN,
+        "token_id": STRING,
+        "invoice_notes": STRING,
+        "invoice_immediately": BOOLEAN,
+        "override_relationship": BOOLEAN,
+        "changes_scheduled_at": TIMESTAMP,
+        "change_option": enum("immediately", "end_of_term", "specific_date"),
+        "contract_term_billing_cycle_on_renewal": INTEGER,
+        "free_period": INTEGER,
+        "free_period_unit": enum("day", "week", "month", "year"),
+        "create_pending_invoices": BOOLEAN,
+        "auto_close_invoices": BOOLEAN,
+        "trial_end_action": enum("site_default", "plan_default", "activate_subscription", "cancel_subscription"),
+        "payment_initiator": enum("customer", "merchant"),
+        "invoice_usages": BOOLEAN,
+        "subscription_items[item_price_id]": LIST_STRING,  # required for each item given
+        "subscription_items[quantity]": LIST_INTEGER,
+        "subscription_items[quantity_in_decimal]": LIST_STRING,
+        "subscription_items[unit_price]": LIST_INTEGER,
+        "subscription_items[unit_price_in_decimal]": LIST_STRING,
+        "subscription_items[billing_cycles]": LIST_INTEGER,
+        "subscription_items[trial_end]": Param("timestamp", indexed=True),
+        "subscription_items[service_period_days]": LIST_INTEGER,
+        "subscription_items[charge_once]": Param("boolean", indexed=True),
+        "subscription_items[item_type]": enum("plan", "addon", "charge", indexed=True),
+        "subscription_items[proration_type]": enum("full_term", "partial_term", "none", indexed=True),
+        "coupons[coupon_id]": LIST_STRING,
+        "coupons[apply_till]": Param("timestamp", indexed=True),
+    },
+    # "Subscriptions > Pause a subscription".
+    "pause": {
+        "pause_option": enum("immediately", "end_of_term", "specific_date", "billing_cycles"),
+        "pause_date": TIMESTAMP,
+        "unbilled_charges_handling": enum("no_action", "invoice"),
+        "invoice_dunning_handling": enum("continue", "stop"),
+        "skip_billing_cycles": INTEGER,
+        "resume_date": TIMESTAMP,
+    },
+    # "Subscriptions > Change term end": term_ends_at is required.
+    "change_term_end": {
+        "term_ends_at": Param("timestamp", required=True),
+        "prorate": BOOLEAN,
+        "invoice_immediately": BOOLEAN,
+    },
+}
+
+ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(rf"/api/v2/{pattern}"), name) for method, pattern, name in (
+        ("GET", r"configurations", "list_configurations"),
+        ("GET", r"customers/(?P<id>[^/]+)", "retrieve_customer"),
+        ("GET", r"customers/(?P<id>[^/]+)/subscriptions", "subscriptions_for_customer"),
+        ("GET", r"subscriptions/(?P<id>[^/]+)", "retrieve_subscription"),
+        ("GET", r"subscriptions/(?P<id>[^/]+)/retrieve_with_scheduled_changes", "retrieve_with_scheduled_changes"),
+        ("GET", r"coupons/(?P<id>[^/]+)", "retrieve_coupon"),
+        ("GET", r"item_prices/(?P<id>[^/]+)", "retrieve_item_price"),
+        ("POST", r"subscriptions/(?P<id>[^/]+)/cancel_for_items", "cancel_for_items"),
+        ("POST", r"subscriptions/(?P<id>[^/]+)/update_for_items", "update_for_items"),
+        ("POST", r"subscriptions/(?P<id>[^/]+)/pause", "pause"),
+        ("POST", r"subscriptions/(?P<id>[^/]+)/change_term_end", "change_term_end"),
+    )
+)
+
+# Chargebee's error body for each status a test may inject (see "Error handling" in the reference).
+ERRORS: dict[int, tuple[str | None, str, str]] = {
+    400: ("invalid_request", "invalid_request", "The request is invalid."),
+    401: (None, "api_authentication_failed", "Sorry, authentication failed. Invalid api key"),
+    403: (None, "api_authorization_failed", "Sorry, authorization failed. The key lacks the permission"),
+    404: ("invalid_request", "resource_not_found", "Sorry, we couldn't find that resource"),
+    409: ("invalid_request", "invalid_state_for_request", "The request is not allowed in the current state"),
+    422: ("invalid_request", "invalid_request", "The request could not be processed"),
+    429: (None, "api_request_limit_exceeded", "Sorry, access has been blocked temporarily: too many requests."),
+    500: (None, "internal_error", "Sorry, something went wrong when trying to process the request."),
+    503: (None, "internal_temporary_error", "Sorry, the server is currently unable to handle the request."),
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None,
+                 type_: str | None = "invalid_request") -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param, self.type = status, message, code, param, type_
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message, "api_error_code": self.code or ERRORS.get(self.status, (
+            None, "internal_error", ""))[1], "http_status_code": self.status}
+        if self.type:
+            out["type"] = self.type
+        if self.param:
+            out["param"] = self.param
+        return out
+
+
+def wrong(param: str, message: str) -> ApiError:
+    return ApiError(400, message, code="param_wrong_value", param=param)
+
+
+def validate(endpoint: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Check a request's parameters against SPEC; return them typed, indexed ones as {index: value}."""
+    allowed = SPEC[endpoint]
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        found = re.fullmatch(r"(.+?)\[(\d+)\]", key)
+        name, index = (found.group(1), int(found.group(2))) if found else (key, None)
+        spec = allowed.get(name)
+        if spec is None or spec.indexed != (index is not None):
+            raise wrong(key, f"{key} : is not a recognised parameter for this operation")
+        typed: Any = value
+        if spec.kind == "boolean":
+            if value not in ("true", "false"):
+                raise wrong(key, f"{key} : invalid boolean value {value!r}")
+            typed = value == "true"
+        elif spec.kind in ("integer", "timestamp"):
+            if not re.fullmatch(r"-?\d+", value):
+                raise wrong(key, f"{key} : invalid {spec.kind} value {value!r}")
+            typed = int(value)
+        elif spec.kind == "enum" and value not in spec.values:
+            raise wrong(key, f"{key} : invalid value {value!r}; expected one of {', '.join(spec.values)}")
+        if index is None:
+            if name in out:
+                raise wrong(key, f"{key} : given more than once")
+            out[name] = typed
+        else:
+            out.setdefault(name, {})[index] = typed
+    for name, spec in allowed.items():
+        if spec.required and name not in out:
+            raise ApiError(400, f"{name} : cannot be blank", code="param_wrong_value", param=name)
+    return out
+
+
+def route(method: str, path: str) -> tuple[str, re.Match[str]]:
+    for verb, pattern, name in ROUTES:
+        found = pattern.fullmatch(path)
+        if found and verb == method:
+            return name, found
+    raise ApiError(404, f"Sorry, we couldn't find {method} {path}", code="resource_not_found")
+
+
+def ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+@dataclass
+class Sub:
+    id: str
+    customer_id: str
+    plan: str
+    status: str
+    created_at: int
+    term_start: int
+    term_end: int
+    trial_end: int | None = None
+    coupons: list[str] = field(default_factory=list)
+    pending_plan: str = ""
+    pause_date: int | None = None
+    resume_date: int | None = None
+    cancelled_at: int | None = None
+
+    def json(self, *, scheduled: bool = False) -> dict[str, Any]:
+        plan = self.pending_plan if scheduled and self.pending_plan else self.plan
+        out: dict[str, Any] = {
+            "id": self.id, "object": "subscription", "customer_id": self.customer_id, "status": self.status,
+            "currency_code": "USD", "billing_period": 1, "billing_period_unit": "month", "channel": "web",
+            "created_at": self.created_at, "started_at": self.created_at, "updated_at": int(time.time()),
+            "current_term_start": self.term_start, "current_term_end": self.term_end,
+            "has_scheduled_changes": bool(self.pending_plan), "deleted": False, "due_invoices_count": 0,
+            "resource_version": int(time.time() * 1000),
+            "subscription_items": [{"item_price_id": plan, "item_type": "plan", "quantity": 1,
+                                    "unit_price": PRICES[plan], "amount": PRICES[plan], "free_quantity": 0,
+                                    "object": "subscription_item"}],
+        }
+        # a non-renewing subscription bills no more; a paused one next bills when it resumes
+        next_bill = {"active": self.term_end, "in_trial": self.term_end, "paused": self.resume_date}
+        if next_bill.get(self.status):
+            out["next_billing_at"] = next_bill[self.status]
+        if self.trial_end:
+            out.update(trial_start=self.created_at, trial_end=self.trial_end)
+        if self.coupons:
+            out["coupons"] = [{"coupon_id": c, "applied_count": 0, "object": "coupon"} for c in self.coupons]
+        for name in ("pause_date", "resume_date", "cancelled_at"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
+        return out
+
+
+PRICES = {"basic": 1000, "pro": 3000}
+assert tuple(PRICES) == PLANS
+
+
+class ChargebeeFake:
+    """The FakeBilling for Chargebee (see billing/testing/__init__.py)."""
+
+    slug = "chargebee"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._customers: dict[str, dict[str, Any]] = {}
+        self._subs: dict[str, Sub] = {}
+        self._writes: dict[str, int] = {}
+        self._replies: dict[str, tuple[str, str, int, dict[str, Any]]] = {}
+        self._failures: list[tuple[int, int | None]] = []
+        self._stalls: list[float] = []
+        self._counter = 0
+        self.requests: list[dict[str, Any]] = []  # what the SDK sent: method, path, params, headers
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="chargebee-fake", daemon=True)
+        self._thread.start()
+
+    # --- FakeBilling --------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def credentials(self, *, timeout: float = 5.0) -> Credentials:
+        return Credentials(api_key=API_KEY, site=SITE, api_base=self.url, timeout=timeout)
+
+    def bad_credentials(self) -> Credentials:
+        return Credentials(api_key="test_wrong_key", site=SITE, api_base=self.url, timeout=5.0)
+
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+        now = datetime.now(UTC).replace(microsecond=0)
+        with self._lock:
+            self._counter += 1
+            self._customers.setdefault(customer_id, {
+                "id": customer_id, "object": "customer", "auto_collection": "on", "net_term_days": 0,
+                "allow_direct_debit": False, "created_at": ts(now), "taxability": "taxable", "deleted": False,
+                "preferred_currency_code": "USD", "card_status": "no_card", "channel": "web"})
+            sub_id = f"cbsub_{self._counter:04d}"
+            end = now + (timedelta(days=14) if trialing else timedelta(days=30))
+            # created_at grows with each seed so "newest first" is well defined within one second
+            self._subs[sub_id] = Sub(id=sub_id, customer_id=customer_id, plan=plan,
+                                     status="in_trial" if trialing else "active", created_at=ts(now) + self._counter,
+                                     term_start=ts(now), term_end=ts(end), trial_end=ts(end) if trialing else None)
+            self._writes[sub_id] = 0
+        return sub_id
+
+    def remote(self, subscription_id: str) -> Remote:
+        with self._lock:
+            sub = self._subs[subscription_id]
+            when = lambda stamp: datetime.fromtimestamp(stamp, UTC) if stamp else None  # noqa: E731
+            return Remote(status=sub.status, canceled=sub.status == "cancelled",
+                          cancel_at_period_end=sub.status == "non_renewing", coupons=tuple(sub.coupons),
+                          paused=sub.status == "paused" or sub.pause_date is not None, plan=sub.plan,
+                          pending_plan=sub.pending_plan, trial_end=when(sub.trial_end),
+                          next_bill_at=when(sub.term_end if sub.status in ("active", "in_trial", "non_renewing")
+                                            else None))
+
+    def writes(self, subscription_id: str) -> int:
+        with self._lock:
+            return self._writes.get(subscription_id, 0)
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([(status, retry_after)] * times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        with self._lock:
+            self._stalls.extend([seconds] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._customers.clear()
+            self._subs.clear()
+            self._writes.clear()
+            self._replies.clear()
+            self._failures.clear()
+            self._stalls.clear()
+            self.requests.clear()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    # --- the API ------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: str, body: str,
+               headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """Answer one request: (status, extra headers, JSON body)."""
+        with self._lock:
+            stall = self._stalls.pop(0) if self._stalls else 0.0
+        if stall:
+            time.sleep(stall)
+        with self._lock:
+            self.requests.append({"method": method, "path": path, "query": query, "body": body,
+                                  "headers": dict(headers)})
+            if self._failures:
+                status, retry_after = self._failures.pop(0)
+                type_, code, message = ERRORS.get(status, (None, "internal_error", "Injected failure"))
+                extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+                return status, extra, ApiError(status, message, code=code, type_=type_).body()
+            try:
+                return self._answer(method, path, query, body, headers)
+            except ApiError as err:
+                return err.status, {}, err.body()
+
+    def _answer(self, method: str, path: str, query: str, body: str,
+                headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if headers.get("authorization", "") != "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode():
+            raise ApiError(401, ERRORS[401][2], code="api_authentication_failed", type_=None)
+        name, found = route(method, path)
+        if method == "POST" and not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            raise ApiError(400, "Content-Type must be application/x-www-form-urlencoded", code="invalid_request")
+        params = validate(name, parse_qsl(body if method == "POST" else query, keep_blank_values=True))
+        target = unquote(found.groupdict().get("id") or "")
+        key = headers.get("chargebee-idempotency-key")
+        if method == "POST" and key and key in self._replies:
+            first_path, first_body, status, answer = self._replies[key]
+            if (first_path, first_body) != (path, body):
+                raise ApiError(409, f"idempotency key {key} was used for another request", code="invalid_request")
+            return status, {"chargebee-idempotency-replayed": "true"}, answer
+        answer = getattr(self, f"_{name}")(target, params)
+        if method == "POST":
+            self._writes[target] = self._writes.get(target, 0) + 1
+            if key:
+                self._replies[key] = (path, body, 200, answer)
+        return 200, {}, answer
+
+    def _sub(self, sub_id: str) -> Sub:
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            raise ApiError(404, f"Sorry, we couldn't find subscription {sub_id}.", code="resource_not_found")
+        return sub
+
+    def _with_customer(self, sub: Sub, *, scheduled: bool = False) -> dict[str, Any]:
+        return {"subscription": sub.json(scheduled=scheduled), "customer": self._customers[sub.customer_id]}
+
+    def _list_configurations(self, _: str, __: dict[str, Any]) -> dict[str, Any]:
+        return {"configurations": [{"domain": SITE, "product_catalog_version": "v2",
+                                    "chargebee_response_schema_type": "compat"}]}
+
+    def _retrieve_customer(self, customer_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        if customer_id not in self._customers:
+            raise ApiError(404, f"Sorry, we couldn't find customer {customer_id}.", code="resource_not_found")
+        return {"customer": self._customers[customer_id]}
+
+    def _subscriptions_for_customer(self, customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        limit, start = params.get("limit", 10), int(params.get("offset") or 0)
+        if not 1 <= limit <= 100:
+            raise wrong("limit", "limit : must be between 1 and 100")
+        mine = sorted((s for s in self._subs.values() if s.customer_id == customer_id), key=lambda s: s.id)
+        page: dict[str, Any] = {"list": [{"subscription": s.json()} for s in mine[start:start + limit]]}
+        if start + limit < len(mine):
+            page["next_offset"] = str(start + limit)
+        return page
+
+    def _retrieve_subscription(self, sub_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        return self._with_customer(self._sub(sub_id))
+
+    def _retrieve_with_scheduled_changes(self, sub_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        sub = self._sub(sub_id)
+        if not sub.pending_plan:
+            raise ApiError(400, "No changes are scheduled for this subscription.", code="invalid_request")
+        return self._with_customer(sub, scheduled=True)
+
+    def _retrieve_coupon(self, coupon_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        if coupon_id != COUPON:
+            raise ApiError(404, f"Sorry, we couldn't find coupon {coupon_id}.", code="resource_not_found")
+        return {"coupon": {"id": COUPON, "object": "coupon", "name": "Save 30%", "discount_type": "percentage",
+                           "discount_percentage": 30.0, "duration_type": "forever", "status": "active",
+                           "apply_on": "invoice_amount", "redemptions": 0, "created_at": 1700000000}}
+
+    def _retrieve_item_price(self, price_id: str, _: dict[str, Any]) -> dict[str, Any]:
+        if price_id not in PRICES:
+            raise ApiError(404, f"Sorry, we couldn't find item price {price_id}.", code="resource_not_found")
+        return {"item_price": {"id": price_id, "object": "item_price", "item_id": price_id, "item_type": "plan",
+                               "name": f"{price_id} USD monthly", "pricing_model": "flat_fee",
+                               "price": PRICES[price_id], "period": 1, "period_unit": "month",
+                               "currency_code": "USD", "status": "active", "channel": "web"}}
+
+    @staticmethod
+    def _require_state(sub: Sub, *states: str) -> None:
+        if sub.status not in states:
+            raise ApiError(409, f"Subscription {sub.id} is {sub.status}; this needs {' or '.join(states)}.",
+                           code="invalid_state_for_request")
+
+    def _cancel_for_items(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        sub = self._sub(sub_id)
+        self._require_state(sub, "future", "in_trial", "active", "non_renewing", "paused")
+        option = params.get("cancel_option") or ("end_of_term" if params.get("end_of_term") else "immediately")
+        if option not in ("immediately", "end_of_term"):
+            raise wrong("cancel_option", f"cancel_option : {option} is not supported by this server")
+        now = int(time.time())
+        if option == "end_of_term":
+            self._require_state(sub, "future", "in_trial", "active", "non_renewing")
+            sub.status, sub.cancelled_at = "non_renewing", sub.term_end
+        else:
+            sub.status, sub.cancelled_at, sub.term_end = "cancelled", now, now
+            sub.pending_plan, sub.pause_date, sub.resume_date = "", None, None
+        return self._with_customer(sub)
+
+    def _update_for_items(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        sub = self._sub(sub_id)
+        self._require_state(sub, "future", "in_trial", "active", "non_renewing", "paused")
+        items = params.get("subscription_items[item_price_id]", {})
+        for field_name, given in params.items():
+            if field_name.startswith("subscription_items[") and set(given) - set(items):
+                raise ApiError(400, "subscription_items[item_price_id] : cannot be blank",
+                               code="param_wrong_value", param="subscription_items[item_price_id]")
+        for index, price in sorted(items.items()):
+            if price not in PRICES:
+                raise ApiError(404, f"Item price {price} is not present", code="resource_not_found",
+                               param=f"subscription_items[item_price_id][{index}]")
+        for index, coupon in sorted(params.get("coupon_ids", {}).items()):
+            if coupon != COUPON:
+                raise ApiError(404, f"Coupon {coupon} is not present", code="resource_not_found",
+                               param=f"coupon_ids[{index}]")
+        option = params.get("change_option") or ("end_of_term" if params.get("end_of_term") else "immediately")
+        if option == "specific_date":
+            raise wrong("change_option", "change_option : specific_date is not supported by this server")
+        if params.get("replace_coupon_list"):
+            sub.coupons = []
+        for _, coupon in sorted(params.get("coupon_ids", {}).items()):
+            if coupon not in sub.coupons:
+                sub.coupons.append(coupon)
+        if items:
+            plan = items[min(items)]
+            if option == "end_of_term":
+                sub.pending_plan = plan if plan != sub.plan else ""
+            else:
+                sub.plan, sub.pending_plan = plan, ""
+        return self._with_customer(sub)
+
+    def _pause(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        sub = self._sub(sub_id)
+        self._require_state(sub, "active", "non_renewing")
+        if sub.pause_date:
+            raise ApiError(409, "A pause is already scheduled for this subscription.",
+                           code="invalid_state_for_request")
+        if sub.pending_plan:
+            raise ApiError(400, "The subscription has scheduled changes; remove them before pausing.",
+                           code="operation_failed", type_="operation_failed")
+        option, now = params.get("pause_option", "immediately"), int(time.time())
+        if option != "immediately":
+            raise wrong("pause_option", f"pause_option : {option} is not supported by this server")
+        resume = params.get("resume_date")
+        if resume is not None and resume <= now:
+            raise wrong("resume_date", "resume_date : must be in the future")
+        sub.status, sub.pause_date, sub.resume_date = "paused", now, resume
+        return self._with_customer(sub)
+
+    def _change_term_end(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        sub = self._sub(sub_id)
+        self._require_state(sub, "in_trial", "active", "non_renewing")
+        ends = params["term_ends_at"]
+        if ends <= int(time.time()):
+            raise wrong("term_ends_at", "term_ends_at : must be in the future")
+        sub.term_end = ends
+        if sub.status == "in_trial":
+            sub.trial_end = ends
+        elif sub.status == "non_renewing":
+            sub.cancelled_at = ends
+        return self._with_customer(sub)
+
+
+def _handler_for(fake: ChargebeeFake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, answer = fake.handle(self.command, parts.path, parts.query, body, headers)
+            payload = json.dumps(answer).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (a provoked timeout)
+                self.close_connection = True
+
+        do_GET = do_POST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
