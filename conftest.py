@@ -21,6 +21,19 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def worker_database_url() -> str:
+    """The database this test runs on, as a DATABASE_URL for a worker process started by the test."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def demo_app(db):  # noqa: ANN001, ANN201
     from flows.models import App

@@ -18,14 +18,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from conftest import need
+from conftest import need, worker_database_url
 from flows.models import CancelSession, Event
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
@@ -64,14 +63,6 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not true after {timeout} s")
         time.sleep(interval)
-
-
-def worker_database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class Worker:

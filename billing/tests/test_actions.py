@@ -1,0 +1,342 @@
+"""The billing channel end to end, for every provider: a decision on the hosted page's own services
+becomes a BillingAction in the same transaction, a worker carries it out through the provider's
+official SDK against its local server, and the test reads the effect back from that server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing import services
+from billing.models import BillingAction, BillingConnection
+from conftest import worker_database_url
+from flows import services as flow_services
+from flows.models import Decision, Event
+from flows.snippet_data import clean_snippet_data
+from offers.models import Offer
+
+pytestmark = pytest.mark.billing
+
+
+@pytest.fixture
+def connect(demo_app, fake_billing):  # noqa: ANN001, ANN201
+    def make(**choices) -> BillingConnection:  # noqa: ANN003
+        creds = fake_billing.credentials()
+        return services.connection_save(app=demo_app, provider=fake_billing.slug, api_key=creds.api_key,
+                                        site=creds.site, api_base=creds.api_base, **choices)
+
+    return make
+
+
+@pytest.fixture
+def decide(demo_app, snippet_data):  # noqa: ANN001, ANN201
+    def record(kind: str = "cancel", *, subscription_id: str = "", billing_id: str = "", reason_code: str = "",
+               offer_code: str = "") -> Decision:
+        account = {"internal_id": "acct_42", "plan": "basic", "value": 49}
+        if billing_id:
+            account["billing_id"] = billing_id
+        data = snippet_data(subscription_id=subscription_id or None, account=account)
+        session = flow_services.session_start(app=demo_app, data=clean_snippet_data(data))
+        return flow_services.decision_record(session=session, kind=kind, reason_code=reason_code,
+                                             offer_code=offer_code)
+
+    return record
+
+
+def run(action: BillingAction) -> BillingAction:
+    services.action_execute(action_id=action.pk)
+    action.refresh_from_db()
+    return action
+
+
+def the_action(decision: Decision) -> BillingAction:
+    return BillingAction.objects.get(session=decision.session)
+
+
+def add_offer(demo_app, **fields) -> Offer:  # noqa: ANN001, ANN003
+    flow = demo_app.flows.get()
+    return Offer.objects.create(flow=flow, title=fields["code"], **fields)
+
+
+# --- what each decision does --------------------------------------------------------------------
+
+def test_a_cancel_ends_the_subscription_at_period_end_by_default(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    decision = decide("cancel", subscription_id=sub)
+    action = the_action(decision)
+    assert (action.kind, action.status, action.request["at_period_end"]) == ("cancel", "pending", True)
+
+    action = run(action)
+
+    assert action.status == BillingAction.Status.SUCCEEDED, action.last_error
+    assert action.subscription_ids == [sub] and action.attempt_count == 1
+    remote = fake_billing.remote(sub)
+    assert remote.cancel_at_period_end and not remote.canceled
+
+
+def test_an_immediate_cancel_is_the_apps_choice(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect(cancel_timing="immediately", cancel_prorate=True)
+    sub = fake_billing.seed(customer_id="cus_jane")
+    assert run(the_action(decide("cancel", subscription_id=sub))).status == "succeeded"
+    assert fake_billing.remote(sub).canceled
+
+
+def test_accepting_the_discount_applies_its_coupon(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("accept", subscription_id=sub, reason_code="too-expensive",
+                                   offer_code="discount-30")))
+    assert (action.kind, action.status) == ("coupon", "succeeded"), action.last_error
+    assert fake_billing.remote(sub).coupons == ("SAVE30",)
+
+
+def test_accepting_a_pause_pauses_billing(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("accept", subscription_id=sub, reason_code="not-using", offer_code="pause-2")))
+    assert (action.kind, action.request["months"], action.status) == ("pause", 2, "succeeded"), action.last_error
+    assert fake_billing.remote(sub).paused
+
+
+@pytest.mark.parametrize("timing", ["", "renewal"])
+def test_accepting_a_plan_change_moves_the_plan_now_or_at_renewal(connect, decide, demo_app, fake_billing,  # noqa: ANN001
+                                                                  timing) -> None:
+    connect()
+    add_offer(demo_app, code="go-pro", kind=Offer.Kind.PLAN_CHANGE, plan="pro", plan_change_timing=timing)
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("accept", subscription_id=sub, offer_code="go-pro")))
+    assert action.status == "succeeded", action.last_error
+    remote = fake_billing.remote(sub)
+    assert (remote.plan, remote.pending_plan) == (("basic", "pro") if timing else ("pro", ""))
+
+
+def test_accepting_a_trial_extension_pushes_the_trial_end(connect, decide, demo_app, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    add_offer(demo_app, code="more-trial", kind=Offer.Kind.TRIAL_EXTENSION, trial_days=7)
+    sub = fake_billing.seed(customer_id="cus_jane", trialing=True)
+    before = fake_billing.remote(sub).trial_end
+    action = run(the_action(decide("accept", subscription_id=sub, offer_code="more-trial")))
+    assert action.status == "succeeded", action.last_error
+    assert abs((fake_billing.remote(sub).trial_end - before - timedelta(days=7)).total_seconds()) < 2
+    assert sub in action.request["until"]
+
+
+def test_nevermind_and_contact_support_change_nothing_in_billing(connect, decide) -> None:  # noqa: ANN001
+    connect()
+    decide("nevermind", subscription_id="sub_x")
+    decide("accept", subscription_id="sub_x", reason_code="other", offer_code="talk-to-us")
+    assert not BillingAction.objects.exists()
+
+
+def test_an_app_without_a_connection_gets_no_actions(decide) -> None:  # noqa: ANN001
+    decide("cancel", subscription_id="sub_x")
+    assert not BillingAction.objects.exists()
+
+
+def test_a_dry_run_records_what_it_would_do_and_sends_nothing(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect(dry_run=True)
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("cancel", subscription_id=sub)))
+    assert action.status == BillingAction.Status.SKIPPED
+    assert "dry run" in action.summary and sub in action.summary
+    assert fake_billing.writes(sub) == 0 and not fake_billing.remote(sub).cancel_at_period_end
+
+
+# --- finding the subscription -------------------------------------------------------------------
+
+def test_the_subscription_is_found_from_the_billing_customer(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_found")
+    action = run(the_action(decide("cancel", billing_id="cus_found")))
+    assert (action.status, action.subscription_ids) == ("succeeded", [sub]), action.last_error
+
+
+def test_several_subscriptions_are_a_failure_not_a_guess(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    first, second = fake_billing.seed(customer_id="cus_two"), fake_billing.seed(customer_id="cus_two")
+    action = run(the_action(decide("cancel", billing_id="cus_two")))
+    assert action.status == "failed"
+    assert "2 active subscriptions" in action.last_error
+    assert fake_billing.writes(first) == fake_billing.writes(second) == 0
+
+
+def test_cancel_all_subscriptions_when_the_app_says_so(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect(cancel_scope="all")
+    subs = [fake_billing.seed(customer_id="cus_two"), fake_billing.seed(customer_id="cus_two")]
+    action = run(the_action(decide("cancel", billing_id="cus_two")))
+    assert action.status == "succeeded", action.last_error
+    assert sorted(action.subscription_ids) == sorted(subs)
+    assert all(fake_billing.remote(sub).cancel_at_period_end for sub in subs)
+
+
+def test_no_way_to_find_the_subscription_fails_in_plain_words(connect, decide) -> None:  # noqa: ANN001
+    connect()
+    action = run(the_action(decide("cancel")))
+    assert action.status == "failed"
+    assert "neither subscription_id nor account.billing_id" in action.last_error
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+def test_an_unknown_coupon_fails_for_good_and_tells_every_channel(connect, decide, demo_app, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    Offer.objects.filter(code="discount-30").update(coupon="NOPE99")
+    sub = fake_billing.seed(customer_id="cus_jane")
+    decision = decide("accept", subscription_id=sub, reason_code="too-expensive", offer_code="discount-30")
+    action = run(the_action(decision))
+
+    assert action.status == "failed" and "NOPE99" in action.last_error
+    event = Event.objects.get(session=decision.session, type=Event.Type.BILLING_ACTION_FAILED)
+    assert event.data["billing"]["error"] == action.last_error
+    assert event.data["billing"]["action"] == "coupon" and event.data["offer"]["code"] == "discount-30"
+
+
+def test_a_provider_outage_is_retried_later_then_succeeds(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = the_action(decide("cancel", subscription_id=sub))
+    fake_billing.fail_next(503)
+    before = timezone.now()
+
+    action = run(action)
+
+    assert (action.status, action.attempt_count, action.last_status_code) == ("pending", 1, 503)
+    assert action.next_attempt_at >= before + timedelta(seconds=30)
+    assert not Event.objects.filter(type=Event.Type.BILLING_ACTION_FAILED).exists()
+    assert services.action_execute(action_id=action.pk).status == "skipped"  # not due yet
+
+    BillingAction.objects.filter(pk=action.pk).update(next_attempt_at=timezone.now())
+    action = run(action)
+    assert (action.status, action.attempt_count) == ("succeeded", 2), action.log
+    assert fake_billing.remote(sub).cancel_at_period_end and fake_billing.writes(sub) == 1
+
+
+def test_a_429_waits_at_least_its_retry_after(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = the_action(decide("cancel", subscription_id=sub))
+    fake_billing.fail_next(429, retry_after=900, times=3)
+    before = timezone.now()
+    action = run(action)
+    assert action.status == "pending" and action.next_attempt_at >= before + timedelta(seconds=900)
+
+
+def test_a_wrong_key_is_a_permanent_failure(demo_app, decide, fake_billing) -> None:  # noqa: ANN001
+    bad = fake_billing.bad_credentials()
+    services.connection_save(app=demo_app, provider=fake_billing.slug, api_key=bad.api_key, site=bad.site,
+                             api_base=bad.api_base)
+    action = run(the_action(decide("cancel", subscription_id=fake_billing.seed(customer_id="cus_jane"))))
+    assert (action.status, action.last_status_code, action.attempt_count) == ("failed", 401, 1)
+
+
+# --- exactly once -------------------------------------------------------------------------------
+
+def test_running_an_action_twice_changes_billing_once(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("accept", subscription_id=sub, reason_code="too-expensive",
+                                   offer_code="discount-30")))
+    assert services.action_execute(action_id=action.pk).status == "skipped"  # finished: not run again
+    assert services.action_retry(action=action)  # a person presses Retry anyway
+    action = run(action)
+
+    assert action.status == "succeeded"
+    assert action.result[sub]["changed"] is False
+    assert fake_billing.writes(sub) == 1 and fake_billing.remote(sub).coupons == ("SAVE30",)
+
+
+KILLED_AFTER_THE_ANSWER = textwrap.dedent("""
+    import os, sys
+    import django
+    django.setup()
+    from billing import services
+
+    keep = services._keep
+
+    def die_once_the_provider_answered(action, lease_until, **fields):
+        if "result" in fields:
+            os._exit(9)  # the provider changed the subscription; we die before our commit
+        return keep(action, lease_until, **fields)
+
+    services._keep = die_once_the_provider_answered
+    services.action_execute(action_id=int(sys.argv[1]))
+    sys.exit(3)  # not reached: the worker was meant to die
+""")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["cancel", "accept"])
+def test_a_worker_killed_between_the_providers_answer_and_our_commit_changes_billing_once(
+        connect, decide, fake_billing, kind) -> None:  # noqa: ANN001
+    from django.db import connection
+
+    from conftest import need
+
+    need(connection.vendor == "postgresql", "a second process shares the test database only on PostgreSQL")
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    decision = decide(kind, subscription_id=sub, reason_code="too-expensive",
+                      offer_code="discount-30" if kind == "accept" else "")
+    action = the_action(decision)
+    env = {**os.environ, "DATABASE_URL": worker_database_url(), "DJANGO_SETTINGS_MODULE": "brightback_site.settings"}
+    worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_THE_ANSWER, str(action.pk)], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 9, worker.stderr[-2000:]
+    assert fake_billing.writes(sub) == 1  # the change went through
+    action.refresh_from_db()
+    assert action.status == BillingAction.Status.RUNNING  # and nothing of it was recorded
+
+    # The dead worker's lease runs out; the next worker takes the action over.
+    BillingAction.objects.filter(pk=action.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    action = run(action)
+
+    assert action.status == "succeeded", action.last_error
+    assert action.result[sub]["changed"] is False
+    assert fake_billing.writes(sub) == 1
+
+
+# --- the sweeper and confirmed saves ------------------------------------------------------------
+
+def test_the_sweeper_publishes_an_action_the_broker_lost(connect, decide, fake_billing, settings) -> None:  # noqa: ANN001
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from brightback_site.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    try:
+        connect()
+        sub = fake_billing.seed(customer_id="cus_jane")
+        action = the_action(decide("cancel", subscription_id=sub))
+        BillingAction.objects.filter(pk=action.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+        assert services.actions_sweep() == 1
+    finally:
+        celery_app.conf.task_always_eager = False
+    action.refresh_from_db()
+    assert action.status == "succeeded" and fake_billing.remote(sub).cancel_at_period_end
+
+
+@pytest.mark.parametrize("still_paying", [True, False])
+def test_a_save_is_confirmed_only_while_the_billing_system_says_they_pay(connect, decide, fake_billing,  # noqa: ANN001
+                                                                         settings, still_paying) -> None:
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    decision = decide("nevermind", subscription_id=sub)
+    saved_at = timezone.now() - timedelta(days=settings.SAVE_WATCH_DAYS + 1)
+    Decision.objects.filter(pk=decision.pk).update(created_at=saved_at)
+    if not still_paying:  # canceled in the billing system directly, not on our page
+        from billing.providers import provider_for
+
+        provider_for(fake_billing.slug, fake_billing.credentials()).subscription_cancel(
+            sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key="direct")
+
+    flow_services.saves_confirm_due()
+
+    confirmed = Event.objects.filter(session=decision.session, type=Event.Type.SAVE_CONFIRMED).exists()
+    assert confirmed is still_paying
