@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -16,6 +17,9 @@ from django.views.decorators.http import require_GET
 from . import selectors, signing
 
 DEMO_APP_ID = "demo"
+# /demo/?subscription_id=sub_… plays the account page of that subscription, so a demo App connected to a
+# billing system's test account acts on a real test subscription.
+SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 @require_GET
@@ -29,7 +33,7 @@ def demo_page(request: HttpRequest) -> HttpResponse:
         "email": "jane@example.com",
         "first_name": "Jane",
         "last_name": "Doe",
-        "subscription_id": "sub_demo_1",
+        "subscription_id": _subscription_id(request),
         "save_return_url": base + reverse("demo-return", args=["saved"]),
         "cancel_confirmation_url": base + reverse("demo-return", args=["canceled"]),
         "offer_1_url": base + reverse("demo-return", args=["offer"]),
@@ -40,6 +44,11 @@ def demo_page(request: HttpRequest) -> HttpResponse:
     # "<" is escaped so no value can close the script element.
     call = "window.Brightback.handleData(" + json.dumps(data, indent=2).replace("<", "\\u003c") + ");"
     return render(request, "flows/demo.html", {"base": base, "call": call})
+
+
+def _subscription_id(request: HttpRequest) -> str:
+    asked = request.GET.get("subscription_id", "")
+    return asked if SUBSCRIPTION_ID.match(asked) else "sub_demo_1"
 
 
 @require_GET

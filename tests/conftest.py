@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from conftest import need
+from tests.workers import real_services, worker  # noqa: F401 - fixtures for every test here
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the networking flags Chromium keeps trying to reach hosts this machine cannot reach.
