@@ -263,8 +263,9 @@ class RecurlyProvider(BillingProvider):
         pending_plan = pending.plan.code if pending is not None and getattr(pending, "plan", None) else ""
         if (not at_renewal and sub.plan.code == plan) or (at_renewal and (
                 pending_plan == plan or (sub.plan.code == plan and not pending_plan))):
-            return self._result(False, f"already on plan {plan}" if sub.plan.code == plan and not pending_plan
-                                else f"plan {plan} already scheduled", sub)
+            scheduled = at_renewal and pending_plan == plan
+            return self._result(False, f"plan {plan} already scheduled from the renewal" if scheduled
+                                else f"already on plan {plan}", sub)
         self._call(f"look up plan {plan}", lambda: self._client.get_plan(f"code-{plan}"), missing=f"plan {plan}")
         body = {"plan_code": plan, "timeframe": "renewal" if at_renewal else "now"}
         change = self._call(f"move subscription {subscription_id} to plan {plan}",

@@ -577,7 +577,10 @@ def _handler_for(fake: RecurlyFake) -> type[BaseHTTPRequestHandler]:
             for name, value in extra.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (a stalled request)
 
         do_GET = do_PUT = do_POST = do_DELETE = _serve
 
