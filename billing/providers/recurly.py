@@ -4,7 +4,8 @@ Ids: a subscription is named by its Recurly id (`e28zov4fw0v2`) or `uuid-<uuid>`
 Recurly account, named by its account code (the business's own id for the customer; `code-` is added
 here, and `Subscription.customer_id` gives the code back).
 
-How each action maps to the API (every write carries our key as an `Idempotency-Key` header):
+How each action maps to the API. Every write also carries our key as an `Idempotency-Key` header, which
+the v2021-02-25 description does not document: exactly once rests on reading first (below), not on it.
 - connection_check: `GET /sites?limit=1` -> "Recurly site acme (sandbox)".
 - subscriptions_for_customer: `GET /accounts/code-{customer}/subscriptions?sort=created_at&order=desc`,
   kept when still billable (active, canceled-at-term-end, future, paused). `state=live` would drop paused ones.
@@ -97,10 +98,14 @@ def _connection(credentials: Credentials) -> _Connection:
     if not base:
         return _HTTPSConnection(RECURLY_HOST, 443, timeout=credentials.timeout)
     url = urlsplit(base)
-    if url.scheme not in ("http", "https") or not url.hostname:
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    if url.scheme not in ("http", "https") or not url.hostname or port == -1:
         raise ProviderError(f"The Recurly address {base!r} is not an http(s) URL.", retryable=False)
     kind = _HTTPConnection if url.scheme == "http" else _HTTPSConnection
-    connection: _Connection = kind(url.hostname, url.port, timeout=credentials.timeout)
+    connection: _Connection = kind(url.hostname, port, timeout=credentials.timeout)
     connection.prefix = url.path.rstrip("/")
     return connection
 
@@ -128,6 +133,8 @@ class RecurlyProvider(BillingProvider):
     @property
     def _client(self) -> Any:
         if self._sdk is None:
+            if not self.credentials.api_key.isascii():
+                raise ProviderError("The Recurly API key holds characters no Recurly key has.", retryable=False)
             self._conn = _connection(self.credentials)
             self._sdk = recurly.Client(self.credentials.api_key, timeout=self.credentials.timeout)
             self._sdk._BaseClient__conn = self._conn
@@ -229,9 +236,10 @@ class RecurlyProvider(BillingProvider):
         found = self._call(f"look up coupon {coupon}", lambda: self._client.get_coupon(f"code-{coupon}"),
                            missing=f"coupon {coupon}")
         on_account = getattr(found, "redemption_resource", "account") == "account"
-        account = f"code-{sub.account.code}"
+        customer = _subscription(sub).customer_id
+        account = f"code-{customer}" if getattr(sub.account, "code", None) else sub.account.id
         if on_account:
-            active = self._call(f"list the coupons of customer {sub.account.code}",
+            active = self._call(f"list the coupons of customer {customer}",
                                 lambda: list(self._client.list_active_coupon_redemptions(account).items()))
             applied = any(r.coupon.code == coupon and getattr(r, "subscription_id", None) in (None, sub.id)
                           for r in active)
@@ -303,6 +311,7 @@ def _subscription(sub: Any) -> Subscription:
     redemptions = getattr(sub, "coupon_redemptions", None) or []
     trial_end = getattr(sub, "trial_ends_at", None)
     period_end = getattr(sub, "current_period_ends_at", None)
+    expires = getattr(sub, "expires_at", None)
     return Subscription(
         id=sub.id,
         customer_id=str(getattr(account, "code", None) or getattr(account, "id", "") or ""),
@@ -320,6 +329,6 @@ def _subscription(sub: Any) -> Subscription:
             "state": state,
             "pending_plan": pending.plan.code if pending is not None and getattr(pending, "plan", None) else "",
             "remaining_pause_cycles": getattr(sub, "remaining_pause_cycles", None),
-            "expires_at": (getattr(sub, "expires_at", None) or None) and sub.expires_at.isoformat(),
+            "expires_at": expires.isoformat() if expires else None,
         },
     )

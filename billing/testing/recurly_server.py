@@ -13,8 +13,9 @@ so what the SDK parses is shaped as Recurly shapes it.
 
 What it models: one site, the plans `basic` and `pro`, the coupon `SAVE30` (redeemed on a subscription),
 accounts by code, subscriptions (cancel at term end, terminate now, scheduled pause, plan change now or
-at renewal as a `pending_change`, next bill date / trial end moves) and coupon redemptions. A POST with
-an `Idempotency-Key` already seen is answered from the first answer without acting again.
+at renewal as a `pending_change`, next bill date / trial end moves) and coupon redemptions. Headers the
+description does not declare (such as `Idempotency-Key`) are recorded in `received` and otherwise ignored:
+the description promises nothing about them, so the server does not act on them either.
 """
 
 from __future__ import annotations
@@ -265,7 +266,6 @@ class RecurlyFake:
             self._writes: dict[str, int] = {}
             self._failures: list[tuple[int, int | None]] = []
             self._stalls: list[float] = []
-            self._idempotent: dict[tuple[str, str], tuple[int, dict]] = {}
             self.received: list[dict[str, Any]] = []  # every request as it arrived, for tests to inspect
             self._seq = 0
 
@@ -318,14 +318,8 @@ class RecurlyFake:
         _check_request(method, template, path, query, body, headers)
         args = [s for p, s in zip(pattern, segments, strict=True) if p.startswith("{")]
         payload = json.loads(body) if body else {}
-        key = headers.get("idempotency-key", "")
         with self._lock:
-            if method == "post" and key and (key, path) in self._idempotent:
-                status, reply = self._idempotent[(key, path)]
-                return status, {}, reply
             status, reply = handler(self, *args, query=query, body=payload)
-            if method == "post" and key and status < 400:
-                self._idempotent[(key, path)] = (status, reply)
         reply = _compact(reply)
         _check_response(method, path, query, status, json.dumps(reply).encode())
         if reply.get("object") == "list":
