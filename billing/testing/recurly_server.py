@@ -417,8 +417,13 @@ class RecurlyFake:
         elif state:
             subs = [s for s in subs if s.state == state]
         subs.sort(key=lambda s: s.seq, reverse=query.get("order", "desc") == "desc")
-        page = subs[:int(query.get("limit", 20))]
-        return 200, {"object": "list", "has_more": len(page) < len(subs), "next": None,
+        if "ids" in query:  # the spec's one way to name records, and how our `next` pages go on
+            wanted = query["ids"].split(",")
+            return 200, {"object": "list", "has_more": False, "next": None,
+                         "data": [self._subscription(s) for s in subs if s.id in wanted]}
+        page, rest = subs[:int(query.get("limit", 20))], subs[int(query.get("limit", 20)):]
+        more = f"/accounts/{account}/subscriptions?ids={','.join(s.id for s in rest[:200])}" if rest else None
+        return 200, {"object": "list", "has_more": bool(rest), "next": more,
                      "data": [self._subscription(s) for s in page]}
 
     def get_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:

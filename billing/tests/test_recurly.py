@@ -150,6 +150,13 @@ def test_a_pause_of_zero_months_is_refused_without_asking_recurly(fake) -> None:
     assert fake.received == []
 
 
+def test_a_customers_subscriptions_are_read_across_pages_newest_first(fake) -> None:  # noqa: ANN001
+    seeded = [fake.seed(customer_id="cus_many") for _ in range(203)]  # the provider asks for pages of 200
+    got = provider_for("recurly", fake.credentials()).subscriptions_for_customer("cus_many")
+    assert [s.id for s in got] == seeded[::-1]
+    assert ["ids" in r["query"] for r in fake.received] == [False, True]  # the second page came from `next`
+
+
 def test_an_unknown_customer_is_a_permanent_404_naming_them(fake) -> None:  # noqa: ANN001
     with pytest.raises(ProviderError) as caught:
         provider_for("recurly", fake.credentials()).subscriptions_for_customer("cus_nobody")
