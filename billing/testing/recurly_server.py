@@ -46,7 +46,6 @@ ERROR_TYPES = {400: "bad_request", 401: "unauthorized", 402: "transaction", 403:
                404: "not_found", 406: "invalid_api_version", 422: "validation", 429: "rate_limited",
                500: "internal_server_error", 502: "internal_server_error", 503: "service_not_available",
                504: "service_not_available"}
-LIVE_STATES = ("active", "canceled", "future", "paused")
 
 
 class SpecError(Exception):

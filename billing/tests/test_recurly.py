@@ -86,6 +86,15 @@ def test_a_wrong_key_gets_recurlys_401_and_no_api_version_gets_406(fake) -> None
     assert (status, answer["error"]["type"]) == (406, "invalid_api_version")
 
 
+def test_an_answer_that_breaks_the_spec_is_caught_before_it_leaves() -> None:
+    from billing.testing.recurly_server import SpecError, _check_response
+
+    _check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "active"}).encode())
+    with pytest.raises(SpecError) as caught:
+        _check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "asleep"}).encode())
+    assert caught.value.status == 500 and "asleep" in caught.value.message
+
+
 # --- what the provider sends ------------------------------------------------------------------------
 
 def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake) -> None:  # noqa: ANN001
