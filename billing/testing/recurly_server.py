@@ -298,11 +298,16 @@ class RecurlyFake:
             return self._route(method.lower(), split.path, query, headers, body)
         except SpecError as exc:
             return exc.status, {}, _error(exc.status, exc.message, exc.params)
+        except Exception as exc:  # a fault of this server: say so rather than drop the connection
+            return 500, {}, _error(500, f"The local Recurly failed: {exc!r}")
 
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                body: bytes) -> tuple[int, dict, dict]:
         auth = headers.get("authorization", "")
-        user = base64.b64decode(auth.removeprefix("Basic ").encode() or b"Og==").decode(errors="replace")
+        try:
+            user = base64.b64decode(auth.removeprefix("Basic "), validate=True).decode(errors="replace")
+        except ValueError:
+            user = ""
         if not auth.startswith("Basic ") or user.partition(":")[0] != self.api_key:
             return 401, {}, _error(401, "Invalid API key. Please use a valid key and try again")
         if headers.get("accept", "").removesuffix("+json") not in (f"application/vnd.recurly.{API_VERSION}",
@@ -565,6 +570,12 @@ def _handler_for(fake: RecurlyFake) -> type[BaseHTTPRequestHandler]:
                 return
             status, extra, reply = answer
             data = json.dumps(reply).encode()
+            try:
+                self._send(status, extra, data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (a stalled request)
+
+        def _send(self, status: int, extra: dict[str, str], data: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
@@ -575,10 +586,7 @@ def _handler_for(fake: RecurlyFake) -> type[BaseHTTPRequestHandler]:
             for name, value in extra.items():
                 self.send_header(name, value)
             self.end_headers()
-            try:
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up waiting (a stalled request)
+            self.wfile.write(data)
 
         do_GET = do_PUT = do_POST = do_DELETE = _serve
 
