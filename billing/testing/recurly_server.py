@@ -1,0 +1,596 @@
+"""A local Recurly (API v2021-02-25) for tests: a stateful HTTP server on 127.0.0.1 for the endpoints our
+Recurly provider calls, which checks every request against Recurly's own OpenAPI description
+(billing/testing/specs/recurly-v2021-02-25.yaml, MIT, unchanged) before acting on it.
+
+A request is refused the way Recurly refuses it, with `{"error": {"type", "message", "params"}}`:
+401 `unauthorized` for a wrong key (Basic auth, key as user name), 406 `invalid_api_version` without
+the version's Accept header, 422 `validation` for anything the spec rules out (openapi-core checks
+path, query and body types, enums, formats and required fields; on top of that an undeclared query
+parameter or body attribute is refused too, so a misspelt name fails instead of being ignored),
+400 `bad_request` for a body that is not JSON, 404 `not_found` for unknown ids and codes. Each answer
+is itself checked against the spec's response schema before it leaves (a mismatch is a 500 naming it),
+so what the SDK parses is shaped as Recurly shapes it.
+
+What it models: one site, the plans `basic` and `pro`, the coupon `SAVE30` (redeemed on a subscription),
+accounts by code, subscriptions (cancel at term end, terminate now, scheduled pause, plan change now or
+at renewal as a `pending_change`, next bill date / trial end moves) and coupon redemptions. Headers the
+description does not declare (such as `Idempotency-Key`) are recorded in `received` and otherwise ignored:
+the description promises nothing about them, so the server does not act on them either.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import string
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from billing.providers.base import Credentials
+from billing.testing import COUPON, PLANS, Remote
+
+SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
+API_VERSION = "v2021-02-25"
+HOST_URL = "https://v3.recurly.com"  # the spec's server: openapi-core matches requests against it
+ERROR_TYPES = {400: "bad_request", 401: "unauthorized", 402: "transaction", 403: "invalid_permissions",
+               404: "not_found", 406: "invalid_api_version", 422: "validation", 429: "rate_limited",
+               500: "internal_server_error", 502: "internal_server_error", 503: "service_not_available",
+               504: "service_not_available"}
+
+
+class SpecError(Exception):
+    """A request (or one of our answers) that Recurly's description rules out."""
+
+    def __init__(self, status: int, message: str, params: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.params = status, message, params or []
+
+
+@cache
+def _spec() -> tuple[Any, dict]:
+    """Recurly's OpenAPI document, parsed once per process (it is 1 MB). Two quirks of the document are
+    handled in memory, never in the file: its own self-check is skipped (it carries a `default` outside
+    its enum, invoice `state`), and its `pattern`s, written as JavaScript literals (`/^[a-z0-9_+-]+$/i`),
+    become the regular expressions they mean (`(?i)^[a-z0-9_+-]+$`)."""
+    import yaml
+    from openapi_core import Config, OpenAPI
+
+    with SPEC_PATH.open("rb") as handle:
+        raw = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    _fix_patterns(raw)
+    return OpenAPI.from_dict(raw, config=Config(spec_validator_cls=None)), raw
+
+
+def _fix_patterns(node: Any) -> None:
+    if isinstance(node, dict):
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and (literal := re.fullmatch(r"/(.*)/([a-z]*)", pattern)):
+            node["pattern"] = ("(?i)" if "i" in literal[2] else "") + literal[1]
+        for value in node.values():
+            _fix_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fix_patterns(value)
+
+
+def _resolve(raw: dict, node: dict) -> dict:
+    while "$ref" in node:
+        target: Any = raw
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _properties(raw: dict, schema: dict) -> set[str]:
+    schema = _resolve(raw, schema)
+    names = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        names |= _properties(raw, part)
+    return names
+
+
+def _check_request(method: str, template: str, path: str, query: dict[str, str], body: bytes,
+                   headers: dict[str, str]) -> None:
+    """Raise SpecError when the request breaks Recurly's description."""
+    from openapi_core.testing import MockRequest
+
+    api, raw = _spec()
+    operation = raw["paths"][template][method]
+    declared = {_resolve(raw, p)["name"] for p in operation.get("parameters", [])
+                if _resolve(raw, p)["in"] == "query"}
+    unknown = sorted(set(query) - declared)
+    if unknown:
+        raise SpecError(422, f"Unknown parameters: {', '.join(unknown)}", [{"param": n} for n in unknown])
+    if body:
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise SpecError(400, f"The body is not valid JSON: {exc}") from exc
+        schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        if schema is None:
+            raise SpecError(400, f"{method.upper()} {template} takes no body")
+        if isinstance(payload, dict):
+            extra = sorted(set(payload) - _properties(raw, schema))
+            if extra:
+                raise SpecError(422, f"Unknown attributes: {', '.join(extra)}", [{"param": n} for n in extra])
+    request = MockRequest(HOST_URL, method, path, args=query, headers=headers, data=body or None)
+    try:
+        api.validate_request(request)
+    except Exception as exc:  # openapi-core raises one class per kind of violation
+        cause = exc.__cause__ or exc
+        detail = "; ".join(str(e.message) for e in getattr(cause, "schema_errors", ())) or str(cause)
+        raise SpecError(422, f"{str(exc).split(': Value ')[0]}: {detail}") from exc
+
+
+def _check_response(method: str, path: str, query: dict[str, str], status: int, body: bytes) -> None:
+    from openapi_core.testing import MockRequest, MockResponse
+
+    api, _ = _spec()
+    request = MockRequest(HOST_URL, method, path, args=query)
+    response = MockResponse(body, status_code=status, content_type="application/json")
+    try:
+        api.validate_response(request, response)
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        detail = "; ".join(str(e.message) for e in getattr(cause, "schema_errors", ())) or str(cause)
+        raise SpecError(500, f"the local Recurly's answer breaks the spec: {str(exc).split(': Value ')[0]}: {detail}") \
+            from exc
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _new_id() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
+
+
+@dataclass
+class _Sub:
+    id: str
+    uuid: str
+    account: str  # account code
+    plan: str  # plan code
+    seq: int
+    created_at: datetime
+    period_start: datetime
+    period_end: datetime
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    state: str = "active"
+    canceled_at: datetime | None = None
+    expires_at: datetime | None = None
+    paused_at: datetime | None = None
+    pause_cycles: int | None = None
+    pending_plan: str = ""
+    pending_id: str = ""
+    redemptions: list[tuple[str, str, datetime]] = field(default_factory=list)  # (id, coupon code, at)
+
+
+@dataclass
+class _Redemption:
+    id: str
+    account: str
+    coupon: str
+    subscription_id: str | None
+    created_at: datetime
+
+
+Handler = Callable[..., tuple[int, dict]]
+
+
+class RecurlyFake:
+    """The FakeBilling for Recurly (see billing/testing/__init__.py)."""
+
+    slug = "recurly"
+
+    def __init__(self) -> None:
+        _spec()
+        self.api_key = "recurly_test_" + secrets.token_hex(8)
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._plans = {code: _new_id() for code in PLANS}
+        self._coupon_id = _new_id()
+        self._site_id = _new_id()
+        self.reset()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="recurly-fake", daemon=True)
+        self._thread.start()
+
+    # --- the FakeBilling protocol ---------------------------------------------------------------
+
+    def credentials(self, *, timeout: float = 5.0) -> Credentials:
+        return Credentials(api_key=self.api_key, api_base=f"http://127.0.0.1:{self.port}", timeout=timeout)
+
+    def bad_credentials(self) -> Credentials:
+        return Credentials(api_key="recurly_wrong_key", api_base=f"http://127.0.0.1:{self.port}", timeout=5.0)
+
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+        now = datetime.now(UTC).replace(microsecond=0)
+        with self._lock:
+            self._accounts.setdefault(customer_id, (_new_id(), now))
+            self._seq += 1
+            sub = _Sub(id=_new_id(), uuid=secrets.token_hex(16), account=customer_id, plan=plan, seq=self._seq,
+                       created_at=now, period_start=now, period_end=now + timedelta(days=30))
+            if trialing:
+                sub.trial_start, sub.trial_end = now, now + timedelta(days=14)
+                sub.period_end = sub.trial_end  # a trial is the subscription's first period in Recurly
+            self._subs[sub.id] = sub
+            return sub.id
+
+    def remote(self, subscription_id: str) -> Remote:
+        with self._lock:
+            sub = self._subs[subscription_id]
+            return Remote(status=sub.state, canceled=sub.state in ("expired", "failed"),
+                          cancel_at_period_end=sub.state == "canceled",
+                          coupons=tuple(code for _, code, _ in sub.redemptions), paused=sub.paused_at is not None,
+                          plan=sub.plan, pending_plan=sub.pending_plan, trial_end=sub.trial_end,
+                          next_bill_at=sub.period_end)
+
+    def writes(self, subscription_id: str) -> int:
+        with self._lock:
+            return self._writes.get(subscription_id, 0)
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([(status, retry_after)] * times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        with self._lock:
+            self._stalls.extend([seconds] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._accounts: dict[str, tuple[str, datetime]] = {}
+            self._subs: dict[str, _Sub] = {}
+            self._account_redemptions: list[_Redemption] = []
+            self._writes: dict[str, int] = {}
+            self._failures: list[tuple[int, int | None]] = []
+            self._stalls: list[float] = []
+            self.received: list[dict[str, Any]] = []  # every request as it arrived, for tests to inspect
+            self._seq = 0
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # --- request handling -----------------------------------------------------------------------
+
+    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, dict] | None:
+        """Work out (status, extra headers, JSON body) for one request; None drops the connection."""
+        split = urlsplit(target)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        with self._lock:
+            self.received.append({"method": method, "path": split.path, "query": query, "headers": headers,
+                                  "body": body})
+            stall = self._stalls.pop(0) if self._stalls else 0.0
+            generation = self._generation
+        if stall:
+            time.sleep(stall)
+            if generation != self._generation:
+                return None  # the test that stalled this request is over
+        with self._lock:
+            if self._failures:
+                status, retry_after = self._failures.pop(0)
+                extra = {"Retry-After": str(retry_after),
+                         "X-RateLimit-Reset": str(int(time.time()) + retry_after)} if retry_after else {}
+                return status, extra, _error(status, f"Injected failure {status}")
+        try:
+            return self._route(method.lower(), split.path, query, headers, body)
+        except SpecError as exc:
+            return exc.status, {}, _error(exc.status, exc.message, exc.params)
+        except Exception as exc:  # a fault of this server: say so rather than drop the connection
+            return 500, {}, _error(500, f"The local Recurly failed: {exc!r}")
+
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+               body: bytes) -> tuple[int, dict, dict]:
+        auth = headers.get("authorization", "")
+        try:
+            user = base64.b64decode(auth.removeprefix("Basic "), validate=True).decode(errors="replace")
+        except ValueError:
+            user = ""
+        if not auth.startswith("Basic ") or user.partition(":")[0] != self.api_key:
+            return 401, {}, _error(401, "Invalid API key. Please use a valid key and try again")
+        if headers.get("accept", "").removesuffix("+json") not in (f"application/vnd.recurly.{API_VERSION}",
+                                                                   "application/vnd.recurly.latest"):
+            return 406, {}, _error(406, "That accept header isn't in the format we use to specify an API version")
+        segments = [unquote(s) for s in path.strip("/").split("/")]
+        route = next((r for r in ROUTES if r[0] == method and len(r[1]) == len(segments) and all(
+            p.startswith("{") or p == s for p, s in zip(r[1], segments, strict=True))), None)
+        if route is None:
+            return 404, {}, _error(404, f"The local Recurly does not serve {method.upper()} {path}")
+        _, pattern, template, handler = route
+        _check_request(method, template, path, query, body, headers)
+        args = [s for p, s in zip(pattern, segments, strict=True) if p.startswith("{")]
+        payload = json.loads(body) if body else {}
+        with self._lock:
+            status, reply = handler(self, *args, query=query, body=payload)
+        reply = _compact(reply)
+        _check_response(method, path, query, status, json.dumps(reply).encode())
+        if reply.get("object") == "list":
+            # A last page says `"next": null`: the spec declares nothing nullable, but the SDK's pager
+            # reads `next` from every page, so the key has to be there.
+            reply.setdefault("next", None)
+        return status, {}, reply
+
+    # --- lookups and shapes ---------------------------------------------------------------------
+
+    def _sub(self, ref: str) -> _Sub:
+        found = next((s for s in self._subs.values() if s.uuid == ref[5:]), None) if ref.startswith("uuid-") \
+            else self._subs.get(ref)
+        if found is None:
+            raise SpecError(404, f"Couldn't find Subscription with id = {ref}")
+        return found
+
+    def _account_code(self, ref: str) -> str:
+        if ref.startswith("code-") and ref[5:] in self._accounts:
+            return ref[5:]
+        found = next((code for code, (aid, _) in self._accounts.items() if aid == ref), None)
+        if found is None:
+            raise SpecError(404, f"Couldn't find Account with {'code' if ref.startswith('code-') else 'id'} = "
+                                 f"{ref.removeprefix('code-')}")
+        return found
+
+    def _plan_code(self, ref: str) -> str:
+        code = ref[5:] if ref.startswith("code-") else next((c for c, i in self._plans.items() if i == ref), "")
+        if code not in self._plans:
+            raise SpecError(404, f"Couldn't find Plan with code = {ref.removeprefix('code-')}")
+        return code
+
+    def _wrote(self, sub: _Sub) -> None:
+        self._writes[sub.id] = self._writes.get(sub.id, 0) + 1
+
+    def _plan_mini(self, code: str) -> dict:
+        return {"id": self._plans[code], "object": "plan", "code": code, "name": code.title()}
+
+    def _coupon(self) -> dict:
+        now = _iso(datetime(2026, 1, 1, tzinfo=UTC))
+        return {"id": self._coupon_id, "object": "coupon", "code": COUPON, "name": "Save 30%", "state": "redeemable",
+                "duration": "forever", "coupon_type": "single_code", "redemption_resource": "subscription",
+                "applies_to_all_plans": True, "discount": {"type": "percent", "percent": 30},
+                "created_at": now, "updated_at": now}
+
+    def _subscription(self, sub: _Sub) -> dict:
+        account_id, _ = self._accounts[sub.account]
+        pending = None
+        if sub.pending_plan:
+            pending = {"id": sub.pending_id, "object": "subscription_change", "subscription_id": sub.id,
+                       "plan": self._plan_mini(sub.pending_plan), "activate_at": _iso(sub.period_end),
+                       "activated": False, "quantity": 1, "unit_amount": 10.0}
+        return {
+            "id": sub.id, "object": "subscription", "uuid": sub.uuid,
+            "account": {"id": account_id, "object": "account", "code": sub.account},
+            "plan": self._plan_mini(sub.plan), "state": sub.state, "pending_change": pending,
+            "coupon_redemptions": [
+                {"id": rid, "object": "coupon_redemption", "state": "active", "created_at": _iso(at),
+                 "coupon": {"id": self._coupon_id, "object": "coupon", "code": code, "name": "Save 30%",
+                            "state": "redeemable", "coupon_type": "single_code"}}
+                for rid, code, at in sub.redemptions],
+            "current_period_started_at": _iso(sub.period_start), "current_period_ends_at": _iso(sub.period_end),
+            "current_term_started_at": _iso(sub.period_start), "current_term_ends_at": _iso(sub.period_end),
+            "trial_started_at": _iso(sub.trial_start), "trial_ends_at": _iso(sub.trial_end),
+            "paused_at": _iso(sub.paused_at), "remaining_pause_cycles": sub.pause_cycles,
+            "auto_renew": True, "currency": "USD", "unit_amount": 10.0, "quantity": 1,
+            "collection_method": "automatic", "created_at": _iso(sub.created_at),
+            "updated_at": _iso(datetime.now(UTC)), "activated_at": _iso(sub.created_at),
+            "canceled_at": _iso(sub.canceled_at), "expires_at": _iso(sub.expires_at),
+        }
+
+    def _redemption(self, red: _Redemption) -> dict:
+        account_id, _ = self._accounts[red.account]
+        return {"id": red.id, "object": "coupon_redemption", "subscription_id": red.subscription_id,
+                "account": {"id": account_id, "object": "account", "code": red.account},
+                "coupon": self._coupon(), "state": "active", "currency": "USD", "discounted": 0.0,
+                "created_at": _iso(red.created_at), "updated_at": _iso(red.created_at)}
+
+    # --- endpoints (called under the lock, after the spec check) ----------------------------------
+
+    def list_sites(self, *, query: dict, body: dict) -> tuple[int, dict]:
+        site: dict[str, Any] = {"id": self._site_id, "object": "site", "subdomain": "brightback-test",
+                                "mode": "sandbox", "features": [], "created_at": _iso(datetime(2026, 1, 1, tzinfo=UTC))}
+        return 200, {"object": "list", "has_more": False, "next": None, "data": [site]}
+
+    def list_account_subscriptions(self, account: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        code = self._account_code(account)
+        subs = [s for s in self._subs.values() if s.account == code]
+        state = query.get("state")
+        if state == "live":
+            subs = [s for s in subs if s.state in ("active", "canceled", "future")]
+        elif state == "in_trial":
+            now = datetime.now(UTC)
+            subs = [s for s in subs if s.trial_end and s.trial_start and s.trial_start < now < s.trial_end]
+        elif state:
+            subs = [s for s in subs if s.state == state]
+        subs.sort(key=lambda s: s.seq, reverse=query.get("order", "desc") == "desc")
+        if "ids" in query:  # the spec's one way to name records, and how our `next` pages go on
+            wanted = query["ids"].split(",")
+            return 200, {"object": "list", "has_more": False, "next": None,
+                         "data": [self._subscription(s) for s in subs if s.id in wanted]}
+        page, rest = subs[:int(query.get("limit", 20))], subs[int(query.get("limit", 20)):]
+        more = f"/accounts/{account}/subscriptions?ids={','.join(s.id for s in rest[:200])}" if rest else None
+        return 200, {"object": "list", "has_more": bool(rest), "next": more,
+                     "data": [self._subscription(s) for s in page]}
+
+    def get_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        return 200, self._subscription(self._sub(ref))
+
+    def get_plan(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        code = self._plan_code(ref)
+        return 200, {**self._plan_mini(code), "state": "active", "interval_unit": "months", "interval_length": 1,
+                     "currencies": [{"currency": "USD", "unit_amount": 10.0}]}
+
+    def get_coupon(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        if ref not in (f"code-{COUPON}", self._coupon_id):
+            raise SpecError(404, f"Couldn't find Coupon with code = {ref.removeprefix('code-')}")
+        return 200, self._coupon()
+
+    def list_active_coupon_redemptions(self, account: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        code = self._account_code(account)
+        data = [self._redemption(r) for r in self._account_redemptions if r.account == code]
+        return 200, {"object": "list", "has_more": False, "next": None, "data": data}
+
+    def create_coupon_redemption(self, account: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        code = self._account_code(account)
+        if body["coupon_id"] not in (self._coupon_id, f"code-{COUPON}"):
+            raise SpecError(404, f"Couldn't find Coupon with id = {body['coupon_id']}")
+        now = datetime.now(UTC).replace(microsecond=0)
+        red = _Redemption(id=_new_id(), account=code, coupon=COUPON, subscription_id=None, created_at=now)
+        if body.get("subscription_id"):
+            sub = self._sub(body["subscription_id"])
+            if sub.account != code:
+                raise SpecError(422, "Subscription does not belong to this account", [{"param": "subscription_id"}])
+            if any(c == COUPON for _, c, _ in sub.redemptions):
+                raise SpecError(422, f"Coupon {COUPON} has already been redeemed on this subscription",
+                                [{"param": "coupon_id"}])
+            red.subscription_id = sub.id
+            sub.redemptions.append((red.id, COUPON, now))
+            self._wrote(sub)
+        self._account_redemptions.append(red)
+        return 200, self._redemption(red)
+
+    def cancel_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        if sub.state not in ("active", "future"):
+            raise SpecError(422, "Only active and future subscriptions can be canceled")
+        sub.state, sub.canceled_at, sub.expires_at = "canceled", datetime.now(UTC), sub.period_end
+        self._wrote(sub)
+        return 200, self._subscription(sub)
+
+    def terminate_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        if sub.state in ("expired", "failed"):
+            raise SpecError(422, "Cannot expire an inactive subscription.")
+        now = datetime.now(UTC)
+        sub.state, sub.expires_at, sub.canceled_at = "expired", now, sub.canceled_at or now
+        sub.pending_plan, sub.paused_at, sub.pause_cycles = "", None, None
+        self._wrote(sub)
+        return 200, self._subscription(sub)
+
+    def pause_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        cycles = body["remaining_pause_cycles"]
+        if sub.state not in ("active", "paused") or cycles < 0:
+            raise SpecError(422, "Only active subscriptions can be paused", [{"param": "remaining_pause_cycles"}])
+        sub.paused_at, sub.pause_cycles = (sub.period_end, cycles) if cycles else (None, None)
+        self._wrote(sub)
+        return 200, self._subscription(sub)
+
+    def create_subscription_change(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        if sub.state not in ("active", "canceled", "paused"):
+            raise SpecError(422, "Subscription must be active to change it")
+        plan_ref = body.get("plan_id") or (f"code-{body['plan_code']}" if body.get("plan_code") else "")
+        plan = self._plan_code(plan_ref) if plan_ref else sub.plan
+        change_id = _new_id()
+        if body.get("timeframe", "now") == "now":
+            sub.plan, sub.pending_plan, activate_at = plan, "", datetime.now(UTC)
+        else:
+            sub.pending_plan, sub.pending_id, activate_at = plan, change_id, sub.period_end
+        self._wrote(sub)
+        return 201, {"id": change_id, "object": "subscription_change", "subscription_id": sub.id,
+                     "plan": self._plan_mini(plan), "activate_at": _iso(activate_at),
+                     "activated": not sub.pending_plan, "quantity": 1, "unit_amount": 10.0}
+
+    def update_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        if sub.state in ("expired", "failed"):
+            raise SpecError(422, "Cannot update an inactive subscription.")
+        if "next_bill_date" in body:
+            when = _parse_time(body["next_bill_date"])
+            if when <= datetime.now(UTC):
+                raise SpecError(422, "next_bill_date must be in the future", [{"param": "next_bill_date"}])
+            if sub.trial_end and sub.trial_end > datetime.now(UTC):
+                sub.trial_end = when  # a trialing subscription's next bill is its trial end
+            sub.period_end = when
+        self._wrote(sub)
+        return 200, self._subscription(sub)
+
+
+def _compact(value: Any) -> Any:
+    """Leave out empty fields, as the spec declares none of them nullable."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
+def _error(status: int, message: str, params: list[dict[str, str]] | None = None) -> dict:
+    return {"error": {"type": ERROR_TYPES.get(status, "bad_request"), "message": message, "params": params or []}}
+
+
+# (method, path segments with {placeholders}, the spec's path, handler)
+_ENDPOINTS: list[tuple[str, str, Handler]] = [
+    ("get", "/sites", RecurlyFake.list_sites),
+    ("get", "/accounts/{account_id}/subscriptions", RecurlyFake.list_account_subscriptions),
+    ("get", "/accounts/{account_id}/coupon_redemptions/active", RecurlyFake.list_active_coupon_redemptions),
+    ("post", "/accounts/{account_id}/coupon_redemptions/active", RecurlyFake.create_coupon_redemption),
+    ("get", "/coupons/{coupon_id}", RecurlyFake.get_coupon),
+    ("get", "/plans/{plan_id}", RecurlyFake.get_plan),
+    ("get", "/subscriptions/{subscription_id}", RecurlyFake.get_subscription),
+    ("put", "/subscriptions/{subscription_id}", RecurlyFake.update_subscription),
+    ("delete", "/subscriptions/{subscription_id}", RecurlyFake.terminate_subscription),
+    ("put", "/subscriptions/{subscription_id}/cancel", RecurlyFake.cancel_subscription),
+    ("put", "/subscriptions/{subscription_id}/pause", RecurlyFake.pause_subscription),
+    ("post", "/subscriptions/{subscription_id}/change", RecurlyFake.create_subscription_change),
+]
+ROUTES = [(method, template.strip("/").split("/"), template, handler) for method, template, handler in _ENDPOINTS]
+
+
+def _handler_for(fake: RecurlyFake) -> type[BaseHTTPRequestHandler]:
+    class RecurlyHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # the SDK keeps one connection open for all its calls
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            answer = fake.answer(self.command, self.path, headers, body)
+            if answer is None:
+                self.close_connection = True
+                return
+            status, extra, reply = answer
+            data = json.dumps(reply).encode()
+            try:
+                self._send(status, extra, data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (a stalled request)
+
+        def _send(self, status: int, extra: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Request-Id", secrets.token_hex(10))
+            self.send_header("Recurly-Version", f"recurly.{API_VERSION}")
+            self.send_header("X-RateLimit-Limit", "2000")
+            self.send_header("X-RateLimit-Remaining", "0" if status == 429 else "1999")
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    return RecurlyHandler

@@ -1,0 +1,209 @@
+"""Recurly beyond the shared contract: what our provider puts on the wire, and that the local Recurly
+refuses what Recurly's own description rules out (so the contract suite cannot pass on a wrong name)."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from billing.providers import ProviderError, provider_for
+from billing.providers.base import Credentials
+from billing.testing.recurly_server import RecurlyFake
+
+pytestmark = pytest.mark.billing
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RecurlyFake]:
+    fake = RecurlyFake()
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+@pytest.fixture
+def fake(server: RecurlyFake) -> RecurlyFake:
+    server.reset()
+    return server
+
+
+def send(fake: RecurlyFake, method: str, path: str, body: dict | None = None, *, key: str | None = None,
+         accept: str = "application/vnd.recurly.v2021-02-25") -> tuple[int, dict]:
+    """One raw request, as any HTTP client would send it."""
+    auth = base64.b64encode(f"{key or fake.api_key}:".encode()).decode()
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    try:
+        conn.request(method, path, json.dumps(body) if body is not None else None,
+                     {"Authorization": f"Basic {auth}", "Accept": accept, "Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def writes_sent(fake: RecurlyFake) -> list[dict]:
+    return [r for r in fake.received if r["method"] != "GET"]
+
+
+# --- the local Recurly holds requests to the spec ---------------------------------------------------
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/cancel", {"timeframe": "now"}, ""),  # not in TimeframeEnum
+    ("/cancel", {"time_frame": "term_end"}, "time_frame"),  # a name the spec does not have
+    ("/pause", {}, ""),  # remaining_pause_cycles is required
+    ("/pause", {"remaining_pause_cycles": "two"}, ""),
+])
+def test_a_request_that_breaks_the_spec_is_refused_and_changes_nothing(fake, path, body, param) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_spec")
+    status, answer = send(fake, "PUT", f"/subscriptions/{sub}{path}", body)
+    assert status == 422
+    assert answer["error"]["type"] == "validation"
+    assert answer["error"]["message"]
+    if param:
+        assert answer["error"]["params"] == [{"param": param}]
+    assert fake.writes(sub) == 0
+    assert fake.remote(sub).status == "active" and not fake.remote(sub).paused
+
+
+def test_an_unknown_query_parameter_or_enum_value_is_refused(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_spec")
+    assert send(fake, "DELETE", f"/subscriptions/{sub}?refund=everything")[0] == 422
+    assert send(fake, "DELETE", f"/subscriptions/{sub}?prorate=true")[0] == 422
+    assert not fake.remote(sub).canceled and fake.writes(sub) == 0
+
+
+def test_a_wrong_key_gets_recurlys_401_and_no_api_version_gets_406(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_spec")
+    status, answer = send(fake, "GET", f"/subscriptions/{sub}", key="not-the-key")
+    assert (status, answer["error"]["type"]) == (401, "unauthorized")
+    status, answer = send(fake, "GET", f"/subscriptions/{sub}", accept="application/json")
+    assert (status, answer["error"]["type"]) == (406, "invalid_api_version")
+
+
+def test_an_answer_that_breaks_the_spec_is_caught_before_it_leaves() -> None:
+    from billing.testing.recurly_server import SpecError, _check_response
+
+    _check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "active"}).encode())
+    with pytest.raises(SpecError) as caught:
+        _check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "asleep"}).encode())
+    assert caught.value.status == 500 and "asleep" in caught.value.message
+
+
+# --- what the provider sends ------------------------------------------------------------------------
+
+def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials())
+    sub = fake.seed(customer_id="cus_wire")
+    trial = fake.seed(customer_id="cus_wire", trialing=True)
+    provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_test_coupon")
+    provider.subscription_pause(sub, months=2, idempotency_key="bb_test_pause")
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key="bb_test_plan")
+    until = fake.remote(trial).trial_end + timedelta(days=3)
+    provider.trial_extend(trial, until=until, idempotency_key="bb_test_trial")
+    provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                 idempotency_key="bb_test_cancel")
+    sent = writes_sent(fake)
+    assert [(r["method"], r["path"].rsplit("/", 1)[-1], r["headers"].get("idempotency-key")) for r in sent] == [
+        ("POST", "active", "bb_test_coupon"),
+        ("PUT", "pause", "bb_test_pause"),
+        ("POST", "change", "bb_test_plan"),
+        ("PUT", trial, "bb_test_trial"),
+        ("PUT", "cancel", "bb_test_cancel"),
+    ]
+    assert [json.loads(r["body"]) for r in sent] == [
+        {"coupon_id": json.loads(sent[0]["body"])["coupon_id"], "subscription_id": sub},
+        {"remaining_pause_cycles": 2},
+        {"plan_code": "pro", "timeframe": "renewal"},
+        {"next_bill_date": until.replace(microsecond=0).isoformat()},
+        {"timeframe": "term_end"},
+    ]
+    assert all(r["headers"]["authorization"] == "Basic " + base64.b64encode(f"{fake.api_key}:".encode()).decode()
+               for r in fake.received)
+    assert abs((fake.remote(trial).trial_end - until).total_seconds()) < 2
+
+
+@pytest.mark.parametrize(("prorate", "invoice_now", "query"), [
+    (True, True, {"refund": "partial", "charge": "true"}),
+    (False, False, {"refund": "none", "charge": "false"}),
+])
+def test_cancel_now_terminates_refunding_only_the_unused_part_when_asked(fake, prorate, invoice_now, query) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials())
+    sub = fake.seed(customer_id="cus_now")
+    result = provider.subscription_cancel(sub, at_period_end=False, prorate=prorate, invoice_now=invoice_now,
+                                          idempotency_key="bb_test_now")
+    [terminate] = writes_sent(fake)
+    assert (terminate["method"], terminate["query"]) == ("DELETE", query)
+    assert result.subscription.status == "expired" and fake.remote(sub).canceled
+
+
+def test_cancel_now_after_cancel_at_period_end_still_ends_it_now(fake) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials())
+    sub = fake.seed(customer_id="cus_now")
+    provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key="k1")
+    assert provider.subscription_cancel(sub, at_period_end=False, prorate=False, invoice_now=False,
+                                        idempotency_key="k2").changed
+    assert fake.remote(sub).canceled and fake.writes(sub) == 2
+
+
+def test_a_pause_of_zero_months_is_refused_without_asking_recurly(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_pause")
+    with pytest.raises(ProviderError) as caught:
+        provider_for("recurly", fake.credentials()).subscription_pause(sub, months=0, idempotency_key="k")
+    assert caught.value.retryable is False
+    assert fake.received == []
+
+
+def test_a_customers_subscriptions_are_read_across_pages_newest_first(fake) -> None:  # noqa: ANN001
+    seeded = [fake.seed(customer_id="cus_many") for _ in range(203)]  # the provider asks for pages of 200
+    got = provider_for("recurly", fake.credentials()).subscriptions_for_customer("cus_many")
+    assert [s.id for s in got] == seeded[::-1]
+    assert ["ids" in r["query"] for r in fake.received] == [False, True]  # the second page came from `next`
+
+
+def test_an_unknown_customer_is_a_permanent_404_naming_them(fake) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider_for("recurly", fake.credentials()).subscriptions_for_customer("cus_nobody")
+    assert (caught.value.status_code, caught.value.retryable) == (404, False)
+    assert "cus_nobody" in caught.value.message
+    assert fake.received[0]["path"] == "/accounts/code-cus_nobody/subscriptions"
+
+
+def test_a_provider_recovers_its_connection_after_a_timeout(fake) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials(timeout=0.3))
+    sub = fake.seed(customer_id="cus_slow")
+    fake.stall_next(1.0)
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_get(sub)
+    assert caught.value.retryable is True
+    assert provider.subscription_get(sub).id == sub
+
+
+def test_a_server_error_without_retry_after_is_retryable_with_no_delay_given(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_503")
+    fake.fail_next(503)
+    with pytest.raises(ProviderError) as caught:
+        provider_for("recurly", fake.credentials()).subscription_get(sub)
+    assert (caught.value.status_code, caught.value.retryable, caught.value.retry_after) == (503, True, None)
+    assert "Injected failure 503" in caught.value.message
+
+
+@pytest.mark.parametrize(("api_key", "api_base"), [("k", "127.0.0.1:9"), ("k", "http://127.0.0.1:port"),
+                                                    ("clé", "http://127.0.0.1:9")])
+def test_credentials_that_cannot_work_fail_for_good_without_a_request(api_key, api_base) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider_for("recurly", Credentials(api_key=api_key, api_base=api_base)).subscription_get("abc")
+    assert caught.value.retryable is False
+
+
+def test_an_api_base_with_a_path_keeps_it_in_front_of_every_request(fake) -> None:  # noqa: ANN001
+    good = fake.credentials()
+    prefixed = Credentials(api_key=good.api_key, api_base=good.api_base + "/recurly/", timeout=good.timeout)
+    with pytest.raises(ProviderError):  # the local Recurly serves no prefix: proof the request went there
+        provider_for("recurly", prefixed).subscription_get("abc")
+    assert [r["path"] for r in fake.received] == ["/recurly/subscriptions/abc"]
