@@ -11,20 +11,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from brightback_site.badges import badge
+
 from .models import BillingAction, BillingConnection
 from .providers import ProviderError
 from .services import action_retry, connection_check
-
-BADGE_COLOURS = {
-    "succeeded": ("#dafbe1", "#116329"), "pending": ("#fff8c5", "#7d4e00"), "running": ("#ddf4ff", "#0550ae"),
-    "failed": ("#ffebe9", "#cf222e"), "skipped": ("#eaeef2", "#57606a"),
-}
-
-
-def badge(value: str, label: str) -> str:
-    background, colour = BADGE_COLOURS.get(value, ("#eaeef2", "#24292f"))
-    return format_html('<span style="background:{};color:{};padding:1px 8px;border-radius:10px;'
-                       'font-weight:600;white-space:nowrap">{}</span>', background, colour, label)
 
 
 def _key_hint(key: str) -> str:

@@ -16,26 +16,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from brightback_site.badges import badge
 from flows.models import Event
 
 from . import services
 from .models import Delivery, DeliveryAttempt, Endpoint
-
-BADGE_COLOURS = {
-    # state or status: (background, text)
-    "active": ("#dafbe1", "#116329"), "succeeded": ("#dafbe1", "#116329"),
-    "pending": ("#fff8c5", "#7d4e00"), "sending": ("#ddf4ff", "#0550ae"),
-    "failing": ("#fff1e5", "#bc4c00"), "retrying": ("#fff1e5", "#bc4c00"),
-    "failed": ("#ffebe9", "#cf222e"), "disabled": ("#ffebe9", "#cf222e"),
-    "paused": ("#eaeef2", "#57606a"), "interrupted": ("#eaeef2", "#57606a"),
-    "in_progress": ("#ddf4ff", "#0550ae"),
-}
-
-
-def badge(value: str, label: str | None = None) -> str:
-    background, colour = BADGE_COLOURS.get(value, ("#eaeef2", "#24292f"))
-    return format_html('<span style="background:{};color:{};padding:1px 8px;border-radius:10px;'
-                       'font-weight:600;white-space:nowrap">{}</span>', background, colour, label or value)
 
 
 def deliveries_url(**query: str | int) -> str:
