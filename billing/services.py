@@ -44,11 +44,22 @@ OFFER_ACTIONS = {
 }
 
 
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+
 def _channel() -> outbox.Channel:
     from .tasks import billing_execute  # tasks import this module
 
-    return outbox.Channel(model=BillingAction, task=billing_execute,
+    return outbox.Channel(model=BillingAction, task=billing_execute, on_takeover=_count_lost_attempts,
                           lease_seconds=lambda: settings.BILLING_LEASE_SECONDS)
+
+
+def _count_lost_attempts(action_ids: list[int]) -> None:
+    """A claim took these over from a worker lost mid-attempt: count and log that attempt."""
+    now = timezone.now()
+    for action in BillingAction.objects.filter(pk__in=action_ids):
+        lost = _log(action, now=now, outcome="interrupted", detail="the worker was lost during this attempt")
+        BillingAction.objects.filter(pk=action.pk).update(attempt_count=action.attempt_count + 1, log=lost)
 
 
 class ActionImpossible(Exception):
@@ -217,6 +228,9 @@ def action_execute(*, action_id: int) -> ExecuteResult:
     now = timezone.now()
     finish: dict[str, Any] = {"lease_until": claim.lease_until, "now": now,
                               "attempt_count": action.attempt_count + 1, "started_at": action.started_at or now}
+    if action.attempt_count >= MAX_ATTEMPTS:
+        return _failed(action, error="gave up: workers were lost during the last attempts", retryable=False,
+                       status_code=None, retry_after=None, finish=finish)
     if action.dry_run:
         summary = _dry_run_summary(action)
         outbox.finish(action, status=BillingAction.Status.SKIPPED, summary=summary, finished_at=now,

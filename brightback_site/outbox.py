@@ -236,6 +236,7 @@ class Channel:
     task: Task
     lease_seconds: Callable[[], float]
     grace_seconds: Callable[[], float] = field(default=lambda: settings.OUTBOX_PUBLISH_GRACE_SECONDS)
+    on_takeover: Callable[[list[int]], None] | None = None  # see claim()
 
     def wake(self, pks: Sequence[int]) -> int:
         return sum(1 for pk in pks if publish(self.task, args=[pk]))
@@ -246,7 +247,8 @@ class Channel:
             transaction.on_commit(lambda: self.wake(ids))
 
     def claim_one(self, pk: int) -> Claim:
-        return claim(self.model, Q(pk=pk), limit=1, lease_seconds=self.lease_seconds())
+        return claim(self.model, Q(pk=pk), limit=1, lease_seconds=self.lease_seconds(),
+                     on_takeover=self.on_takeover)
 
     def sweep(self, *, now: datetime | None = None) -> int:
         return sweep(self.model, grace_seconds=self.grace_seconds(), wake=self.wake, now=now)
