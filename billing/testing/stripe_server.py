@@ -1,0 +1,554 @@
+"""A local Stripe for tests: localstripe (a stateful fake of Stripe's API) served in this process, with
+what it lacks added here, every request checked against Stripe's OpenAPI description first.
+
+How it runs: localstripe's handlers on our own aiohttp application, bound to 127.0.0.1 on a free port
+in a background thread with its own event loop. localstripe keeps its objects in one module-level
+store that it also pickles to /tmp/localstripe.pickle; here the store stays in memory (nothing is
+written to /tmp, so parallel runs never share state) and `reset()` empties it. Since the store is one
+per process, one StripeFake runs at a time in a process.
+
+What the harness adds to localstripe, each checked by `stripe_spec` before it runs:
+- the Stripe API version the SDK pins: subscription items name a `price` (localstripe only knows
+  plans: a price here is the plan with the same id, served at GET /v1/prices/{id});
+  `discounts`, `pause_collection` and `proration_behavior` on a subscription update; the period end
+  on each subscription item; `trial_end` on a paying subscription moving its next bill there;
+- subscription schedules created `from_subscription` and their `phases` (a plan change at renewal);
+- GET /v1/account, for a connection check;
+- Stripe's answers where localstripe differs: cancelling or updating a canceled subscription is
+  refused, a missing object is `resource_missing` "No such coupon: 'X'", an unknown key is a 401.
+
+`writes(sub)` counts requests that changed what the subscription bills or when: a subscription update
+or cancel, and an update of the phases of its schedule. Creating a schedule from a subscription only
+copies the subscription's current terms into a one-phase schedule (Stripe bills exactly as before),
+so it is not counted: a plan change at renewal is one counted write, the phase update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+from aiohttp import web
+from dateutil.relativedelta import relativedelta
+from localstripe import server as ls_server
+from localstripe.errors import UserError
+from localstripe.resources import Customer, Plan, StripeObject, Subscription, random_id, store
+
+from billing.providers.base import Credentials
+from billing.testing import COUPON, PLANS, Remote
+from billing.testing.stripe_spec import SpecViolation, stripe_spec
+
+API_KEY = "sk_test_brightback_local"
+BAD_KEY = "sk_test_revoked_key"
+HARNESS_KEY = "sk_test_harness_seeding"  # the harness's own requests: never failed, stalled or counted
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+           param: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"type": type_, "message": message}
+    if code:
+        body.update(code=code, doc_url=f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}")
+    if param:
+        body["param"] = param
+    return web.json_response({"error": body}, status=status, headers=headers)
+
+
+def _missing(kind: str, ident: str, param: str = "id") -> UserError:
+    return UserError(404 if param == "id" else 400, f"No such {kind}: '{ident}'",
+                     {"code": "resource_missing", "param": param})
+
+
+def _plan(price: str, param: str) -> Plan:
+    found = store.get("plan:" + price)
+    if found is None:
+        raise _missing("price", price, param)
+    return found
+
+
+def _price_json(plan: Plan) -> dict[str, Any]:
+    return {"id": plan.id, "object": "price", "active": plan.active, "currency": plan.currency,
+            "product": plan.product, "type": "recurring", "unit_amount": plan.amount, "billing_scheme": "per_unit",
+            "recurring": {"interval": plan.interval, "interval_count": plan.interval_count,
+                          "usage_type": "licensed"},
+            "livemode": False, "created": plan.created, "lookup_key": None, "metadata": plan.metadata,
+            "nickname": plan.nickname}
+
+
+class HarnessSubscription(Subscription):
+    """localstripe's subscription, taught the parts of today's API our adapter uses."""
+
+    def __init__(self, items: list[dict[str, Any]] | None = None, **data: Any) -> None:
+        items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items or [])]
+        self.pause_collection: dict[str, Any] | None = None
+        self._discounts: list[dict[str, Any]] = []
+        self._schedule: str | None = None
+        self._cancel_options: dict[str, bool] = {}
+        self._proration_behavior: str | None = None
+        super().__init__(items=items, **data)
+        if self.trial_end and self.trial_end > time.time():
+            self.status = "trialing"
+
+    @property
+    def current_period_end(self) -> int:
+        # Stripe moves the billing cycle anchor to `trial_end`: the next bill is then.
+        if self.trial_end and self.trial_end > time.time():
+            return int(self.trial_end)
+        return int(Subscription.current_period_end.fget(self))  # type: ignore[attr-defined]
+
+    def _update(self, items: list[dict[str, Any]] | None = None, discounts: Any = None,
+                pause_collection: Any = None, proration_behavior: str | None = None, **data: Any) -> None:
+        if self.status == "canceled":
+            raise UserError(400, "A canceled subscription can only update its cancellation_details and metadata.")
+        # Check everything before changing anything, as Stripe does.
+        if items is not None:
+            items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items)]
+            for n, item in enumerate(items):
+                if item.get("id") not in (None, self.items._list[0].id):
+                    raise _missing("subscription item", item["id"], f"items[{n}][id]")
+        new_discounts = self._discounts_after(discounts) if discounts is not None else None
+        if pause_collection not in (None, ""):
+            resumes_at = pause_collection.get("resumes_at")
+            if resumes_at is not None and int(resumes_at) <= time.time():
+                raise UserError(400, "resumes_at must be in the future.", {"param": "pause_collection[resumes_at]"})
+        super()._update(items=items, **data)
+        self._proration_behavior = proration_behavior
+        if new_discounts is not None:
+            self._discounts = new_discounts
+        if pause_collection == "":
+            self.pause_collection = None
+        elif pause_collection is not None:
+            self.pause_collection = {"behavior": pause_collection["behavior"],
+                                     "resumes_at": int(pause_collection.get("resumes_at") or 0) or None}
+        if data.get("trial_end") is not None and self.current_period_end == self.trial_end:
+            self.status = "trialing"
+
+    def _discounts_after(self, discounts: Any) -> list[dict[str, Any]]:
+        if discounts == "":
+            return []
+        kept = {d["id"]: d for d in self._discounts}
+        after = []
+        for n, wanted in enumerate(discounts):
+            if wanted.get("discount"):
+                if wanted["discount"] not in kept:
+                    raise _missing("discount", wanted["discount"], f"discounts[{n}][discount]")
+                after.append(kept[wanted["discount"]])
+            elif wanted.get("coupon"):
+                coupon = store.get("coupon:" + wanted["coupon"])
+                if coupon is None:
+                    raise _missing("coupon", wanted["coupon"], f"discounts[{n}][coupon]")
+                after.append({"id": "di_" + random_id(14), "object": "discount", "customer": self.customer,
+                              "subscription": self.id, "start": int(time.time()), "end": None,
+                              "source": {"type": "coupon", "coupon": coupon.id}, "coupon": coupon._export()})
+            else:
+                raise UserError(400, "Each discount needs a coupon, discount or promotion_code.",
+                                {"param": f"discounts[{n}]"})
+        return after
+
+    def _export(self, expand: list[str] | None = None) -> dict[str, Any]:
+        expand = list(expand or [])
+        expand_discounts = "discounts" in expand
+        obj = super()._export(expand=[path for path in expand if path != "discounts"])
+        for item in obj["items"]["data"]:
+            item["price"] = _price_json(_plan(item["plan"]["id"], "price"))
+            item["current_period_start"] = obj["current_period_start"]
+            item["current_period_end"] = obj["current_period_end"]
+        obj["discounts"] = [d if expand_discounts else d["id"] for d in self._discounts]
+        obj["schedule"] = self._schedule
+        return obj
+
+
+def _price_to_plan(item: dict[str, Any], param: str) -> dict[str, Any]:
+    item = dict(item)
+    if "price" in item:
+        item["plan"] = _plan(item.pop("price"), f"{param}[price]").id
+    return item
+
+
+class SubscriptionSchedule(StripeObject):
+    object = "subscription_schedule"
+    _id_prefix = "sub_sched_"
+
+    def __init__(self, subscription: HarnessSubscription) -> None:
+        super().__init__()
+        item = subscription.items._list[0]
+        self.subscription = subscription.id
+        self.customer = subscription.customer
+        self.status = "active"
+        self.end_behavior = "release"
+        self.metadata: dict[str, str] = {}
+        phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
+                 "items": [{"price": item.plan.id, "quantity": item.quantity}], "proration_behavior": "create_prorations"}
+        self.phases = [phase]
+        self.current_phase = {"start_date": phase["start_date"], "end_date": phase["end_date"]}
+
+    def _set_phases(self, phases: list[dict[str, Any]]) -> None:
+        if not phases or str(phases[0].get("start_date")) != str(self.current_phase["start_date"]):
+            raise UserError(400, "You can not modify the start date of the current phase.",
+                            {"param": "phases[0][start_date]"})
+        checked, start = [], None
+        for n, phase in enumerate(phases):
+            if not phase.get("items"):
+                raise UserError(400, "Each phase needs items.", {"param": f"phases[{n}][items]"})
+            plans = [_plan(item.get("price", ""), f"phases[{n}][items][{i}][price]")
+                     for i, item in enumerate(phase["items"])]
+            start = int(phase.get("start_date") or start)
+            end = phase.get("end_date")
+            if end is None:  # Stripe: one interval of the phase's price
+                span = relativedelta(**{plans[0].interval + "s": plans[0].interval_count})
+                end = int((datetime.fromtimestamp(start, UTC) + span).timestamp())
+            if int(end) <= start:
+                raise UserError(400, "A phase must end after it starts.", {"param": f"phases[{n}][end_date]"})
+            checked.append({"start_date": start, "end_date": int(end),
+                            "items": [{"price": p.id, "quantity": int(i.get("quantity") or 1)}
+                                      for p, i in zip(plans, phase["items"], strict=True)],
+                            "proration_behavior": phase.get("proration_behavior", "create_prorations")})
+            start = int(end)
+        self.phases = checked
+
+
+class StripeFake:
+    """The `FakeBilling` for Stripe (see billing/testing/__init__.py)."""
+
+    slug = "stripe"
+    _running: StripeFake | None = None
+
+    def __init__(self) -> None:
+        if StripeFake._running is not None:
+            raise RuntimeError("localstripe keeps one store per process: close the running StripeFake first")
+        StripeFake._running = self
+        self._lock = threading.Lock()
+        self._faults: list[tuple[str, float, int | None]] = []  # ("fail", status, retry_after) / ("stall", s, None)
+        self._writes: dict[str, int] = {}
+        # In memory only: localstripe would otherwise pickle every change to /tmp/localstripe.pickle.
+        store.dump_to_disk = lambda: None  # type: ignore[method-assign]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="localstripe", daemon=True)
+        self._thread.start()
+        self._runner = web.AppRunner(self._app(), shutdown_timeout=0.5, access_log=None)
+        self.port = self._on_loop(self._start())
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._http = requests.Session()
+        self._http.auth = (HARNESS_KEY, "")
+        self.reset()
+
+    # --- the FakeBilling protocol ----------------------------------------------------------------
+
+    def credentials(self, *, timeout: float = 5.0) -> Credentials:
+        return Credentials(api_key=API_KEY, api_base=self.base_url, timeout=timeout)
+
+    def bad_credentials(self) -> Credentials:
+        return Credentials(api_key=BAD_KEY, api_base=self.base_url, timeout=5.0)
+
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+        self._on_loop(self._ensure_customer(customer_id))
+        card = {"number": "4242424242424242", "exp_month": "12", "exp_year": str(datetime.now(UTC).year + 3),
+                "cvc": "123"}
+        method = self._call("POST", "/v1/payment_methods", {"type": "card", "card": card})["id"]
+        self._call("POST", f"/v1/payment_methods/{method}/attach", {"customer": customer_id})
+        self._call("POST", f"/v1/customers/{customer_id}", {"invoice_settings": {"default_payment_method": method}})
+        sub: dict[str, Any] = {"customer": customer_id, "items": [{"price": plan}]}
+        if trialing:
+            sub["trial_end"] = int(time.time()) + 14 * 86400
+        return str(self._call("POST", "/v1/subscriptions", sub)["id"])
+
+    def remote(self, subscription_id: str) -> Remote:
+        return self._on_loop(self._remote(subscription_id))
+
+    def writes(self, subscription_id: str) -> int:
+        with self._lock:
+            return self._writes.get(subscription_id, 0)
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([("fail", float(status), retry_after)] * times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([("stall", seconds, None)] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._writes.clear()
+        self._on_loop(self._clear())
+        self._call("POST", "/v1/products", {"id": "prod_brightback", "name": "Brightback test product"})
+        for amount, plan in zip((1000, 3000), PLANS, strict=True):
+            self._call("POST", "/v1/plans", {"id": plan, "product": "prod_brightback", "amount": amount,
+                                             "currency": "usd", "interval": "month"})
+        self._call("POST", "/v1/coupons", {"id": COUPON, "duration": "repeating", "duration_in_months": 3,
+                                           "percent_off": 30})
+
+    def close(self) -> None:
+        if StripeFake._running is not self:
+            return
+        try:
+            self._http.close()
+            self._on_loop(self._clear())
+            self._on_loop(self._runner.cleanup())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            del store.dump_to_disk
+            StripeFake._running = None
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    async def _start(self) -> int:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return int(self._runner.addresses[0][1])
+
+    def _call(self, method: str, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        response = self._http.request(method, self.base_url + path, data=_form(data), timeout=10)
+        if response.status_code != 200:
+            raise RuntimeError(f"localstripe refused {method} {path}: {response.status_code} {response.text}")
+        return dict(response.json())
+
+    async def _clear(self) -> None:
+        store.clear()
+
+    async def _ensure_customer(self, customer_id: str) -> None:
+        # localstripe draws its own ids; the contract names customers, so the customer takes the test's id.
+        if "customer:" + customer_id in store:
+            return
+        customer = Customer(name=customer_id)
+        del store["customer:" + customer.id]
+        customer.id = customer_id
+        store["customer:" + customer_id] = customer
+
+    async def _remote(self, subscription_id: str) -> Remote:
+        sub = store.get("subscription:" + subscription_id)
+        if sub is None:
+            raise KeyError(f"no subscription {subscription_id} on the local Stripe")
+        plan = sub.plan.id
+        pending = ""
+        schedule = store.get(f"subscription_schedule:{sub._schedule}") if sub._schedule else None
+        if schedule is not None and schedule.status == "active" and len(schedule.phases) > 1:
+            upcoming = schedule.phases[1]["items"][0]["price"]
+            pending = upcoming if upcoming != plan else ""
+
+        def when(stamp: int | None) -> datetime | None:
+            return datetime.fromtimestamp(stamp, UTC) if stamp else None
+
+        canceled = sub.status == "canceled"
+        return Remote(status=sub.status, canceled=canceled, cancel_at_period_end=bool(sub.cancel_at_period_end),
+                      coupons=tuple(d["source"]["coupon"] for d in sub._discounts),
+                      paused=sub.pause_collection is not None, plan=plan, pending_plan=pending,
+                      trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end))
+
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])
+        own: list[tuple[str, str, Handler]] = [
+            ("GET", "/v1/account", _account),
+            ("GET", "/v1/prices/{id}", _price),
+            ("POST", "/v1/subscriptions", ls_server.api_create(HarnessSubscription, "/v1/subscriptions")),
+            ("GET", "/v1/subscriptions", _subscription_list),
+            ("DELETE", "/v1/subscriptions/{id}", _subscription_cancel),
+            ("POST", "/v1/subscription_schedules", _schedule_create),
+            ("GET", "/v1/subscription_schedules/{id}", _schedule_get),
+            ("POST", "/v1/subscription_schedules/{id}", _schedule_update),
+        ]
+        taken = set()
+        for method, path, handler in own:
+            app.router.add_route(method, path, handler)
+            taken.add((method, path))
+        for route in ls_server.app.router.routes():  # localstripe's own, in its order
+            info = route.resource.get_info() if route.resource else {}
+            path = info.get("path") or info.get("formatter")
+            if path and (route.method, path) not in taken:
+                app.router.add_route(route.method, path, route.handler)
+                taken.add((route.method, path))
+        return app
+
+    @web.middleware
+    async def _faults_and_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        key = _api_key(request)
+        harness = key == HARNESS_KEY
+        while not harness:
+            with self._lock:
+                fault = self._faults.pop(0) if self._faults else None
+            if fault is None:
+                break
+            kind, value, retry_after = fault
+            if kind == "stall":
+                await asyncio.sleep(value)
+                continue
+            return _injected(int(value), retry_after)
+        if key == BAD_KEY:
+            return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
+        if request.method == "POST":
+            data = ls_server.unflatten_data(await request.post())
+        else:
+            data = ls_server.unflatten_data(request.query)
+        try:
+            stripe_spec().check(request.method, request.path, data or {})
+        except SpecViolation as broken:
+            return web.json_response(broken.body(), status=400)
+        response = await handler(request)
+        if not harness and request.method in ("POST", "DELETE") and response.status == 200:
+            self._count(request)
+        return response
+
+    def _count(self, request: web.Request) -> None:
+        parts = request.path.strip("/").split("/")
+        subscription = None
+        if len(parts) == 3 and parts[1] == "subscriptions":
+            subscription = parts[2]
+        elif len(parts) == 3 and parts[1] == "subscription_schedules":
+            schedule = store.get("subscription_schedule:" + parts[2])
+            subscription = schedule.subscription if schedule else None
+        if subscription:
+            with self._lock:
+                self._writes[subscription] = self._writes.get(subscription, 0) + 1
+
+
+# --- handlers for what localstripe lacks -------------------------------------------------------------
+
+@web.middleware
+async def _stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except UserError as refused:
+        error = refused.body["error"]
+        if refused.code == 404 and error.get("message") == "Not Found":
+            kind = request.path.strip("/").split("/")[1].rstrip("s").replace("_", " ")
+            ident = request.match_info.get("id", "")
+            return _error(404, f"No such {kind}: '{ident}'", code="resource_missing", param="id")
+        return _error(refused.code, error.get("message", "Bad request"), code=error.get("code"),
+                      param=error.get("param"))
+
+
+def _injected(status: int, retry_after: int | None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    known = {
+        401: ("invalid_request_error", None, "Invalid API Key provided: sk_test_****"),
+        402: ("card_error", "card_declined", "Your card was declined."),
+        403: ("invalid_request_error", "secret_key_required",
+              "The provided key does not have the required permissions for this endpoint."),
+        404: ("invalid_request_error", "resource_missing", "No such object."),
+        409: ("idempotency_error", None, "Keys for idempotent requests can only be used with the same parameters."),
+        429: ("invalid_request_error", "rate_limit", "Request rate limit exceeded."),
+    }
+    type_, code, message = known.get(status, ("invalid_request_error", None, "The request could not be processed."))
+    if status >= 500:
+        type_, code, message = "api_error", None, "An unknown error occurred."
+    return _error(status, message, type_=type_, code=code, headers=headers)
+
+
+def _api_key(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme == "Basic":
+        return base64.b64decode(value).decode().partition(":")[0]
+    return value if scheme == "Bearer" else ""
+
+
+def _expand(request: web.Request) -> list[str]:
+    return list(ls_server.unflatten_data(request.query).get("expand") or [])
+
+
+def _subscription(ident: str) -> HarnessSubscription:
+    sub = store.get("subscription:" + ident)
+    if sub is None:
+        raise _missing("subscription", ident)
+    return sub
+
+
+async def _account(request: web.Request) -> web.Response:
+    return web.json_response({"id": "acct_localstripe", "object": "account", "type": "standard",
+                              "country": "US", "default_currency": "usd", "charges_enabled": True,
+                              "settings": {"dashboard": {"display_name": "Local Stripe"}}})
+
+
+async def _price(request: web.Request) -> web.Response:
+    plan = store.get("plan:" + request.match_info["id"])
+    if plan is None:
+        raise _missing("price", request.match_info["id"])
+    return web.json_response(_price_json(plan))
+
+
+async def _subscription_list(request: web.Request) -> web.Response:
+    query = ls_server.unflatten_data(request.query)
+    expand = [path.removeprefix("data.") for path in query.pop("expand", None) or []]
+    found = Subscription._api_list_all("/v1/subscriptions", **query)
+    found._compute_starting_pos()
+    data = [sub._export(expand=expand) for sub in found._list[found._starting_pos:][:found._limit]]
+    return web.json_response({"object": "list", "url": "/v1/subscriptions", "has_more": found.has_more,
+                              "data": data})
+
+
+async def _subscription_cancel(request: web.Request) -> web.Response:
+    sub = _subscription(request.match_info["id"])
+    if sub.status == "canceled":  # Stripe: a canceled subscription is gone for this call
+        raise _missing("subscription", sub.id)
+    query = ls_server.unflatten_data(request.query)
+    sub._cancel_options = {name: query.get(name) == "true" for name in ("prorate", "invoice_now")}
+    Subscription._api_delete(sub.id)
+    sub.canceled_at = int(time.time())
+    if sub._schedule and (schedule := store.get("subscription_schedule:" + sub._schedule)):
+        schedule.status = "canceled"
+    return web.json_response(sub._export(expand=_expand(request)))
+
+
+async def _schedule_create(request: web.Request) -> web.Response:
+    data = ls_server.unflatten_data(await request.post())
+    if set(data) - {"from_subscription", "expand", "metadata"}:
+        raise UserError(400, "When from_subscription is set, phases and other settings cannot be set.",
+                        {"param": "from_subscription"})
+    if "from_subscription" not in data:
+        raise UserError(400, "This local Stripe creates schedules only from_subscription.",
+                        {"param": "from_subscription"})
+    sub = _subscription(data["from_subscription"])
+    if sub.status == "canceled" or sub._schedule:
+        raise UserError(400, f"Subscription {sub.id} is canceled or already attached to a schedule.",
+                        {"param": "from_subscription"})
+    schedule = SubscriptionSchedule(sub)
+    sub._schedule = schedule.id
+    return web.json_response(schedule._export())
+
+
+async def _schedule_get(request: web.Request) -> web.Response:
+    schedule = store.get("subscription_schedule:" + request.match_info["id"])
+    if schedule is None:
+        raise _missing("subscription schedule", request.match_info["id"])
+    return web.json_response(schedule._export())
+
+
+async def _schedule_update(request: web.Request) -> web.Response:
+    schedule = store.get("subscription_schedule:" + request.match_info["id"])
+    if schedule is None:
+        raise _missing("subscription schedule", request.match_info["id"])
+    if schedule.status != "active":
+        raise UserError(400, f"You cannot update a subscription schedule that is {schedule.status}.")
+    data = ls_server.unflatten_data(await request.post())
+    if "phases" in data:
+        schedule._set_phases(data["phases"])
+    if "end_behavior" in data:
+        schedule.end_behavior = data["end_behavior"]
+    return web.json_response(schedule._export())
+
+
+def _form(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe's form encoding: items[0][price]=pro."""
+    pairs: list[tuple[str, str]] = []
+    entries = data.items() if isinstance(data, dict) else enumerate(data)
+    for key, value in entries:
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if isinstance(value, (dict, list)):
+            pairs.extend(_form(value, name))  # type: ignore[arg-type]
+        else:
+            pairs.append((name, str(value)))
+    return pairs
