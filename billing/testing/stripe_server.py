@@ -29,16 +29,21 @@ import asyncio
 import base64
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
 from aiohttp import web
 from dateutil.relativedelta import relativedelta
-from localstripe import server as ls_server
 from localstripe.errors import UserError
 from localstripe.resources import Customer, Plan, StripeObject, Subscription, random_id, store
+
+with warnings.catch_warnings():  # localstripe registers plain functions as handlers, which aiohttp deprecates
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from localstripe import server as ls_server
 
 from billing.providers.base import Credentials
 from billing.testing import COUPON, PLANS, Remote
@@ -80,6 +85,16 @@ def _price_json(plan: Plan) -> dict[str, Any]:
                           "usage_type": "licensed"},
             "livemode": False, "created": plan.created, "lookup_key": None, "metadata": plan.metadata,
             "nickname": plan.nickname}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One API request as the server received it, before any injected failure or check."""
+
+    method: str
+    path: str
+    idempotency_key: str | None
+    params: dict[str, Any]
 
 
 class HarnessSubscription(Subscription):
@@ -185,7 +200,8 @@ class SubscriptionSchedule(StripeObject):
         self.end_behavior = "release"
         self.metadata: dict[str, str] = {}
         phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
-                 "items": [{"price": item.plan.id, "quantity": item.quantity}], "proration_behavior": "create_prorations"}
+                 "items": [{"price": item.plan.id, "quantity": item.quantity}],
+                 "proration_behavior": "create_prorations"}
         self.phases = [phase]
         self.current_phase = {"start_date": phase["start_date"], "end_date": phase["end_date"]}
 
@@ -193,7 +209,7 @@ class SubscriptionSchedule(StripeObject):
         if not phases or str(phases[0].get("start_date")) != str(self.current_phase["start_date"]):
             raise UserError(400, "You can not modify the start date of the current phase.",
                             {"param": "phases[0][start_date]"})
-        checked, start = [], None
+        checked, start = [], int(self.current_phase["start_date"])
         for n, phase in enumerate(phases):
             if not phase.get("items"):
                 raise UserError(400, "Each phase needs items.", {"param": f"phases[{n}][items]"})
@@ -227,6 +243,7 @@ class StripeFake:
         self._lock = threading.Lock()
         self._faults: list[tuple[str, float, int | None]] = []  # ("fail", status, retry_after) / ("stall", s, None)
         self._writes: dict[str, int] = {}
+        self._seen: list[Seen] = []
         # In memory only: localstripe would otherwise pickle every change to /tmp/localstripe.pickle.
         store.dump_to_disk = lambda: None  # type: ignore[method-assign]
         self._loop = asyncio.new_event_loop()
@@ -266,6 +283,11 @@ class StripeFake:
         with self._lock:
             return self._writes.get(subscription_id, 0)
 
+    def seen(self) -> list[Seen]:
+        """The API requests received since the last reset (the harness's own excepted), oldest first."""
+        with self._lock:
+            return list(self._seen)
+
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
         with self._lock:
             self._faults.extend([("fail", float(status), retry_after)] * times)
@@ -278,6 +300,7 @@ class StripeFake:
         with self._lock:
             self._faults.clear()
             self._writes.clear()
+            self._seen.clear()
         self._on_loop(self._clear())
         self._call("POST", "/v1/products", {"id": "prod_brightback", "name": "Brightback test product"})
         for amount, plan in zip((1000, 3000), PLANS, strict=True):
@@ -366,10 +389,10 @@ class StripeFake:
             taken.add((method, path))
         for route in ls_server.app.router.routes():  # localstripe's own, in its order
             info = route.resource.get_info() if route.resource else {}
-            path = info.get("path") or info.get("formatter")
-            if path and (route.method, path) not in taken:
-                app.router.add_route(route.method, path, route.handler)
-                taken.add((route.method, path))
+            template = info.get("path") or info.get("formatter")
+            if template and (route.method, template) not in taken:
+                app.router.add_route(route.method, template, _as_async(route.handler))
+                taken.add((route.method, template))
         return app
 
     @web.middleware
@@ -378,22 +401,22 @@ class StripeFake:
             return await handler(request)
         key = _api_key(request)
         harness = key == HARNESS_KEY
-        while not harness:
-            with self._lock:
-                fault = self._faults.pop(0) if self._faults else None
-            if fault is None:
-                break
-            kind, value, retry_after = fault
-            if kind == "stall":
-                await asyncio.sleep(value)
-                continue
-            return _injected(int(value), retry_after)
-        if key == BAD_KEY:
-            return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
         if request.method == "POST":
             data = ls_server.unflatten_data(await request.post())
         else:
             data = ls_server.unflatten_data(request.query)
+        if not harness:
+            with self._lock:
+                self._seen.append(Seen(request.method, request.path, request.headers.get("Idempotency-Key"),
+                                       data or {}))
+                fault = self._faults.pop(0) if self._faults else None
+            if fault is not None:  # each request takes at most one injected fault
+                kind, value, retry_after = fault
+                if kind == "fail":
+                    return _injected(int(value), retry_after)
+                await asyncio.sleep(value)
+        if key == BAD_KEY:
+            return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
         try:
             stripe_spec().check(request.method, request.path, data or {})
         except SpecViolation as broken:
@@ -430,6 +453,16 @@ async def _stripe_errors(request: web.Request, handler: Handler) -> web.StreamRe
             return _error(404, f"No such {kind}: '{ident}'", code="resource_missing", param="id")
         return _error(refused.code, error.get("message", "Bad request"), code=error.get("code"),
                       param=error.get("param"))
+
+
+def _as_async(handler: Callable[[web.Request], Any]) -> Handler:
+    if asyncio.iscoroutinefunction(handler):
+        return handler
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        return handler(request)  # type: ignore[no-any-return]
+
+    return run
 
 
 def _injected(status: int, retry_after: int | None) -> web.Response:
