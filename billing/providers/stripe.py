@@ -93,7 +93,8 @@ class StripeProvider(BillingProvider):
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
                             invoice_now: bool, idempotency_key: str) -> ActionResult:
         before = _subscription(self._read(subscription_id))
-        if before.status == "canceled" or (at_period_end and before.cancel_at_period_end):
+        ended = before.canceled and not before.cancel_at_period_end
+        if ended or (at_period_end and before.cancel_at_period_end):
             return ActionResult(False, f"already {_cancel_words(before)}", before)
         if at_period_end:
             after = self._update(subscription_id, {"cancel_at_period_end": True}, idempotency_key)
@@ -144,7 +145,7 @@ class StripeProvider(BillingProvider):
                 self._client.v1.subscription_schedules.create(
                     params={"from_subscription": subscription_id},
                     options={"idempotency_key": f"{idempotency_key}-schedule"})))
-        current = schedule["phases"][0]
+        current = schedule["phases"][_current_phase(schedule)]
         quantity = int(item.get("quantity") or 1)
         phases: list[SubscriptionScheduleUpdateParamsPhase] = [
             {"items": [{"price": p["price"] if isinstance(p["price"], str) else p["price"]["id"],
@@ -191,13 +192,15 @@ class StripeProvider(BillingProvider):
         return found if found.get("status") in ("active", "not_started") else None
 
     def _exists(self, what: str, fetch: Any) -> None:
+        """Look a coupon or price up before a write, so a missing one is named rather than reported as
+        a generic refusal of the update."""
         try:
-            self._call(what, fetch)
-        except ProviderError as failed:
-            if failed.status_code == 404:
-                raise ProviderError(f"{what} does not exist in Stripe: {failed.message}", retryable=False,
+            fetch()
+        except stripe.StripeError as failed:
+            if failed.http_status == 404:
+                raise ProviderError(f"{what} does not exist in Stripe: {_said(failed)}", retryable=False,
                                     status_code=404) from failed
-            raise
+            raise _error(what, failed) from failed
 
     def _call(self, what: str, request: Any) -> dict[str, Any]:
         """Run one SDK call and hand back plain data; every SDK failure leaves as a ProviderError."""
@@ -209,7 +212,7 @@ class StripeProvider(BillingProvider):
 
 
 def _error(what: str, failed: stripe.StripeError) -> ProviderError:
-    said = failed.user_message if hasattr(failed, "user_message") and failed.user_message else str(failed)
+    said = _said(failed)
     status = failed.http_status
     if status is None:  # no answer: refused connection, timeout, network
         return ProviderError(f"Stripe could not be reached for {what}: {said}", retryable=True)
@@ -230,6 +233,10 @@ def _error(what: str, failed: stripe.StripeError) -> ProviderError:
     else:
         plain = f"Stripe refused the change to {what}"
     return ProviderError(f"{plain}: {said}", retryable=retryable, status_code=status, retry_after=retry_after)
+
+
+def _said(failed: stripe.StripeError) -> str:
+    return failed.user_message or str(failed) or type(failed).__name__
 
 
 def _subscription(raw: dict[str, Any]) -> Subscription:
@@ -261,11 +268,18 @@ def _id(value: Any) -> str:
     return str(value["id"] if isinstance(value, dict) else value)
 
 
+def _current_phase(schedule: dict[str, Any]) -> int:
+    started = (schedule.get("current_phase") or {}).get("start_date")
+    starts = [phase.get("start_date") for phase in schedule.get("phases") or []]
+    return starts.index(started) if started in starts else 0
+
+
 def _next_phase_price(schedule: dict[str, Any]) -> str:
     phases = schedule.get("phases") or []
-    if len(phases) < 2 or not phases[1].get("items"):
+    upcoming = _current_phase(schedule) + 1
+    if upcoming >= len(phases) or not phases[upcoming].get("items"):
         return ""
-    return _id(phases[1]["items"][0].get("price") or "")
+    return _id(phases[upcoming]["items"][0].get("price") or "")
 
 
 def _when(stamp: Any) -> datetime | None:
@@ -277,7 +291,9 @@ def _day(moment: datetime | None) -> str:
 
 
 def _cancel_words(sub: Subscription) -> str:
-    return "canceled" if sub.status == "canceled" else f"set to cancel at period end ({_day(sub.current_period_end)})"
+    if not sub.cancel_at_period_end:
+        return "canceled"
+    return f"set to cancel at period end ({_day(sub.current_period_end)})"
 
 
 def _add_months(moment: datetime, months: int) -> datetime:

@@ -117,15 +117,22 @@ def stripe_spec() -> StripeSpec:
     return StripeSpec(json.loads(SPEC_PATH.read_text()))
 
 
+def _shape(schema: dict[str, Any]) -> str:
+    kind = schema.get("type")
+    return kind if kind in ("object", "array") else "scalar"
+
+
 def _check(schema: dict[str, Any], value: Any, where: str) -> None:
     if "anyOf" in schema:
+        shape = "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "scalar"
         problems = []
         for option in schema["anyOf"]:
             try:
                 _check(option, value, where)
                 return
             except SpecViolation as problem:
-                problems.append(problem)
+                if _shape(option) == shape:  # the branch the caller meant says what is wrong
+                    problems.append(problem)
         raise problems[0] if len(problems) == 1 else SpecViolation(f"Invalid value for {where}.", param=where)
     kind = schema.get("type")
     if kind == "object":
