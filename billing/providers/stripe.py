@@ -6,6 +6,8 @@ our `idempotency_key` as Stripe's Idempotency-Key header. Each action first read
 (with its discounts expanded) and sends nothing when the change is already in place:
 
 - cancel at period end: update `cancel_at_period_end=true`. Done: canceled, or already set so.
+  A subscription managed by a schedule (a plan change at renewal) is released from it first, as
+  Stripe refuses cancellation changes on it otherwise; so is one whose plan changes now.
 - cancel now: cancel (DELETE) with `prorate` and `invoice_now`. Done: status `canceled` (Stripe itself
   answers "No such subscription" to a second cancel).
 - coupon: update `discounts` to the discounts already there plus `{coupon}` (a populated `discounts`
@@ -92,11 +94,13 @@ class StripeProvider(BillingProvider):
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
                             invoice_now: bool, idempotency_key: str) -> ActionResult:
-        before = _subscription(self._read(subscription_id))
+        raw = self._read(subscription_id)
+        before = _subscription(raw)
         ended = before.canceled and not before.cancel_at_period_end
         if ended or (at_period_end and before.cancel_at_period_end):
             return ActionResult(False, f"already {_cancel_words(before)}", before)
         if at_period_end:
+            self._release_schedule(raw, idempotency_key)
             after = self._update(subscription_id, {"cancel_at_period_end": True}, idempotency_key)
             return ActionResult(True, f"set to cancel at period end ({_day(after.current_period_end)})", after)
         raw = self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscriptions.cancel(
@@ -136,6 +140,7 @@ class StripeProvider(BillingProvider):
         self._exists(f"plan {plan}", lambda: self._client.v1.prices.retrieve(plan))
         item = raw["items"]["data"][0]
         if not at_renewal:
+            self._release_schedule(raw, idempotency_key)
             after = self._update(subscription_id, {
                 "items": [{"id": item["id"], "price": plan}],
                 "proration_behavior": "create_prorations" if prorate else "none"}, idempotency_key)
@@ -183,6 +188,7 @@ class StripeProvider(BillingProvider):
         return _subscription(raw)
 
     def _schedule(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The schedule that manages the subscription now, if any."""
         schedule = raw.get("schedule")
         if not schedule:
             return None
@@ -190,6 +196,15 @@ class StripeProvider(BillingProvider):
         found = self._call(f"subscription schedule {ident}",
                            lambda: self._client.v1.subscription_schedules.retrieve(ident))
         return found if found.get("status") in ("active", "not_started") else None
+
+    def _release_schedule(self, raw: dict[str, Any], idempotency_key: str) -> None:
+        """Stripe refuses cancellation changes on a subscription a schedule manages, and a schedule's
+        next phase would undo a plan change made now: let the subscription go from its schedule first
+        (the pending change it held is dropped; the subscription's current terms stay)."""
+        schedule = self._schedule(raw)
+        if schedule is not None:
+            self._call(f"subscription {raw['id']}", lambda: self._client.v1.subscription_schedules.release(
+                schedule["id"], options={"idempotency_key": f"{idempotency_key}-release"}))
 
     def _exists(self, what: str, fetch: Any) -> None:
         """Look a coupon or price up before a write, so a missing one is named rather than reported as

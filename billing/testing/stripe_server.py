@@ -123,6 +123,10 @@ class HarnessSubscription(Subscription):
         if self.status == "canceled":
             raise UserError(400, "A canceled subscription can only update its cancellation_details and metadata.")
         # Check everything before changing anything, as Stripe does.
+        if self._schedule and ("cancel_at_period_end" in data or "cancel_at" in data):
+            raise UserError(400, f"The subscription is managed by the subscription schedule `{self._schedule}`, and "
+                                 "updating any cancelation behavior directly is not allowed. Please update the "
+                                 "schedule instead.")
         if items is not None:
             items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items)]
             for n, item in enumerate(items):
@@ -198,6 +202,8 @@ class SubscriptionSchedule(StripeObject):
         self.customer = subscription.customer
         self.status = "active"
         self.end_behavior = "release"
+        self.released_at: int | None = None
+        self.released_subscription: str | None = None
         self.metadata: dict[str, str] = {}
         phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
                  "items": [{"price": item.plan.id, "quantity": item.quantity}],
@@ -382,6 +388,7 @@ class StripeFake:
             ("POST", "/v1/subscription_schedules", _schedule_create),
             ("GET", "/v1/subscription_schedules/{id}", _schedule_get),
             ("POST", "/v1/subscription_schedules/{id}", _schedule_update),
+            ("POST", "/v1/subscription_schedules/{id}/release", _schedule_release),
         ]
         taken = set()
         for method, path, handler in own:
@@ -431,7 +438,7 @@ class StripeFake:
         subscription = None
         if len(parts) == 3 and parts[1] == "subscriptions":
             subscription = parts[2]
-        elif len(parts) == 3 and parts[1] == "subscription_schedules":
+        elif len(parts) in (3, 4) and parts[1] == "subscription_schedules":
             schedule = store.get("subscription_schedule:" + parts[2])
             subscription = schedule.subscription if schedule else None
         if subscription:
@@ -453,6 +460,9 @@ async def _stripe_errors(request: web.Request, handler: Handler) -> web.StreamRe
             return _error(404, f"No such {kind}: '{ident}'", code="resource_missing", param="id")
         return _error(refused.code, error.get("message", "Bad request"), code=error.get("code"),
                       param=error.get("param"))
+    except (TypeError, KeyError, AttributeError) as broke:  # a spec-valid request localstripe cannot carry out
+        return _error(500, f"The local Stripe cannot handle {request.method} {request.path}: {broke!r}",
+                      type_="api_error")
 
 
 def _as_async(handler: Callable[[web.Request], Any]) -> Handler:
@@ -553,17 +563,19 @@ async def _schedule_create(request: web.Request) -> web.Response:
     return web.json_response(schedule._export())
 
 
-async def _schedule_get(request: web.Request) -> web.Response:
-    schedule = store.get("subscription_schedule:" + request.match_info["id"])
+def _schedule(ident: str) -> SubscriptionSchedule:
+    schedule = store.get("subscription_schedule:" + ident)
     if schedule is None:
-        raise _missing("subscription schedule", request.match_info["id"])
-    return web.json_response(schedule._export())
+        raise _missing("subscription schedule", ident)
+    return schedule
+
+
+async def _schedule_get(request: web.Request) -> web.Response:
+    return web.json_response(_schedule(request.match_info["id"])._export())
 
 
 async def _schedule_update(request: web.Request) -> web.Response:
-    schedule = store.get("subscription_schedule:" + request.match_info["id"])
-    if schedule is None:
-        raise _missing("subscription schedule", request.match_info["id"])
+    schedule = _schedule(request.match_info["id"])
     if schedule.status != "active":
         raise UserError(400, f"You cannot update a subscription schedule that is {schedule.status}.")
     data = ls_server.unflatten_data(await request.post())
@@ -571,6 +583,17 @@ async def _schedule_update(request: web.Request) -> web.Response:
         schedule._set_phases(data["phases"])
     if "end_behavior" in data:
         schedule.end_behavior = data["end_behavior"]
+    return web.json_response(schedule._export())
+
+
+async def _schedule_release(request: web.Request) -> web.Response:
+    schedule = _schedule(request.match_info["id"])
+    if schedule.status not in ("active", "not_started"):
+        raise UserError(400, f"You cannot release a subscription schedule that is currently in the "
+                             f"`{schedule.status}` status.")
+    schedule.status, schedule.released_subscription = "released", schedule.subscription
+    schedule.released_at = int(time.time())
+    store["subscription:" + schedule.subscription]._schedule = None
     return web.json_response(schedule._export())
 
 

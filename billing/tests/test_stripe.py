@@ -86,6 +86,17 @@ def test_a_lost_answer_after_the_schedule_was_made_only_sets_its_phases(fake: St
     assert (fake.remote(sub).plan, fake.remote(sub).pending_plan) == ("basic", "pro")
 
 
+def test_cancel_at_period_end_releases_a_pending_plan_change_first(fake: StripeFake, provider,  # noqa: ANN001
+                                                                  sub: str) -> None:
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key="bb_plan")
+    result = provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
+                                          idempotency_key="bb_cancel")
+    assert result.changed and result.subscription.cancel_at_period_end
+    remote = fake.remote(sub)
+    assert (remote.cancel_at_period_end, remote.plan, remote.pending_plan) == (True, "basic", "")
+    assert [seen.idempotency_key for seen in writes_seen(fake)][-2:] == ["bb_cancel-release", "bb_cancel"]
+
+
 def test_cancel_now_sends_prorate_and_invoice_now(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
     provider.subscription_cancel(sub, at_period_end=False, prorate=True, invoice_now=False, idempotency_key="bb_c")
     (cancel,) = writes_seen(fake)
@@ -209,6 +220,13 @@ def test_the_server_refuses_a_second_cancel_as_stripe_does(fake: StripeFake, sub
     updated = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"cancel_at_period_end": "true"})
     assert updated.status_code == 400
     assert fake.writes(sub) == 1
+
+
+def test_the_server_refuses_cancellation_changes_on_a_scheduled_subscription(fake: StripeFake, sub: str) -> None:
+    assert raw(fake, "POST", "/v1/subscription_schedules", {"from_subscription": sub}).status_code == 200
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"cancel_at_period_end": "true"})
+    assert answer.status_code == 400 and "managed by the subscription schedule" in answer.json()["error"]["message"]
+    assert not fake.remote(sub).cancel_at_period_end
 
 
 def test_an_unknown_address_is_refused_as_by_stripe(fake: StripeFake) -> None:
