@@ -7,7 +7,8 @@ store that it also pickles to /tmp/localstripe.pickle; here the store stays in m
 written to /tmp, so parallel runs never share state) and `reset()` empties it. Since the store is one
 per process, one StripeFake runs at a time in a process.
 
-What the harness adds to localstripe, each checked by `stripe_spec` before it runs:
+What the harness adds to localstripe (billing/testing/stripe_resources.py), each request checked by
+`stripe_spec` before it runs:
 - the Stripe API version the SDK pins: subscription items name a `price` (localstripe only knows
   plans: a price here is the plan with the same id, served at GET /v1/prices/{id});
   `discounts`, `pause_collection` and `proration_behavior` on a subscription update; the period end
@@ -18,7 +19,7 @@ What the harness adds to localstripe, each checked by `stripe_spec` before it ru
   refused, a missing object is `resource_missing` "No such coupon: 'X'", an unknown key is a 401.
 
 `writes(sub)` counts requests that changed what the subscription bills or when: a subscription update
-or cancel, and an update of the phases of its schedule. Creating a schedule from a subscription only
+or cancel, and an update or release of its schedule. Creating a schedule from a subscription only
 copies the subscription's current terms into a one-phase schedule (Stripe bills exactly as before),
 so it is not counted: a plan change at renewal is one counted write, the phase update.
 """
@@ -29,7 +30,6 @@ import asyncio
 import base64
 import threading
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,16 +37,23 @@ from typing import Any, TypeVar
 
 import requests
 from aiohttp import web
-from dateutil.relativedelta import relativedelta
 from localstripe.errors import UserError
-from localstripe.resources import Customer, Plan, StripeObject, Subscription, random_id, store
-
-with warnings.catch_warnings():  # localstripe registers plain functions as handlers, which aiohttp deprecates
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from localstripe import server as ls_server
+from localstripe.resources import Customer, store
 
 from billing.providers.base import Credentials
 from billing.testing import COUPON, PLANS, Remote
+from billing.testing.stripe_resources import (
+    HarnessSubscription,
+    account,
+    ls_server,
+    price,
+    schedule_create,
+    schedule_get,
+    schedule_release,
+    schedule_update,
+    subscription_cancel,
+    subscription_list,
+)
 from billing.testing.stripe_spec import SpecViolation, stripe_spec
 
 API_KEY = "sk_test_brightback_local"
@@ -66,27 +73,6 @@ def _error(status: int, message: str, *, type_: str = "invalid_request_error", c
     return web.json_response({"error": body}, status=status, headers=headers)
 
 
-def _missing(kind: str, ident: str, param: str = "id") -> UserError:
-    return UserError(404 if param == "id" else 400, f"No such {kind}: '{ident}'",
-                     {"code": "resource_missing", "param": param})
-
-
-def _plan(price: str, param: str) -> Plan:
-    found = store.get("plan:" + price)
-    if found is None:
-        raise _missing("price", price, param)
-    return found
-
-
-def _price_json(plan: Plan) -> dict[str, Any]:
-    return {"id": plan.id, "object": "price", "active": plan.active, "currency": plan.currency,
-            "product": plan.product, "type": "recurring", "unit_amount": plan.amount, "billing_scheme": "per_unit",
-            "recurring": {"interval": plan.interval, "interval_count": plan.interval_count,
-                          "usage_type": "licensed"},
-            "livemode": False, "created": plan.created, "lookup_key": None, "metadata": plan.metadata,
-            "nickname": plan.nickname}
-
-
 @dataclass(frozen=True)
 class Seen:
     """One API request as the server received it, before any injected failure or check."""
@@ -95,145 +81,6 @@ class Seen:
     path: str
     idempotency_key: str | None
     params: dict[str, Any]
-
-
-class HarnessSubscription(Subscription):
-    """localstripe's subscription, taught the parts of today's API our adapter uses."""
-
-    def __init__(self, items: list[dict[str, Any]] | None = None, **data: Any) -> None:
-        items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items or [])]
-        self.pause_collection: dict[str, Any] | None = None
-        self._discounts: list[dict[str, Any]] = []
-        self._schedule: str | None = None
-        self._cancel_options: dict[str, bool] = {}
-        self._proration_behavior: str | None = None
-        super().__init__(items=items, **data)
-        if self.trial_end and self.trial_end > time.time():
-            self.status = "trialing"
-
-    @property
-    def current_period_end(self) -> int:
-        # Stripe moves the billing cycle anchor to `trial_end`: the next bill is then.
-        if self.trial_end and self.trial_end > time.time():
-            return int(self.trial_end)
-        return int(Subscription.current_period_end.fget(self))  # type: ignore[attr-defined]
-
-    def _update(self, items: list[dict[str, Any]] | None = None, discounts: Any = None,
-                pause_collection: Any = None, proration_behavior: str | None = None, **data: Any) -> None:
-        if self.status == "canceled":
-            raise UserError(400, "A canceled subscription can only update its cancellation_details and metadata.")
-        # Check everything before changing anything, as Stripe does.
-        if self._schedule and ("cancel_at_period_end" in data or "cancel_at" in data):
-            raise UserError(400, f"The subscription is managed by the subscription schedule `{self._schedule}`, and "
-                                 "updating any cancelation behavior directly is not allowed. Please update the "
-                                 "schedule instead.")
-        if items is not None:
-            items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items)]
-            for n, item in enumerate(items):
-                if item.get("id") not in (None, self.items._list[0].id):
-                    raise _missing("subscription item", item["id"], f"items[{n}][id]")
-        new_discounts = self._discounts_after(discounts) if discounts is not None else None
-        if pause_collection not in (None, ""):
-            resumes_at = pause_collection.get("resumes_at")
-            if resumes_at is not None and int(resumes_at) <= time.time():
-                raise UserError(400, "resumes_at must be in the future.", {"param": "pause_collection[resumes_at]"})
-        super()._update(items=items, **data)
-        self._proration_behavior = proration_behavior
-        if new_discounts is not None:
-            self._discounts = new_discounts
-        if pause_collection == "":
-            self.pause_collection = None
-        elif pause_collection is not None:
-            self.pause_collection = {"behavior": pause_collection["behavior"],
-                                     "resumes_at": int(pause_collection.get("resumes_at") or 0) or None}
-        if data.get("trial_end") is not None and self.current_period_end == self.trial_end:
-            self.status = "trialing"
-
-    def _discounts_after(self, discounts: Any) -> list[dict[str, Any]]:
-        if discounts == "":
-            return []
-        kept = {d["id"]: d for d in self._discounts}
-        after = []
-        for n, wanted in enumerate(discounts):
-            if wanted.get("discount"):
-                if wanted["discount"] not in kept:
-                    raise _missing("discount", wanted["discount"], f"discounts[{n}][discount]")
-                after.append(kept[wanted["discount"]])
-            elif wanted.get("coupon"):
-                coupon = store.get("coupon:" + wanted["coupon"])
-                if coupon is None:
-                    raise _missing("coupon", wanted["coupon"], f"discounts[{n}][coupon]")
-                after.append({"id": "di_" + random_id(14), "object": "discount", "customer": self.customer,
-                              "subscription": self.id, "start": int(time.time()), "end": None,
-                              "source": {"type": "coupon", "coupon": coupon.id}, "coupon": coupon._export()})
-            else:
-                raise UserError(400, "Each discount needs a coupon, discount or promotion_code.",
-                                {"param": f"discounts[{n}]"})
-        return after
-
-    def _export(self, expand: list[str] | None = None) -> dict[str, Any]:
-        expand = list(expand or [])
-        expand_discounts = "discounts" in expand
-        obj = super()._export(expand=[path for path in expand if path != "discounts"])
-        for item in obj["items"]["data"]:
-            item["price"] = _price_json(_plan(item["plan"]["id"], "price"))
-            item["current_period_start"] = obj["current_period_start"]
-            item["current_period_end"] = obj["current_period_end"]
-        obj["discounts"] = [d if expand_discounts else d["id"] for d in self._discounts]
-        obj["schedule"] = self._schedule
-        return obj
-
-
-def _price_to_plan(item: dict[str, Any], param: str) -> dict[str, Any]:
-    item = dict(item)
-    if "price" in item:
-        item["plan"] = _plan(item.pop("price"), f"{param}[price]").id
-    return item
-
-
-class SubscriptionSchedule(StripeObject):
-    object = "subscription_schedule"
-    _id_prefix = "sub_sched_"
-
-    def __init__(self, subscription: HarnessSubscription) -> None:
-        super().__init__()
-        item = subscription.items._list[0]
-        self.subscription = subscription.id
-        self.customer = subscription.customer
-        self.status = "active"
-        self.end_behavior = "release"
-        self.released_at: int | None = None
-        self.released_subscription: str | None = None
-        self.metadata: dict[str, str] = {}
-        phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
-                 "items": [{"price": item.plan.id, "quantity": item.quantity}],
-                 "proration_behavior": "create_prorations"}
-        self.phases = [phase]
-        self.current_phase = {"start_date": phase["start_date"], "end_date": phase["end_date"]}
-
-    def _set_phases(self, phases: list[dict[str, Any]]) -> None:
-        if not phases or str(phases[0].get("start_date")) != str(self.current_phase["start_date"]):
-            raise UserError(400, "You can not modify the start date of the current phase.",
-                            {"param": "phases[0][start_date]"})
-        checked, start = [], int(self.current_phase["start_date"])
-        for n, phase in enumerate(phases):
-            if not phase.get("items"):
-                raise UserError(400, "Each phase needs items.", {"param": f"phases[{n}][items]"})
-            plans = [_plan(item.get("price", ""), f"phases[{n}][items][{i}][price]")
-                     for i, item in enumerate(phase["items"])]
-            start = int(phase.get("start_date") or start)
-            end = phase.get("end_date")
-            if end is None:  # Stripe: one interval of the phase's price
-                span = relativedelta(**{plans[0].interval + "s": plans[0].interval_count})
-                end = int((datetime.fromtimestamp(start, UTC) + span).timestamp())
-            if int(end) <= start:
-                raise UserError(400, "A phase must end after it starts.", {"param": f"phases[{n}][end_date]"})
-            checked.append({"start_date": start, "end_date": int(end),
-                            "items": [{"price": p.id, "quantity": int(i.get("quantity") or 1)}
-                                      for p, i in zip(plans, phase["items"], strict=True)],
-                            "proration_behavior": phase.get("proration_behavior", "create_prorations")})
-            start = int(end)
-        self.phases = checked
 
 
 class StripeFake:
@@ -380,15 +227,15 @@ class StripeFake:
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])
         own: list[tuple[str, str, Handler]] = [
-            ("GET", "/v1/account", _account),
-            ("GET", "/v1/prices/{id}", _price),
+            ("GET", "/v1/account", account),
+            ("GET", "/v1/prices/{id}", price),
             ("POST", "/v1/subscriptions", ls_server.api_create(HarnessSubscription, "/v1/subscriptions")),
-            ("GET", "/v1/subscriptions", _subscription_list),
-            ("DELETE", "/v1/subscriptions/{id}", _subscription_cancel),
-            ("POST", "/v1/subscription_schedules", _schedule_create),
-            ("GET", "/v1/subscription_schedules/{id}", _schedule_get),
-            ("POST", "/v1/subscription_schedules/{id}", _schedule_update),
-            ("POST", "/v1/subscription_schedules/{id}/release", _schedule_release),
+            ("GET", "/v1/subscriptions", subscription_list),
+            ("DELETE", "/v1/subscriptions/{id}", subscription_cancel),
+            ("POST", "/v1/subscription_schedules", schedule_create),
+            ("GET", "/v1/subscription_schedules/{id}", schedule_get),
+            ("POST", "/v1/subscription_schedules/{id}", schedule_update),
+            ("POST", "/v1/subscription_schedules/{id}/release", schedule_release),
         ]
         taken = set()
         for method, path, handler in own:
@@ -446,8 +293,6 @@ class StripeFake:
                 self._writes[subscription] = self._writes.get(subscription, 0) + 1
 
 
-# --- handlers for what localstripe lacks -------------------------------------------------------------
-
 @web.middleware
 async def _stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -497,104 +342,6 @@ def _api_key(request: web.Request) -> str:
     if scheme == "Basic":
         return base64.b64decode(value).decode().partition(":")[0]
     return value if scheme == "Bearer" else ""
-
-
-def _expand(request: web.Request) -> list[str]:
-    return list(ls_server.unflatten_data(request.query).get("expand") or [])
-
-
-def _subscription(ident: str) -> HarnessSubscription:
-    sub = store.get("subscription:" + ident)
-    if sub is None:
-        raise _missing("subscription", ident)
-    return sub
-
-
-async def _account(request: web.Request) -> web.Response:
-    return web.json_response({"id": "acct_localstripe", "object": "account", "type": "standard",
-                              "country": "US", "default_currency": "usd", "charges_enabled": True,
-                              "settings": {"dashboard": {"display_name": "Local Stripe"}}})
-
-
-async def _price(request: web.Request) -> web.Response:
-    plan = store.get("plan:" + request.match_info["id"])
-    if plan is None:
-        raise _missing("price", request.match_info["id"])
-    return web.json_response(_price_json(plan))
-
-
-async def _subscription_list(request: web.Request) -> web.Response:
-    query = ls_server.unflatten_data(request.query)
-    expand = [path.removeprefix("data.") for path in query.pop("expand", None) or []]
-    found = Subscription._api_list_all("/v1/subscriptions", **query)
-    found._compute_starting_pos()
-    data = [sub._export(expand=expand) for sub in found._list[found._starting_pos:][:found._limit]]
-    return web.json_response({"object": "list", "url": "/v1/subscriptions", "has_more": found.has_more,
-                              "data": data})
-
-
-async def _subscription_cancel(request: web.Request) -> web.Response:
-    sub = _subscription(request.match_info["id"])
-    if sub.status == "canceled":  # Stripe: a canceled subscription is gone for this call
-        raise _missing("subscription", sub.id)
-    query = ls_server.unflatten_data(request.query)
-    sub._cancel_options = {name: query.get(name) == "true" for name in ("prorate", "invoice_now")}
-    Subscription._api_delete(sub.id)
-    sub.canceled_at = int(time.time())
-    if sub._schedule and (schedule := store.get("subscription_schedule:" + sub._schedule)):
-        schedule.status = "canceled"
-    return web.json_response(sub._export(expand=_expand(request)))
-
-
-async def _schedule_create(request: web.Request) -> web.Response:
-    data = ls_server.unflatten_data(await request.post())
-    if set(data) - {"from_subscription", "expand", "metadata"}:
-        raise UserError(400, "When from_subscription is set, phases and other settings cannot be set.",
-                        {"param": "from_subscription"})
-    if "from_subscription" not in data:
-        raise UserError(400, "This local Stripe creates schedules only from_subscription.",
-                        {"param": "from_subscription"})
-    sub = _subscription(data["from_subscription"])
-    if sub.status == "canceled" or sub._schedule:
-        raise UserError(400, f"Subscription {sub.id} is canceled or already attached to a schedule.",
-                        {"param": "from_subscription"})
-    schedule = SubscriptionSchedule(sub)
-    sub._schedule = schedule.id
-    return web.json_response(schedule._export())
-
-
-def _schedule(ident: str) -> SubscriptionSchedule:
-    schedule = store.get("subscription_schedule:" + ident)
-    if schedule is None:
-        raise _missing("subscription schedule", ident)
-    return schedule
-
-
-async def _schedule_get(request: web.Request) -> web.Response:
-    return web.json_response(_schedule(request.match_info["id"])._export())
-
-
-async def _schedule_update(request: web.Request) -> web.Response:
-    schedule = _schedule(request.match_info["id"])
-    if schedule.status != "active":
-        raise UserError(400, f"You cannot update a subscription schedule that is {schedule.status}.")
-    data = ls_server.unflatten_data(await request.post())
-    if "phases" in data:
-        schedule._set_phases(data["phases"])
-    if "end_behavior" in data:
-        schedule.end_behavior = data["end_behavior"]
-    return web.json_response(schedule._export())
-
-
-async def _schedule_release(request: web.Request) -> web.Response:
-    schedule = _schedule(request.match_info["id"])
-    if schedule.status not in ("active", "not_started"):
-        raise UserError(400, f"You cannot release a subscription schedule that is currently in the "
-                             f"`{schedule.status}` status.")
-    schedule.status, schedule.released_subscription = "released", schedule.subscription
-    schedule.released_at = int(time.time())
-    store["subscription:" + schedule.subscription]._schedule = None
-    return web.json_response(schedule._export())
 
 
 def _form(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
