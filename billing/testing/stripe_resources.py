@@ -23,6 +23,7 @@ with warnings.catch_warnings():  # localstripe registers plain functions as hand
     warnings.simplefilter("ignore", DeprecationWarning)
     from localstripe import server as ls_server
 
+
 def _missing(kind: str, ident: str, param: str = "id") -> UserError:
     return UserError(404 if param == "id" else 400, f"No such {kind}: '{ident}'",
                      {"code": "resource_missing", "param": param})
@@ -52,8 +53,6 @@ class HarnessSubscription(Subscription):
         self.pause_collection: dict[str, Any] | None = None
         self._discounts: list[dict[str, Any]] = []
         self._schedule: str | None = None
-        self._cancel_options: dict[str, bool] = {}
-        self._proration_behavior: str | None = None
         super().__init__(items=items, **data)
         if self.trial_end and self.trial_end > time.time():
             self.status = "trialing"
@@ -67,6 +66,7 @@ class HarnessSubscription(Subscription):
 
     def _update(self, items: list[dict[str, Any]] | None = None, discounts: Any = None,
                 pause_collection: Any = None, proration_behavior: str | None = None, **data: Any) -> None:
+        # proration_behavior is checked against the spec and accepted; localstripe models no proration amounts.
         if self.status == "canceled":
             raise UserError(400, "A canceled subscription can only update its cancellation_details and metadata.")
         # Check everything before changing anything, as Stripe does.
@@ -85,7 +85,6 @@ class HarnessSubscription(Subscription):
             if resumes_at is not None and int(resumes_at) <= time.time():
                 raise UserError(400, "resumes_at must be in the future.", {"param": "pause_collection[resumes_at]"})
         super()._update(items=items, **data)
-        self._proration_behavior = proration_behavior
         if new_discounts is not None:
             self._discounts = new_discounts
         if pause_collection == "":
@@ -221,8 +220,7 @@ async def subscription_cancel(request: web.Request) -> web.Response:
     sub = _subscription(request.match_info["id"])
     if sub.status == "canceled":  # Stripe: a canceled subscription is gone for this call
         raise _missing("subscription", sub.id)
-    query = ls_server.unflatten_data(request.query)
-    sub._cancel_options = {name: query.get(name) == "true" for name in ("prorate", "invoice_now")}
+    # prorate / invoice_now are checked against the spec; localstripe models no final invoice to shape.
     Subscription._api_delete(sub.id)
     sub.canceled_at = int(time.time())
     if sub._schedule and (schedule := store.get("subscription_schedule:" + sub._schedule)):

@@ -103,11 +103,15 @@ class StripeFake:
         self._thread = threading.Thread(target=self._loop.run_forever, name="localstripe", daemon=True)
         self._thread.start()
         self._runner = web.AppRunner(self._app(), shutdown_timeout=0.5, access_log=None)
-        self.port = self._on_loop(self._start())
-        self.base_url = f"http://127.0.0.1:{self.port}"
         self._http = requests.Session()
         self._http.auth = (HARNESS_KEY, "")
-        self.reset()
+        try:
+            self.port = self._on_loop(self._start())
+            self.base_url = f"http://127.0.0.1:{self.port}"
+            self.reset()
+        except BaseException:
+            self.close()
+            raise
 
     # --- the FakeBilling protocol ----------------------------------------------------------------
 
@@ -169,9 +173,12 @@ class StripeFake:
             self._http.close()
             self._on_loop(self._clear())
             self._on_loop(self._runner.cleanup())
+            self._on_loop(self._cancel_pending())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()
             del store.dump_to_disk
             StripeFake._running = None
 
@@ -191,6 +198,13 @@ class StripeFake:
         if response.status_code != 200:
             raise RuntimeError(f"localstripe refused {method} {path}: {response.status_code} {response.text}")
         return dict(response.json())
+
+    async def _cancel_pending(self) -> None:
+        # localstripe schedules a webhook send per event (none is registered here): stop them cleanly.
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _clear(self) -> None:
         store.clear()
