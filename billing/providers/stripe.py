@@ -44,6 +44,7 @@ from typing import Any
 import stripe
 from stripe.params import (
     SubscriptionScheduleUpdateParamsPhase,
+    SubscriptionScheduleUpdateParamsPhaseDiscount,
     SubscriptionUpdateParams,
     SubscriptionUpdateParamsDiscount,
 )
@@ -150,14 +151,18 @@ class StripeProvider(BillingProvider):
                 self._client.v1.subscription_schedules.create(
                     params={"from_subscription": subscription_id},
                     options={"idempotency_key": f"{idempotency_key}-schedule"})))
+        # Phases replace what the schedule had: the current one is sent back as it is (its discounts and
+        # trial too, which would otherwise end now), and the discounts carry on into the new plan.
         current = schedule["phases"][_current_phase(schedule)]
-        quantity = int(item.get("quantity") or 1)
-        phases: list[SubscriptionScheduleUpdateParamsPhase] = [
-            {"items": [{"price": p["price"] if isinstance(p["price"], str) else p["price"]["id"],
-                        "quantity": int(p.get("quantity") or 1)} for p in current["items"]],
-             "start_date": current["start_date"], "end_date": current["end_date"]},
-            {"items": [{"price": plan, "quantity": quantity}]},
-        ]
+        discounts = [_phase_discount(d) for d in current.get("discounts") or []]
+        now: SubscriptionScheduleUpdateParamsPhase = {
+            "items": [{"price": _id(p["price"]), "quantity": int(p.get("quantity") or 1)} for p in current["items"]],
+            "start_date": current["start_date"], "end_date": current["end_date"], "discounts": discounts}
+        if current.get("trial_end"):
+            now["trial_end"] = current["trial_end"]
+        upcoming: SubscriptionScheduleUpdateParamsPhase = {
+            "items": [{"price": plan, "quantity": int(item.get("quantity") or 1)}], "discounts": discounts}
+        phases = [now, upcoming]
         self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscription_schedules.update(
             schedule["id"], params={"phases": phases, "end_behavior": "release", "proration_behavior": "none"},
             options={"idempotency_key": f"{idempotency_key}-phases"}))
@@ -287,6 +292,15 @@ def _current_phase(schedule: dict[str, Any]) -> int:
     started = (schedule.get("current_phase") or {}).get("start_date")
     starts = [phase.get("start_date") for phase in schedule.get("phases") or []]
     return starts.index(started) if started in starts else 0
+
+
+def _phase_discount(discount: dict[str, Any]) -> SubscriptionScheduleUpdateParamsPhaseDiscount:
+    # The discount itself first: reusing it keeps its end date; a coupon would start a new discount.
+    if discount.get("discount"):
+        return {"discount": _id(discount["discount"])}
+    if discount.get("coupon"):
+        return {"coupon": _id(discount["coupon"])}
+    return {"promotion_code": _id(discount.get("promotion_code") or "")}
 
 
 def _next_phase_price(schedule: dict[str, Any]) -> str:

@@ -151,13 +151,18 @@ class SubscriptionSchedule(StripeObject):
         self.released_at: int | None = None
         self.released_subscription: str | None = None
         self.metadata: dict[str, str] = {}
+        trialing = subscription.status == "trialing"
         phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
                  "items": [{"price": item.plan.id, "quantity": item.quantity}],
+                 "discounts": [_phase_discount(d) for d in subscription._discounts],
+                 "trial_end": subscription.trial_end if trialing else None,
                  "proration_behavior": "create_prorations"}
         self.phases = [phase]
         self.current_phase = {"start_date": phase["start_date"], "end_date": phase["end_date"]}
 
-    def _set_phases(self, phases: list[dict[str, Any]]) -> None:
+    def _set_phases(self, phases: list[dict[str, Any]], sub: HarnessSubscription) -> None:
+        """Replace the phases; the current one's terms become the subscription's now, as in Stripe: a
+        discount or trial left out of it ends."""
         if not phases or str(phases[0].get("start_date")) != str(self.current_phase["start_date"]):
             raise UserError(400, "You can not modify the start date of the current phase.",
                             {"param": "phases[0][start_date]"})
@@ -174,12 +179,26 @@ class SubscriptionSchedule(StripeObject):
                 end = int((datetime.fromtimestamp(start, UTC) + span).timestamp())
             if int(end) <= start:
                 raise UserError(400, "A phase must end after it starts.", {"param": f"phases[{n}][end_date]"})
+            discounts = sub._discounts_after(phase.get("discounts") or [])
             checked.append({"start_date": start, "end_date": int(end),
                             "items": [{"price": p.id, "quantity": int(i.get("quantity") or 1)}
                                       for p, i in zip(plans, phase["items"], strict=True)],
+                            "discounts": [_phase_discount(d) for d in discounts],
+                            "trial_end": int(phase["trial_end"]) if phase.get("trial_end") else None,
                             "proration_behavior": phase.get("proration_behavior", "create_prorations")})
+            if n == 0:
+                now_discounts = discounts
             start = int(end)
         self.phases = checked
+        sub._discounts = now_discounts
+        if checked[0]["trial_end"]:
+            sub.trial_end = checked[0]["trial_end"]
+        elif sub.status == "trialing":
+            sub.trial_end, sub.status = int(time.time()), "active"
+
+
+def _phase_discount(discount: dict[str, Any]) -> dict[str, Any]:
+    return {"coupon": discount["source"]["coupon"], "discount": discount["id"], "promotion_code": None}
 
 
 def _expand(request: web.Request) -> list[str]:
@@ -262,7 +281,7 @@ async def schedule_update(request: web.Request) -> web.Response:
         raise UserError(400, f"You cannot update a subscription schedule that is {schedule.status}.")
     data = ls_server.unflatten_data(await request.post())
     if "phases" in data:
-        schedule._set_phases(data["phases"])
+        schedule._set_phases(data["phases"], _subscription(schedule.subscription))
     if "end_behavior" in data:
         schedule.end_behavior = data["end_behavior"]
     return web.json_response(schedule._export())

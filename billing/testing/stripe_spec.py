@@ -4,9 +4,11 @@ The description is `specs/stripe-spec3-2022-04-12.json`, Stripe's published spec
 we pin (16.1) sends a newer API version (2026-10-28.endive); where that version differs from 2022 for a
 parameter our adapter sends, `NEWER_API` below says how, from the SDK's own parameter types
 (stripe/params/_subscription_update_params.py), and the check follows it:
-- `discounts` on a subscription update is newer than 2022: its schema is written out here.
-- `coupon` and `promotion_code` on subscription create and update were removed in 2025-03-31.basil
-  (replaced by `discounts`): Stripe answers `parameter_unknown` for them, and so do we.
+- `discounts` on a subscription update and on a schedule's phases is newer than 2022: its schema is
+  written out here.
+- `coupon` and `promotion_code` on subscription create and update, and `coupon` on a schedule's
+  phases, were removed in 2025-03-31.basil (replaced by `discounts`): Stripe answers
+  `parameter_unknown` for them, and so do we.
 
 Form bodies arrive unflattened (`items[0][price]=pro` becomes {"items": [{"price": "pro"}]}), every
 leaf a string, so scalar types are checked as Stripe parses them: integers as digits, booleans as
@@ -15,8 +17,10 @@ true/false. A request that breaks the description gets Stripe's 400 `invalid_req
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,10 +38,26 @@ _DISCOUNTS = {
     ]
 }
 
-# (method, path template) -> (parameters added after 2022, parameters removed since)
-NEWER_API: dict[tuple[str, str], tuple[dict[str, Any], tuple[str, ...]]] = {
-    ("post", "/v1/subscriptions/{subscription_exposed_id}"): ({"discounts": _DISCOUNTS}, ("coupon", "promotion_code")),
-    ("post", "/v1/subscriptions"): ({"discounts": _DISCOUNTS}, ("coupon", "promotion_code")),
+
+
+def _subscription_params(params: dict[str, Any]) -> None:
+    params["discounts"] = _DISCOUNTS
+    params.pop("coupon", None)
+    params.pop("promotion_code", None)
+
+
+def _schedule_params(params: dict[str, Any]) -> None:
+    phases = copy.deepcopy(params["phases"])
+    phases["items"]["properties"]["discounts"] = _DISCOUNTS
+    phases["items"]["properties"].pop("coupon", None)
+    params["phases"] = phases
+
+
+# (method, path template) -> how the pinned API version's parameters differ from the 2022 description
+NEWER_API: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
+    ("post", "/v1/subscriptions/{subscription_exposed_id}"): _subscription_params,
+    ("post", "/v1/subscriptions"): _subscription_params,
+    ("post", "/v1/subscription_schedules/{schedule}"): _schedule_params,
 }
 
 
@@ -67,10 +87,8 @@ class Operation:
         body = operation.get("requestBody", {}).get("content", {})
         form = body.get("application/x-www-form-urlencoded", {}).get("schema", {})
         params.update(form.get("properties", {}))
-        added, removed = NEWER_API.get((method, template), ({}, ()))
-        params.update(added)
-        for name in removed:
-            params.pop(name, None)
+        if (method, template) in NEWER_API:
+            NEWER_API[method, template](params)
         self.params = params
         self.required = tuple(form.get("required", ()))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -238,3 +239,26 @@ def test_a_wrong_key_gets_stripes_401(fake: StripeFake) -> None:
     answer = requests.get(fake.base_url + "/v1/account", auth=(fake.bad_credentials().api_key, ""), timeout=5)
     assert answer.status_code == 401
     assert answer.json()["error"]["message"].startswith("Invalid API Key provided: sk_test_")
+
+
+def test_a_plan_change_at_renewal_keeps_the_coupon_now_and_after(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
+    provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_coupon")
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key="bb_plan")
+    assert fake.remote(sub).coupons == ("SAVE30",)
+    phases = writes_seen(fake)[-1].params["phases"]
+    assert [list(phase["discounts"][0]) for phase in phases] == [["discount"], ["discount"]]
+
+
+def test_a_plan_change_at_renewal_during_a_trial_keeps_the_trial(fake: StripeFake, provider) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_trial", trialing=True)
+    trial_end = fake.remote(sub).trial_end
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key="bb_plan")
+    remote = fake.remote(sub)
+    assert (remote.status, remote.trial_end, remote.pending_plan) == ("trialing", trial_end, "pro")
+
+
+def test_the_local_stripe_keeps_nothing_on_disk(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
+    pickle = Path("/tmp/localstripe.pickle")
+    before = pickle.stat().st_mtime_ns if pickle.exists() else None
+    provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key="k")
+    assert (pickle.stat().st_mtime_ns if pickle.exists() else None) == before
