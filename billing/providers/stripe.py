@@ -121,6 +121,9 @@ class StripeProvider(BillingProvider):
         return ActionResult(True, f"coupon {coupon} applied", after)
 
     def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+        if months < 1:
+            raise ProviderError(f"a pause of subscription {subscription_id} needs at least one month, not {months}",
+                                retryable=False)
         before = self.subscription_get(subscription_id)
         if before.paused:
             return ActionResult(False, "already paused", before)

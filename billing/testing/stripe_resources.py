@@ -229,6 +229,7 @@ async def subscription_list(request: web.Request) -> web.Response:
     query = ls_server.unflatten_data(request.query)
     expand = [path.removeprefix("data.") for path in query.pop("expand", None) or []]
     found = Subscription._api_list_all("/v1/subscriptions", **query)
+    found._list.reverse()  # Stripe lists the newest first; localstripe's store keeps them oldest first
     found._compute_starting_pos()
     data = [sub._export(expand=expand) for sub in found._list[found._starting_pos:][:found._limit]]
     return web.json_response({"object": "list", "url": "/v1/subscriptions", "has_more": found.has_more,

@@ -163,12 +163,26 @@ def test_an_unknown_customer_is_a_permanent_404(provider) -> None:  # noqa: ANN0
     assert "cus_nobody" in caught.value.message
 
 
+def test_a_customers_subscriptions_come_newest_first_even_within_one_second(fake: StripeFake, provider) -> None:  # noqa: ANN001
+    made = [fake.seed(customer_id="cus_many", plan=plan) for plan in ("basic", "pro", "basic")]
+    assert [found.id for found in provider.subscriptions_for_customer("cus_many")] == made[::-1]
+
+
 def test_a_request_stripe_refuses_is_permanent_and_quotes_stripe(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
+    provider.subscription_cancel(sub, at_period_end=False, prorate=False, invoice_now=False, idempotency_key="k")
     with pytest.raises(ProviderError) as caught:
-        provider.subscription_pause(sub, months=0, idempotency_key="bb_pause")  # resumes now: refused
+        provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_coupon")
     assert (caught.value.retryable, caught.value.status_code) == (False, 400)
-    assert sub in caught.value.message and "resumes_at must be in the future" in caught.value.message
-    assert not fake.remote(sub).paused
+    assert caught.value.message == (f"Stripe refused the change to subscription {sub}: A canceled subscription "
+                                    "can only update its cancellation_details and metadata.")
+    assert fake.remote(sub).coupons == ()
+
+
+def test_a_pause_of_no_months_is_refused_before_asking_stripe(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_pause(sub, months=0, idempotency_key="bb_pause")
+    assert caught.value.retryable is False and sub in caught.value.message
+    assert fake.seen() == []
 
 
 def test_a_canceled_subscription_is_left_alone(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
