@@ -313,10 +313,11 @@ async def _stripe_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except UserError as refused:
         error = refused.body["error"]
-        if refused.code == 404 and error.get("message") == "Not Found":
+        if refused.code == 404 and error.get("message") == "Not Found":  # localstripe's bare 404
             kind = request.path.strip("/").split("/")[1].rstrip("s").replace("_", " ")
-            ident = request.match_info.get("id", "")
-            return _error(404, f"No such {kind}: '{ident}'", code="resource_missing", param="id")
+            ident = request.match_info.get("id")
+            said = f"No such {kind}: '{ident}'" if ident else "No such object."
+            return _error(404, said, code="resource_missing", param="id")
         return _error(refused.code, error.get("message", "Bad request"), code=error.get("code"),
                       param=error.get("param"))
     except (TypeError, KeyError, AttributeError) as broke:  # a spec-valid request localstripe cannot carry out
