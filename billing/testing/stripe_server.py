@@ -16,7 +16,8 @@ What the harness adds to localstripe (billing/testing/stripe_resources.py), each
 - subscription schedules created `from_subscription` and their `phases` (a plan change at renewal);
 - GET /v1/account, for a connection check;
 - Stripe's answers where localstripe differs: cancelling or updating a canceled subscription is
-  refused, a missing object is `resource_missing` "No such coupon: 'X'", an unknown key is a 401.
+  refused, so is a cancellation change on a subscription a schedule manages; a missing object is
+  `resource_missing` "No such coupon: 'X'"; an unknown key is a 401; subscriptions list newest first.
 
 `writes(sub)` counts requests that changed what the subscription bills or when: a subscription update
 or cancel, and an update or release of its schedule. Creating a schedule from a subscription only
