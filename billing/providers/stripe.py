@@ -1,0 +1,334 @@
+"""Stripe, through the official `stripe` SDK (16.x, `StripeClient` and its `v1` services).
+
+The client makes no network retries of its own (`max_network_retries=0`), gives up after
+`Credentials.timeout` seconds, and talks to `Credentials.api_base` when it is set. Every write sends
+our `idempotency_key` as Stripe's Idempotency-Key header. Each action first reads the subscription
+(with its discounts expanded) and sends nothing when the change is already in place:
+
+- cancel at period end: update `cancel_at_period_end=true`. Done: canceled, or already set so.
+  A subscription managed by a schedule (a plan change at renewal) is released from it first, as
+  Stripe refuses cancellation changes on it otherwise; so is one whose plan changes now.
+- cancel now: cancel (DELETE) with `prorate` and `invoice_now`. Done: status `canceled` (Stripe itself
+  answers "No such subscription" to a second cancel).
+- coupon: update `discounts` to the discounts already there plus `{coupon}` (a populated `discounts`
+  replaces the whole list). Done: a discount from that coupon is on the subscription.
+- pause: update `pause_collection={behavior: void, resumes_at: now + N calendar months}`: no invoice
+  is collected until then. Done: `pause_collection` is set.
+- plan change now: update `items=[{id: <its item>, price: <plan>}]` with `proration_behavior`
+  `create_prorations` (or `none`). Done: its item is on that price.
+- plan change at renewal: a subscription schedule `from_subscription`, then its phases: the current
+  one unchanged and a second on the new price, `end_behavior=release`. Done: it is on that price now,
+  or its schedule's next phase is.
+- trial extension: update `trial_end=until` with `proration_behavior=none`. Done: the trial end
+  (trialing) or else the current period end is at or past `until`.
+
+A plan change at renewal uses a schedule because that is Stripe's documented way to change a price
+from a future date ("Upgrading or downgrading a subscription" in Subscription schedules); an item
+update always applies now. Stripe does not let `from_subscription` carry phases, hence two calls (each
+with its own key derived from ours); a replay after the first finds the schedule and only sets the
+phases. `trial_end` on a paying subscription moves its billing cycle anchor: the next bill moves to
+`until` with no charge for the days in between.
+
+Coupons and prices are looked up before the write, so a missing one fails with a message naming it
+rather than Stripe's generic answer about the update. The API version is the one the SDK pins
+(2026-10-28): a subscription's discounts are `discounts` (`coupon` on update was removed in 2025),
+a discount names its coupon in `source.coupon`, and the period end lives on the subscription item.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from stripe.params import (
+    SubscriptionScheduleUpdateParamsPhase,
+    SubscriptionScheduleUpdateParamsPhaseDiscount,
+    SubscriptionUpdateParams,
+    SubscriptionUpdateParamsDiscount,
+)
+
+from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
+
+ACTIVE = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
+
+
+@register
+class StripeProvider(BillingProvider):
+    slug = "stripe"
+    name = "Stripe"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__(credentials)
+        self._client = stripe.StripeClient(
+            credentials.api_key,
+            base_addresses={"api": credentials.api_base.rstrip("/")} if credentials.api_base else None,
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=credentials.timeout),
+        )
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def connection_check(self) -> str:
+        account = self._call("account", lambda: self._client.v1.accounts.retrieve_current())
+        mode = "test mode" if "_test_" in self.credentials.api_key else "live mode"
+        display = (account.get("settings") or {}).get("dashboard", {}).get("display_name")
+        named = f" ({display})" if display else ""
+        return f"Stripe account {account['id']}{named}, {mode}"
+
+    def subscription_get(self, subscription_id: str) -> Subscription:
+        return _subscription(self._read(subscription_id))
+
+    def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
+        self._call(f"customer {customer_id}", lambda: self._client.v1.customers.retrieve(customer_id))
+        try:
+            page = self._client.v1.subscriptions.list(
+                params={"customer": customer_id, "status": "all", "limit": 100, "expand": ["data.discounts"]})
+            found = [_subscription(item.to_dict()) for item in page.auto_paging_iter()]
+        except stripe.StripeError as failed:
+            raise _error(f"subscriptions of customer {customer_id}", failed) from failed
+        active = [sub for sub in found if sub.is_active]
+        return sorted(active, key=lambda sub: sub.raw_status.get("created") or 0, reverse=True)
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
+                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+        raw = self._read(subscription_id)
+        before = _subscription(raw)
+        ended = before.canceled and not before.cancel_at_period_end
+        if ended or (at_period_end and before.cancel_at_period_end):
+            return ActionResult(False, f"already {_cancel_words(before)}", before)
+        if at_period_end:
+            self._release_schedule(raw, idempotency_key)
+            after = self._update(subscription_id, {"cancel_at_period_end": True}, idempotency_key)
+            return ActionResult(True, f"set to cancel at period end ({_day(after.current_period_end)})", after)
+        raw = self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscriptions.cancel(
+            subscription_id, params={"prorate": prorate, "invoice_now": invoice_now, "expand": ["discounts"]},
+            options={"idempotency_key": idempotency_key}))
+        extras = ", ".join(word for word, on in (("prorated", prorate), ("invoiced now", invoice_now)) if on)
+        return ActionResult(True, "canceled now" + (f" ({extras})" if extras else ""), _subscription(raw))
+
+    def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
+        raw = self._read(subscription_id)
+        before = _subscription(raw)
+        if coupon in before.coupons:
+            return ActionResult(False, f"coupon {coupon} already applied", before)
+        self._exists(f"coupon {coupon}", lambda: self._client.v1.coupons.retrieve(coupon))
+        kept: list[SubscriptionUpdateParamsDiscount] = [{"discount": _id(d)} for d in raw.get("discounts") or []]
+        after = self._update(subscription_id, {"discounts": [*kept, {"coupon": coupon}]}, idempotency_key)
+        return ActionResult(True, f"coupon {coupon} applied", after)
+
+    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+        if months < 1:
+            raise ProviderError(f"a pause of subscription {subscription_id} needs at least one month, not {months}",
+                                retryable=False)
+        before = self.subscription_get(subscription_id)
+        if before.paused:
+            return ActionResult(False, "already paused", before)
+        resumes = _add_months(datetime.now(UTC), months)
+        after = self._update(subscription_id, {"pause_collection": {
+            "behavior": "void", "resumes_at": int(resumes.timestamp())}}, idempotency_key)
+        return ActionResult(True, f"billing paused until {_day(resumes)}", after)
+
+    def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
+                    idempotency_key: str) -> ActionResult:
+        raw = self._read(subscription_id)
+        before = _subscription(raw)
+        if before.plan == plan:
+            return ActionResult(False, f"already on plan {plan}", before)
+        schedule = self._schedule(raw) if at_renewal else None
+        if schedule is not None and _next_phase_price(schedule) == plan:
+            return ActionResult(False, f"already moving to plan {plan} at renewal", before)
+        self._exists(f"plan {plan}", lambda: self._client.v1.prices.retrieve(plan))
+        item = raw["items"]["data"][0]
+        if not at_renewal:
+            self._release_schedule(raw, idempotency_key)
+            after = self._update(subscription_id, {
+                "items": [{"id": item["id"], "price": plan}],
+                "proration_behavior": "create_prorations" if prorate else "none"}, idempotency_key)
+            return ActionResult(True, f"moved to plan {plan} now", after)
+        if schedule is None:
+            schedule = self._call(f"subscription {subscription_id}", lambda: (
+                self._client.v1.subscription_schedules.create(
+                    params={"from_subscription": subscription_id},
+                    options={"idempotency_key": f"{idempotency_key}-schedule"})))
+        # Phases replace what the schedule had: the current one is sent back as it is (its discounts and
+        # trial too, which would otherwise end now), and the discounts carry on into the new plan.
+        current = schedule["phases"][_current_phase(schedule)]
+        discounts = [_phase_discount(d) for d in current.get("discounts") or []]
+        now: SubscriptionScheduleUpdateParamsPhase = {
+            "items": [{"price": _id(p["price"]), "quantity": int(p.get("quantity") or 1)} for p in current["items"]],
+            "start_date": current["start_date"], "end_date": current["end_date"], "discounts": discounts}
+        if current.get("trial_end"):
+            now["trial_end"] = current["trial_end"]
+        upcoming: SubscriptionScheduleUpdateParamsPhase = {
+            "items": [{"price": plan, "quantity": int(item.get("quantity") or 1)}], "discounts": discounts}
+        phases = [now, upcoming]
+        self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscription_schedules.update(
+            schedule["id"], params={"phases": phases, "end_behavior": "release", "proration_behavior": "none"},
+            options={"idempotency_key": f"{idempotency_key}-phases"}))
+        after = self.subscription_get(subscription_id)
+        return ActionResult(True, f"moves to plan {plan} at renewal ({_day(after.current_period_end)})", after)
+
+    def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
+        before = self.subscription_get(subscription_id)
+        trialing = before.status == "trialing" and before.trial_end is not None
+        current = before.trial_end if trialing else before.current_period_end
+        what = "trial end" if trialing else "next bill date"
+        if current is not None and current >= until:
+            return ActionResult(False, f"{what} already {_day(current)}", before)
+        after = self._update(subscription_id, {"trial_end": int(until.timestamp()), "proration_behavior": "none"},
+                             idempotency_key)
+        return ActionResult(True, f"{what} moved to {_day(until)}", after)
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _read(self, subscription_id: str) -> dict[str, Any]:
+        return self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscriptions.retrieve(
+            subscription_id, params={"expand": ["discounts"]}))
+
+    def _update(self, subscription_id: str, params: SubscriptionUpdateParams, idempotency_key: str) -> Subscription:
+        params = {**params, "expand": ["discounts"]}
+        raw = self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscriptions.update(
+            subscription_id, params=params, options={"idempotency_key": idempotency_key}))
+        return _subscription(raw)
+
+    def _schedule(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The schedule that manages the subscription now, if any."""
+        schedule = raw.get("schedule")
+        if not schedule:
+            return None
+        ident = _id(schedule)
+        found = self._call(f"subscription schedule {ident}",
+                           lambda: self._client.v1.subscription_schedules.retrieve(ident))
+        return found if found.get("status") in ("active", "not_started") else None
+
+    def _release_schedule(self, raw: dict[str, Any], idempotency_key: str) -> None:
+        """Stripe refuses cancellation changes on a subscription a schedule manages, and a schedule's
+        next phase would undo a plan change made now: let the subscription go from its schedule first
+        (the pending change it held is dropped; the subscription's current terms stay)."""
+        schedule = self._schedule(raw)
+        if schedule is not None:
+            self._call(f"subscription {raw['id']}", lambda: self._client.v1.subscription_schedules.release(
+                schedule["id"], options={"idempotency_key": f"{idempotency_key}-release"}))
+
+    def _exists(self, what: str, fetch: Any) -> None:
+        """Look a coupon or price up before a write, so a missing one is named rather than reported as
+        a generic refusal of the update."""
+        try:
+            fetch()
+        except stripe.StripeError as failed:
+            if failed.http_status == 404:
+                raise ProviderError(f"{what} does not exist in Stripe: {_said(failed)}", retryable=False,
+                                    status_code=404) from failed
+            raise _error(what, failed) from failed
+
+    def _call(self, what: str, request: Any) -> dict[str, Any]:
+        """Run one SDK call and hand back plain data; every SDK failure leaves as a ProviderError."""
+        try:
+            found = request()
+        except stripe.StripeError as failed:
+            raise _error(what, failed) from failed
+        return dict(found.to_dict())
+
+
+def _error(what: str, failed: stripe.StripeError) -> ProviderError:
+    said = _said(failed)
+    status = failed.http_status
+    if status is None:  # no answer: refused connection, timeout, network
+        return ProviderError(f"Stripe could not be reached for {what}: {said}", retryable=True)
+    retry_after = None
+    for name, value in (failed.headers or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                retry_after = float(value)
+            except ValueError:
+                retry_after = None
+    retryable = status == 429 or status >= 500
+    if status == 401:
+        plain = "Stripe refused the API key"
+    elif status == 404:
+        plain = f"{what} was not found in Stripe"
+    elif retryable:
+        plain = f"Stripe could not handle {what} just now"
+    else:
+        plain = f"Stripe refused the change to {what}"
+    return ProviderError(f"{plain}: {said}", retryable=retryable, status_code=status, retry_after=retry_after)
+
+
+def _said(failed: stripe.StripeError) -> str:
+    return failed.user_message or str(failed) or type(failed).__name__
+
+
+def _subscription(raw: dict[str, Any]) -> Subscription:
+    status = str(raw.get("status") or "")
+    item = ((raw.get("items") or {}).get("data") or [{}])[0]
+    price = item.get("price") or {}
+    period_end = item.get("current_period_end") or raw.get("current_period_end")
+    coupons = []
+    for discount in raw.get("discounts") or []:
+        if isinstance(discount, dict):
+            coupon = (discount.get("source") or {}).get("coupon") or discount.get("coupon")
+            if coupon:
+                coupons.append(_id(coupon))
+    pause = raw.get("pause_collection")
+    canceled = status in ("canceled", "incomplete_expired")
+    at_period_end = bool(raw.get("cancel_at_period_end")) and not canceled
+    return Subscription(
+        id=str(raw["id"]), customer_id=_id(raw.get("customer") or ""), status=status,
+        is_active=status in ACTIVE, plan=_id(price) if price else "",
+        cancel_at_period_end=at_period_end, canceled=canceled or at_period_end,
+        paused=bool(pause) or status == "paused", coupons=tuple(coupons),
+        trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end),
+        raw_status={key: raw.get(key) for key in ("status", "created", "cancel_at_period_end", "canceled_at",
+                                                  "pause_collection", "schedule", "trial_end")},
+    )
+
+
+def _id(value: Any) -> str:
+    return str(value["id"] if isinstance(value, dict) else value)
+
+
+def _current_phase(schedule: dict[str, Any]) -> int:
+    started = (schedule.get("current_phase") or {}).get("start_date")
+    starts = [phase.get("start_date") for phase in schedule.get("phases") or []]
+    return starts.index(started) if started in starts else 0
+
+
+def _phase_discount(discount: dict[str, Any]) -> SubscriptionScheduleUpdateParamsPhaseDiscount:
+    # The discount itself first: reusing it keeps its end date; a coupon would start a new discount.
+    if discount.get("discount"):
+        return {"discount": _id(discount["discount"])}
+    if discount.get("coupon"):
+        return {"coupon": _id(discount["coupon"])}
+    return {"promotion_code": _id(discount.get("promotion_code") or "")}
+
+
+def _next_phase_price(schedule: dict[str, Any]) -> str:
+    phases = schedule.get("phases") or []
+    upcoming = _current_phase(schedule) + 1
+    if upcoming >= len(phases) or not phases[upcoming].get("items"):
+        return ""
+    return _id(phases[upcoming]["items"][0].get("price") or "")
+
+
+def _when(stamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(stamp), UTC) if stamp else None
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment else "unknown date"
+
+
+def _cancel_words(sub: Subscription) -> str:
+    if not sub.cancel_at_period_end:
+        return "canceled"
+    return f"set to cancel at period end ({_day(sub.current_period_end)})"
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))

@@ -1,0 +1,299 @@
+"""localstripe's resources taught the parts of today's Stripe API that our adapter uses, and the
+endpoints localstripe lacks; billing/testing/stripe_server.py serves them (see its docstring).
+
+Each extension raises localstripe's `UserError` with Stripe's own words ("No such coupon: 'X'", "A
+canceled subscription can only update its cancellation_details and metadata."), and checks every
+input before changing anything, as Stripe does. The request itself has already been checked against
+Stripe's OpenAPI description by the server.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from dateutil.relativedelta import relativedelta
+from localstripe.errors import UserError
+from localstripe.resources import Plan, StripeObject, Subscription, random_id, store
+
+with warnings.catch_warnings():  # localstripe registers plain functions as handlers, which aiohttp deprecates
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from localstripe import server as ls_server
+
+
+def _missing(kind: str, ident: str, param: str = "id") -> UserError:
+    return UserError(404 if param == "id" else 400, f"No such {kind}: '{ident}'",
+                     {"code": "resource_missing", "param": param})
+
+
+def _plan(price: str, param: str) -> Plan:
+    found = store.get("plan:" + price)
+    if found is None:
+        raise _missing("price", price, param)
+    return found
+
+
+def _price_json(plan: Plan) -> dict[str, Any]:
+    return {"id": plan.id, "object": "price", "active": plan.active, "currency": plan.currency,
+            "product": plan.product, "type": "recurring", "unit_amount": plan.amount, "billing_scheme": "per_unit",
+            "recurring": {"interval": plan.interval, "interval_count": plan.interval_count,
+                          "usage_type": "licensed"},
+            "livemode": False, "created": plan.created, "lookup_key": None, "metadata": plan.metadata,
+            "nickname": plan.nickname}
+
+
+class HarnessSubscription(Subscription):
+    """localstripe's subscription, taught the parts of today's API our adapter uses."""
+
+    def __init__(self, items: list[dict[str, Any]] | None = None, **data: Any) -> None:
+        items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items or [])]
+        self.pause_collection: dict[str, Any] | None = None
+        self._discounts: list[dict[str, Any]] = []
+        self._schedule: str | None = None
+        super().__init__(items=items, **data)
+        if self.trial_end and self.trial_end > time.time():
+            self.status = "trialing"
+
+    @property
+    def current_period_end(self) -> int:
+        # Stripe moves the billing cycle anchor to `trial_end`: the next bill is then.
+        if self.trial_end and self.trial_end > time.time():
+            return int(self.trial_end)
+        return int(Subscription.current_period_end.fget(self))  # type: ignore[attr-defined]
+
+    def _update(self, items: list[dict[str, Any]] | None = None, discounts: Any = None,
+                pause_collection: Any = None, proration_behavior: str | None = None, **data: Any) -> None:
+        # proration_behavior is checked against the spec and accepted; localstripe models no proration amounts.
+        if self.status == "canceled":
+            raise UserError(400, "A canceled subscription can only update its cancellation_details and metadata.")
+        # Check everything before changing anything, as Stripe does.
+        if self._schedule and ("cancel_at_period_end" in data or "cancel_at" in data):
+            raise UserError(400, f"The subscription is managed by the subscription schedule `{self._schedule}`, and "
+                                 "updating any cancelation behavior directly is not allowed. Please update the "
+                                 "schedule instead.")
+        if items is not None:
+            items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items)]
+            for n, item in enumerate(items):
+                if item.get("id") not in (None, self.items._list[0].id):
+                    raise _missing("subscription item", item["id"], f"items[{n}][id]")
+        new_discounts = self._discounts_after(discounts) if discounts is not None else None
+        if pause_collection not in (None, ""):
+            resumes_at = pause_collection.get("resumes_at")
+            if resumes_at is not None and int(resumes_at) <= time.time():
+                raise UserError(400, "resumes_at must be in the future.", {"param": "pause_collection[resumes_at]"})
+        super()._update(items=items, **data)
+        if new_discounts is not None:
+            self._discounts = new_discounts
+        if pause_collection == "":
+            self.pause_collection = None
+        elif pause_collection is not None:
+            self.pause_collection = {"behavior": pause_collection["behavior"],
+                                     "resumes_at": int(pause_collection.get("resumes_at") or 0) or None}
+        if data.get("trial_end") is not None and self.current_period_end == self.trial_end:
+            self.status = "trialing"
+
+    def _discounts_after(self, discounts: Any) -> list[dict[str, Any]]:
+        if discounts == "":
+            return []
+        kept = {d["id"]: d for d in self._discounts}
+        after = []
+        for n, wanted in enumerate(discounts):
+            if wanted.get("discount"):
+                if wanted["discount"] not in kept:
+                    raise _missing("discount", wanted["discount"], f"discounts[{n}][discount]")
+                after.append(kept[wanted["discount"]])
+            elif wanted.get("coupon"):
+                coupon = store.get("coupon:" + wanted["coupon"])
+                if coupon is None:
+                    raise _missing("coupon", wanted["coupon"], f"discounts[{n}][coupon]")
+                after.append({"id": "di_" + random_id(14), "object": "discount", "customer": self.customer,
+                              "subscription": self.id, "start": int(time.time()), "end": None,
+                              "source": {"type": "coupon", "coupon": coupon.id}, "coupon": coupon._export()})
+            else:
+                raise UserError(400, "Each discount needs a coupon, discount or promotion_code.",
+                                {"param": f"discounts[{n}]"})
+        return after
+
+    def _export(self, expand: list[str] | None = None) -> dict[str, Any]:
+        expand = list(expand or [])
+        expand_discounts = "discounts" in expand
+        obj = super()._export(expand=[path for path in expand if path != "discounts"])
+        for item in obj["items"]["data"]:
+            item["price"] = _price_json(_plan(item["plan"]["id"], "price"))
+            item["current_period_start"] = obj["current_period_start"]
+            item["current_period_end"] = obj["current_period_end"]
+        obj["discounts"] = [d if expand_discounts else d["id"] for d in self._discounts]
+        obj["schedule"] = self._schedule
+        return obj
+
+
+def _price_to_plan(item: dict[str, Any], param: str) -> dict[str, Any]:
+    item = dict(item)
+    if "price" in item:
+        item["plan"] = _plan(item.pop("price"), f"{param}[price]").id
+    return item
+
+
+class SubscriptionSchedule(StripeObject):
+    object = "subscription_schedule"
+    _id_prefix = "sub_sched_"
+
+    def __init__(self, subscription: HarnessSubscription) -> None:
+        super().__init__()
+        item = subscription.items._list[0]
+        self.subscription = subscription.id
+        self.customer = subscription.customer
+        self.status = "active"
+        self.end_behavior = "release"
+        self.released_at: int | None = None
+        self.released_subscription: str | None = None
+        self.metadata: dict[str, str] = {}
+        trialing = subscription.status == "trialing"
+        phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
+                 "items": [{"price": item.plan.id, "quantity": item.quantity}],
+                 "discounts": [_phase_discount(d) for d in subscription._discounts],
+                 "trial_end": subscription.trial_end if trialing else None,
+                 "proration_behavior": "create_prorations"}
+        self.phases = [phase]
+        self.current_phase = {"start_date": phase["start_date"], "end_date": phase["end_date"]}
+
+    def _set_phases(self, phases: list[dict[str, Any]], sub: HarnessSubscription) -> None:
+        """Replace the phases; the current one's terms become the subscription's now, as in Stripe: a
+        discount or trial left out of it ends."""
+        if not phases or str(phases[0].get("start_date")) != str(self.current_phase["start_date"]):
+            raise UserError(400, "You can not modify the start date of the current phase.",
+                            {"param": "phases[0][start_date]"})
+        checked, start = [], int(self.current_phase["start_date"])
+        for n, phase in enumerate(phases):
+            if not phase.get("items"):
+                raise UserError(400, "Each phase needs items.", {"param": f"phases[{n}][items]"})
+            plans = [_plan(item.get("price", ""), f"phases[{n}][items][{i}][price]")
+                     for i, item in enumerate(phase["items"])]
+            start = int(phase.get("start_date") or start)
+            end = phase.get("end_date")
+            if end is None:  # Stripe: one interval of the phase's price
+                span = relativedelta(**{plans[0].interval + "s": plans[0].interval_count})
+                end = int((datetime.fromtimestamp(start, UTC) + span).timestamp())
+            if int(end) <= start:
+                raise UserError(400, "A phase must end after it starts.", {"param": f"phases[{n}][end_date]"})
+            discounts = sub._discounts_after(phase.get("discounts") or [])
+            checked.append({"start_date": start, "end_date": int(end),
+                            "items": [{"price": p.id, "quantity": int(i.get("quantity") or 1)}
+                                      for p, i in zip(plans, phase["items"], strict=True)],
+                            "discounts": [_phase_discount(d) for d in discounts],
+                            "trial_end": int(phase["trial_end"]) if phase.get("trial_end") else None,
+                            "proration_behavior": phase.get("proration_behavior", "create_prorations")})
+            if n == 0:
+                now_discounts = discounts
+            start = int(end)
+        self.phases = checked
+        sub._discounts = now_discounts
+        if checked[0]["trial_end"]:
+            sub.trial_end = checked[0]["trial_end"]
+        elif sub.status == "trialing":
+            sub.trial_end, sub.status = int(time.time()), "active"
+
+
+def _phase_discount(discount: dict[str, Any]) -> dict[str, Any]:
+    return {"coupon": discount["source"]["coupon"], "discount": discount["id"], "promotion_code": None}
+
+
+def _expand(request: web.Request) -> list[str]:
+    return list(ls_server.unflatten_data(request.query).get("expand") or [])
+
+
+def _subscription(ident: str) -> HarnessSubscription:
+    sub = store.get("subscription:" + ident)
+    if sub is None:
+        raise _missing("subscription", ident)
+    return sub
+
+
+async def account(request: web.Request) -> web.Response:
+    return web.json_response({"id": "acct_localstripe", "object": "account", "type": "standard",
+                              "country": "US", "default_currency": "usd", "charges_enabled": True,
+                              "settings": {"dashboard": {"display_name": "Local Stripe"}}})
+
+
+async def price(request: web.Request) -> web.Response:
+    plan = store.get("plan:" + request.match_info["id"])
+    if plan is None:
+        raise _missing("price", request.match_info["id"])
+    return web.json_response(_price_json(plan))
+
+
+async def subscription_list(request: web.Request) -> web.Response:
+    query = ls_server.unflatten_data(request.query)
+    expand = [path.removeprefix("data.") for path in query.pop("expand", None) or []]
+    found = Subscription._api_list_all("/v1/subscriptions", **query)
+    found._list.reverse()  # Stripe lists the newest first; localstripe's store keeps them oldest first
+    found._compute_starting_pos()
+    data = [sub._export(expand=expand) for sub in found._list[found._starting_pos:][:found._limit]]
+    return web.json_response({"object": "list", "url": "/v1/subscriptions", "has_more": found.has_more,
+                              "data": data})
+
+
+async def subscription_cancel(request: web.Request) -> web.Response:
+    sub = _subscription(request.match_info["id"])
+    if sub.status == "canceled":  # Stripe: a canceled subscription is gone for this call
+        raise _missing("subscription", sub.id)
+    # prorate / invoice_now are checked against the spec; localstripe models no final invoice to shape.
+    Subscription._api_delete(sub.id)
+    sub.canceled_at = int(time.time())
+    if sub._schedule and (schedule := store.get("subscription_schedule:" + sub._schedule)):
+        schedule.status = "canceled"
+    return web.json_response(sub._export(expand=_expand(request)))
+
+
+async def schedule_create(request: web.Request) -> web.Response:
+    data = ls_server.unflatten_data(await request.post())
+    if set(data) - {"from_subscription", "expand", "metadata"}:
+        raise UserError(400, "When from_subscription is set, phases and other settings cannot be set.",
+                        {"param": "from_subscription"})
+    if "from_subscription" not in data:
+        raise UserError(400, "This local Stripe creates schedules only from_subscription.",
+                        {"param": "from_subscription"})
+    sub = _subscription(data["from_subscription"])
+    if sub.status == "canceled" or sub._schedule:
+        raise UserError(400, f"Subscription {sub.id} is canceled or already attached to a schedule.",
+                        {"param": "from_subscription"})
+    schedule = SubscriptionSchedule(sub)
+    sub._schedule = schedule.id
+    return web.json_response(schedule._export())
+
+
+def _schedule(ident: str) -> SubscriptionSchedule:
+    schedule = store.get("subscription_schedule:" + ident)
+    if schedule is None:
+        raise _missing("subscription schedule", ident)
+    return schedule
+
+
+async def schedule_get(request: web.Request) -> web.Response:
+    return web.json_response(_schedule(request.match_info["id"])._export())
+
+
+async def schedule_update(request: web.Request) -> web.Response:
+    schedule = _schedule(request.match_info["id"])
+    if schedule.status != "active":
+        raise UserError(400, f"You cannot update a subscription schedule that is {schedule.status}.")
+    data = ls_server.unflatten_data(await request.post())
+    if "phases" in data:
+        schedule._set_phases(data["phases"], _subscription(schedule.subscription))
+    if "end_behavior" in data:
+        schedule.end_behavior = data["end_behavior"]
+    return web.json_response(schedule._export())
+
+
+async def schedule_release(request: web.Request) -> web.Response:
+    schedule = _schedule(request.match_info["id"])
+    if schedule.status not in ("active", "not_started"):
+        raise UserError(400, f"You cannot release a subscription schedule that is currently in the "
+                             f"`{schedule.status}` status.")
+    schedule.status, schedule.released_subscription = "released", schedule.subscription
+    schedule.released_at = int(time.time())
+    store["subscription:" + schedule.subscription]._schedule = None
+    return web.json_response(schedule._export())

@@ -1,0 +1,373 @@
+"""A local Stripe for tests: localstripe (a stateful fake of Stripe's API) served in this process, with
+what it lacks added here, every request checked against Stripe's OpenAPI description first.
+
+How it runs: localstripe's handlers on our own aiohttp application, bound to 127.0.0.1 on a free port
+in a background thread with its own event loop. localstripe keeps its objects in one module-level
+store that it also pickles to /tmp/localstripe.pickle; here the store stays in memory (nothing is
+written to /tmp, so parallel runs never share state) and `reset()` empties it. Since the store is one
+per process, one StripeFake runs at a time in a process.
+
+What the harness adds to localstripe (billing/testing/stripe_resources.py), each request checked by
+`stripe_spec` before it runs:
+- the Stripe API version the SDK pins: subscription items name a `price` (localstripe only knows
+  plans: a price here is the plan with the same id, served at GET /v1/prices/{id});
+  `discounts`, `pause_collection` and `proration_behavior` on a subscription update; the period end
+  on each subscription item; `trial_end` on a paying subscription moving its next bill there;
+- subscription schedules created `from_subscription` and their `phases` (a plan change at renewal);
+- GET /v1/account, for a connection check;
+- Stripe's answers where localstripe differs: cancelling or updating a canceled subscription is
+  refused, so is a cancellation change on a subscription a schedule manages; a missing object is
+  `resource_missing` "No such coupon: 'X'"; an unknown key is a 401; subscriptions list newest first.
+
+`writes(sub)` counts requests that changed what the subscription bills or when: a subscription update
+or cancel, and an update or release of its schedule. Creating a schedule from a subscription only
+copies the subscription's current terms into a one-phase schedule (Stripe bills exactly as before),
+so it is not counted: a plan change at renewal is one counted write, the phase update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+from aiohttp import web
+from localstripe.errors import UserError
+from localstripe.resources import Customer, store
+
+from billing.providers.base import Credentials
+from billing.testing import COUPON, PLANS, Remote
+from billing.testing.stripe_resources import (
+    HarnessSubscription,
+    account,
+    ls_server,
+    price,
+    schedule_create,
+    schedule_get,
+    schedule_release,
+    schedule_update,
+    subscription_cancel,
+    subscription_list,
+)
+from billing.testing.stripe_spec import SpecViolation, stripe_spec
+
+API_KEY = "sk_test_brightback_local"
+BAD_KEY = "sk_test_revoked_key"
+HARNESS_KEY = "sk_test_harness_seeding"  # the harness's own requests: never failed, stalled or counted
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+           param: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"type": type_, "message": message}
+    if code:
+        body.update(code=code, doc_url=f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}")
+    if param:
+        body["param"] = param
+    return web.json_response({"error": body}, status=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One API request as the server received it, before any injected failure or check."""
+
+    method: str
+    path: str
+    idempotency_key: str | None
+    params: dict[str, Any]
+
+
+class StripeFake:
+    """The `FakeBilling` for Stripe (see billing/testing/__init__.py)."""
+
+    slug = "stripe"
+    _running: StripeFake | None = None
+
+    def __init__(self) -> None:
+        if StripeFake._running is not None:
+            raise RuntimeError("localstripe keeps one store per process: close the running StripeFake first")
+        StripeFake._running = self
+        self._lock = threading.Lock()
+        self._faults: list[tuple[str, float, int | None]] = []  # ("fail", status, retry_after) / ("stall", s, None)
+        self._writes: dict[str, int] = {}
+        self._seen: list[Seen] = []
+        # In memory only: localstripe would otherwise pickle every change to /tmp/localstripe.pickle.
+        store.dump_to_disk = lambda: None  # type: ignore[method-assign]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="localstripe", daemon=True)
+        self._thread.start()
+        self._runner = web.AppRunner(self._app(), shutdown_timeout=0.5, access_log=None)
+        self._http = requests.Session()
+        self._http.auth = (HARNESS_KEY, "")
+        try:
+            self.port = self._on_loop(self._start())
+            self.base_url = f"http://127.0.0.1:{self.port}"
+            self.reset()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- the FakeBilling protocol ----------------------------------------------------------------
+
+    def credentials(self, *, timeout: float = 5.0) -> Credentials:
+        return Credentials(api_key=API_KEY, api_base=self.base_url, timeout=timeout)
+
+    def bad_credentials(self) -> Credentials:
+        return Credentials(api_key=BAD_KEY, api_base=self.base_url, timeout=5.0)
+
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+        self._on_loop(self._ensure_customer(customer_id))
+        card = {"number": "4242424242424242", "exp_month": "12", "exp_year": str(datetime.now(UTC).year + 3),
+                "cvc": "123"}
+        method = self._call("POST", "/v1/payment_methods", {"type": "card", "card": card})["id"]
+        self._call("POST", f"/v1/payment_methods/{method}/attach", {"customer": customer_id})
+        self._call("POST", f"/v1/customers/{customer_id}", {"invoice_settings": {"default_payment_method": method}})
+        sub: dict[str, Any] = {"customer": customer_id, "items": [{"price": plan}]}
+        if trialing:
+            sub["trial_end"] = int(time.time()) + 14 * 86400
+        return str(self._call("POST", "/v1/subscriptions", sub)["id"])
+
+    def remote(self, subscription_id: str) -> Remote:
+        return self._on_loop(self._remote(subscription_id))
+
+    def writes(self, subscription_id: str) -> int:
+        with self._lock:
+            return self._writes.get(subscription_id, 0)
+
+    def seen(self) -> list[Seen]:
+        """The API requests received since the last reset (the harness's own excepted), oldest first."""
+        with self._lock:
+            return list(self._seen)
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([("fail", float(status), retry_after)] * times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([("stall", seconds, None)] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._writes.clear()
+            self._seen.clear()
+        self._on_loop(self._clear())
+        self._call("POST", "/v1/products", {"id": "prod_brightback", "name": "Brightback test product"})
+        for amount, plan in zip((1000, 3000), PLANS, strict=True):
+            self._call("POST", "/v1/plans", {"id": plan, "product": "prod_brightback", "amount": amount,
+                                             "currency": "usd", "interval": "month"})
+        self._call("POST", "/v1/coupons", {"id": COUPON, "duration": "repeating", "duration_in_months": 3,
+                                           "percent_off": 30})
+
+    def close(self) -> None:
+        if StripeFake._running is not self:
+            return
+        try:
+            self._http.close()
+            self._on_loop(self._clear())
+            self._on_loop(self._runner.cleanup())
+            self._on_loop(self._cancel_pending())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()
+            del store.dump_to_disk
+            StripeFake._running = None
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    async def _start(self) -> int:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return int(self._runner.addresses[0][1])
+
+    def _call(self, method: str, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        response = self._http.request(method, self.base_url + path, data=_form(data), timeout=10)
+        if response.status_code != 200:
+            raise RuntimeError(f"localstripe refused {method} {path}: {response.status_code} {response.text}")
+        return dict(response.json())
+
+    async def _cancel_pending(self) -> None:
+        # localstripe schedules a webhook send per event (none is registered here): stop them cleanly.
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _clear(self) -> None:
+        store.clear()
+
+    async def _ensure_customer(self, customer_id: str) -> None:
+        # localstripe draws its own ids; the contract names customers, so the customer takes the test's id.
+        if "customer:" + customer_id in store:
+            return
+        customer = Customer(name=customer_id)
+        del store["customer:" + customer.id]
+        customer.id = customer_id
+        store["customer:" + customer_id] = customer
+
+    async def _remote(self, subscription_id: str) -> Remote:
+        sub = store.get("subscription:" + subscription_id)
+        if sub is None:
+            raise KeyError(f"no subscription {subscription_id} on the local Stripe")
+        plan = sub.plan.id
+        pending = ""
+        schedule = store.get(f"subscription_schedule:{sub._schedule}") if sub._schedule else None
+        if schedule is not None and schedule.status == "active" and len(schedule.phases) > 1:
+            upcoming = schedule.phases[1]["items"][0]["price"]
+            pending = upcoming if upcoming != plan else ""
+
+        def when(stamp: int | None) -> datetime | None:
+            return datetime.fromtimestamp(stamp, UTC) if stamp else None
+
+        canceled = sub.status == "canceled"
+        return Remote(status=sub.status, canceled=canceled, cancel_at_period_end=bool(sub.cancel_at_period_end),
+                      coupons=tuple(d["source"]["coupon"] for d in sub._discounts),
+                      paused=sub.pause_collection is not None, plan=plan, pending_plan=pending,
+                      trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end))
+
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])
+        own: list[tuple[str, str, Handler]] = [
+            ("GET", "/v1/account", account),
+            ("GET", "/v1/prices/{id}", price),
+            ("POST", "/v1/subscriptions", ls_server.api_create(HarnessSubscription, "/v1/subscriptions")),
+            ("GET", "/v1/subscriptions", subscription_list),
+            ("DELETE", "/v1/subscriptions/{id}", subscription_cancel),
+            ("POST", "/v1/subscription_schedules", schedule_create),
+            ("GET", "/v1/subscription_schedules/{id}", schedule_get),
+            ("POST", "/v1/subscription_schedules/{id}", schedule_update),
+            ("POST", "/v1/subscription_schedules/{id}/release", schedule_release),
+        ]
+        taken = set()
+        for method, path, handler in own:
+            app.router.add_route(method, path, handler)
+            taken.add((method, path))
+        for route in ls_server.app.router.routes():  # localstripe's own, in its order
+            info = route.resource.get_info() if route.resource else {}
+            template = info.get("path") or info.get("formatter")
+            if template and (route.method, template) not in taken:
+                app.router.add_route(route.method, template, _as_async(route.handler))
+                taken.add((route.method, template))
+        return app
+
+    @web.middleware
+    async def _faults_and_checks(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        key = _api_key(request)
+        harness = key == HARNESS_KEY
+        if request.method == "POST":
+            data = ls_server.unflatten_data(await request.post())
+        else:
+            data = ls_server.unflatten_data(request.query)
+        if not harness:
+            with self._lock:
+                self._seen.append(Seen(request.method, request.path, request.headers.get("Idempotency-Key"),
+                                       data or {}))
+                fault = self._faults.pop(0) if self._faults else None
+            if fault is not None:  # each request takes at most one injected fault
+                kind, value, retry_after = fault
+                if kind == "fail":
+                    return _injected(int(value), retry_after)
+                await asyncio.sleep(value)
+        if key == BAD_KEY:
+            return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
+        try:
+            stripe_spec().check(request.method, request.path, data or {})
+        except SpecViolation as broken:
+            return web.json_response(broken.body(), status=400)
+        response = await handler(request)
+        if not harness and request.method in ("POST", "DELETE") and response.status == 200:
+            self._count(request)
+        return response
+
+    def _count(self, request: web.Request) -> None:
+        parts = request.path.strip("/").split("/")
+        subscription = None
+        if len(parts) == 3 and parts[1] == "subscriptions":
+            subscription = parts[2]
+        elif len(parts) in (3, 4) and parts[1] == "subscription_schedules":
+            schedule = store.get("subscription_schedule:" + parts[2])
+            subscription = schedule.subscription if schedule else None
+        if subscription:
+            with self._lock:
+                self._writes[subscription] = self._writes.get(subscription, 0) + 1
+
+
+@web.middleware
+async def _stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except UserError as refused:
+        error = refused.body["error"]
+        if refused.code == 404 and error.get("message") == "Not Found":  # localstripe's bare 404
+            kind = request.path.strip("/").split("/")[1].rstrip("s").replace("_", " ")
+            ident = request.match_info.get("id")
+            said = f"No such {kind}: '{ident}'" if ident else "No such object."
+            return _error(404, said, code="resource_missing", param="id")
+        return _error(refused.code, error.get("message", "Bad request"), code=error.get("code"),
+                      param=error.get("param"))
+    except (TypeError, KeyError, AttributeError) as broke:  # a spec-valid request localstripe cannot carry out
+        return _error(500, f"The local Stripe cannot handle {request.method} {request.path}: {broke!r}",
+                      type_="api_error")
+
+
+def _as_async(handler: Callable[[web.Request], Any]) -> Handler:
+    if asyncio.iscoroutinefunction(handler):
+        return handler
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        return handler(request)  # type: ignore[no-any-return]
+
+    return run
+
+
+def _injected(status: int, retry_after: int | None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    known = {
+        401: ("invalid_request_error", None, "Invalid API Key provided: sk_test_****"),
+        402: ("card_error", "card_declined", "Your card was declined."),
+        403: ("invalid_request_error", "secret_key_required",
+              "The provided key does not have the required permissions for this endpoint."),
+        404: ("invalid_request_error", "resource_missing", "No such object."),
+        409: ("idempotency_error", None, "Keys for idempotent requests can only be used with the same parameters."),
+        429: ("invalid_request_error", "rate_limit", "Request rate limit exceeded."),
+    }
+    type_, code, message = known.get(status, ("invalid_request_error", None, "The request could not be processed."))
+    if status >= 500:
+        type_, code, message = "api_error", None, "An unknown error occurred."
+    return _error(status, message, type_=type_, code=code, headers=headers)
+
+
+def _api_key(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme == "Basic":
+        return base64.b64decode(value).decode().partition(":")[0]
+    return value if scheme == "Bearer" else ""
+
+
+def _form(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe's form encoding: items[0][price]=pro."""
+    pairs: list[tuple[str, str]] = []
+    entries = data.items() if isinstance(data, dict) else enumerate(data)
+    for key, value in entries:
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if isinstance(value, (dict, list)):
+            pairs.extend(_form(value, name))  # type: ignore[arg-type]
+        else:
+            pairs.append((name, str(value)))
+    return pairs
