@@ -9,6 +9,7 @@ get one through `fake_billing(slug)`, or the `fake_billing` fixture in billing/t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
@@ -72,6 +73,39 @@ class FakeBilling(Protocol):
 
     def close(self) -> None:
         """Stop the server."""
+
+
+class InjectedFaults:
+    """The failures and stalls a test asked a server for, handed out in order, one of each per request.
+    Servers keep one and pass `fail_next` / `stall_next` to it. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: list[tuple[int, int | None]] = []
+        self._stalls: list[float] = []
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([(status, retry_after)] * times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        with self._lock:
+            self._stalls.extend([seconds] * times)
+
+    def take_stall(self) -> float:
+        """Seconds to hold this request before answering (0 when none was asked for)."""
+        with self._lock:
+            return self._stalls.pop(0) if self._stalls else 0.0
+
+    def take_failure(self) -> tuple[int, int | None] | None:
+        """(status, retry_after) to answer this request with instead, or None."""
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._stalls.clear()
 
 
 def fake_billing(slug: str) -> FakeBilling:

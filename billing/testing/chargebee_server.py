@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, Remote
+from billing.testing import COUPON, PLANS, InjectedFaults, Remote
 
 API_KEY = "test_cbfake_3b1e9d0c"
 SITE = "acme-test"
@@ -306,8 +306,7 @@ class ChargebeeFake:
         self._subs: dict[str, Sub] = {}
         self._writes: dict[str, int] = {}
         self._replies: dict[str, tuple[str, str, int, dict[str, Any]]] = {}
-        self._failures: list[tuple[int, int | None]] = []
-        self._stalls: list[float] = []
+        self.faults = InjectedFaults()
         self._counter = 0
         self.requests: list[dict[str, Any]] = []  # what the SDK sent: method, path, params, headers
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -361,12 +360,10 @@ class ChargebeeFake:
             return self._writes.get(subscription_id, 0)
 
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        with self._lock:
-            self._failures.extend([(status, retry_after)] * times)
+        self.faults.fail_next(status, retry_after=retry_after, times=times)
 
     def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        with self._lock:
-            self._stalls.extend([seconds] * times)
+        self.faults.stall_next(seconds, times=times)
 
     def reset(self) -> None:
         with self._lock:
@@ -374,8 +371,7 @@ class ChargebeeFake:
             self._subs.clear()
             self._writes.clear()
             self._replies.clear()
-            self._failures.clear()
-            self._stalls.clear()
+            self.faults.clear()
             self.requests.clear()
 
     def close(self) -> None:
@@ -388,15 +384,15 @@ class ChargebeeFake:
     def handle(self, method: str, path: str, query: str, body: str,
                headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """Answer one request: (status, extra headers, JSON body)."""
-        with self._lock:
-            stall = self._stalls.pop(0) if self._stalls else 0.0
+        stall = self.faults.take_stall()
         if stall:
             time.sleep(stall)
         with self._lock:
             self.requests.append({"method": method, "path": path, "query": query, "body": body,
                                   "headers": dict(headers)})
-            if self._failures:
-                status, retry_after = self._failures.pop(0)
+            failure = self.faults.take_failure()
+            if failure is not None:
+                status, retry_after = failure
                 type_, code, message = ERRORS.get(status, (None, "internal_error", "Injected failure"))
                 extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
                 return status, extra, ApiError(status, message, code=code, type_=type_).body()

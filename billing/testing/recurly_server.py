@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, Remote
+from billing.testing import COUPON, PLANS, InjectedFaults, Remote
 
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
 API_VERSION = "v2021-02-25"
@@ -249,12 +249,10 @@ class RecurlyFake:
             return self._writes.get(subscription_id, 0)
 
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        with self._lock:
-            self._failures.extend([(status, retry_after)] * times)
+        self.faults.fail_next(status, retry_after=retry_after, times=times)
 
     def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        with self._lock:
-            self._stalls.extend([seconds] * times)
+        self.faults.stall_next(seconds, times=times)
 
     def reset(self) -> None:
         with self._lock:
@@ -263,8 +261,7 @@ class RecurlyFake:
             self._subs: dict[str, _Sub] = {}
             self._account_redemptions: list[_Redemption] = []
             self._writes: dict[str, int] = {}
-            self._failures: list[tuple[int, int | None]] = []
-            self._stalls: list[float] = []
+            self.faults = InjectedFaults()
             self.received: list[dict[str, Any]] = []  # every request as it arrived, for tests to inspect
             self._seq = 0
 
@@ -282,15 +279,16 @@ class RecurlyFake:
         with self._lock:
             self.received.append({"method": method, "path": split.path, "query": query, "headers": headers,
                                   "body": body})
-            stall = self._stalls.pop(0) if self._stalls else 0.0
+            stall = self.faults.take_stall()
             generation = self._generation
         if stall:
             time.sleep(stall)
             if generation != self._generation:
                 return None  # the test that stalled this request is over
         with self._lock:
-            if self._failures:
-                status, retry_after = self._failures.pop(0)
+            failure = self.faults.take_failure()
+            if failure is not None:
+                status, retry_after = failure
                 extra = {"Retry-After": str(retry_after),
                          "X-RateLimit-Reset": str(int(time.time()) + retry_after)} if retry_after else {}
                 return status, extra, _error(status, f"Injected failure {status}")

@@ -42,7 +42,7 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, store
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, Remote
+from billing.testing import COUPON, PLANS, InjectedFaults, Remote
 from billing.testing.stripe_resources import (
     HarnessSubscription,
     account,
@@ -95,7 +95,7 @@ class StripeFake:
             raise RuntimeError("localstripe keeps one store per process: close the running StripeFake first")
         StripeFake._running = self
         self._lock = threading.Lock()
-        self._faults: list[tuple[str, float, int | None]] = []  # ("fail", status, retry_after) / ("stall", s, None)
+        self.faults = InjectedFaults()
         self._writes: dict[str, int] = {}
         self._seen: list[Seen] = []
         # In memory only: localstripe would otherwise pickle every change to /tmp/localstripe.pickle.
@@ -147,16 +147,14 @@ class StripeFake:
             return list(self._seen)
 
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        with self._lock:
-            self._faults.extend([("fail", float(status), retry_after)] * times)
+        self.faults.fail_next(status, retry_after=retry_after, times=times)
 
     def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        with self._lock:
-            self._faults.extend([("stall", seconds, None)] * times)
+        self.faults.stall_next(seconds, times=times)
 
     def reset(self) -> None:
         with self._lock:
-            self._faults.clear()
+            self.faults.clear()
             self._writes.clear()
             self._seen.clear()
         self._on_loop(self._clear())
@@ -278,12 +276,12 @@ class StripeFake:
             with self._lock:
                 self._seen.append(Seen(request.method, request.path, request.headers.get("Idempotency-Key"),
                                        data or {}))
-                fault = self._faults.pop(0) if self._faults else None
-            if fault is not None:  # each request takes at most one injected fault
-                kind, value, retry_after = fault
-                if kind == "fail":
-                    return _injected(int(value), retry_after)
-                await asyncio.sleep(value)
+            stall = self.faults.take_stall()
+            if stall:
+                await asyncio.sleep(stall)
+            failure = self.faults.take_failure()
+            if failure is not None:
+                return _injected(*failure)
         if key == BAD_KEY:
             return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
         try:
