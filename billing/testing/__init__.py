@@ -108,6 +108,18 @@ class InjectedFaults:
             self._stalls.clear()
 
 
+class FaultsMixin:
+    """A server's `fail_next` and `stall_next` (the FakeBilling protocol), kept in its `faults`."""
+
+    faults: InjectedFaults
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        self.faults.fail_next(status, retry_after=retry_after, times=times)
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        self.faults.stall_next(seconds, times=times)
+
+
 def fake_billing(slug: str) -> FakeBilling:
     """Start the local server for one provider."""
     module, _, name = FAKES[slug].partition(":")

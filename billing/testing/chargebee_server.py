@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, InjectedFaults, Remote
+from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
 
 API_KEY = "test_cbfake_3b1e9d0c"
 SITE = "acme-test"
@@ -295,7 +295,7 @@ PRICES = {"basic": 1000, "pro": 3000}
 assert tuple(PRICES) == PLANS
 
 
-class ChargebeeFake:
+class ChargebeeFake(FaultsMixin):
     """The FakeBilling for Chargebee (see billing/testing/__init__.py)."""
 
     slug = "chargebee"
@@ -358,12 +358,6 @@ class ChargebeeFake:
     def writes(self, subscription_id: str) -> int:
         with self._lock:
             return self._writes.get(subscription_id, 0)
-
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        self.faults.fail_next(status, retry_after=retry_after, times=times)
-
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        self.faults.stall_next(seconds, times=times)
 
     def reset(self) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, InjectedFaults, Remote
+from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
 
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
 API_VERSION = "v2021-02-25"
@@ -194,7 +194,7 @@ class _Redemption:
 Handler = Callable[..., tuple[int, dict]]
 
 
-class RecurlyFake:
+class RecurlyFake(FaultsMixin):
     """The FakeBilling for Recurly (see billing/testing/__init__.py)."""
 
     slug = "recurly"
@@ -247,12 +247,6 @@ class RecurlyFake:
     def writes(self, subscription_id: str) -> int:
         with self._lock:
             return self._writes.get(subscription_id, 0)
-
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        self.faults.fail_next(status, retry_after=retry_after, times=times)
-
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        self.faults.stall_next(seconds, times=times)
 
     def reset(self) -> None:
         with self._lock:

@@ -42,7 +42,7 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, store
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, InjectedFaults, Remote
+from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
 from billing.testing.stripe_resources import (
     HarnessSubscription,
     account,
@@ -84,7 +84,7 @@ class Seen:
     params: dict[str, Any]
 
 
-class StripeFake:
+class StripeFake(FaultsMixin):
     """The `FakeBilling` for Stripe (see billing/testing/__init__.py)."""
 
     slug = "stripe"
@@ -145,12 +145,6 @@ class StripeFake:
         """The API requests received since the last reset (the harness's own excepted), oldest first."""
         with self._lock:
             return list(self._seen)
-
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        self.faults.fail_next(status, retry_after=retry_after, times=times)
-
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        self.faults.stall_next(seconds, times=times)
 
     def reset(self) -> None:
         with self._lock:
