@@ -204,11 +204,15 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
     "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
+    "alerts-sweep": {"task": "alerts.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
 }
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).
 # flows never imports them: a new channel is one module and one line here.
-BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS", ["webhooks.handlers.on_event"])
+BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
+                                    ["webhooks.handlers.on_event", "alerts.handlers.on_event"])
+# Sections of the flow document owned by other apps (flows/flow_document.py DocumentSection).
+BRIGHTBACK_DOCUMENT_SECTIONS = ["alerts.document.AlertsSection"]
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here
@@ -241,6 +245,18 @@ EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "cancel-flow@localhost")
+# Seconds an SMTP connection may wait on the server for each step (Django's own setting name).
+EMAIL_TIMEOUT = envfloat("EMAIL_TIMEOUT", 15.0, positive=True)
+
+# --- Alerts ---------------------------------------------------------------------------------
+# Seconds before Slack's answer to an alert counts as lost.
+ALERT_TIMEOUT_SECONDS = envfloat("ALERT_TIMEOUT_SECONDS", 15.0, positive=True)
+# Multiplies every retry delay of an alert: 1.0 in production; tests compress time with a small value.
+ALERT_RETRY_SCALE = envfloat("ALERT_RETRY_SCALE", 1.0, positive=True)
+# A worker holds an alert it is sending this long; a claim that outlives it (the worker was killed)
+# is taken over. Keep it above the send task's hard time limit (system check alerts.W002).
+ALERT_LEASE_SECONDS = envfloat("ALERT_LEASE_SECONDS", 2 * max(EMAIL_TIMEOUT, ALERT_TIMEOUT_SECONDS) + 90.0,
+                               positive=True)
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
