@@ -7,7 +7,8 @@
 
 `answers` are the replies to the first DATA commands in turn ("421 4.3.2 Try again later"), then every
 message is accepted with 250. `hold` keeps the first DATA waiting (the client sees a slow server) until
-`release()`, then refuses it with 451: a message the sender never got a 250 for.
+`release()`, then refuses it with 451 (if the client went away meanwhile, aiosmtpd drops the command
+unanswered): either way a message the sender never got a 250 for, which is not in `accepted`.
 """
 
 from __future__ import annotations
