@@ -261,3 +261,38 @@ def test_a_resend_starts_a_failed_alert_over(smtp, live_app, make_rule, alert_fo
     assert result.outcome == Status.SUCCEEDED and len(smtp.accepted) == 1
     delivery.refresh_from_db()
     assert (delivery.attempt_count, delivery.last_error) == (1, "")
+
+
+class ProviderRefused(Exception):
+    """What an HTTP-API email backend (django-anymail) raises: the provider's status code and answer."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"the provider answered {status_code}")
+        self.status_code = status_code
+
+
+class ProviderBackend:
+    """An email backend standing in for a provider's HTTP API (no provider can be reached from here)."""
+
+    status_code = 422
+
+    def __init__(self, **kwargs: object) -> None:
+        pass
+
+    def send_messages(self, messages: list) -> int:
+        raise ProviderRefused(self.status_code)
+
+
+@pytest.mark.parametrize(("status_code", "retried"), [(422, False), (401, False), (429, True), (503, True)])
+def test_an_api_backends_answer_decides_between_retrying_and_failing(settings, live_app, make_rule, alert_for,
+                                                                     status_code, retried, monkeypatch):
+    monkeypatch.setattr(ProviderBackend, "status_code", status_code)
+    settings.EMAIL_BACKEND = f"{__name__}.ProviderBackend"
+    make_rule()
+    delivery = alert_for()
+
+    result = services.delivery_send(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert (result.retry_in is not None) is retried
+    assert f"ProviderRefused: the provider answered {status_code}" in delivery.last_error

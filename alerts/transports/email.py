@@ -73,6 +73,12 @@ class EmailTransport(Transport):
             raise TransportError(f"could not talk to the mail server at {where}: {exc}") from None
         except BadHeaderError as exc:
             raise TransportError(f"the message has an invalid header: {exc}", permanent=True) from None
+        except Exception as exc:  # noqa: BLE001 - another backend's error (django-anymail's, a provider's API)
+            # An HTTP API's answer, when the backend gives one: a 4xx other than 408/429 cannot succeed later.
+            status = getattr(exc, "status_code", None)
+            permanent = isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+            raise TransportError(f"the email backend {where} failed: {exc.__class__.__name__}: {exc}"[:2000],
+                                 permanent=permanent) from None
         if sent != 1:
             raise TransportError(f"the email backend at {where} did not send the message")
         return Sent(answer=f"accepted by {where}")
