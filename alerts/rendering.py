@@ -41,6 +41,11 @@ OFFER_TYPES = {"discount": "Discount", "pause": "Pause", "plan_change": "Plan ch
 TERM_LABELS = {"coupon": "coupon", "discount_percent": "discount (%)", "discount_months": "for months",
                "pause_months": "pause (months)", "plan": "new plan", "trial_days": "extra trial days",
                "support_email": "support address", "link_url": "link"}
+def _term_order(name: str) -> tuple[int, str]:
+    order = list(TERM_LABELS)
+    return (order.index(name) if name in order else len(order), name)
+
+
 ACCOUNT_ORDER = ("internal_id", "billing_id", "company_name", "company_domain", "plan", "plan_term", "value",
                  "created_at")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -70,7 +75,7 @@ def display(value: Any) -> str:
 
 
 def flatten(values: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested objects (custom fields) as ("team.name", "Blue") pairs, in the order received."""
+    """Nested objects (custom fields) as ("team.name", "Blue") pairs, in the order stored."""
     if not isinstance(values, dict):
         return []
     pairs: list[tuple[str, str]] = []
@@ -174,7 +179,9 @@ def facts_for(*, app: App, event_type: str, data: dict, occurred_at: datetime, s
         terms = _dict(offer_data.get("terms"))
         offer = {"title": display(offer_data.get("title")), "code": display(offer_data.get("code")),
                  "type": OFFER_TYPES.get(str(offer_data.get("type")), display(offer_data.get("type"))),
-                 "terms": [(TERM_LABELS.get(k, k), display(v)) for k, v in terms.items() if v not in (None, "")]}
+                 # In a fixed order: PostgreSQL's jsonb does not keep the order keys were written in.
+                 "terms": [(TERM_LABELS.get(k, k), display(terms[k])) for k in sorted(terms, key=_term_order)
+                           if terms[k] not in (None, "")]}
     ordered = [k for k in ACCOUNT_ORDER if k in account] + [k for k in account if k not in ACCOUNT_ORDER]
     account_pairs = flatten({key: account[key] for key in ordered})
     context = _dict(data.get("context"))

@@ -20,7 +20,8 @@ ACCOUNT = {"internal_id": "acct_42", "billing_id": "cus_9", "company_name": "Acm
 
 
 def parts(message) -> tuple[str, str]:  # noqa: ANN001
-    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+    """The plain and HTML parts, with the wire's CRLF line ends read as newlines."""
+    return tuple(message.get_body((kind,)).get_content().replace("\r\n", "\n") for kind in ("plain", "html"))
 
 
 def test_a_cancel_reaches_the_help_desk_with_every_field(smtp, live_app, make_rule, alert_for):
@@ -296,3 +297,17 @@ def test_an_api_backends_answer_decides_between_retrying_and_failing(settings, l
     delivery.refresh_from_db()
     assert (result.retry_in is not None) is retried
     assert f"ProviderRefused: the provider answered {status_code}" in delivery.last_error
+
+
+def test_an_accepted_offer_comes_with_its_terms(smtp, live_app, make_rule, alert_for):
+    make_rule(events=["offer.accepted"])
+    delivery = alert_for(decision="accept", offer_code="discount-30")
+
+    services.delivery_send(delivery_id=delivery.pk)
+
+    [message] = smtp.messages()
+    assert message["Subject"] == "Offer accepted: jane@example.com (pro, 49)"
+    text, html = parts(message)
+    assert ("OFFER\n30% off for the next 3 months (Discount, code discount-30)\n  coupon: SAVE30\n"
+            "  discount (%): 30\n  for months: 3\n") in text
+    assert "<li>coupon: SAVE30</li>" in html
