@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -137,6 +138,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
                                  "slack_json": json.dumps(p.message.chat, indent=2, ensure_ascii=False)
                                  if p.message.chat else ""} for p in previews],
                    "can_send": self.has_change_permission(request, rule),
+                   "default_from": settings.DEFAULT_FROM_EMAIL,
                    "recent": selectors.deliveries_for_rule(rule=rule)[:10]}
         return TemplateResponse(request, "admin/alerts/alertrule/test.html", context)
 
@@ -197,7 +199,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict | None = None) -> HttpResponse:
         delivery = self.get_object(request, object_id)
-        extra: dict = dict(extra_context or {})
+        extra: dict = {**(extra_context or {}), "default_from": settings.DEFAULT_FROM_EMAIL}
         if delivery is not None:
             try:
                 _slug, extra["message"] = services.message_of(delivery)

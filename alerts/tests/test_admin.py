@@ -138,3 +138,16 @@ def test_the_re_send_action_queues_every_chosen_alert(admin_client, make_rule, d
         "action": "resend", "_selected_action": list(AlertDelivery.objects.values_list("pk", flat=True))})
 
     assert set(AlertDelivery.objects.values_list("status", flat=True)) == {Status.PENDING}
+
+
+def test_a_customers_markup_is_shown_as_text_on_the_alert_page(admin_client, make_rule, alert_for):
+    make_rule()
+    delivery = alert_for(feedback='<script>alert("owned")</script>', account={"internal_id": "a", "plan": "<b>pro</b>"})
+
+    page = admin_client.get(reverse("admin:alerts_alertdelivery_change", args=[delivery.pk])).content.decode()
+
+    assert "<script>alert" not in page and "<b>pro</b>" not in page
+    assert "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" in page  # the plain-text part, as text
+    srcdoc = page.split('srcdoc="', 1)[1].split('"', 1)[0]
+    assert html.unescape(srcdoc).startswith("<!doctype html>")  # the whole HTML part stays inside srcdoc
+    assert "&lt;b&gt;pro&lt;/b&gt;" in html.unescape(srcdoc)  # and is escaped within it
