@@ -3,6 +3,7 @@ previews through selectors (the code the worker renders with)."""
 
 from __future__ import annotations
 
+import html
 import json
 
 from django import forms
@@ -31,6 +32,28 @@ def badge(value: str, label: str) -> str:
     background, colour = BADGE_COLOURS.get(value, ("#eaeef2", "#24292f"))
     return format_html('<span style="background:{};color:{};padding:1px 8px;border-radius:10px;'
                        'font-weight:600;white-space:nowrap">{}</span>', background, colour, label)
+
+
+def slack_card(chat: dict | None) -> list[dict]:
+    """The Block Kit message as Slack lays it out, roughly: header, fields, sections, context, button.
+    mrkdwn's three escapes are undone, as Slack shows them; the template escapes the text again."""
+    if not chat:
+        return []
+    card = []
+    for block in chat.get("blocks", []):
+        kind = block.get("type")
+        if kind == "header":
+            card.append({"kind": "header", "text": block["text"]["text"]})
+        elif kind == "section":
+            card.append({"kind": "section", "text": html.unescape(block.get("text", {}).get("text", "")),
+                         "fields": [html.unescape(field["text"]) for field in block.get("fields", [])]})
+        elif kind == "context":
+            card.append({"kind": "context", "text": " ".join(html.unescape(e.get("text", ""))
+                                                             for e in block.get("elements", []))})
+        elif kind == "actions":
+            card += [{"kind": "button", "text": e["text"]["text"], "url": e.get("url", "")}
+                     for e in block.get("elements", []) if e.get("type") == "button"]
+    return card
 
 
 def log_url(**query: str | int) -> str:
@@ -136,7 +159,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
                    "event_types": Event.Type.values,
                    "previews": [{"label": p.label, "message": p.message,
                                  "slack_json": json.dumps(p.message.chat, indent=2, ensure_ascii=False)
-                                 if p.message.chat else ""} for p in previews],
+                                 if p.message.chat else "", "slack_card": slack_card(p.message.chat)}
+                                for p in previews],
                    "can_send": self.has_change_permission(request, rule),
                    "default_from": settings.DEFAULT_FROM_EMAIL,
                    "recent": selectors.deliveries_for_rule(rule=rule)[:10]}
@@ -207,6 +231,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
                 extra["render_error"] = f"{exc.__class__.__name__}: {exc}"
             if extra.get("message") is not None and extra["message"].chat:
                 extra["slack_json"] = json.dumps(extra["message"].chat, indent=2, ensure_ascii=False)
+                extra["slack_card"] = slack_card(extra["message"].chat)
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

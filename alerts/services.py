@@ -107,8 +107,10 @@ def _rows_for(*, app_id: int, event_type: str, data: dict, is_test_session: bool
             rows.append(AlertDelivery(kind=Kind.TEAM_EMAIL, rule=rule, recipients=list(rule.recipients)))
         if rule.slack_webhook_url:
             rows.append(AlertDelivery(kind=Kind.SLACK, rule=rule, slack_webhook_url=rule.slack_webhook_url))
+    if event_type not in (Event.Type.OFFER_EMAIL_REQUESTED, Event.Type.SESSION_CANCELED):
+        return rows
     customer = rendering.email_address(data.get("email"))
-    prefs = AlertSettings.objects.filter(app_id=app_id).first()
+    prefs = AlertSettings.objects.filter(app_id=app_id).first() if customer else None
     if customer and prefs is not None:
         language = _language(data)
         if prefs.customer_acknowledgement and event_type == Event.Type.OFFER_EMAIL_REQUESTED:

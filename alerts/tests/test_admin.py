@@ -52,6 +52,8 @@ def test_the_test_page_shows_exactly_what_each_destination_receives(admin_client
     assert 'sandbox srcdoc="' in page and "Open the session in the admin" in html.unescape(page)
     assert "Reason: It’s too expensive (too-expensive)" in page  # the plain-text part
     assert "&quot;type&quot;: &quot;header&quot;" in page  # the Slack JSON
+    card = page.split("data-bb-slack-card", 1)[1].split("</div>\n", 1)[0]
+    assert "*Customer*\njane@example.com" in card and "It’s too expensive" in card
     assert 'value="Send test alert"' in page
 
 
