@@ -15,7 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 ## make run: migrate, load the demo App, then web server + Celery worker and beat on embedded defaults.
+## With no EMAIL_BACKEND or EMAIL_HOST in the environment, alerts are printed to the worker's log
+## (Django's console backend) instead of waiting on a mail server that is not there.
 run: export DEBUG ?= 1
+ifeq ($(strip $(EMAIL_BACKEND)$(EMAIL_HOST)),)
+run: export EMAIL_BACKEND := django.core.mail.backends.console.EmailBackend
+endif
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_setup

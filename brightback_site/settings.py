@@ -205,14 +205,17 @@ CELERY_BEAT_SCHEDULE = {
     "billing-sweep": {"task": "billing.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
     "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
+    "alerts-sweep": {"task": "alerts.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
 }
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).
 # flows never imports them: a new channel is one module and one line here.
 BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
-                                    ["webhooks.handlers.on_event", "billing.handlers.on_event"])
+                                    ["webhooks.handlers.on_event", "billing.handlers.on_event",
+                                     "alerts.handlers.on_event"])
 # Parts of the flow document owned by channels (flows/flow_document.py, DocumentSection).
-BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS", ["billing.document.BillingSection"])
+BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
+                                       ["billing.document.BillingSection", "alerts.document.AlertsSection"])
 # Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
 
@@ -255,6 +258,18 @@ EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "cancel-flow@localhost")
+# Seconds an SMTP connection may wait on the server for each step (Django's own setting name).
+EMAIL_TIMEOUT = envfloat("EMAIL_TIMEOUT", 15.0, positive=True)
+
+# --- Alerts ---------------------------------------------------------------------------------
+# Seconds before Slack's answer to an alert counts as lost.
+ALERT_TIMEOUT_SECONDS = envfloat("ALERT_TIMEOUT_SECONDS", 15.0, positive=True)
+# Multiplies every retry delay of an alert: 1.0 in production; tests compress time with a small value.
+ALERT_RETRY_SCALE = envfloat("ALERT_RETRY_SCALE", 1.0, positive=True)
+# A worker holds an alert it is sending this long; a claim that outlives it (the worker was killed)
+# is taken over. Keep it above the send task's hard time limit (system check alerts.W002).
+ALERT_LEASE_SECONDS = envfloat("ALERT_LEASE_SECONDS", 2 * max(EMAIL_TIMEOUT, ALERT_TIMEOUT_SECONDS) + 90.0,
+                               positive=True)
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)

@@ -33,7 +33,7 @@ FORMAT_VERSION = 1
 
 # Parts of DESIGN §6 owned by apps that register a DocumentSection (see below). Until one does, a
 # document carrying the section is refused rather than half-imported.
-RESERVED_SECTIONS = ("routing", "alerts", "webhooks")
+RESERVED_SECTIONS = ("routing", "webhooks")
 
 # Which Offer columns hold the terms of each kind; they travel under the offer's "terms" object.
 TERMS = {

@@ -7,11 +7,12 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from brightback_site import ssrf
 from brightback_site.fields import EncryptedTextField
 from brightback_site.outbox import OutboxRow
 from flows.models import App, Event
 
-from . import signing, ssrf
+from . import signing
 
 
 class Endpoint(models.Model):

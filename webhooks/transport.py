@@ -10,16 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .ssrf import UnsafeAddress, check_address
+from brightback_site.ssrf import UnsafeAddress, checked_session, parse_retry_after
 
 USER_AGENT = "cancel-flow-webhooks/1.0"
 BODY_KEPT = 1024  # bytes of the response kept on the attempt row
@@ -43,40 +38,6 @@ class HttpAnswer:
     duration_ms: int
 
 
-class _CheckedPeerMixin:
-    def _new_conn(self):  # noqa: ANN202 - urllib3's signature
-        sock = super()._new_conn()  # type: ignore[misc]
-        try:
-            check_address(sock.getpeername()[0])
-        except UnsafeAddress:
-            sock.close()
-            raise
-        return sock
-
-
-class _CheckedHTTPConnection(_CheckedPeerMixin, HTTPConnection):
-    pass
-
-
-class _CheckedHTTPSConnection(_CheckedPeerMixin, HTTPSConnection):
-    pass
-
-
-class _CheckedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _CheckedHTTPConnection
-
-
-class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _CheckedHTTPSConnection
-
-
-class _CheckedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _CheckedHTTPConnectionPool, "https": _CheckedHTTPSConnectionPool}
-
-
 _local = threading.local()
 
 
@@ -84,30 +45,9 @@ def _session() -> requests.Session:
     """One session per thread (and per worker process), so connections to receivers are kept alive."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = requests.Session()
-        # No proxies or .netrc from the environment: the connected address must be the receiver's.
-        session.trust_env = False
-        session.mount("http://", _CheckedAdapter(pool_maxsize=4))
-        session.mount("https://", _CheckedAdapter(pool_maxsize=4))
-        session.headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+        session = checked_session(user_agent=USER_AGENT)
         _local.session = session
     return session
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from brightback_site.ssrf import address_allowed
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
-from webhooks.ssrf import address_allowed
 
 pytestmark = pytest.mark.django_db
 

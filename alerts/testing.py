@@ -1,0 +1,200 @@
+"""Real servers for testing alerts: an SMTP server (aiosmtpd) and a Slack-like HTTP receiver, both on
+127.0.0.1, recording what they accept.
+
+    with SmtpServer() as smtp:               # point EMAIL_HOST/EMAIL_PORT at smtp.host/smtp.port
+        ...
+        mail = smtp.wait_for(1, timeout=10)[0]   # an email.message.EmailMessage, parsed
+
+`answers` are the replies to the first DATA commands in turn ("421 4.3.2 Try again later"), then every
+message is accepted with 250. `hold` keeps the first DATA waiting (the client sees a slow server) until
+`release()`, then refuses it with 451 (if the client went away meanwhile, aiosmtpd drops the command
+unanswered): either way a message the sender never got a 250 for, which is not in `accepted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Accepted:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+class SmtpServer:
+    def __init__(self, *, answers: list[str] | None = None, hold: bool = False) -> None:
+        self.answers = list(answers or [])
+        self.hold = hold
+        self.accepted: list[Accepted] = []
+        self.refused: list[str] = []  # the replies given to messages that were not accepted
+        self.data_commands = 0
+        self.holding = threading.Event()  # set while the first DATA is held
+        self._release = threading.Event()
+        self._changed = threading.Condition()
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
+        with self._changed:
+            self.data_commands += 1
+            number = self.data_commands
+            answer = self.answers.pop(0) if self.answers else ""
+        if self.hold and number == 1:
+            self.holding.set()
+            while not self._release.is_set():
+                await asyncio.sleep(0.05)
+            answer = "451 4.3.0 The sender went away"
+        with self._changed:
+            if answer:
+                self.refused.append(answer)
+            else:
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                self.accepted.append(Accepted(envelope.mail_from, list(envelope.rcpt_tos), message,
+                                              envelope.content))
+            self._changed.notify_all()
+        return answer or "250 2.0.0 Message accepted for delivery"
+
+    def release(self) -> None:
+        self._release.set()
+
+    def start(self) -> SmtpServer:
+        self.port = free_port()
+        self._controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def messages(self) -> list[EmailMessage]:
+        with self._changed:
+            return [got.message for got in self.accepted]
+
+    def wait_for(self, count: int, *, timeout: float) -> list[EmailMessage]:
+        """Wait until `count` messages were accepted; raise TimeoutError saying what did arrive."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.accepted) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"SMTP server: {len(self.accepted)} of {count} messages accepted after "
+                                       f"{timeout} s (refused: {self.refused})")
+                self._changed.wait(min(left, 0.2))
+            return [got.message for got in self.accepted]
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Posted:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+
+    @property
+    def payload(self) -> Any:
+        return json.loads(self.body)
+
+
+class SlackReceiver:
+    """An HTTP server standing in for Slack's incoming webhooks: it records each POST and answers
+    `answers` in turn (status, headers, body), then 200 "ok" as Slack does."""
+
+    def __init__(self, *, answers: list[Answer] | None = None) -> None:
+        self.answers = list(answers or [])
+        self.posted: list[Posted] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    def _answer(self) -> Answer:
+        with self._lock:
+            return self.answers.pop(0) if self.answers else (200, {}, b"ok")
+
+    def start(self) -> SlackReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, headers, answer = receiver._answer()
+                with receiver._lock:
+                    receiver.posted.append(Posted(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                                  body, status))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SlackReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the receiver first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/XXXX"
+
+    def snapshot(self) -> list[Posted]:
+        with self._lock:
+            return list(self.posted)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not true after {timeout} s")
+        time.sleep(0.05)
