@@ -17,21 +17,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from brightback_site.badges import badge
 from flows.models import Event
 
 from . import selectors, services
 from .models import AlertDelivery, AlertRule, AlertSettings, recipient_problems, slack_url_problem
-
-BADGE_COLOURS = {
-    "succeeded": ("#dafbe1", "#116329"), "pending": ("#fff8c5", "#7d4e00"),
-    "sending": ("#ddf4ff", "#0550ae"), "failed": ("#ffebe9", "#cf222e"),
-}
-
-
-def badge(value: str, label: str) -> str:
-    background, colour = BADGE_COLOURS.get(value, ("#eaeef2", "#24292f"))
-    return format_html('<span style="background:{};color:{};padding:1px 8px;border-radius:10px;'
-                       'font-weight:600;white-space:nowrap">{}</span>', background, colour, label)
 
 
 def slack_card(chat: dict | None) -> list[dict]:

@@ -60,15 +60,16 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1) -
 class Worker:
     """`celery worker --beat` in its own process group, pointed at this test's database."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
         self.directory = directory
+        self.env = {**WORKER_ENV, **(env or {})}
         self.process: subprocess.Popen | None = None
         self.log_path = directory / "worker.log"
         self.starts = 0
 
     def start(self, *, timeout: float = 45) -> None:
         self.starts += 1
-        env = {**os.environ, **WORKER_ENV, "DATABASE_URL": worker_database_url(), "REDIS_URL": settings.REDIS_URL,
+        env = {**os.environ, **self.env, "DATABASE_URL": worker_database_url(), "REDIS_URL": settings.REDIS_URL,
                "SECRET_KEY": settings.SECRET_KEY, "DJANGO_SETTINGS_MODULE": "brightback_site.settings"}
         env.pop("CELERY_TASK_ALWAYS_EAGER", None)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -111,12 +112,17 @@ class Worker:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.fixture
-def real_services() -> None:
+def need_real_services() -> None:
+    """Skip (fail in CI) unless PostgreSQL and Redis are there; empty this run's Redis database."""
     need(connection.vendor == "postgresql", "fault tests need PostgreSQL (DATABASE_URL)")
     need(bool(getattr(settings, "REDIS_URL", "")), "fault tests need Redis (REDIS_URL)")
     need(redis_answers(), f"Redis at {settings.REDIS_URL} does not answer")
     redis_client().flushdb()  # only this test database's Redis DB (15 in CI)
+
+
+@pytest.fixture
+def real_services() -> None:
+    need_real_services()
 
 
 @pytest.fixture
