@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Warning, register
 
+from brightback_site.checks import channel_problems
+
 HANDLER = "alerts.handlers.on_event"
 SECTION = "alerts.document.AlertsSection"
 
@@ -13,17 +15,8 @@ SECTION = "alerts.document.AlertsSection"
 def alert_settings(app_configs, **kwargs) -> list[Warning]:  # noqa: ANN001, ANN003
     from .tasks import TIME_LIMIT
 
-    problems = []
-    if HANDLER not in settings.BRIGHTBACK_EVENT_HANDLERS:
-        problems.append(Warning(
-            f"BRIGHTBACK_EVENT_HANDLERS does not name {HANDLER}: no alert will be sent.",
-            hint=f"Add {HANDLER} to BRIGHTBACK_EVENT_HANDLERS.", id="alerts.W001"))
-    # A send holds its claim until it ends, at the latest when the task's hard time limit kills it.
-    if settings.ALERT_LEASE_SECONDS <= TIME_LIMIT:
-        problems.append(Warning(
-            f"ALERT_LEASE_SECONDS ({settings.ALERT_LEASE_SECONDS:g}) is not above the longest a worker may hold "
-            f"an alert ({TIME_LIMIT:g} s): a slow mail server can then get the same alert from two workers.",
-            hint="Leave ALERT_LEASE_SECONDS unset, or raise it.", id="alerts.W002"))
+    problems = channel_problems(app="alerts", handler=HANDLER, lease_setting="ALERT_LEASE_SECONDS",
+                                time_limit=TIME_LIMIT, what="no alert will be sent")
     if not settings.SITE_URL:
         problems.append(Warning(
             "SITE_URL is not set: alert emails cannot link to the session in the admin.",

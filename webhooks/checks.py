@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.checks import Warning, register
+
+from brightback_site.checks import channel_problems
 
 HANDLER = "webhooks.handlers.on_event"
 
@@ -12,15 +13,5 @@ HANDLER = "webhooks.handlers.on_event"
 def webhook_settings(app_configs, **kwargs) -> list[Warning]:  # noqa: ANN001, ANN003
     from .tasks import TIME_LIMIT
 
-    problems = []
-    if HANDLER not in settings.BRIGHTBACK_EVENT_HANDLERS:
-        problems.append(Warning(
-            f"BRIGHTBACK_EVENT_HANDLERS does not name {HANDLER}: no webhook will be sent.",
-            hint=f"Add {HANDLER} to BRIGHTBACK_EVENT_HANDLERS.", id="webhooks.W001"))
-    # A delivery run holds its claims until it ends, at the latest when the task's hard time limit kills it.
-    if settings.WEBHOOK_LEASE_SECONDS <= TIME_LIMIT:
-        problems.append(Warning(
-            f"WEBHOOK_LEASE_SECONDS ({settings.WEBHOOK_LEASE_SECONDS:g}) is not above the longest a worker may "
-            f"hold a claim ({TIME_LIMIT:g} s): a slow receiver can then get the same delivery from two workers.",
-            hint="Leave WEBHOOK_LEASE_SECONDS unset, or raise it.", id="webhooks.W002"))
-    return problems
+    return channel_problems(app="webhooks", handler=HANDLER, lease_setting="WEBHOOK_LEASE_SECONDS",
+                            time_limit=TIME_LIMIT, what="no webhook will be sent")
