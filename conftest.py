@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -46,3 +47,11 @@ def snippet_data():  # noqa: ANN201
         return data
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(settings):  # noqa: ANN001, ANN202
+    """Tests post many times from one address (the hypothesis tests hundreds): the limits stay on, far
+    above what a test sends, with counters of their own. tests/test_rate_limits.py sets real ones."""
+    settings.RATE_LIMIT_RULES = {scope: "1000000/m" for scope in settings.RATE_LIMIT_RULES}
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"

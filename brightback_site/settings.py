@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import envbool, envfloat, envint, envlist, envstr
+from .env import envbool, envfloat, envint, envlist, envrate, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("BRIGHTBACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -103,7 +103,11 @@ TEMPLATES = [
 ]
 
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # Persistent connections: a request or task reuses its process's connection for this long (seconds)
+    # instead of paying for a new PostgreSQL connection each time; a broken one is dropped and replaced.
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"],
+                                                  conn_max_age=envint("DB_CONN_MAX_AGE", 600, minimum=0),
+                                                  conn_health_checks=True)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -153,6 +157,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(PRECANCEL_MAX_BYTES * 4, 2_621_440)
 SESSION_TTL_SECONDS = envint("SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 # A saved customer is watched this long before save.confirmed.
 SAVE_WATCH_DAYS = envint("SAVE_WATCH_DAYS", 30, minimum=0)
+
+# --- Cache: abuse-limit counters; the hosted page's content is cached in each process (flows.selectors) --
+if os.environ.get("REDIS_URL"):
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+        "KEY_PREFIX": "bb",
+        # A Redis that does not answer must not hold a customer's request for long (limits fail open).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "brightback"}}
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -243,11 +259,38 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "cancel-flow@localhost")
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_PROXY", False) else None
+BEHIND_PROXY = envbool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+# The load balancer probes /healthz over plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Asking browsers' preload lists to hard-code HTTPS for the whole domain is the domain owner's decision,
+# not this server's: SECURE_HSTS_PRELOAD=1 opts in, and check --deploy stays quiet either way.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# --- Abuse limits (DESIGN §8) -----------------------------------------------------------------
+# On by default; RATE_LIMITS=off for benchmarks and load tests. Counted in the cache below, so shared by
+# every web process when REDIS_URL is set (in-memory, per process, otherwise). Each rule is
+# "COUNT/PERIOD" with PERIOD s, m, h or d, optionally with a multiplier ("100/5m").
+RATE_LIMITS = envbool("RATE_LIMITS", True)
+RATE_LIMIT_RULES = {
+    # One customer's browser opens a session per click on Cancel: a few a minute is already a lot.
+    "precancel-ip": envrate("RATE_LIMIT_PRECANCEL_IP", "30/m"),
+    # A whole App's customers, in a burst after a price-change email.
+    "precancel-app": envrate("RATE_LIMIT_PRECANCEL_APP", "30000/m"),
+    "decision-ip": envrate("RATE_LIMIT_DECISION_IP", "30/m"),
+    "decision-app": envrate("RATE_LIMIT_DECISION_APP", "30000/m"),
+    # Password guessing on the admin login, per address and per username tried.
+    "login-ip": envrate("RATE_LIMIT_LOGIN_IP", "10/m"),
+    "login-username": envrate("RATE_LIMIT_LOGIN_USERNAME", "5/m"),
+}
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "brightback_site.ratelimits.client_ip"
 
 LOGGING = {
     "version": 1,

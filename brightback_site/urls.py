@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from brightback_site import ratelimits
 from flows import demo, views
 from flows.api import PrecancelView
 
@@ -10,6 +12,22 @@ admin.site.index_title = "Apps, flows and results"
 # Result lists (sessions, deliveries) need the width more than a second copy of the app index.
 admin.site.enable_nav_sidebar = False
 
+
+
+def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """The admin's login, throttled per address and per username against password guessing."""
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip().lower()[:150]
+        limited = (ratelimits.check(request, scope="login-ip")
+                   or ratelimits.check(request, scope="login-username", key=f"user:{username}"))
+        if limited:
+            response = HttpResponse(f"Too many sign-in attempts. Try again in {limited.retry_after} seconds.\n",
+                                    status=429, content_type="text/plain; charset=utf-8")
+            response["Retry-After"] = str(limited.retry_after)
+            return response
+    return admin.site.login(request, extra_context)
+
+
 urlpatterns = [
     path("precancel", PrecancelView.as_view(), name="precancel"),
     path("precancel/", PrecancelView.as_view()),
@@ -18,5 +36,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("demo/", demo.demo_page, name="demo"),
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]

@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from brightback_site import ratelimits
+
 from . import selectors, services, signing
 from .snippet_data import SnippetDataError, clean_snippet_data
 
@@ -71,6 +73,12 @@ def _fail(status_code: int, message: str) -> Response:
     return Response({"valid": False, "message": message}, status=status_code)
 
 
+def _too_many(limited: ratelimits.Limited) -> Response:
+    response = _fail(429, f"too many requests: try again in {limited.retry_after} seconds")
+    response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 def _origin_allowed(request: HttpRequest, origin: str, app_origins: list[str] | None) -> bool:
     own = f"{request.scheme}://{request.get_host()}".lower()
     origin = origin.rstrip("/").lower()
@@ -106,6 +114,9 @@ class PrecancelView(APIView):
         return response
 
     def post(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+        limited = ratelimits.check(request, scope="precancel-ip")
+        if limited:
+            return _too_many(limited)
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
             return _fail(400, _TooLarge.default_detail)
@@ -123,6 +134,10 @@ class PrecancelView(APIView):
         origin = request.headers.get("Origin", "")
         if origin and not _origin_allowed(request, origin, app.origins):
             return _fail(403, f"origin {origin} is not allowed for app:{app.app_id}")
+        limited = ratelimits.check(request, scope="precancel-app", key=app.app_id)
+        if limited:
+            response = _too_many(limited)
+            return _cors(response, origin) if origin else response
 
         if app.is_live or data.get("auth"):
             problem = signing.embed_auth_problem(

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
 from . import selectors, services
@@ -68,6 +69,16 @@ def _problem(request: HttpRequest, *, status: int, title: str, message: str,
     return response
 
 
+def _too_many(request: HttpRequest, limited: ratelimits.Limited,
+              session: CancelSession | None = None) -> HttpResponse:
+    response = _problem(request, status=429, session=session, title=translation.gettext("Please wait a moment"),
+                        message=translation.gettext(
+                            "We received too many requests from your connection. Nothing was changed. "
+                            "Please try again in a minute."))
+    response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 def _unknown(request: HttpRequest) -> HttpResponse:
     return _problem(request, status=404, title=translation.gettext("This link doesn’t work"),
                     message=translation.gettext(
@@ -109,6 +120,8 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
 @never_cache
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST" and (limited := ratelimits.check(request, scope="decision-ip")):
+        return _too_many(request, limited)
     session = selectors.session_by_token(token)
     if session is None:
         return _unknown(request)
@@ -120,6 +133,8 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
         return _expired(request, session)
     if request.method == "GET":
         return render_page(request, session=session, step="reasons")
+    if limited := ratelimits.check(request, scope="decision-app", key=session.app.app_id):
+        return _too_many(request, limited, session)
 
     def record(kind: str, reason_code: str, feedback: str, offer_code: str) -> HttpResponse:
         try:
