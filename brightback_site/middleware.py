@@ -1,0 +1,26 @@
+"""Middleware of our own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+
+class HealthzFirst:
+    """Answer GET /healthz before any other middleware.
+
+    Load balancers and container health checks probe the server by its address (Host: 10.0.0.5:8000),
+    which ALLOWED_HOSTS rightly refuses for everything else, and over plain HTTP on the private network.
+    The answer carries only the database's and the broker's state.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz" and request.method in ("GET", "HEAD"):
+            from flows.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
