@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from brightback_site import ratelimits
 from flows import demo, views
-from flows.api import PrecancelView
+from flows.api import PrecancelAliasView, PrecancelView
 
 admin.site.site_header = "Cancel-flow console"
 admin.site.site_title = "Cancel-flow console"
@@ -30,10 +31,11 @@ def admin_login(request: HttpRequest, extra_context: dict | None = None) -> Http
 
 urlpatterns = [
     path("precancel", PrecancelView.as_view(), name="precancel"),
-    path("precancel/", PrecancelView.as_view()),
+    path("precancel/", PrecancelAliasView.as_view()),
     path("c/", include("flows.urls")),
     path("js/brightback.js", views.snippet, name="snippet"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("demo/", demo.demo_page, name="demo"),
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
     path("admin/login/", admin_login, name="admin-login"),

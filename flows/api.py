@@ -9,6 +9,7 @@ import math
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from brightback_site import ratelimits
 
-from . import selectors, services, signing
+from . import openapi, selectors, services, signing
 from .snippet_data import SnippetDataError, clean_snippet_data
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class PrecancelView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
+    @extend_schema(exclude=True)
     def options(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
         # Preflight: the body (and so the app) is unknown, so any App listing the origin will do;
         # the POST itself is checked against its own App's list.
@@ -113,6 +115,7 @@ class PrecancelView(APIView):
             response["Access-Control-Max-Age"] = "600"
         return response
 
+    @extend_schema(**openapi.PRECANCEL)
     def post(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
         limited = ratelimits.check(request, scope="precancel-ip")
         if limited:
@@ -162,3 +165,9 @@ def _absolute(request: HttpRequest, path: str) -> str:
     if settings.SITE_URL:
         return settings.SITE_URL + path
     return request.build_absolute_uri(path)
+
+
+class PrecancelAliasView(PrecancelView):
+    """/precancel/ (some embeds add the slash): the same endpoint, described once in the schema."""
+
+    schema = None

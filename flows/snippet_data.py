@@ -20,6 +20,8 @@ MAX_DEPTH = 6
 MAX_KEYS = 200
 
 STRING_FIELDS = ("email", "subscription_id", "first_name", "last_name", "full_name")
+# Fields a session keeps in columns of their own, and those columns' widths (flows.models.CancelSession).
+COLUMN_WIDTHS = {"email": 254, "subscription_id": 255, "account.internal_id": 255}
 URL_FIELDS = ("save_return_url", "cancel_confirmation_url")
 APP_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OFFER_URL = re.compile(r"^offer_([1-9][0-9]?)_url$")
@@ -37,8 +39,9 @@ def _string(value: object, path: str, *, allow_number: bool = False) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise SnippetDataError(f"{path} must be a string")
-    if len(value) > MAX_STRING:
-        raise SnippetDataError(f"{path} is longer than {MAX_STRING} characters")
+    longest = COLUMN_WIDTHS.get(path, MAX_STRING)
+    if len(value) > longest:
+        raise SnippetDataError(f"{path} is longer than {longest} characters")
     _check_text(value, path)
     return value.strip()
 

@@ -8,18 +8,21 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
 from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import selectors, services
+from . import openapi, selectors, services
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -216,11 +219,12 @@ def snippet(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
+@extend_schema(**openapi.HEALTHZ)
+@api_view(["GET"])
+def healthz(request: HttpRequest) -> Response:
     from .health import broker_state, database_state
 
     database, broker = database_state(), broker_state()
     healthy = database == "ok"
-    return JsonResponse({"status": "ok" if healthy and broker == "ok" else "degraded",
-                         "database": database, "broker": broker}, status=200 if healthy else 503)
+    return Response({"status": "ok" if healthy and broker == "ok" else "degraded",
+                     "database": database, "broker": broker}, status=200 if healthy else 503)
