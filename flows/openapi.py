@@ -15,6 +15,7 @@ from .snippet_data import MAX_STRING
 _string = {"type": "string", "maxLength": MAX_STRING, "nullable": True}
 # subscription_id and the account's strings also take numbers (pages pass ids as numbers).
 _id = {"oneOf": [{"type": "string", "maxLength": MAX_STRING}, {"type": "number"}], "nullable": True}
+_column_id = {**_id, "oneOf": [{"type": "string", "maxLength": 255}, {"type": "number"}]}
 _url = {"type": "string", "format": "uri", "maxLength": MAX_STRING, "nullable": True,
         "description": "absolute http(s) URL"}
 
@@ -26,12 +27,13 @@ SNIPPET_DATA = {
     "properties": {
         "app_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
         "email": {"type": "string", "format": "email", "maxLength": 254, "nullable": True},
-        "subscription_id": {**_id, "oneOf": [{"type": "string", "maxLength": 255}, {"type": "number"}]}, "first_name": _string, "last_name": _string, "full_name": _string,
+        "subscription_id": _column_id,
+        "first_name": _string, "last_name": _string, "full_name": _string,
         "save_return_url": _url, "cancel_confirmation_url": _url, "offer_1_url": _url, "offer_2_url": _url,
         "account": {
             "type": "object", "nullable": True,
             "properties": {
-                "internal_id": {**_id, "oneOf": [{"type": "string", "maxLength": 255}, {"type": "number"}]},
+                "internal_id": _column_id,
                 "billing_id": _id, "company_name": _id, "company_domain": _id, "plan": _id,
                 "plan_term": _id, "value": {"type": "number", "nullable": True},
                 "created_at": {"type": "string", "description": "ISO 8601", "nullable": True},
