@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 
@@ -24,5 +25,10 @@ class HealthzFirst:
 
             response = healthz(request)
             response.render()  # a DRF Response; the handler renders it only for views it called itself
+            # What SecurityMiddleware and XFrameOptionsMiddleware would have added.
+            response["X-Content-Type-Options"] = "nosniff"
+            response["Referrer-Policy"] = settings.SECURE_REFERRER_POLICY
+            response["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+            response["X-Frame-Options"] = "DENY"
             return response
         return self.get_response(request)

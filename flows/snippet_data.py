@@ -52,11 +52,19 @@ def _check_text(value: str, path: str) -> None:
         raise SnippetDataError(f"{path} {problem}")
 
 
+# Browsers read a backslash as a slash and drop whitespace and control characters inside a URL, where
+# Python's urlsplit does not: "https://evil.example\\@app.example/" is app.example to urlsplit and
+# evil.example to a browser. Such URLs, and any with a user name or password, are refused outright.
+_AMBIGUOUS_URL = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
 def _url(value: object, path: str) -> str:
     url = _string(value, path)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SnippetDataError(f"{path} must be an absolute http(s) URL")
+    if _AMBIGUOUS_URL.search(url) or "@" in parts.netloc:
+        raise SnippetDataError(f"{path} must be a plain http(s) URL (no backslash, spaces or user name)")
     return url
 
 
