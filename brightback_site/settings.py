@@ -282,6 +282,9 @@ SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 # not this server's: SECURE_HSTS_PRELOAD=1 opts in, and check --deploy stays quiet either way.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# `make bench` only: mounts the baseline views under /bench/ (brightback_site/bench_views.py).
+BENCH_VIEWS = envbool("BENCH_VIEWS", False)
+
 # --- Abuse limits (DESIGN §8) -----------------------------------------------------------------
 # On by default; RATE_LIMITS=off for benchmarks and load tests. Counted in the cache below, so shared by
 # every web process when REDIS_URL is set (in-memory, per process, otherwise). Each rule is

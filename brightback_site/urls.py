@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
@@ -41,3 +42,8 @@ urlpatterns = [
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCH_VIEWS:
+    from brightback_site import bench_views
+
+    urlpatterns += bench_views.urlpatterns
