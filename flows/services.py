@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import ids, routing, signing
-from .models import App, CancelSession, Decision, Event, Reason
+from .models import App, CancelSession, Decision, Event, Flow, Reason
 from .snippet_data import OFFER_URL, URL_FIELDS
 
 if TYPE_CHECKING:
@@ -242,6 +242,17 @@ def event_record(*, session: CancelSession, type: str, decision: Decision | None
     for handler in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
         handler(event)
     return event
+
+
+# --- published content ----------------------------------------------------------------------
+
+def flow_content_changed(*, flow_ids: list[int]) -> None:
+    """Say that staff changed these flows' content (reasons, offers, copy): their updated_at moves, so
+    every process's in-memory copy of it (selectors.published_reasons) is retired on its next read."""
+    from . import selectors
+
+    Flow.objects.filter(pk__in=flow_ids).update(updated_at=timezone.now())
+    selectors.forget_published_content(flow_ids=flow_ids)
 
 
 # --- apps ---------------------------------------------------------------------------------------

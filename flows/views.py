@@ -101,7 +101,7 @@ def _expired(request: HttpRequest, session: CancelSession) -> HttpResponse:
 def render_page(request: HttpRequest, *, session: CancelSession, step: str, reason_code: str = "",
                 feedback: str = "", error: str = "", status: int = 200, preview: bool = False) -> HttpResponse:
     flow = session.flow
-    reasons = selectors.reasons_for_flow(flow_id=flow.pk)
+    reasons = selectors.published_reasons(flow=flow)
     chosen = next((r for r in reasons if r.code == reason_code), None)
     if step == "offers" and reason_code and chosen is None:
         step, reason_code, status = "reasons", "", 400
