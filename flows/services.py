@@ -57,7 +57,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         raise NoActiveFlow(f"No active flow for app:{app.app_id}")
     stored = {k: v for k, v in data.items() if k != "auth"}
     now = timezone.now()
-    return CancelSession.objects.create(
+    session = CancelSession.objects.create(
         app=app,
         flow=flow,
         is_test=not app.is_live,
@@ -69,6 +69,9 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         created_at=now,
         expires_at=now + timedelta(seconds=settings.SESSION_TTL_SECONDS),
     )
+    logger.info("session opened", extra={"app_id": app.app_id, "session_id": session.public_id,
+                                         "flow_id": flow.pk})
+    return session
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -198,7 +201,9 @@ def decision_record(
         return Decision.objects.get(session=session)
     CancelSession.objects.filter(pk=session.pk).update(status=CancelSession.Status.DECIDED)
     session.status = CancelSession.Status.DECIDED
-    event_record(session=session, type=plan.event_type, decision=decision)
+    event = event_record(session=session, type=plan.event_type, decision=decision)
+    logger.info("decision recorded", extra={"app_id": session.app.app_id, "session_id": session.public_id,
+                                            "event_id": event.id, "event_type": event.type})
     return decision
 
 

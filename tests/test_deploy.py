@@ -3,6 +3,7 @@ file, and /healthz for load balancers."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -94,3 +95,16 @@ def test_compose_file_is_valid_and_runs_the_whole_stack_with_health_checks(tmp_p
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["REDIS_URL"].startswith("redis://")
+
+
+def test_production_logs_are_json_lines_carrying_the_ids(tmp_path):
+    code = ("import logging; logging.getLogger('flows.services').info('decision recorded', "
+            "extra={'session_id': 'ses_1', 'event_id': 'evt_1'})")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT,
+                            env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "decision recorded" in line]
+    record = json.loads(line)
+    assert record["message"] == "decision recorded" and record["level"] == "INFO"
+    assert (record["session_id"], record["event_id"]) == ("ses_1", "evt_1")
+    assert record["logger"] == "flows.services" and "time" in record
