@@ -55,3 +55,13 @@ def _generous_rate_limits(settings):  # noqa: ANN001, ANN202
     above what a test sends, with counters of their own. tests/test_rate_limits.py sets real ones."""
     settings.RATE_LIMIT_RULES = {scope: "1000000/m" for scope in settings.RATE_LIMIT_RULES}
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(autouse=True)
+def _no_app_copies_across_tests():  # noqa: ANN202
+    """Each test makes its own "demo" App: no process-memory copy of another test's may serve it."""
+    from flows import selectors
+
+    selectors._apps.clear()
+    yield
+    selectors._apps.clear()

@@ -1,20 +1,77 @@
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 from datetime import datetime
 from functools import lru_cache
 
-from django.db import connection
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Field, Model
 
 from .models import App, CancelSession, Decision, Flow, Reason
+
+logger = logging.getLogger(__name__)
 
 # What ids.page_token() makes; anything else is unknown without asking the database.
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def app_by_public_id(app_id: str) -> App | None:
-    return App.objects.filter(app_id=app_id).first()
+    """The App by its public id, from this process's memory while it is current.
+
+    Current means: the App's version in the shared cache (Redis in production) is the one the copy was
+    read under. Every write of an App moves that version once it commits (app_changed, called by the
+    App's save and delete signals and by updates that bypass them), so a change made in any process is
+    seen by all of them on their next request. Without a cache that answers, the database is asked.
+    Callers must not modify the App they get: it is shared by this process's requests.
+    """
+    version = _app_version(app_id)
+    cached = _apps.get(app_id)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    app = App.objects.filter(app_id=app_id).first()
+    if app is not None and version is not None:
+        if len(_apps) >= _APPS_CACHE_SIZE:
+            _apps.clear()
+        _apps[app_id] = (version, app)
+    return app
+
+
+_apps: dict[str, tuple[str, App]] = {}
+_APPS_CACHE_SIZE = 1000
+
+
+def _app_version_key(app_id: str) -> str:
+    return f"flows:app-version:{app_id}"
+
+
+def _app_version(app_id: str) -> str | None:
+    key = _app_version_key(app_id)
+    try:
+        version = cache.get(key)
+        if version is None:
+            cache.add(key, secrets.token_hex(8), timeout=None)
+            version = cache.get(key)
+    except Exception:  # noqa: BLE001 - no shared cache, no shared copy: read the database
+        logger.warning("app cache unavailable; reading %s from the database", app_id, exc_info=True)
+        return None
+    return version
+
+
+def app_changed(*, app_id: str) -> None:
+    """Retire every process's copy of the App, once the current transaction commits."""
+
+    def bump() -> None:
+        _apps.pop(app_id, None)
+        try:
+            cache.set(_app_version_key(app_id), secrets.token_hex(8), timeout=None)
+        except Exception:  # noqa: BLE001
+            logger.warning("app cache unavailable; other processes may serve %s unchanged", app_id, exc_info=True)
+
+    _apps.pop(app_id, None)
+    transaction.on_commit(bump)
 
 
 def session_by_token(token: str) -> CancelSession | None:

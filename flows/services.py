@@ -277,6 +277,7 @@ def app_rotate_secret(*, app: App) -> str:
     """
     secret = ids.app_secret()
     App.objects.filter(pk=app.pk).update(secret=secret)
+    selectors.app_changed(app_id=app.app_id)
     app.secret = secret
     return secret
 
