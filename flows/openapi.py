@@ -7,6 +7,8 @@ duplicate. schemathesis (tests/test_api_schema.py) checks the answers against wh
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from .snippet_data import MAX_STRING
@@ -66,7 +68,7 @@ REFUSED = {
     "properties": {"valid": {"type": "boolean", "enum": [False]}, "message": {"type": "string"}},
 }
 
-PRECANCEL = {
+PRECANCEL: dict[str, Any] = {
     "operation_id": "precancel",
     "summary": "Open a hosted cancel page for a customer",
     "request": {"application/json": SNIPPET_DATA},
@@ -96,7 +98,7 @@ HEALTH = {
                    "database": {"type": "string", "enum": ["ok", "unavailable"]},
                    "broker": {"type": "string", "enum": ["ok", "unavailable"]}},
 }
-HEALTHZ = {
+HEALTHZ: dict[str, Any] = {
     "operation_id": "healthz",
     "summary": "The database's and the broker's state, for load balancers",
     "responses": {200: OpenApiResponse(HEALTH, description="the database answers"),
