@@ -49,7 +49,10 @@ lint: $(VENV)/.installed
 	SECRET_KEY=$${SECRET_KEY:-type-checking-only} $(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
-	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/*.py; do $(PY) $$b || exit 1; done
+	@# Each bench merges its rows into bench/results.json; the table of them all is printed last.
+	rm -f bench/results.json
+	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/[!_]*.py; do $(PY) $$b || exit 1; done
+	$(PY) bench/_results.py
 
 ## make messages: refresh locale/*/django.po from the code and templates, then compile the .mo files.
 ## Both are committed, so a machine without gettext serves the translations.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -59,3 +60,21 @@ def snippet_data():  # noqa: ANN201
         return data
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(settings):  # noqa: ANN001, ANN202
+    """Tests post many times from one address (the hypothesis tests hundreds): the limits stay on, far
+    above what a test sends, with counters of their own. tests/test_rate_limits.py sets real ones."""
+    settings.RATE_LIMIT_RULES = {scope: "1000000/m" for scope in settings.RATE_LIMIT_RULES}
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(autouse=True)
+def _no_app_copies_across_tests():  # noqa: ANN202
+    """Each test makes its own "demo" App: no process-memory copy of another test's may serve it."""
+    from flows import selectors
+
+    selectors._apps.clear()
+    yield
+    selectors._apps.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -58,3 +59,17 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^[1-9][0-9]*/[1-9]?[0-9]*[smhd]$")
+
+
+def envrate(name: str, default: str) -> str:
+    """A rate limit such as "30/m" (COUNT/PERIOD, PERIOD one of s m h d, optionally "100/5m")."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 30/m (a count, then s, m, h or d), not {raw!r}")
+    return value

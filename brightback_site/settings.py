@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import envbool, envfloat, envint, envlist, envstr
+from .env import envbool, envfloat, envint, envlist, envrate, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("BRIGHTBACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "flows",
     "offers",
     "alerts",
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "brightback_site.middleware.HealthzFirst",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -103,7 +105,11 @@ TEMPLATES = [
 ]
 
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # Persistent connections: a request or task reuses its process's connection for this long (seconds)
+    # instead of paying for a new PostgreSQL connection each time; a broken one is dropped and replaced.
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"],
+                                                  conn_max_age=envint("DB_CONN_MAX_AGE", 600, minimum=0),
+                                                  conn_health_checks=True)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -144,6 +150,15 @@ REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "flows.api.exception_handler",
+    # JSON only: no browsable API pages on the public endpoints.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cancel-flow API",
+    "DESCRIPTION": "The snippet's POST /precancel (Brightback-compatible) and the health check.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # /precancel bodies larger than this are refused with a 400.
@@ -153,6 +168,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(PRECANCEL_MAX_BYTES * 4, 2_621_440)
 SESSION_TTL_SECONDS = envint("SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 # A saved customer is watched this long before save.confirmed.
 SAVE_WATCH_DAYS = envint("SAVE_WATCH_DAYS", 30, minimum=0)
+
+# --- Cache: abuse-limit counters; the hosted page's content is cached in each process (flows.selectors) --
+if os.environ.get("REDIS_URL"):
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+        "KEY_PREFIX": "bb",
+        # A Redis that does not answer must not hold a customer's request for long (limits fail open).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "brightback"}}
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -274,15 +301,55 @@ ALERT_LEASE_SECONDS = envfloat("ALERT_LEASE_SECONDS", 2 * max(EMAIL_TIMEOUT, ALE
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_PROXY", False) else None
+BEHIND_PROXY = envbool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+# Asking browsers' preload lists to hard-code HTTPS for the whole domain is the domain owner's decision,
+# not this server's: SECURE_HSTS_PRELOAD=1 opts in, and check --deploy stays quiet either way.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# `make bench` only: mounts the baseline views under /bench/ (brightback_site/bench_views.py).
+BENCH_VIEWS = envbool("BENCH_VIEWS", False)
+
+# --- Abuse limits (DESIGN §8) -----------------------------------------------------------------
+# On by default; RATE_LIMITS=off for benchmarks and load tests. Counted in the cache below, so shared by
+# every web process when REDIS_URL is set (in-memory, per process, otherwise). Each rule is
+# "COUNT/PERIOD" with PERIOD s, m, h or d, optionally with a multiplier ("100/5m").
+RATE_LIMITS = envbool("RATE_LIMITS", True)
+RATE_LIMIT_RULES = {
+    # One customer's browser opens a session per click on Cancel: a few a minute is already a lot.
+    "precancel-ip": envrate("RATE_LIMIT_PRECANCEL_IP", "30/m"),
+    # A whole App's customers, in a burst after a price-change email.
+    "precancel-app": envrate("RATE_LIMIT_PRECANCEL_APP", "30000/m"),
+    "decision-ip": envrate("RATE_LIMIT_DECISION_IP", "30/m"),
+    "decision-app": envrate("RATE_LIMIT_DECISION_APP", "30000/m"),
+    # Password guessing on the admin login, per address and per username tried.
+    "login-ip": envrate("RATE_LIMIT_LOGIN_IP", "10/m"),
+    "login-username": envrate("RATE_LIMIT_LOGIN_USERNAME", "5/m"),
+}
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "brightback_site.ratelimits.client_ip"
+
+# JSON lines in production (one object per record, with the ids a record carries: app_id, session_id,
+# event_id, endpoint_id…), plain text for development. Celery's workers log through the same handler.
+LOG_FORMAT = envstr("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

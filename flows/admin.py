@@ -118,6 +118,11 @@ class FlowAdmin(admin.ModelAdmin):
         (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),
     ]
     inlines = [ReasonInline, OfferInline]
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
+        super().save_related(request, form, formsets, change)
+        # The reasons and offers were saved after the flow: retire every process's copy of them.
+        services.flow_content_changed(flow_ids=[form.instance.pk])
     save_on_top = True
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

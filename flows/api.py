@@ -9,13 +9,16 @@ import math
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import selectors, services, signing
+from brightback_site import ratelimits
+
+from . import openapi, selectors, services, signing
 from .snippet_data import SnippetDataError, clean_snippet_data
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,12 @@ def _fail(status_code: int, message: str) -> Response:
     return Response({"valid": False, "message": message}, status=status_code)
 
 
+def _too_many(limited: ratelimits.Limited) -> Response:
+    response = _fail(429, f"too many requests: try again in {limited.retry_after} seconds")
+    response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 def _origin_allowed(request: HttpRequest, origin: str, app_origins: list[str] | None) -> bool:
     own = f"{request.scheme}://{request.get_host()}".lower()
     origin = origin.rstrip("/").lower()
@@ -93,6 +102,7 @@ class PrecancelView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
+    @extend_schema(exclude=True)
     def options(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
         # Preflight: the body (and so the app) is unknown, so any App listing the origin will do;
         # the POST itself is checked against its own App's list.
@@ -105,7 +115,11 @@ class PrecancelView(APIView):
             response["Access-Control-Max-Age"] = "600"
         return response
 
+    @extend_schema(**openapi.PRECANCEL)
     def post(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+        limited = ratelimits.check(request, scope="precancel-ip")
+        if limited:
+            return _too_many(limited)
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
             return _fail(400, _TooLarge.default_detail)
@@ -123,6 +137,10 @@ class PrecancelView(APIView):
         origin = request.headers.get("Origin", "")
         if origin and not _origin_allowed(request, origin, app.origins):
             return _fail(403, f"origin {origin} is not allowed for app:{app.app_id}")
+        limited = ratelimits.check(request, scope="precancel-app", key=app.app_id)
+        if limited:
+            response = _too_many(limited)
+            return _cors(response, origin) if origin else response
 
         if app.is_live or data.get("auth"):
             problem = signing.embed_auth_problem(
@@ -147,3 +165,9 @@ def _absolute(request: HttpRequest, path: str) -> str:
     if settings.SITE_URL:
         return settings.SITE_URL + path
     return request.build_absolute_uri(path)
+
+
+class PrecancelAliasView(PrecancelView):
+    """/precancel/ (some embeds add the slash): the same endpoint, described once in the schema."""
+
+    schema = None

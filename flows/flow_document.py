@@ -537,6 +537,10 @@ def document_import(*, document: Any) -> ImportResult:
     for section in sections():
         if section.key in document:
             result.notices.extend(section.apply(document[section.key], app=result.app))
+    if result.changed_anything:
+        from .services import flow_content_changed
+
+        flow_content_changed(flow_ids=list(Flow.objects.filter(app=result.app).values_list("pk", flat=True)))
     return result
 
 

@@ -1,26 +1,166 @@
 from __future__ import annotations
 
+import logging
 import re
+import secrets
+from datetime import datetime
+from functools import lru_cache
 
-from .models import App, CancelSession, Reason
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Field, Model
+
+from .models import App, CancelSession, Decision, Flow, Reason
+
+logger = logging.getLogger(__name__)
 
 # What ids.page_token() makes; anything else is unknown without asking the database.
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def app_by_public_id(app_id: str) -> App | None:
-    return App.objects.filter(app_id=app_id).first()
+    """The App by its public id, from this process's memory while it is current.
+
+    Current means: the App's version in the shared cache (Redis in production) is the one the copy was
+    read under. Every write of an App moves that version once it commits (app_changed, called by the
+    App's save and delete signals and by updates that bypass them), so a change made in any process is
+    seen by all of them on their next request. Without a cache that answers, the database is asked.
+    Callers must not modify the App they get: it is shared by this process's requests.
+    """
+    version = _app_version(app_id)
+    cached = _apps.get(app_id)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    app = App.objects.filter(app_id=app_id).first()
+    if app is not None and version is not None:
+        if len(_apps) >= _APPS_CACHE_SIZE:
+            _apps.clear()
+        _apps[app_id] = (version, app)
+    return app
+
+
+_apps: dict[str, tuple[str, App]] = {}
+_APPS_CACHE_SIZE = 1000
+
+
+def _app_version_key(app_id: str) -> str:
+    return f"flows:app-version:{app_id}"
+
+
+def _app_version(app_id: str) -> str | None:
+    key = _app_version_key(app_id)
+    try:
+        version = cache.get(key)
+        if version is None:
+            cache.add(key, secrets.token_hex(8), timeout=None)
+            version = cache.get(key)
+    except Exception:  # noqa: BLE001 - no shared cache, no shared copy: read the database
+        logger.warning("app cache unavailable; reading %s from the database", app_id, exc_info=True)
+        return None
+    return version
+
+
+def app_changed(*, app_id: str) -> None:
+    """Retire every process's copy of the App, once the current transaction commits."""
+
+    def bump() -> None:
+        _apps.pop(app_id, None)
+        try:
+            cache.set(_app_version_key(app_id), secrets.token_hex(8), timeout=None)
+        except Exception:  # noqa: BLE001
+            logger.warning("app cache unavailable; other processes may serve %s unchanged", app_id, exc_info=True)
+
+    _apps.pop(app_id, None)
+    transaction.on_commit(bump)
 
 
 def session_by_token(token: str) -> CancelSession | None:
+    """The session with its app, flow and decision (if any), in one indexed query.
+
+    Every view of the hosted page starts here. Django's ORM spends longer building this four-table
+    query than PostgreSQL spends answering it, so the SQL is built once per process from the models'
+    own metadata (new columns join in by themselves) and the rows become model instances through the
+    fields' own converters, exactly as the ORM would make them.
+    """
     if not TOKEN.match(token):
         return None
-    return (CancelSession.objects.select_related("app", "flow", "decision")
-            .filter(token=token).first())
+    sql, models_and_fields = _session_query(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances: list[Model | None] = []
+    offset = 0
+    for model, fields, converters in models_and_fields:
+        values = list(row[offset:offset + len(fields)])
+        offset += len(fields)
+        for i, field_converters in converters:
+            for convert in field_converters:
+                values[i] = convert(values[i], fields[i], connection)
+        pk = values[0]
+        instances.append(None if pk is None else model.from_db(connection.alias, [f.attname for f in fields], values))
+    session, app, flow, decision = instances
+    assert isinstance(session, CancelSession)  # the session's own columns are never NULL
+    CancelSession.app.field.set_cached_value(session, app)
+    CancelSession.flow.field.set_cached_value(session, flow)
+    CancelSession.decision.related.set_cached_value(session, decision)
+    if decision is not None:
+        Decision.session.field.set_cached_value(decision, session)  # type: ignore[attr-defined]
+    return session
+
+
+@lru_cache(maxsize=4)
+def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field], list[tuple[int, list]]]]]:
+    def quote(name: str | None) -> str:
+        return connection.ops.quote_name(str(name))
+
+    tables = [(CancelSession, "s"), (App, "a"), (Flow, "f"), (Decision, "d")]
+    columns, models_and_fields = [], []
+    for model, alias in tables:
+        fields = [model._meta.pk, *(f for f in model._meta.concrete_fields if not f.primary_key)]
+        columns += [f"{alias}.{quote(f.column)}" for f in fields]
+        converters = []
+        for i, f in enumerate(fields):
+            found = connection.ops.get_db_converters(f.get_col(alias)) + f.get_db_converters(connection)
+            if found:
+                converters.append((i, found))
+        models_and_fields.append((model, fields, converters))
+    sql = (f"SELECT {', '.join(columns)} FROM {quote(CancelSession._meta.db_table)} s "
+           f"JOIN {quote(App._meta.db_table)} a ON a.{quote(App._meta.pk.column)} = s.{quote('app_id')} "
+           f"JOIN {quote(Flow._meta.db_table)} f ON f.{quote(Flow._meta.pk.column)} = s.{quote('flow_id')} "
+           f"LEFT JOIN {quote(Decision._meta.db_table)} d "
+           f"ON d.{quote('session_id')} = s.{quote(CancelSession._meta.pk.column)} "
+           f"WHERE s.{quote('token')} = %s")
+    return sql, models_and_fields
 
 
 def reasons_for_flow(*, flow_id: int) -> list[Reason]:
     return list(Reason.objects.filter(flow_id=flow_id, is_active=True))
+
+
+# A flow's published reasons, kept in each process's memory and stamped with the flow's updated_at: the
+# session's own query already reads the flow (select_related), so knowing the copy is current costs
+# nothing. Every staff write of a flow's content moves updated_at (services.flow_content_changed, called
+# by the admin and the importer), which retires the copy in every process at once.
+_reasons_cache: dict[int, tuple[datetime, list[Reason]]] = {}
+_REASONS_CACHE_SIZE = 2000
+
+
+def published_reasons(*, flow: Flow) -> list[Reason]:
+    cached = _reasons_cache.get(flow.pk)
+    if cached is not None and cached[0] == flow.updated_at:
+        return cached[1]
+    reasons = reasons_for_flow(flow_id=flow.pk)
+    if len(_reasons_cache) >= _REASONS_CACHE_SIZE:
+        _reasons_cache.clear()
+    _reasons_cache[flow.pk] = (flow.updated_at, reasons)
+    return reasons
+
+
+def forget_published_content(*, flow_ids: list[int]) -> None:
+    for flow_id in flow_ids:
+        _reasons_cache.pop(flow_id, None)
 
 
 def apps_allowing_origin(origin: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -14,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import ids, routing, signing
-from .models import App, CancelSession, Decision, Event, Reason
+from . import ids, routing, selectors, signing
+from .models import App, CancelSession, Decision, Event, Flow, Reason
 from .snippet_data import OFFER_URL, URL_FIELDS
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         raise NoActiveFlow(f"No active flow for app:{app.app_id}")
     stored = {k: v for k, v in data.items() if k != "auth"}
     now = timezone.now()
-    return CancelSession.objects.create(
+    session = CancelSession.objects.create(
         app=app,
         flow=flow,
         is_test=not app.is_live,
@@ -68,6 +69,9 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         created_at=now,
         expires_at=now + timedelta(seconds=settings.SESSION_TTL_SECONDS),
     )
+    logger.info("session opened", extra={"app_id": app.app_id, "session_id": session.public_id,
+                                         "flow_id": flow.pk})
+    return session
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -133,7 +137,8 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
         raise BadDecision(f"Unknown action {kind!r}.")
     reason = None
     if reason_code:
-        reason = Reason.objects.filter(flow_id=session.flow_id, code=reason_code, is_active=True).first()
+        # The flow's published reasons, from this process's memory when current (selectors.published_reasons).
+        reason = next((r for r in selectors.published_reasons(flow=session.flow) if r.code == reason_code), None)
         if reason is None:
             raise BadDecision(f"Unknown reason {reason_code!r}.")
     offer = None
@@ -170,6 +175,8 @@ def decision_record(
     """
     session = (CancelSession.objects.select_for_update().select_related("app", "flow")
                .get(pk=session.pk))
+    # Read after the lock, on its own: a decision committed while this request waited for the lock is
+    # not visible to a join in the locking query itself (PostgreSQL re-reads only the locked row).
     existing = Decision.objects.filter(session=session).first()
     if existing is not None:
         return existing
@@ -177,8 +184,11 @@ def decision_record(
         raise SessionClosed("This cancel page has expired.")
     plan = decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
                          offer_code=offer_code)
+    connection = transaction.get_connection()
     try:
-        with transaction.atomic():
+        # Under the row lock a second writer cannot get here, so the savepoint (two more round trips) is
+        # only needed where there are no row locks (SQLite).
+        with transaction.atomic(savepoint=not connection.features.has_select_for_update):
             decision = Decision.objects.create(
                 session=session, kind=plan.kind, reason=plan.reason,
                 reason_code=plan.reason.code if plan.reason else "",
@@ -191,7 +201,9 @@ def decision_record(
         return Decision.objects.get(session=session)
     CancelSession.objects.filter(pk=session.pk).update(status=CancelSession.Status.DECIDED)
     session.status = CancelSession.Status.DECIDED
-    event_record(session=session, type=plan.event_type, decision=decision)
+    event = event_record(session=session, type=plan.event_type, decision=decision)
+    logger.info("decision recorded", extra={"app_id": session.app.app_id, "session_id": session.public_id,
+                                            "event_id": event.id, "event_type": event.type})
     return decision
 
 
@@ -244,6 +256,17 @@ def event_record(*, session: CancelSession, type: str, decision: Decision | None
     return event
 
 
+# --- published content ----------------------------------------------------------------------
+
+def flow_content_changed(*, flow_ids: list[int]) -> None:
+    """Say that staff changed these flows' content (reasons, offers, copy): their updated_at moves, so
+    every process's in-memory copy of it (selectors.published_reasons) is retired on its next read."""
+    from . import selectors
+
+    Flow.objects.filter(pk__in=flow_ids).update(updated_at=timezone.now())
+    selectors.forget_published_content(flow_ids=flow_ids)
+
+
 # --- apps ---------------------------------------------------------------------------------------
 
 def app_rotate_secret(*, app: App) -> str:
@@ -254,6 +277,7 @@ def app_rotate_secret(*, app: App) -> str:
     """
     secret = ids.app_secret()
     App.objects.filter(pk=app.pk).update(secret=secret)
+    selectors.app_changed(app_id=app.app_id)
     app.secret = secret
     return secret
 
@@ -265,24 +289,37 @@ def app_rotate_secret(*, app: App) -> str:
 SAVE_CONFIRM_LOOKBACK_DAYS = 7
 
 
-def sessions_abandon_expired(*, now=None, limit: int = 500) -> int:  # noqa: ANN001
-    """Close open sessions past their expiry, each with its `session.abandoned` event; return how many."""
+def sessions_abandon_expired(*, now=None, batch: int = 500, budget_seconds: float = 180.0) -> int:  # noqa: ANN001
+    """Close open sessions past their expiry, each with its `session.abandoned` event; return how many.
+
+    Works in batches of `batch` sessions, one transaction each, until none is left or `budget_seconds`
+    have passed (beat's task has a time limit; the next run goes on where this one stopped). Rows another
+    run holds are skipped, so two runs never wait on each other.
+    """
     now = now or timezone.now()
-    expired = list(CancelSession.objects.filter(status=CancelSession.Status.OPEN, expires_at__lte=now)
-                   .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    started = time.monotonic()
     abandoned = 0
-    for pk in expired:
-        with transaction.atomic():
-            session = (CancelSession.objects.select_for_update().select_related("app")
-                       .filter(pk=pk, status=CancelSession.Status.OPEN).first())
-            if session is None or Decision.objects.filter(session=session).exists():
-                continue  # decided (or closed by a concurrent run) since the list was read
-            CancelSession.objects.filter(pk=pk).update(status=CancelSession.Status.ABANDONED)
-            session.status = CancelSession.Status.ABANDONED
-            event_record(session=session, type=Event.Type.SESSION_ABANDONED,
-                         extra={"expired_at": session.expires_at.isoformat()})
-            abandoned += 1
-    return abandoned
+    while True:
+        closed = _abandon_batch(now=now, batch=batch)
+        abandoned += closed
+        if closed < batch or time.monotonic() - started > budget_seconds:
+            return abandoned
+
+
+@transaction.atomic
+def _abandon_batch(*, now: datetime, batch: int) -> int:
+    sessions = list(CancelSession.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("app")
+                    .filter(status=CancelSession.Status.OPEN, expires_at__lte=now, decision__isnull=True)
+                    .order_by("expires_at")[:batch])
+    if not sessions:
+        return 0
+    CancelSession.objects.filter(pk__in=[s.pk for s in sessions]).update(status=CancelSession.Status.ABANDONED)
+    for session in sessions:
+        session.status = CancelSession.Status.ABANDONED
+        event_record(session=session, type=Event.Type.SESSION_ABANDONED,
+                     extra={"expired_at": session.expires_at.isoformat()})
+    return len(sessions)
 
 
 def _canceled_since(decision: Decision) -> bool:

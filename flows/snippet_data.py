@@ -20,6 +20,8 @@ MAX_DEPTH = 6
 MAX_KEYS = 200
 
 STRING_FIELDS = ("email", "subscription_id", "first_name", "last_name", "full_name")
+# Fields a session keeps in columns of their own, and those columns' widths (flows.models.CancelSession).
+COLUMN_WIDTHS = {"email": 254, "subscription_id": 255, "account.internal_id": 255}
 URL_FIELDS = ("save_return_url", "cancel_confirmation_url")
 APP_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OFFER_URL = re.compile(r"^offer_([1-9][0-9]?)_url$")
@@ -37,8 +39,9 @@ def _string(value: object, path: str, *, allow_number: bool = False) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise SnippetDataError(f"{path} must be a string")
-    if len(value) > MAX_STRING:
-        raise SnippetDataError(f"{path} is longer than {MAX_STRING} characters")
+    longest = COLUMN_WIDTHS.get(path, MAX_STRING)
+    if len(value) > longest:
+        raise SnippetDataError(f"{path} is longer than {longest} characters")
     _check_text(value, path)
     return value.strip()
 
@@ -49,11 +52,19 @@ def _check_text(value: str, path: str) -> None:
         raise SnippetDataError(f"{path} {problem}")
 
 
+# Browsers read a backslash as a slash and drop whitespace and control characters inside a URL, where
+# Python's urlsplit does not: "https://evil.example\\@app.example/" is app.example to urlsplit and
+# evil.example to a browser. Such URLs, and any with a user name or password, are refused outright.
+_AMBIGUOUS_URL = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
 def _url(value: object, path: str) -> str:
     url = _string(value, path)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SnippetDataError(f"{path} must be an absolute http(s) URL")
+    if _AMBIGUOUS_URL.search(url) or "@" in parts.netloc:
+        raise SnippetDataError(f"{path} must be a plain http(s) URL (no backslash, spaces or user name)")
     return url
 
 

@@ -8,17 +8,21 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
+from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import selectors, services
+from . import openapi, selectors, services
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,16 @@ def _problem(request: HttpRequest, *, status: int, title: str, message: str,
     return response
 
 
+def _too_many(request: HttpRequest, limited: ratelimits.Limited,
+              session: CancelSession | None = None) -> HttpResponse:
+    response = _problem(request, status=429, session=session, title=translation.gettext("Please wait a moment"),
+                        message=translation.gettext(
+                            "We received too many requests from your connection. Nothing was changed. "
+                            "Please try again in a minute."))
+    response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 def _unknown(request: HttpRequest) -> HttpResponse:
     return _problem(request, status=404, title=translation.gettext("This link doesn’t work"),
                     message=translation.gettext(
@@ -87,7 +101,7 @@ def _expired(request: HttpRequest, session: CancelSession) -> HttpResponse:
 def render_page(request: HttpRequest, *, session: CancelSession, step: str, reason_code: str = "",
                 feedback: str = "", error: str = "", status: int = 200, preview: bool = False) -> HttpResponse:
     flow = session.flow
-    reasons = selectors.reasons_for_flow(flow_id=flow.pk)
+    reasons = selectors.published_reasons(flow=flow)
     chosen = next((r for r in reasons if r.code == reason_code), None)
     if step == "offers" and reason_code and chosen is None:
         step, reason_code, status = "reasons", "", 400
@@ -109,6 +123,8 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
 @never_cache
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST" and (limited := ratelimits.check(request, scope="decision-ip")):
+        return _too_many(request, limited)
     session = selectors.session_by_token(token)
     if session is None:
         return _unknown(request)
@@ -120,6 +136,8 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
         return _expired(request, session)
     if request.method == "GET":
         return render_page(request, session=session, step="reasons")
+    if limited := ratelimits.check(request, scope="decision-app", key=session.app.app_id):
+        return _too_many(request, limited, session)
 
     def record(kind: str, reason_code: str, feedback: str, offer_code: str) -> HttpResponse:
         try:
@@ -201,11 +219,12 @@ def snippet(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
+@extend_schema(**openapi.HEALTHZ)
+@api_view(["GET"])
+def healthz(request: HttpRequest) -> Response:
     from .health import broker_state, database_state
 
     database, broker = database_state(), broker_state()
     healthy = database == "ok"
-    return JsonResponse({"status": "ok" if healthy and broker == "ok" else "degraded",
-                         "database": database, "broker": broker}, status=200 if healthy else 503)
+    return Response({"status": "ok" if healthy and broker == "ok" else "degraded",
+                     "database": database, "broker": broker}, status=200 if healthy else 503)

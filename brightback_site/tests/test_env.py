@@ -37,3 +37,20 @@ def test_envfloat_refuses_zero_negative_and_infinite_values_where_positive(monke
             envfloat("X_SECONDS", 1.0, positive=True)
     monkeypatch.setenv("X_SECONDS", "2.5")
     assert envfloat("X_SECONDS", 1.0, positive=True) == 2.5
+
+
+@pytest.mark.parametrize("raw", ["30", "30/x", "-1/m", "0/m", "m/30", "30 per minute"])
+def test_envrate_refuses_what_is_not_a_rate(monkeypatch, raw):
+    from brightback_site.env import envrate
+
+    monkeypatch.setenv("X_RATE", raw)
+    with pytest.raises(ImproperlyConfigured, match="X_RATE"):
+        envrate("X_RATE", "30/m")
+
+
+@pytest.mark.parametrize("raw", ["30/m", "100/5m", "2/s", "1000/d"])
+def test_envrate_reads_counts_per_period(monkeypatch, raw):
+    from brightback_site.env import envrate
+
+    monkeypatch.setenv("X_RATE", raw)
+    assert envrate("X_RATE", "1/s") == raw

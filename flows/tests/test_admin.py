@@ -420,3 +420,16 @@ def test_html_in_names_is_shown_as_text(admin_client: Client, demo_app: App, sni
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, url
     outcome = admin_client.post(flow_url(flow, "preview"), {"reason": "too-expensive", "accept": "discount-30"})
     assert evil not in outcome.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_reason_renamed_in_the_flow_page_shows_on_open_hosted_pages_at_once(
+        admin_client: Client, client: Client, demo_app: App, snippet_data) -> None:  # noqa: ANN001
+    url = precancel(client, snippet_data()).json()["url"].removeprefix("http://testserver")
+    assert "Renamed by staff" not in client.get(url).content.decode()  # the page's reasons are now cached
+    flow = demo_app.flows.get()
+    data = form_data(admin_client.get(flow_url(flow)))
+    data["reasons-0-label"] = "Renamed by staff"
+
+    assert admin_client.post(flow_url(flow), data).status_code == 302
+    assert "Renamed by staff" in client.get(url).content.decode()

@@ -106,3 +106,14 @@ def test_cancels_are_never_confirmed_as_saves(saved, settings):
     settings.SAVE_WATCH_DAYS = 30
     saved("cancel", days_ago=31)
     assert services.saves_confirm_due() == 0
+
+
+def test_expired_sessions_are_closed_in_batches_until_none_is_left(start):
+    sessions = [start(email=f"c{n}@example.com") for n in range(7)]
+    CancelSession.objects.filter(pk__in=[s.pk for s in sessions]).update(
+        expires_at=timezone.now() - timedelta(minutes=1))
+
+    # One run closes them all, three per transaction, where beat used to close a fixed number a minute.
+    assert services.sessions_abandon_expired(batch=3) == 7
+    assert CancelSession.objects.filter(status=CancelSession.Status.ABANDONED).count() == 7
+    assert Event.objects.filter(type="session.abandoned").count() == 7

@@ -329,3 +329,32 @@ def test_a_reason_that_wants_feedback_asks_for_it_on_the_offers_step(client, ses
     assert "Could you tell us a little more?" not in plain
     client.post(page_url(session), {"action": "cancel", "reason": "other", "feedback": "Too slow for us"})
     assert Decision.objects.get().feedback == "Too slow for us"
+
+
+def test_the_page_reads_the_flow_reasons_from_memory_after_the_first_view(client, session, django_assert_num_queries):
+    client.get(page_url(session))
+    # The session (with its app, flow and decision) only: the reasons are this process's copy.
+    with django_assert_num_queries(1):
+        assert client.get(page_url(session)).status_code == 200
+
+
+def test_a_flow_content_change_retires_the_cached_reasons(client, session):
+    from flows import services
+    from flows.models import Reason
+
+    client.get(page_url(session))  # the reasons are now cached
+    reason = Reason.objects.filter(flow=session.flow).order_by("position", "id").first()
+    Reason.objects.filter(pk=reason.pk).update(label="Renamed by staff")
+    assert "Renamed by staff" not in client.get(page_url(session)).content.decode()  # still the cached copy
+    services.flow_content_changed(flow_ids=[session.flow_id])
+    assert "Renamed by staff" in client.get(page_url(session)).content.decode()
+
+
+def test_an_import_changing_a_reason_shows_at_once(client, session):
+    from flows.flow_document import document_export, document_import
+
+    client.get(page_url(session))  # the reasons are now cached
+    document = document_export(app=session.app)
+    document["flows"][0]["reasons"][0]["label"] = "Imported label"
+    document_import(document=document)
+    assert "Imported label" in client.get(page_url(session)).content.decode()

@@ -253,6 +253,13 @@ def test_get_is_not_allowed(client, db):
         ('{"app_id":"demo","email":"a@b.co","first_name":"\\ud800"}', "first_name is not valid Unicode text"),
         ('{"app_id":"demo\\u0000","email":"a@b.co"}', "valid app_id is required"),
         ("[" * 15000 + "]" * 15000, "invalid json syntax"),
+        # Valid for Django's email validator (up to 320 characters), too long for the session's column.
+        ('{"app_id":"demo","email":"0@' + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 61 + '"}',
+         "email is longer than 254 characters"),
+        ('{"app_id":"demo","email":"a@b.co","subscription_id":"' + "s" * 256 + '"}',
+         "subscription_id is longer than 255 characters"),
+        ('{"app_id":"demo","account":{"internal_id":"' + "i" * 256 + '"}}',
+         "account.internal_id is longer than 255 characters"),
     ],
 )
 def test_values_the_database_cannot_store_are_a_400_not_a_500(client, demo_app, raw, message):

@@ -1,0 +1,33 @@
+"""Baselines for `make bench`, mounted only when BENCH_VIEWS=1: what this stack does with no product code,
+so each product figure can be read as a ratio to its own ceiling measured in the same run."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from flows.models import App, Event
+
+
+def bare_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"valid": True, "url": "http://127.0.0.1/c/x", "message": "http://127.0.0.1/c/x"})
+
+
+def bare_template(request: HttpRequest) -> HttpResponse:
+    return render(request, "bench/bare.html", {"title": "Before you go…", "items": range(6)})
+
+
+@csrf_exempt
+def select_insert(request: HttpRequest) -> JsonResponse:
+    app_id = App.objects.filter(app_id="demo").values_list("pk", flat=True).first()
+    event = Event.objects.create(app_id=app_id, type="bench.baseline", data={})
+    return JsonResponse({"valid": True, "id": event.pk})
+
+
+urlpatterns = [
+    path("bench/json", bare_json),
+    path("bench/template", bare_template),
+    path("bench/select-insert", select_insert),
+]

@@ -1,0 +1,110 @@
+"""Production configuration: `check --deploy` under the settings .env.example documents, the compose
+file, and /healthz for load balancers."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.fernet import Fernet
+from django.conf import settings as django_settings
+
+from conftest import need
+
+ROOT = Path(django_settings.BASE_DIR)
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def production_env(tmp_path: Path) -> dict[str, str]:
+    """.env.example as an operator fills it in: the two values it asks to generate, generated."""
+    env = {name: value for name, value in env_example().items() if value != ""}
+    env.update({
+        "PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
+        "SECRET_KEY": secrets.token_urlsafe(50), "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "BRIGHTBACK_VAR_DIR": str(tmp_path),
+    })
+    return env
+
+
+def test_check_deploy_is_clean_under_the_documented_production_settings(tmp_path):
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_what_a_careless_production_setup_forgot(tmp_path):
+    env = production_env(tmp_path)
+    env.update({"SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "SECURE_COOKIES": "0"})
+    env.pop("FIELD_ENCRYPTION_KEYS")
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016", "flows.W004"):
+        assert check in result.stderr, check
+
+
+@pytest.mark.django_db
+def test_healthz_answers_a_load_balancer_probing_by_address(client, settings):
+    settings.ALLOWED_HOSTS = ["cancel.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/healthz", HTTP_HOST="10.0.0.5:8000")
+    assert response.status_code in (200, 503)
+    assert response.json()["database"] == "ok"
+    # Everything else still refuses an unknown host, and plain HTTP is sent to HTTPS.
+    assert client.get("/demo/", HTTP_HOST="10.0.0.5:8000").status_code == 400
+    assert client.get("/demo/", HTTP_HOST="cancel.example.com").status_code == 301
+
+
+def compose_config(tmp_path: Path) -> dict:
+    compose = shutil.which("docker-compose")
+    need(compose is not None, "validating docker-compose.yml needs Debian's docker-compose (apt-get install "
+                              "docker-compose); .ci/run installs it")
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    result = subprocess.run([compose, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_file_is_valid_and_runs_the_whole_stack_with_health_checks(tmp_path):
+    config = compose_config(tmp_path)
+    services = config["services"]
+    assert {"web", "worker", "beat", "db", "redis", "migrate"} <= services.keys()
+    for name in ("web", "worker", "db", "redis"):
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
+    assert services["web"]["command"][0] == "gunicorn"
+    assert {"pgdata", "redisdata"} <= config["volumes"].keys()
+    for name in ("web", "worker", "beat"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert environment["REDIS_URL"].startswith("redis://")
+
+
+def test_production_logs_are_json_lines_carrying_the_ids(tmp_path):
+    code = ("import logging; logging.getLogger('flows.services').info('decision recorded', "
+            "extra={'session_id': 'ses_1', 'event_id': 'evt_1'})")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT,
+                            env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "decision recorded" in line]
+    record = json.loads(line)
+    assert record["message"] == "decision recorded" and record["level"] == "INFO"
+    assert (record["session_id"], record["event_id"]) == ("ses_1", "evt_1")
+    assert record["logger"] == "flows.services" and "time" in record
