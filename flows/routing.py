@@ -1,12 +1,24 @@
-"""Which Flow a session gets: the App's active flows by priority, preferring one written in the
-customer's language (Flow.languages) over the language-neutral ones.
+"""Which Flow a session gets, and which of its variants.
 
-Audiences and experiments (DESIGN: routing/audiences/experiments) extend this one function.
+1. Audiences, in order: the first whose rules match the snippet data is the session's audience, and
+   its flow (if it names an active one) is the session's flow.
+2. Otherwise the App's active flows by priority, preferring one written in the customer's language
+   (Flow.languages) over the language-neutral ones.
+3. A flow with active variants (an experiment) puts the customer in one of them: see experiments.py.
 """
 
 from __future__ import annotations
 
-from .models import App, Flow
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import App, Audience, Flow
+
+
+@dataclass(frozen=True)
+class Route:
+    flow: Flow
+    audience: Audience | None
 
 
 def language_candidates(locale: str) -> list[str]:
@@ -28,3 +40,16 @@ def flow_for(*, app: App, data: dict) -> Flow | None:
                 return flow
     # No flow in the customer's language: the first one written for anyone, else the first at all.
     return next((flow for flow in flows if not flow.languages.strip()), flows[0])
+
+
+def audience_for(*, app: App, data: dict, now: datetime) -> Audience | None:
+    audiences = Audience.objects.filter(app=app, is_active=True).select_related("flow").order_by("position", "id")
+    return next((audience for audience in audiences if audience.matches(data, now=now)), None)
+
+
+def route_for(*, app: App, data: dict, now: datetime) -> Route | None:
+    audience = audience_for(app=app, data=data, now=now)
+    if audience is not None and audience.flow is not None and audience.flow.is_active:
+        return Route(flow=audience.flow, audience=audience)
+    flow = flow_for(app=app, data=data)
+    return Route(flow=flow, audience=audience) if flow is not None else None

@@ -15,7 +15,7 @@ def app_by_public_id(app_id: str) -> App | None:
 def session_by_token(token: str) -> CancelSession | None:
     if not TOKEN.match(token):
         return None
-    return (CancelSession.objects.select_related("app", "flow", "decision")
+    return (CancelSession.objects.select_related("app", "flow", "variant", "decision")
             .filter(token=token).first())
 
 
