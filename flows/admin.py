@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -19,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from offers.admin import OfferInline
 
 from . import admin_views, services
-from .models import App, CancelSession, Decision, Event, Flow, Reason
+from .models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 
 
 def _admin_link(obj: object, text: object) -> SafeString:
@@ -40,7 +41,7 @@ class AppAdmin(admin.ModelAdmin):
     list_filter = ("mode",)
     search_fields = ("name", "app_id", "support_email")
     fields = ("name", "app_id", "mode", "allowed_return_hosts", "allowed_origins", "support_email",
-              "secret_hint", "created_at")
+              "offer_blocklist", "secret_hint", "created_at")
     readonly_fields = ("secret_hint", "created_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: App | None = None) -> tuple[str, ...]:
@@ -105,6 +106,40 @@ class ReasonInline(admin.TabularInline):
     extra = 1
 
 
+class VariantForm(forms.ModelForm):
+    class Meta:
+        model = Variant
+        fields = ("code", "name", "weight", "is_control", "offer_codes", "title", "intro", "is_active")
+        widgets = {"intro": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+
+
+class VariantInline(admin.TabularInline):
+    """The flow's experiment: each variant's share of new customers, its offers and copy."""
+
+    model = Variant
+    form = VariantForm
+    extra = 0
+    verbose_name = _("experiment variant")
+    verbose_name_plural = _("experiment (customers split between active variants by weight; a control shows "
+                            "no offers)")
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin):
+    list_display = ("name", "app", "position", "flow", "is_active")
+    list_select_related = ("app", "flow")
+    list_filter = ("is_active", "app")
+    search_fields = ("name", "app__app_id")
+    fields = ("app", "name", "position", "rules", "flow", "is_active")
+    formfield_overrides = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 8, "cols": 80})}}
+
+    def get_form(self, request: HttpRequest, obj: Audience | None = None, change: bool = False, **kwargs):  # noqa: ANN003, ANN201
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "flow" in form.base_fields:
+            form.base_fields["flow"].queryset = Flow.objects.filter(app_id=obj.app_id)
+        return form
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     list_display = ("name", "app", "is_active", "priority", "languages", "updated_at")
@@ -117,7 +152,7 @@ class FlowAdmin(admin.ModelAdmin):
                                      "cancel_note")}),
         (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),
     ]
-    inlines = [ReasonInline, OfferInline]
+    inlines = [ReasonInline, OfferInline, VariantInline]
     save_on_top = True
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
