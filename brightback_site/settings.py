@@ -207,6 +207,9 @@ CELERY_BEAT_SCHEDULE = {
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).
 # flows never imports them: a new channel is one module and one line here.
 BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS", ["webhooks.handlers.on_event"])
+# What each channel adds to a session's timeline in the admin: dotted paths of
+# `timeline_entries(session) -> list[flows.timeline.Entry]` (see flows/timeline.py).
+BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES", ["webhooks.timeline.timeline_entries"])
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from offers.admin import OfferInline
 
-from . import admin_views, services
+from . import admin_views, services, timeline
 from .models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 
 
@@ -199,16 +199,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class CancelSessionAdmin(ReadOnlyAdmin):
     list_display = ("public_id", "app", "email", "account_internal_id", "status", "decision_kind", "created_at")
     list_select_related = ("app", "decision")
-    list_filter = ("app", "status", "decision__kind", "is_test")
+    list_filter = ("app", "status", "decision__kind", "is_test", "audience", "variant")
     search_fields = ("=public_id", "email", "account_internal_id")
     date_hierarchy = "created_at"
     # The page token is left out on purpose: it lets whoever holds it decide for the customer.
-    fields = ("public_id", "app", "flow", "status", "is_test", "email", "account_internal_id", "subscription_id",
-              "locale", "created_at", "expires_at", "decision_summary", "event_list", "snippet_data")
-    readonly_fields = ("decision_summary", "event_list", "snippet_data")
+    fields = ("public_id", "app", "flow", "audience", "variant", "status", "is_test", "email", "account_internal_id",
+              "subscription_id", "locale", "monthly_value", "offer_codes", "created_at", "expires_at",
+              "decision_summary", "timeline", "snippet_data")
+    readonly_fields = ("decision_summary", "timeline", "snippet_data")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CancelSession]:
-        return super().get_queryset(request).select_related("app", "flow", "decision", "decision__offer")
+        return super().get_queryset(request).select_related("app", "flow", "audience", "variant", "decision",
+                                                            "decision__offer")
 
     @admin.display(description=_("decision"), ordering="decision__kind")
     def decision_kind(self, obj: CancelSession) -> str:
@@ -233,14 +235,16 @@ class CancelSessionAdmin(ReadOnlyAdmin):
             "", '<tr><th scope="row">{}</th><td style="white-space:pre-wrap;word-break:break-all">{}</td></tr>',
             rows))
 
-    @admin.display(description=_("events"))
-    def event_list(self, obj: CancelSession) -> SafeString | str:
-        events = list(obj.events.order_by("created_at"))
-        if not events:
-            return "—"
-        return format_html("<ul>{}</ul>", format_html_join(
-            "", "<li>{} {} <code>{}</code></li>",
-            ((event.created_at, event.type, _admin_link(event, event.id)) for event in events)))
+    @admin.display(description=_("timeline"))
+    def timeline(self, obj: CancelSession) -> SafeString:
+        rows = ((entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—",
+                 format_html('<a href="{}">{}</a>', entry.url, entry.title) if entry.url else entry.title,
+                 entry.detail) for entry in timeline.timeline(obj))
+        return format_html(
+            '<table class="bb-timeline"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{}</tbody></table>',
+            _("when (UTC)"), _("from"), _("status"), _("what"), _("detail"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
 
     @admin.display(description=_("snippet data"))
     def snippet_data(self, obj: CancelSession) -> SafeString:
