@@ -287,7 +287,8 @@ class CancelSession(models.Model):
                     "Null: all of the flow's."))
     monthly_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True,
                                         help_text=_("account.value per month (by plan_term)."))
-    offers_shown_at = models.DateTimeField(null=True, blank=True)
+    offers_shown_at = models.DateTimeField(null=True, blank=True, help_text=_("When the customer first saw offers."))
+    offers_shown = models.JSONField(null=True, blank=True, help_text=_("The codes of every offer the customer saw."))
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
 

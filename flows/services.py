@@ -86,13 +86,17 @@ def session_start(*, app: App, data: dict) -> CancelSession:
     )
 
 
-def session_offers_shown(*, session: CancelSession) -> None:
-    """Note, once, that the customer reached the offers (the report's funnel counts it)."""
-    if session.pk is None or session.offers_shown_at is not None:
+def session_offers_shown(*, session: CancelSession, codes: list[str]) -> None:
+    """Note which offers the customer saw (the reports' funnel and offer conversion count them)."""
+    seen = list(session.offers_shown or [])
+    new = [code for code in codes if code not in seen]
+    if session.pk is None or not new:
         return
     now = timezone.now()
-    CancelSession.objects.filter(pk=session.pk, offers_shown_at=None).update(offers_shown_at=now)
-    session.offers_shown_at = now
+    session.offers_shown = seen + new
+    session.offers_shown_at = session.offers_shown_at or now
+    CancelSession.objects.filter(pk=session.pk).update(offers_shown=session.offers_shown,
+                                                       offers_shown_at=session.offers_shown_at)
 
 
 # --- decisions ----------------------------------------------------------------------------------

@@ -68,8 +68,13 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='cancelsession',
+            name='offers_shown',
+            field=models.JSONField(blank=True, help_text='The codes of every offer the customer saw.', null=True),
+        ),
+        migrations.AddField(
+            model_name='cancelsession',
             name='offers_shown_at',
-            field=models.DateTimeField(blank=True, null=True),
+            field=models.DateTimeField(blank=True, help_text='When the customer first saw offers.', null=True),
         ),
         migrations.AddIndex(
             model_name='decision',
@@ -83,7 +88,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='audience',
             name='flow',
-            field=models.ForeignKey(blank=True, help_text='The flow these customers get. Blank: routing goes on to the next audience.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audiences', to='flows.flow'),
+            field=models.ForeignKey(blank=True, help_text='The flow these customers get. Blank: the usual routing by priority and language.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audiences', to='flows.flow'),
         ),
         migrations.AddField(
             model_name='cancelsession',
