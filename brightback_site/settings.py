@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "alerts",
     "billing",
     "webhooks",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
     "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
+    "reports-refresh": {"task": "reports.refresh", "schedule": envfloat("REPORTS_REFRESH_SECONDS", 300.0,
+                                                                        positive=True)},
 }
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).

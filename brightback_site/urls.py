@@ -18,5 +18,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("demo/", demo.demo_page, name="demo"),
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]
