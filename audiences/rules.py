@@ -84,7 +84,8 @@ def _value_problem(op: str, value: Any) -> str | None:
         ok = isinstance(value, list) and len(value) == 2 and all(facts.parse_moment(v) for v in value)
         if not ok:
             return "must be [first, last], two ISO 8601 dates"
-        return None if facts.parse_moment(value[0]) <= facts.parse_moment(value[1]) else \
+        first, last = facts.parse_moment(value[0]), facts.parse_moment(value[1])
+        return None if first is not None and last is not None and first <= last else \
             "the first date must not be after the last"
     return None if isinstance(value, bool) else "must be true or false"  # exists
 
@@ -130,15 +131,20 @@ def _check(rule: Any, path: str, problems: list[str], *, depth: int, counter: li
     op = rule.get("op")
     if "op" in rule and op not in OPS:
         problems.append(f"{path}.op: must be one of {', '.join(OPS)}")
-    elif "value" in rule and (problem := _value_problem(op, rule["value"])):
+    elif "value" in rule and isinstance(op, str) and (problem := _value_problem(op, rule["value"])):
         problems.append(f"{path}.value: {problem}")
 
 
 # --- evaluation -----------------------------------------------------------------------------------
 
+def _account(data: dict) -> dict:
+    account = data.get("account")
+    return account if isinstance(account, dict) else {}
+
+
 def field_value(data: dict, field: str, *, now: datetime) -> Any:
     """The value a field names in snippet data, or _MISSING."""
-    account = data.get("account") if isinstance(data.get("account"), dict) else {}
+    account = _account(data)
     if field == "account.tenure_days":
         days = facts.tenure_days(account, now=now)
         return _MISSING if days is None else days

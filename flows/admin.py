@@ -242,7 +242,8 @@ class CancelSessionAdmin(ReadOnlyAdmin):
                  entry.detail) for entry in timeline.timeline(obj))
         return format_html(
             '<table class="bb-timeline"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
-            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{}</tbody></table>',
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
             _("when (UTC)"), _("from"), _("status"), _("what"), _("detail"),
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
 

@@ -10,9 +10,9 @@ A document without a `routing` section leaves the App's audiences as they are.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Prefetch
+from django.db.models import Field, Prefetch
 
 from audiences.rules import rule_problems
 from offers.models import Offer
@@ -31,6 +31,12 @@ from .flow_document import (
     _strings,
 )
 from .models import App, Audience, Flow, Variant
+
+
+def _items(value: Any, key: str) -> list:
+    """value[key] when value is an object and that is a list (its shape is reported elsewhere), else []."""
+    items = value.get(key) if isinstance(value, dict) else None
+    return items if isinstance(items, list) else []
 
 
 def _rules(value: Any) -> str | None:
@@ -66,8 +72,8 @@ ROUTING_SPEC = Spec({}, nested=("audiences",))
 def variants_problems(flow: dict, path: str, problems: list[str]) -> None:
     """flows[i].variants: shapes, the model's rules, offer codes of the same flow, one active control."""
     variants = _list(flow, "variants", f"{path}.", problems)
-    offer_codes = {o["code"] for o in flow.get("offers", []) if isinstance(o, dict) and isinstance(o.get("code"), str)} \
-        if isinstance(flow.get("offers"), list) else set()
+    offers = _items(flow, "offers")
+    offer_codes = {o["code"] for o in offers if isinstance(o, dict) and isinstance(o.get("code"), str)}
     controls = []
     for index, variant in enumerate(variants):
         where = f"{path}.variants[{index}]"
@@ -89,7 +95,7 @@ def variants_problems(flow: dict, path: str, problems: list[str]) -> None:
 
 def routing_problems(document: dict, app_id: str, problems: list[str]) -> None:
     """The routing section, and every offer's audiences naming one the App will have."""
-    flows = document.get("flows") if isinstance(document.get("flows"), list) else []
+    flows = _items(document, "flows")
     flow_names = {f["name"] for f in flows if isinstance(f, dict) and isinstance(f.get("name"), str)}
     if "routing" in document:
         routing = document["routing"]
@@ -108,7 +114,7 @@ def routing_problems(document: dict, app_id: str, problems: list[str]) -> None:
     else:
         known = set(Audience.objects.filter(app__app_id=app_id).values_list("name", flat=True)) if app_id else set()
     for flow_index, flow in enumerate(flows):
-        offers = flow.get("offers") if isinstance(flow, dict) and isinstance(flow.get("offers"), list) else []
+        offers = _items(flow, "offers")
         for offer_index, offer in enumerate(offers):
             names = offer.get("audiences", []) if isinstance(offer, dict) else []
             if _strings(names) is not None:
@@ -126,7 +132,8 @@ def _variant_instance(instance: Variant, values: dict) -> Variant:
         if name == "offers":
             instance.offer_codes = ", ".join(values.get("offers", []))
             continue
-        setattr(instance, name, values[name] if name in values else Variant._meta.get_field(name).get_default())
+        default = cast(Field, Variant._meta.get_field(name)).get_default
+        setattr(instance, name, values[name] if name in values else default())
     return instance
 
 
@@ -197,9 +204,10 @@ def routing_apply(document: dict, app: App, result: ImportResult) -> None:
         _deactivate(Audience.objects.filter(app=app, is_active=True).exclude(name__in=names), "audiences", result)
     audiences = {audience.name: audience for audience in Audience.objects.filter(app=app)}
     for flow_values in document["flows"]:
-        offers = {o.code: o for o in Offer.objects.filter(flow=flows[flow_values["name"]]).prefetch_related("audiences")}
+        saved = Offer.objects.filter(flow=flows[flow_values["name"]]).prefetch_related("audiences")
+        by_code = {offer.code: offer for offer in saved}
         for values in flow_values.get("offers", []):
-            offer = offers[values["code"]]
+            offer = by_code[values["code"]]
             wanted = values.get("audiences", [])
             if {a.name for a in offer.audiences.all()} != set(wanted):
                 offer.audiences.set([audiences[name] for name in wanted])

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -387,7 +387,7 @@ def _assign(instance: models.Model, spec: Spec, values: dict, *, position: int |
     for name in spec.fields:
         if name in RELATION_FIELDS:
             continue  # an offer's reasons and audiences are relations, set after saving
-        column = instance._meta.get_field(name)
+        column = cast(models.Field, instance._meta.get_field(name))
         if name in values:
             value = values[name]
         elif name == "position" and position is not None:
@@ -404,7 +404,7 @@ def _offer_instance(values: dict, *, position: int, instance: Offer | None = Non
     offer = _assign(instance or Offer(), OFFER_SPEC, values, position=position)
     terms = values.get("terms", {})
     for name in TERM_FIELDS:
-        setattr(offer, name, terms.get(name, Offer._meta.get_field(name).get_default()))
+        setattr(offer, name, terms.get(name, cast(models.Field, Offer._meta.get_field(name)).get_default()))
     return offer
 
 

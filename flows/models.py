@@ -168,7 +168,7 @@ class Audience(models.Model):
         problems = rule_problems(self.rules if self.rules != {} else {"all": []})
         if problems:
             raise ValidationError({"rules": problems})
-        if self.flow_id is not None and self.app_id is not None and self.flow.app_id != self.app_id:
+        if self.flow is not None and self.app_id is not None and self.flow.app_id != self.app_id:
             raise ValidationError({"flow": _("Choose a flow of this audience's own app.")})
 
     def matches(self, data: dict, *, now) -> bool:  # noqa: ANN001

@@ -46,7 +46,7 @@ def offer_codes_for(*, app: App, flow: Flow, variant: Variant | None, data: dict
     """The codes of the offers this customer may see, or None when nothing hides any of the flow's."""
     if variant is not None and variant.is_control:
         return []
-    account = data.get("account") if isinstance(data.get("account"), dict) else {}
+    account = data["account"] if isinstance(data.get("account"), dict) else {}
     internal_id, email = str(account.get("internal_id") or ""), str(data.get("email") or "")
     if app.blocks_offers_for(internal_id=internal_id, email=email):
         return []

@@ -48,9 +48,10 @@ def daily_chart(days: Sequence[dict], *, title: str, width: int = 760, height: i
     bars = format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
                             "<title>{}: {} sessions, {} saved</title></rect>"
                             '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
-                            ((_n(left + i * slot), _n(y(d["sessions"])), _n(bar_w), _n(plot_h + top - y(d["sessions"])),
-                              BAR, _day(d["day"]), d["sessions"], d["saved"],
-                              _n(left + i * slot), _n(y(d["saved"])), _n(bar_w), _n(plot_h + top - y(d["saved"])), SAVED)
+                            ((_n(left + i * slot), _n(y(d["sessions"])), _n(bar_w),
+                              _n(plot_h + top - y(d["sessions"])), BAR, _day(d["day"]), d["sessions"], d["saved"],
+                              _n(left + i * slot), _n(y(d["saved"])), _n(bar_w), _n(plot_h + top - y(d["saved"])),
+                              SAVED)
                              for i, d in enumerate(days)))
     every = max(len(days) // 6, 1)
     labels = format_html_join("", '<text x="{}" y="{}" font-size="11" fill="{}">{}</text>',

@@ -39,6 +39,9 @@ class DailyStat(Dimensions):
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailystat_day_app")]
 
+    def __str__(self) -> str:
+        return f"{self.day} flow {self.flow_id}: {self.sessions} sessions"
+
     @property
     def saved(self) -> int:
         return self.nevermind + self.accepted
@@ -55,6 +58,9 @@ class DailyReasonStat(Dimensions):
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailyreason_day_app")]
 
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason_code}: {self.decided} decided"
+
 
 class DailyOfferStat(Dimensions):
     offer_code = models.CharField(max_length=64)
@@ -65,6 +71,9 @@ class DailyOfferStat(Dimensions):
 
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailyoffer_day_app")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.offer_code}: {self.accepted} of {self.shown}"
 
 
 class RollupRun(models.Model):
@@ -77,3 +86,6 @@ class RollupRun(models.Model):
 
     class Meta:
         ordering = ["-finished_at"]
+
+    def __str__(self) -> str:
+        return f"{self.first_day}..{self.last_day} at {self.finished_at:%Y-%m-%d %H:%M}"

@@ -29,7 +29,7 @@ class ReportFilter:
     audience_id: int | None = None
     variant_id: int | None = None
 
-    def rollups(self, model: type) -> QuerySet:
+    def rollups(self, model: type[DailyStat] | type[DailyReasonStat] | type[DailyOfferStat]) -> QuerySet:
         rows = model.objects.filter(day__gte=self.first_day, day__lte=self.last_day)
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
@@ -88,8 +88,9 @@ COUNTERS = ("sessions", "reason_given", "offers_shown", "decided", "nevermind", 
 def overview(report: ReportFilter) -> Overview:
     rows = report.rollups(DailyStat)
     totals = rows.aggregate(**{name: Sum(name) for name in COUNTERS}, revenue_saved=Sum("revenue_saved"))
-    result = Overview(**{name: totals[name] or 0 for name in COUNTERS},
-                      revenue_saved=totals["revenue_saved"] or Decimal(0))
+    result = Overview(revenue_saved=totals["revenue_saved"] or Decimal(0))
+    for name in COUNTERS:
+        setattr(result, name, totals[name] or 0)
     result.offer_confirmed = report.rollups(DailyOfferStat).aggregate(n=Sum("confirmed"))["n"] or 0
     days = (rows.values("day").annotate(sessions=Sum("sessions"), decided=Sum("decided"),
                                         saved=Sum(F("nevermind") + F("accepted"))).order_by("day"))
@@ -125,10 +126,10 @@ def reasons(report: ReportFilter) -> list[dict[str, Any]]:
              .values("reason_code", "feedback", "created_at", "session__email")[:FEEDBACK_SCAN])
     by_code = {row["reason_code"]: row for row in result}
     for note in notes:
-        row = by_code.get(note["reason_code"])
-        if row is not None and len(row["feedback"]) < FEEDBACK_PER_REASON:
+        found = by_code.get(note["reason_code"])
+        if found is not None and len(found["feedback"]) < FEEDBACK_PER_REASON:
             text = note["feedback"]
-            row["feedback"].append({"text": text if len(text) <= 280 else text[:279] + "…",
+            found["feedback"].append({"text": text if len(text) <= 280 else text[:279] + "…",
                                     "at": note["created_at"], "email": note["session__email"]})
     return result
 

@@ -155,9 +155,12 @@ def rollups_refresh(*, first_day: date, last_day: date) -> RollupRun:
     start, end = _bounds(first_day, last_day)
     sessions, reasons, offers = _session_stats(start, end), _reason_stats(start, end), _offer_stats(start, end)
     with transaction.atomic():
-        for model, rows in ((DailyStat, sessions), (DailyReasonStat, reasons), (DailyOfferStat, offers)):
-            model.objects.filter(day__gte=first_day, day__lte=last_day).delete()
-            model.objects.bulk_create(rows, batch_size=2000)
+        DailyStat.objects.filter(day__gte=first_day, day__lte=last_day).delete()
+        DailyStat.objects.bulk_create(sessions, batch_size=2000)
+        DailyReasonStat.objects.filter(day__gte=first_day, day__lte=last_day).delete()
+        DailyReasonStat.objects.bulk_create(reasons, batch_size=2000)
+        DailyOfferStat.objects.filter(day__gte=first_day, day__lte=last_day).delete()
+        DailyOfferStat.objects.bulk_create(offers, batch_size=2000)
         return RollupRun.objects.create(first_day=first_day, last_day=last_day, finished_at=timezone.now(),
                                         seconds=round(time.monotonic() - began, 3))
 
@@ -165,7 +168,8 @@ def rollups_refresh(*, first_day: date, last_day: date) -> RollupRun:
 def days_that_can_change(*, today: date) -> list[tuple[date, date]]:
     """Today and yesterday (new sessions and decisions), and the days whose saves beat is confirming."""
     watch = settings.SAVE_WATCH_DAYS
-    confirming = (today - timedelta(days=watch + SAVE_CONFIRM_LOOKBACK_DAYS + 1), today - timedelta(days=max(watch - 1, 0)))
+    confirming = (today - timedelta(days=watch + SAVE_CONFIRM_LOOKBACK_DAYS + 1),
+                  today - timedelta(days=max(watch - 1, 0)))
     recent = (today - timedelta(days=1), today)
     return _merge([confirming, recent])
 

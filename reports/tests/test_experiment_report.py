@@ -16,6 +16,7 @@ from reports.tests.test_report_pages import row
 pytestmark = pytest.mark.django_db
 
 DAY = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+MAY = {"start": "2026-05-01", "end": "2026-05-31"}
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def experiment(demo_app, make_session) -> dict[str, Variant]:  # noqa: ANN001
 
 
 def test_each_variant_shows_its_lift_over_control_with_a_95_percent_interval(admin_client: Client, experiment):
-    html = admin_client.get(reverse("reports:experiments"), {"start": "2026-05-01", "end": "2026-05-31"}).content.decode()
+    html = admin_client.get(reverse("reports:experiments"), MAY).content.decode()
     control = row(html, "variant", "control")
     assert control[:6] == ["No offers control (control)", "10", "100", "100", "40", "40.0%"]
     # By hand: lift 0.55 - 0.40 = +15 points; SE sqrt(.55·.45/100 + .40·.60/100) = 0.069821, so the interval
@@ -50,14 +51,14 @@ def test_each_variant_shows_its_lift_over_control_with_a_95_percent_interval(adm
 
 
 def test_a_variant_with_a_small_sample_says_not_enough_data_yet(admin_client: Client, experiment):
-    html = admin_client.get(reverse("reports:experiments"), {"start": "2026-05-01", "end": "2026-05-31"}).content.decode()
+    html = admin_client.get(reverse("reports:experiments"), MAY).content.decode()
     small = row(html, "variant", "new-copy")
     assert small[:5] == ["new-copy new-copy", "10", "12", "12", "4"]
     assert small[5:8] == ["not enough data yet"] * 3
 
 
 def test_the_experiment_report_filters_by_variant(admin_client: Client, experiment):
-    html = admin_client.get(reverse("reports:experiments"), {"start": "2026-05-01", "end": "2026-05-31",
-                                                             "variant": experiment["discount"].pk}).content.decode()
+    query = {**MAY, "variant": experiment["discount"].pk}
+    html = admin_client.get(reverse("reports:experiments"), query).content.decode()
     assert 'data-variant="discount"' in html and 'data-variant="control"' not in html
     assert "no control in this period" in html

@@ -93,7 +93,8 @@ def test_the_offers_page_shows_conversion_and_revenue_per_offer(admin_client: Cl
 
 def test_the_filter_narrows_every_figure(admin_client: Client, demo_app, six_customers):  # noqa: ANN001
     flow = demo_app.flows.get()
-    html = admin_client.get(reverse("reports:overview"), {**RANGE, "app": demo_app.pk, "flow": flow.pk}).content.decode()
+    query = {**RANGE, "app": demo_app.pk, "flow": flow.pk}
+    html = admin_client.get(reverse("reports:overview"), query).content.decode()
     assert figure(html, "sessions") == "6"
     other = Variant.objects.create(flow=flow, code="later")
     html = admin_client.get(reverse("reports:overview"), {**RANGE, "variant": other.pk}).content.decode()
