@@ -358,8 +358,11 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            # The watch list and the offer cap read decisions by kind and time.
+            # The offer cap reads decisions by kind and time; reports read the latest saves and notes.
             models.Index(fields=["kind", "created_at"], name="decision_kind_created"),
+            models.Index(fields=["-created_at"], name="decision_saves_latest",
+                         condition=models.Q(kind__in=["nevermind", "accept"])),
+            models.Index(fields=["-created_at"], name="decision_feedback_latest", condition=~models.Q(feedback="")),
         ]
 
     def __str__(self) -> str:

@@ -191,20 +191,26 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
     """Saved customers (nevermind or an accepted offer) still inside their watch window, newest first.
 
     The window is the last SAVE_WATCH_DAYS whatever the report's dates: these are the saves still to
-    prove themselves. The report's App, flow, audience and variant apply. Rows whose customer has
-    canceled since are marked.
+    prove themselves. The report's App, flow, audience and variant apply. The totals come from the
+    rollups (saves of sessions started in the window, less those already confirmed); the rows are the
+    latest saves, and those whose customer has canceled since are marked.
     """
     now = now or timezone.now()
     since = now - timedelta(days=settings.SAVE_WATCH_DAYS)
+    window = ReportFilter(first_day=since.astimezone(UTC).date(), last_day=now.astimezone(UTC).date(),
+                          app_id=report.app_id, flow_id=report.flow_id, audience_id=report.audience_id,
+                          variant_id=report.variant_id)
+    totals = window.rollups(DailyStat).aggregate(saved=Sum(F("nevermind") + F("accepted")), confirmed=Sum("confirmed"),
+                                                 value=Sum("revenue_saved"))
     scope = Q()
     for name in ("app_id", "flow_id", "audience_id", "variant_id"):
         if getattr(report, name) is not None:
             scope &= Q(**{f"session__{name}": getattr(report, name)})
-    saves = (Decision.objects.filter(scope, kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
-                                     created_at__gte=since)
-             .exclude(Exists(Event.objects.filter(session_id=OuterRef("session_id"), type=Event.Type.SAVE_CONFIRMED))))
-    totals = saves.aggregate(n=Count("id"), value=Sum("session__monthly_value"))
-    rows = list(saves.select_related("session", "session__app", "session__variant").order_by("-created_at")
+    rows = list(Decision.objects.filter(scope, kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
+                                        created_at__gte=since)
+                .exclude(Exists(Event.objects.filter(session_id=OuterRef("session_id"),
+                                                     type=Event.Type.SAVE_CONFIRMED)))
+                .select_related("session", "session__app", "session__variant").order_by("-created_at")
                 [:WATCH_LIST_ROWS])
     accounts = {(d.session.app_id, d.session.account_internal_id) for d in rows if d.session.account_internal_id}
     cancels: dict[tuple[int, str], datetime] = {}
@@ -221,8 +227,8 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
         entries.append({"decision": decision, "session": decision.session, "ends": ends,
                         "days_left": max((ends - now).days, 0),
                         "canceled_since": canceled if canceled and canceled > decision.created_at else None})
-    return {"count": totals["n"] or 0, "value": totals["value"] or Decimal(0), "rows": entries,
-            "watch_days": settings.SAVE_WATCH_DAYS}
+    return {"count": (totals["saved"] or 0) - (totals["confirmed"] or 0), "value": totals["value"] or Decimal(0),
+            "rows": entries, "watch_days": settings.SAVE_WATCH_DAYS}
 
 
 # --- freshness and export -------------------------------------------------------------------------

@@ -80,6 +80,14 @@ class Migration(migrations.Migration):
             model_name='decision',
             index=models.Index(fields=['kind', 'created_at'], name='decision_kind_created'),
         ),
+        migrations.AddIndex(
+            model_name='decision',
+            index=models.Index(condition=models.Q(('kind__in', ['nevermind', 'accept'])), fields=['-created_at'], name='decision_saves_latest'),
+        ),
+        migrations.AddIndex(
+            model_name='decision',
+            index=models.Index(condition=models.Q(('feedback', ''), _negated=True), fields=['-created_at'], name='decision_feedback_latest'),
+        ),
         migrations.AddField(
             model_name='audience',
             name='app',

@@ -116,9 +116,10 @@ def test_the_watch_list_shows_saves_still_inside_their_window(admin_client: Clie
     make_session(at=now - timedelta(days=2), value=40, decision="cancel", account="acct_gone")
     # acct_w2 came back and canceled after being saved.
     make_session(at=now - timedelta(days=3), value=60, decision="cancel", account="acct_w2")
+    services.rollups_refresh(first_day=(now - timedelta(days=40)).date(), last_day=now.date())
     html = admin_client.get(reverse("reports:watch_list")).content.decode()
     assert figure(html, "watching") == "2"
-    assert "90.00 a month at stake" in html
+    assert "90.00 a month at stake" in html  # $30 kept by w1, $60 by w2's pause
     listed = re.findall(r'<tr data-session="([^"]+)">', html)
     assert len(listed) == 2
     rows = [" ".join(re.sub(r"<[^>]+>", " ", r).split())

@@ -50,3 +50,14 @@ def test_seeding_refuses_an_unknown_app_and_bad_counts() -> None:
         seed("5", "--app", "nope")
     with pytest.raises(CommandError, match="at least 1"):
         seed("0")
+
+
+def test_reports_refresh_rebuilds_the_rollups_it_is_asked_for() -> None:
+    seed("120", "--days", "20", "--no-refresh", "--seed", "5")
+    out = io.StringIO()
+    call_command("reports_refresh", "--days", "3", stdout=out)
+    assert out.getvalue() == "Rebuilt the report rollups of 3 days.\n"
+    recent = sum(DailyStat.objects.values_list("sessions", flat=True))
+    assert 0 < recent < 120
+    call_command("reports_refresh", "--all", stdout=io.StringIO())
+    assert sum(DailyStat.objects.values_list("sessions", flat=True)) == 120
