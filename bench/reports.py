@@ -99,7 +99,8 @@ def main() -> None:
         for size in sizes:
             have = CancelSession.objects.count()
             if have > size:
-                print(f"skipping {size:,}: the database already holds {have:,} sessions (drop it, or run without --keep)")
+                print(f"skipping {size:,}: the database already holds {have:,} sessions "
+                      "(drop it, or run without --keep)")
                 continue
             seeding = 0.0
             if size > have:
@@ -116,9 +117,9 @@ def main() -> None:
                     query.update(app=str(variant.flow.app_id), flow=str(variant.flow_id), variant=str(variant.pk))
                     name = f"{page} (app+flow+variant)"
                 target = reverse(f"reports:{page}")
-                queries = []
+                queries: list[str] = []
 
-                def count(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+                def count(execute, sql, params, many, context, queries=queries):  # noqa: ANN001, ANN202
                     queries.append(sql)
                     return execute(sql, params, many, context)
 
