@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from ulid import ULID
 
 from audiences import facts
+from audiences.rules import field_value
 from flows.flow_document import document_import, document_loads
 from flows.models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 from offers.models import Offer
@@ -75,6 +76,15 @@ def _setup(app: App) -> Setup:
     return Setup(app=app, flows=flows, reasons=reasons, offers=offers, variants=variants, audiences=audiences)
 
 
+def _fields(rule: Any) -> Iterator[str]:
+    if isinstance(rule, dict):
+        if "field" in rule:
+            yield rule["field"]
+        for key in ("all", "any"):
+            for item in rule.get(key, []):
+                yield from _fields(item)
+
+
 def _pick_weighted(rng: random.Random, items: Sequence[Variant]) -> Variant | None:
     total = sum(item.weight for item in items)
     if not total:
@@ -93,6 +103,31 @@ class Generator:
     def __init__(self, setup: Setup, *, days: int, now: datetime, rng: random.Random) -> None:
         self.setup, self.days, self.now, self.rng = setup, days, now, rng
         self.watch = timedelta(days=settings.SAVE_WATCH_DAYS)
+        # Audiences are matched on the few fields their rules name, so equal values share one answer.
+        self.fields = sorted({field for audience in setup.audiences for field in _fields(audience.rules)})
+        self.audience_for: dict[tuple, Audience | None] = {}
+        self.available: dict[tuple, list[Offer]] = {}
+        self.offer_reasons = {offer.pk: {reason.pk for reason in offer.reasons.all()}
+                              for offers in setup.offers.values() for offer in offers}
+
+    def audience(self, data: dict, at: datetime) -> Audience | None:
+        key = tuple(json.dumps(field_value(data, field, now=at), default=str) for field in self.fields)
+        if key not in self.audience_for:
+            self.audience_for[key] = next((a for a in self.setup.audiences if a.matches(data, now=at)), None)
+        return self.audience_for[key]
+
+    def offers(self, flow: Flow, variant: Variant | None, reason: Reason | None) -> list[Offer]:
+        key = (flow.pk, variant.pk if variant else None, reason.pk if reason else None)
+        if key not in self.available:
+            wanted = set(variant.offer_code_list) if variant is not None else set()
+            def shown(offer: Offer) -> bool:
+                reasons = self.offer_reasons[offer.pk]
+                return (not wanted or offer.code in wanted) and (
+                    not reasons or (reason is not None and reason.pk in reasons))
+
+            control = variant is not None and variant.is_control
+            self.available[key] = [] if control else [offer for offer in self.setup.offers[flow.pk] if shown(offer)]
+        return self.available[key]
 
     def moment(self) -> datetime:
         rng = self.rng
@@ -111,7 +146,7 @@ class Generator:
         email, locale = f"customer{pk}@example.com", rng.choice(LOCALES)
         data = {"app_id": setup.app.app_id, "email": email, "account": account,
                 "custom": {"seats": rng.choice([1, 1, 2, 3, 5, 8, 20])}, "context": {"locale": locale}}
-        audience = next((a for a in setup.audiences if a.matches(data, now=at)), None)
+        audience = self.audience(data, at)
         flow = audience.flow if audience is not None and audience.flow in setup.flows else setup.flows[0]
         variant = _pick_weighted(rng, setup.variants[flow.pk]) if setup.variants[flow.pk] else None
         monthly = facts.monthly_value(account)
@@ -120,10 +155,7 @@ class Generator:
         if decided:
             reasons = setup.reasons[flow.pk]
             reason = rng.choice(reasons) if reasons and rng.random() < 0.93 else None
-            available = [] if variant is not None and variant.is_control else [
-                o for o in setup.offers[flow.pk]
-                if (not variant or not variant.offer_code_list or o.code in variant.offer_code_list)
-                and (not o.reasons.all() or (reason is not None and reason in o.reasons.all()))]
+            available = self.offers(flow, variant, reason)
             if reason is not None and available and rng.random() < 0.8:
                 shown = [o.code for o in available]
             roll = rng.random()
