@@ -54,8 +54,9 @@ def daily_chart(days: Sequence[dict], *, title: str, width: int = 760, height: i
                               SAVED)
                              for i, d in enumerate(days)))
     every = max(len(days) // 6, 1)
-    labels = format_html_join("", '<text x="{}" y="{}" font-size="11" fill="{}">{}</text>',
-                              ((_n(left + i * slot), height - 6, AXIS, _day(d["day"]))
+    # Labels centred under their bar, the last ones kept inside the drawing.
+    labels = format_html_join("", '<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="{}">{}</text>',
+                              ((_n(min(left + i * slot + bar_w / 2, width - 24)), height - 6, AXIS, _day(d["day"]))
                                for i, d in enumerate(days) if i % every == 0))
     return format_html('<svg class="bb-chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" '
                        'xmlns="http://www.w3.org/2000/svg"><title>{}</title>{}{}{}</svg>',
@@ -64,7 +65,7 @@ def daily_chart(days: Sequence[dict], *, title: str, width: int = 760, height: i
 
 def bar_list(rows: Sequence[tuple[str, float, str]], *, title: str, width: int = 760) -> SafeString:
     """Horizontal bars, one per (label, share 0..1, text shown at the bar's end)."""
-    label_w, row_h = 260, 26
+    label_w, row_h = 330, 26
     height = row_h * max(len(rows), 1) + 4
     plot_w = width - label_w - 90
     items = format_html_join(
@@ -95,5 +96,5 @@ def _day(day: date) -> str:
     return day.strftime("%b %d")
 
 
-def _clip(text: str, limit: int = 36) -> str:
+def _clip(text: str, limit: int = 46) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
