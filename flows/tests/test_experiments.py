@@ -140,3 +140,11 @@ def test_a_second_active_control_is_refused(experiment):
     with pytest.raises(ValidationError) as caught:
         Variant(flow=flow, code="odd", offer_codes="discount-30, nope").full_clean()
     assert "No offer with code nope in this flow." in caught.value.message_dict["offer_codes"]
+
+
+def test_the_split_is_deterministic_per_account_even_without_its_record(client, snippet_data, experiment):
+    first = start(client, snippet_data)
+    VariantAssignment.objects.all().delete()
+    assert start(client, snippet_data).variant == first.variant
+    # Different flows split independently: the place is hashed with the flow.
+    assert bucket(flow_id=1, key="id:acct_42") != bucket(flow_id=2, key="id:acct_42")
