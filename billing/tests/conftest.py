@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing.testing import FAKES, FakeBilling
-from billing.testing import fake_billing as start_fake
+from billing.testing import FAKES, FakeBilling, fake_billing as start_fake
 
 
 @pytest.fixture(scope="module", params=sorted(FAKES))
