@@ -51,6 +51,14 @@ def _own_entries(session: CancelSession) -> list[Entry]:
                      ) if part))]
     if session.offers_shown_at is not None:
         entries.append(Entry(at=session.offers_shown_at, source="session", title="Offers shown"))
+    decision = getattr(session, "decision", None)
+    if decision is not None:
+        answers = " · ".join(part for part in (
+            f"reason {decision.reason_code}" if decision.reason_code else "",
+            f"offer {decision.offer_code}" if decision.offer_code else "",
+            f"“{decision.feedback[:200]}”" if decision.feedback else "") if part)
+        entries.append(Entry(at=decision.created_at, source="session", title=f"Decided: {decision.get_kind_display()}",
+                             detail=answers, url=reverse("admin:flows_decision_change", args=[decision.pk])))
     for event in session.events.order_by("created_at"):
         entries.append(Entry(at=event.created_at, source="event", title=event.type, detail=event.id,
                              url=reverse("admin:flows_event_change", args=[event.pk])))

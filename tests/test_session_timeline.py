@@ -25,6 +25,9 @@ def broken_entries(session: CancelSession) -> list[Entry]:
 def decided(demo_app: App, snippet_data) -> CancelSession:  # noqa: ANN001
     Endpoint.objects.create(app=demo_app, url="https://hooks.example.com/bb")
     session = services.session_start(app=demo_app, data=snippet_data())
+    # A customer reads the page for a while (a decision's time is kept to the second).
+    session.created_at -= timedelta(minutes=1)
+    session.save(update_fields=["created_at"])
     services.decision_record(session=session, kind="accept", reason_code="too-expensive",
                              feedback="Too pricey", offer_code="discount-30")
     delivery = Delivery.objects.get()
@@ -46,11 +49,12 @@ def rows(admin_client: Client, session: CancelSession) -> list[str]:
 
 def test_the_timeline_lists_events_deliveries_and_attempts_in_time_order(admin_client: Client, decided):
     timeline = rows(admin_client, decided)
-    whats = [next(part for part in ("Session started", "Webhook offer.accepted queued", "offer.accepted",
+    whats = [next(part for part in ("Session started", "Decided", "Webhook offer.accepted queued", "offer.accepted",
                                     "Webhook attempt 1", "Webhook attempt 2") if part in row) for row in timeline]
-    assert whats == ["Session started", "offer.accepted", "Webhook offer.accepted queued", "Webhook attempt 1",
-                     "Webhook attempt 2"]
-    assert "HTTP 503" in timeline[3] and "HTTP 200" in timeline[4]
+    assert whats == ["Session started", "Decided", "offer.accepted", "Webhook offer.accepted queued",
+                     "Webhook attempt 1", "Webhook attempt 2"]
+    assert "reason too-expensive · offer discount-30 · “Too pricey”" in timeline[1]
+    assert "HTTP 503" in timeline[4] and "HTTP 200" in timeline[5]
 
 
 def test_a_channel_that_fails_does_not_hide_the_rest(admin_client: Client, decided, settings):
