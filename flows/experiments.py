@@ -41,6 +41,8 @@ def pick(variants: Sequence[Variant], point: float) -> Variant | None:
 
 def variant_for(*, flow: Flow, key: str) -> Variant | None:
     """The customer's variant of the flow, assigning one on the first visit; None without an experiment."""
+    if getattr(flow, "has_variants", True) is False:
+        return None  # routing already knows (see routing._facts)
     variants = list(Variant.objects.filter(flow=flow, is_active=True).order_by("id"))
     if not variants:
         return None

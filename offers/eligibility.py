@@ -50,6 +50,8 @@ def offer_codes_for(*, app: App, flow: Flow, variant: Variant | None, data: dict
     internal_id, email = str(account.get("internal_id") or ""), str(data.get("email") or "")
     if app.blocks_offers_for(internal_id=internal_id, email=email):
         return []
+    if variant is None and getattr(flow, "has_offer_rules", True) is False:
+        return None  # nothing could hide an offer (routing read that with the flow)
     offers = list(Offer.objects.filter(flow=flow, is_active=True).prefetch_related("audiences"))
     wanted = set(variant.offer_code_list) if variant is not None and variant.offer_code_list else None
     monthly = facts.monthly_value(account)

@@ -148,3 +148,13 @@ def test_the_split_is_deterministic_per_account_even_without_its_record(client, 
     assert start(client, snippet_data).variant == first.variant
     # Different flows split independently: the place is hashed with the flow.
     assert bucket(flow_id=1, key="id:acct_42") != bucket(flow_id=2, key="id:acct_42")
+
+
+def test_a_flow_without_experiment_or_offer_rules_costs_precancel_one_read_more_at_most(client, demo_app,
+                                                                                       snippet_data):
+    # The App, its audiences, its flows (which say whether they run an experiment or rule their offers),
+    # and the session's insert: no reads of variants or offers when neither is in play.
+    with CaptureQueriesContext(connection) as captured:
+        start(client, snippet_data)
+    assert len(captured) <= 4, [query["sql"][:80] for query in captured]
+    assert not any('FROM "flows_variant"' in q["sql"].split("EXISTS")[0] for q in captured)
