@@ -155,6 +155,7 @@ def test_a_flow_without_experiment_or_offer_rules_costs_precancel_one_read_more_
     # The App, its audiences, its flows (which say whether they run an experiment or rule their offers),
     # and the session's insert: no reads of variants or offers when neither is in play.
     with CaptureQueriesContext(connection) as captured:
-        start(client, snippet_data)
+        response = client.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    assert response.status_code == 200
     assert len(captured) <= 4, [query["sql"][:80] for query in captured]
     assert not any('FROM "flows_variant"' in q["sql"].split("EXISTS")[0] for q in captured)
