@@ -3,19 +3,20 @@
 A refresh rewrites whole days (UTC, by the day each session started) from sessions, decisions and
 events, in one transaction: delete the days' rows, aggregate in the database, insert. It is derived data,
 so running it twice, or over any range, is always safe. Beat refreshes the days that can still change:
-today and yesterday (decisions arrive up to SESSION_TTL after a session starts) and the days whose saves
-are being confirmed now (SAVE_WATCH_DAYS ago). `manage.py reports_refresh` rebuilds any range.
+those of sessions still open (decisions arrive up to SESSION_TTL_SECONDS after a session starts) and the
+days whose saves are being confirmed now (SAVE_WATCH_DAYS ago). `manage.py reports_refresh` rebuilds any range.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -149,12 +150,25 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
     return list(stats.values())
 
 
+# Two refreshes of the same days (beat, and staff pressing "Refresh now") must not both delete the old rows
+# and then both insert: each would miss the other's inserts and the days would count twice.
+ROLLUP_LOCK = 0x5245504F  # any constant of our own for pg_advisory_xact_lock
+
+
+def _lock_rollups() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+    # SQLite runs one writing transaction at a time already.
+
+
 def rollups_refresh(*, first_day: date, last_day: date) -> RollupRun:
     """Rewrite the rollups of every day from first_day to last_day (inclusive)."""
     began = time.monotonic()
     start, end = _bounds(first_day, last_day)
     sessions, reasons, offers = _session_stats(start, end), _reason_stats(start, end), _offer_stats(start, end)
     with transaction.atomic():
+        _lock_rollups()
         DailyStat.objects.filter(day__gte=first_day, day__lte=last_day).delete()
         DailyStat.objects.bulk_create(sessions, batch_size=2000)
         DailyReasonStat.objects.filter(day__gte=first_day, day__lte=last_day).delete()
@@ -166,11 +180,14 @@ def rollups_refresh(*, first_day: date, last_day: date) -> RollupRun:
 
 
 def days_that_can_change(*, today: date) -> list[tuple[date, date]]:
-    """Today and yesterday (new sessions and decisions), and the days whose saves beat is confirming."""
+    """The days of sessions still open (today and yesterday with the default 24-hour pages), and the
+    days whose saves beat is confirming."""
     watch = settings.SAVE_WATCH_DAYS
     confirming = (today - timedelta(days=watch + SAVE_CONFIRM_LOOKBACK_DAYS + 1),
                   today - timedelta(days=max(watch - 1, 0)))
-    recent = (today - timedelta(days=1), today)
+    # A session can be decided until it expires: its day changes for that long.
+    open_days = math.ceil(settings.SESSION_TTL_SECONDS / 86400)
+    recent = (today - timedelta(days=open_days), today)
     return _merge([confirming, recent])
 
 

@@ -16,11 +16,14 @@ from reports.tasks import refresh
 pytestmark = pytest.mark.django_db
 
 
-def test_the_days_that_can_change_are_the_last_two_and_those_being_confirmed(settings) -> None:  # noqa: ANN001
+def test_the_days_that_can_change_are_those_of_open_sessions_and_those_being_confirmed(settings) -> None:  # noqa: ANN001
     settings.SAVE_WATCH_DAYS = 30
+    settings.SESSION_TTL_SECONDS = 24 * 3600
     today = date(2026, 6, 30)
     assert services.days_that_can_change(today=today) == [
         (date(2026, 5, 23), date(2026, 6, 1)), (date(2026, 6, 29), date(2026, 6, 30))]
+    settings.SESSION_TTL_SECONDS = 3 * 24 * 3600 + 1  # pages open for three days and a second
+    assert services.days_that_can_change(today=today)[-1] == (date(2026, 6, 26), date(2026, 6, 30))
 
 
 def test_a_save_confirmed_a_month_later_reaches_the_day_it_started(make_session) -> None:  # noqa: ANN001
@@ -41,3 +44,30 @@ def test_refreshing_twice_changes_nothing(make_session) -> None:  # noqa: ANN001
     services.rollups_refresh_recent()
     assert list(DailyStat.objects.values("day", "sessions", "accepted", "revenue_saved")) == first
     assert first[0]["revenue_saved"] == Decimal("7.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_at_once_count_each_session_once(make_session) -> None:  # noqa: ANN001
+    import threading
+
+    from django.db import connection
+
+    for _ in range(30):
+        make_session(value=10, decision="nevermind")
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            services.rollups_refresh_recent()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(DailyStat.objects.values_list("sessions", flat=True)) == 30
