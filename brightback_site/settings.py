@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "alerts",
     "billing",
     "webhooks",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,8 @@ CELERY_BEAT_SCHEDULE = {
     "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
     "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
     "alerts-sweep": {"task": "alerts.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "reports-refresh": {"task": "reports.refresh", "schedule": envfloat("REPORTS_REFRESH_SECONDS", 300.0,
+                                                                        positive=True)},
 }
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths).
@@ -245,6 +248,9 @@ BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
                                        ["billing.document.BillingSection", "alerts.document.AlertsSection"])
 # Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
+# What each channel adds to a session's timeline in the admin: dotted paths of
+# `timeline_entries(session) -> list[flows.timeline.Entry]` (see flows/timeline.py).
+BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES", ["webhooks.timeline.timeline_entries"])
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here

@@ -40,6 +40,7 @@ urlpatterns = [
     path("demo/", demo.demo_page, name="demo"),
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
     path("admin/login/", admin_login, name="admin-login"),
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -18,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 
 from offers.admin import OfferInline
 
-from . import admin_views, services
-from .models import App, CancelSession, Decision, Event, Flow, Reason
+from . import admin_views, services, timeline
+from .models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 
 
 def _admin_link(obj: object, text: object) -> SafeString:
@@ -40,7 +41,7 @@ class AppAdmin(admin.ModelAdmin):
     list_filter = ("mode",)
     search_fields = ("name", "app_id", "support_email")
     fields = ("name", "app_id", "mode", "allowed_return_hosts", "allowed_origins", "support_email",
-              "secret_hint", "created_at")
+              "offer_blocklist", "secret_hint", "created_at")
     readonly_fields = ("secret_hint", "created_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: App | None = None) -> tuple[str, ...]:
@@ -105,6 +106,40 @@ class ReasonInline(admin.TabularInline):
     extra = 1
 
 
+class VariantForm(forms.ModelForm):
+    class Meta:
+        model = Variant
+        fields = ("code", "name", "weight", "is_control", "offer_codes", "title", "intro", "is_active")
+        widgets = {"intro": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+
+
+class VariantInline(admin.TabularInline):
+    """The flow's experiment: each variant's share of new customers, its offers and copy."""
+
+    model = Variant
+    form = VariantForm
+    extra = 0
+    verbose_name = _("experiment variant")
+    verbose_name_plural = _("experiment (customers split between active variants by weight; a control shows "
+                            "no offers)")
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin):
+    list_display = ("name", "app", "position", "flow", "is_active")
+    list_select_related = ("app", "flow")
+    list_filter = ("is_active", "app")
+    search_fields = ("name", "app__app_id")
+    fields = ("app", "name", "position", "rules", "flow", "is_active")
+    formfield_overrides = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 8, "cols": 80})}}
+
+    def get_form(self, request: HttpRequest, obj: Audience | None = None, change: bool = False, **kwargs):  # noqa: ANN003, ANN201
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "flow" in form.base_fields:
+            form.base_fields["flow"].queryset = Flow.objects.filter(app_id=obj.app_id)
+        return form
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     list_display = ("name", "app", "is_active", "priority", "languages", "updated_at")
@@ -117,7 +152,7 @@ class FlowAdmin(admin.ModelAdmin):
                                      "cancel_note")}),
         (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),
     ]
-    inlines = [ReasonInline, OfferInline]
+    inlines = [ReasonInline, OfferInline, VariantInline]
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
         super().save_related(request, form, formsets, change)
@@ -169,16 +204,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class CancelSessionAdmin(ReadOnlyAdmin):
     list_display = ("public_id", "app", "email", "account_internal_id", "status", "decision_kind", "created_at")
     list_select_related = ("app", "decision")
-    list_filter = ("app", "status", "decision__kind", "is_test")
+    list_filter = ("app", "status", "decision__kind", "is_test", "audience", "variant")
     search_fields = ("=public_id", "email", "account_internal_id")
     date_hierarchy = "created_at"
     # The page token is left out on purpose: it lets whoever holds it decide for the customer.
-    fields = ("public_id", "app", "flow", "status", "is_test", "email", "account_internal_id", "subscription_id",
-              "locale", "created_at", "expires_at", "decision_summary", "event_list", "snippet_data")
-    readonly_fields = ("decision_summary", "event_list", "snippet_data")
+    fields = ("public_id", "app", "flow", "audience", "variant", "status", "is_test", "email", "account_internal_id",
+              "subscription_id", "locale", "monthly_value", "offer_codes", "created_at", "expires_at",
+              "decision_summary", "timeline", "snippet_data")
+    readonly_fields = ("decision_summary", "timeline", "snippet_data")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CancelSession]:
-        return super().get_queryset(request).select_related("app", "flow", "decision", "decision__offer")
+        return super().get_queryset(request).select_related("app", "flow", "audience", "variant", "decision",
+                                                            "decision__offer")
 
     @admin.display(description=_("decision"), ordering="decision__kind")
     def decision_kind(self, obj: CancelSession) -> str:
@@ -203,14 +240,17 @@ class CancelSessionAdmin(ReadOnlyAdmin):
             "", '<tr><th scope="row">{}</th><td style="white-space:pre-wrap;word-break:break-all">{}</td></tr>',
             rows))
 
-    @admin.display(description=_("events"))
-    def event_list(self, obj: CancelSession) -> SafeString | str:
-        events = list(obj.events.order_by("created_at"))
-        if not events:
-            return "—"
-        return format_html("<ul>{}</ul>", format_html_join(
-            "", "<li>{} {} <code>{}</code></li>",
-            ((event.created_at, event.type, _admin_link(event, event.id)) for event in events)))
+    @admin.display(description=_("timeline"))
+    def timeline(self, obj: CancelSession) -> SafeString:
+        rows = ((entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—",
+                 format_html('<a href="{}">{}</a>', entry.url, entry.title) if entry.url else entry.title,
+                 entry.detail) for entry in timeline.timeline(obj))
+        return format_html(
+            '<table class="bb-timeline"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            _("when (UTC)"), _("from"), _("status"), _("what"), _("detail"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
 
     @admin.display(description=_("snippet data"))
     def snippet_data(self, obj: CancelSession) -> SafeString:

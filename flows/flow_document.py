@@ -15,8 +15,9 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -33,7 +34,7 @@ FORMAT_VERSION = 1
 
 # Parts of DESIGN §6 owned by apps that register a DocumentSection (see below). Until one does, a
 # document carrying the section is refused rather than half-imported.
-RESERVED_SECTIONS = ("routing", "webhooks")
+RESERVED_SECTIONS = ("webhooks",)
 
 # Which Offer columns hold the terms of each kind; they travel under the offer's "terms" object.
 TERMS = {
@@ -109,6 +110,12 @@ def _integer_or_null(value: Any) -> str | None:
     return None if value is None else _integer(value)
 
 
+def _number_or_null(value: Any) -> str | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None
+    return "must be a number or null"
+
+
 def _strings(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         return "must be a list of strings"
@@ -151,6 +158,7 @@ APP_SPEC = Spec({
     "allowed_return_hosts": (_lines, False),
     "allowed_origins": (_lines, False),
     "support_email": (_string, False),
+    "offer_blocklist": (_lines, False),
 })
 FLOW_SPEC = Spec({
     "name": (_string, True),
@@ -166,7 +174,7 @@ FLOW_SPEC = Spec({
     "nevermind_label": (_string, False),
     "cancel_label": (_string, False),
     "cancel_note": (_string, False),
-}, nested=("reasons", "offers"))
+}, nested=("reasons", "offers", "variants"))
 REASON_SPEC = Spec({
     "code": (_string, True),
     "label": (_string, True),
@@ -185,6 +193,10 @@ OFFER_SPEC = Spec({
     "snippet_url_slot": (_integer_or_null, False),
     "return_url": (_string, False),
     "reasons": (_strings, False),
+    "audiences": (_strings, False),
+    "cap_days": (_integer_or_null, False),
+    "hide_during_trial": (_boolean, False),
+    "min_monthly_value": (_number_or_null, False),
 }, nested=("terms",))
 
 
@@ -290,6 +302,8 @@ def _check_terms_shape(offer: dict, path: str, problems: list[str]) -> bool:
 
 
 def _validate_flow(flow: dict, path: str, problems: list[str]) -> None:
+    from .document_routing import variants_problems
+
     sound = _check_object(flow, FLOW_SPEC, path, problems)
     if not isinstance(flow, dict):
         return
@@ -307,16 +321,19 @@ def _validate_flow(flow: dict, path: str, problems: list[str]) -> None:
     for index, offer in enumerate(offers):
         _validate_offer(offer, f"{path}.offers[{index}]", reason_codes, problems)
     _duplicates(offers, "code", f"{path}.offers", problems)
+    variants_problems(flow, path, problems)
 
 
 def document_problems(document: Any) -> list[str]:
     """Every problem with the document, each naming its path; empty when it can be imported."""
+    from .document_routing import routing_problems
+
     if not isinstance(document, dict):
         return ["document: must be a JSON object"]
     problems: list[str] = []
     registered = {section.key: section for section in sections()}
     for key in document:
-        if key in {"format_version", "app", "flows"} | set(registered):
+        if key in {"format_version", "app", "flows", "routing"} | set(registered):
             continue
         if key in RESERVED_SECTIONS:
             problems.append(f"{key}: this server cannot import {key} yet; remove the section")
@@ -342,6 +359,7 @@ def document_problems(document: Any) -> list[str]:
     for index, flow in enumerate(flows):
         _validate_flow(flow, f"flows[{index}]", problems)
     _duplicates(flows, "name", "flows", problems)
+    routing_problems(document, app_id, problems)
 
     for key, section in registered.items():
         if key in document:
@@ -352,7 +370,9 @@ def document_problems(document: Any) -> list[str]:
 # --- between documents and rows -------------------------------------------------------------------
 
 # Fields stored as separated text and written as lists in the document, with their separator.
-LIST_FIELDS = {"allowed_return_hosts": "\n", "allowed_origins": "\n", "languages": ", "}
+LIST_FIELDS = {"allowed_return_hosts": "\n", "allowed_origins": "\n", "languages": ", ", "offer_blocklist": "\n"}
+# Relations listed by code or name in the document, set after saving by the caller.
+RELATION_FIELDS = ("reasons", "audiences")
 
 
 def _split_lines(text: str) -> list[str]:
@@ -366,9 +386,9 @@ def _assign(instance: models.Model, spec: Spec, values: dict, *, position: int |
     A left-out position defaults to the item's place in its list.
     """
     for name in spec.fields:
-        if name == "reasons":
-            continue  # an offer's reasons are a relation, set after saving
-        column = instance._meta.get_field(name)
+        if name in RELATION_FIELDS:
+            continue  # an offer's reasons and audiences are relations, set after saving
+        column = cast(models.Field, instance._meta.get_field(name))
         if name in values:
             value = values[name]
         elif name == "position" and position is not None:
@@ -385,27 +405,31 @@ def _offer_instance(values: dict, *, position: int, instance: Offer | None = Non
     offer = _assign(instance or Offer(), OFFER_SPEC, values, position=position)
     terms = values.get("terms", {})
     for name in TERM_FIELDS:
-        setattr(offer, name, terms.get(name, Offer._meta.get_field(name).get_default()))
+        setattr(offer, name, terms.get(name, cast(models.Field, Offer._meta.get_field(name)).get_default()))
     return offer
 
 
 def _export_fields(instance: models.Model, spec: Spec) -> dict:
     exported = {}
     for name in spec.fields:
-        if name == "reasons":
-            continue  # an offer's reasons are listed by code, by the caller
+        if name in RELATION_FIELDS:
+            continue  # an offer's reasons and audiences are listed by code and name, by the caller
         value = getattr(instance, name)
         if name in LIST_FIELDS:
             value = _split_lines(value)
+        elif isinstance(value, Decimal):
+            value = float(value)
         exported[name] = value
     return exported
 
 
 def document_export(*, app: App) -> dict:
     """The App's whole setup (never its secret), in the order the page shows it."""
-    offers = Offer.objects.prefetch_related("reasons")
+    from .document_routing import offer_audiences_export, offers_prefetch, routing_export, variants_export
+
+    offers = Offer.objects.prefetch_related("reasons", offers_prefetch())
     flows = (Flow.objects.filter(app=app).order_by("priority", "id")
-             .prefetch_related("reasons", Prefetch("offers", queryset=offers)))
+             .prefetch_related("reasons", "variants", Prefetch("offers", queryset=offers)))
     document: dict[str, Any] = {"format_version": FORMAT_VERSION, "app": _export_fields(app, APP_SPEC),
                                 "flows": []}
     for flow in flows:
@@ -415,9 +439,12 @@ def document_export(*, app: App) -> dict:
         for offer in flow.offers.all():
             values = _export_fields(offer, OFFER_SPEC)
             values["reasons"] = [reason.code for reason in offer.reasons.all()]
+            values["audiences"] = offer_audiences_export(offer)
             values["terms"] = offer.terms()
             exported["offers"].append(values)
+        exported["variants"] = variants_export(flow)
         document["flows"].append(exported)
+    document["routing"] = routing_export(app=app)
     for section in sections():
         value = section.export(app=app)
         if value is not None:  # nothing set up: no section, which an import reads as "leave it alone"
@@ -509,6 +536,8 @@ def document_import(*, document: Any) -> ImportResult:
     Flows are matched by name, reasons and offers by code. Flows, reasons and offers the document no
     longer lists are deactivated. A new App gets a fresh secret, returned once in the result.
     """
+    from .document_routing import routing_apply, variants_apply
+
     values = document.get("app") if isinstance(document, dict) else None
     app_id = values.get("app_id") if isinstance(values, dict) else None
     if isinstance(app_id, str):
@@ -531,8 +560,10 @@ def document_import(*, document: Any) -> ImportResult:
         result.count("flows", _save(flow, FLOW_SPEC, values))
         reasons = _upsert_reasons(flow, values.get("reasons", []), result)
         _upsert_offers(flow, values.get("offers", []), reasons, result)
+        variants_apply(flow, values.get("variants", []), result)
         names.append(flow.name)
     _deactivate(Flow.objects.filter(app=result.app, is_active=True).exclude(name__in=names), "flows", result)
+    routing_apply(document, result.app, result)
 
     for section in sections():
         if section.key in document:

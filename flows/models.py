@@ -47,6 +47,11 @@ class App(models.Model):
                     "from a browser."),
     )
     support_email = models.EmailField(blank=True, help_text=_("Where contact-support offers send customers."))
+    offer_blocklist = models.TextField(
+        _("accounts that never see offers"), blank=True,
+        help_text=_("One account internal_id or email per line: these customers go straight to the choice "
+                    "between staying and canceling."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -66,6 +71,10 @@ class App(models.Model):
     @property
     def origins(self) -> list[str]:
         return [o.rstrip("/").lower() for o in _lines(self.allowed_origins)]
+
+    def blocks_offers_for(self, *, internal_id: str, email: str) -> bool:
+        blocked = {entry.lower() for entry in _lines(self.offer_blocklist)}
+        return bool(blocked) and (internal_id.lower() in blocked or (bool(email) and email.lower() in blocked))
 
     def allows_return_url(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -125,6 +134,114 @@ class Flow(models.Model):
                                    % {"tags": ", ".join(bad)}})
 
 
+class Audience(models.Model):
+    """A group of customers described by rules over their snippet data (audiences/rules.py).
+
+    Routing tries an App's audiences in order: the first whose rules match is the session's audience
+    and, when it names one, picks its Flow. Offers can be limited to audiences too.
+    """
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="audiences")
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0, help_text=_("Lower numbers are tried first."))
+    rules = models.JSONField(
+        default=dict, blank=True,
+        help_text=_('JSON, e.g. {"all": [{"field": "account.plan", "op": "in", "value": ["pro", "team"]}]}. '
+                    "See docs/flow-format.md for the fields and comparisons."),
+    )
+    flow = models.ForeignKey(
+        Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="audiences",
+        help_text=_("The flow these customers get. Blank: the usual routing by priority and language."),
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["app", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["app", "name"], name="audience_unique_name_per_app")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from audiences.rules import rule_problems
+
+        problems = rule_problems(self.rules if self.rules != {} else {"all": []})
+        if problems:
+            raise ValidationError({"rules": problems})
+        if self.flow is not None and self.app_id is not None and self.flow.app_id != self.app_id:
+            raise ValidationError({"flow": _("Choose a flow of this audience's own app.")})
+
+    def matches(self, data: dict, *, now) -> bool:  # noqa: ANN001
+        from audiences.rules import matches
+
+        return matches(self.rules or {"all": []}, data, now=now)
+
+
+class Variant(models.Model):
+    """One arm of a Flow's experiment: its share of traffic, its offers and its copy.
+
+    A Flow with active variants splits its customers between them by weight; a control variant shows
+    no offers at all, so the report can tell what the flow's offers are worth.
+    """
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="variants")
+    code = models.SlugField(max_length=64, help_text=_("Stable code, in reports and webhooks."))
+    name = models.CharField(max_length=200, blank=True)
+    weight = models.PositiveIntegerField(
+        default=1, help_text=_("Share of new customers, relative to the other variants' weights."))
+    is_control = models.BooleanField(
+        _("control"), default=False, help_text=_("Shows no offers: the baseline every variant is measured against."))
+    offer_codes = models.CharField(
+        _("offers"), max_length=2000, blank=True,
+        help_text=_("Codes of the flow's offers this variant shows, comma-separated. Blank: all of them."))
+    title = models.CharField(max_length=200, blank=True, help_text=_("Blank: the flow's title."))
+    intro = models.TextField(blank=True, help_text=_("Blank: the flow's intro."))
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["flow", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "code"], name="variant_unique_code_per_flow"),
+            models.UniqueConstraint(fields=["flow"], condition=models.Q(is_control=True, is_active=True),
+                                    name="variant_one_active_control_per_flow"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+    @property
+    def offer_code_list(self) -> list[str]:
+        return _lines(self.offer_codes)
+
+    def clean(self) -> None:
+        if self.is_control and self.offer_codes.strip():
+            raise ValidationError({"offer_codes": _("A control shows no offers: leave this blank.")})
+        if self.flow_id is not None and self.offer_code_list:
+            from offers.models import Offer
+
+            known = set(Offer.objects.filter(flow_id=self.flow_id).values_list("code", flat=True))
+            unknown = [code for code in self.offer_code_list if code not in known]
+            if unknown:
+                raise ValidationError({"offer_codes": _("No offer with code %(codes)s in this flow.")
+                                       % {"codes": ", ".join(unknown)}})
+
+
+class VariantAssignment(models.Model):
+    """Which variant of a Flow a customer got, once and for good: later visits get the same one, however
+    the weights change."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="assignments")
+    account_key = models.CharField(max_length=300)
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="assignments")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "account_key"], name="assignment_once_per_account")]
+
+    def __str__(self) -> str:
+        return f"{self.account_key} → {self.variant_id}"
+
+
 class Reason(models.Model):
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="reasons")
     code = models.SlugField(max_length=64, help_text=_("Stable code sent in webhooks and reports."))
@@ -161,12 +278,30 @@ class CancelSession(models.Model):
     subscription_id = models.CharField(max_length=255, blank=True)
     locale = models.CharField(max_length=35, blank=True)
     data = models.JSONField(help_text=_("The snippet's data as received (without auth)."))
+    # What routing decided when the session started, kept for the page and for reports.
+    audience = models.ForeignKey(Audience, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    offer_codes = models.JSONField(
+        null=True, blank=True,
+        help_text=_("The offers this customer may see (variant, audiences and offer rules applied). "
+                    "Null: all of the flow's."))
+    monthly_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True,
+                                        help_text=_("account.value per month (by plan_term)."))
+    offers_shown_at = models.DateTimeField(null=True, blank=True, help_text=_("When the customer first saw offers."))
+    offers_shown = models.JSONField(null=True, blank=True, help_text=_("The codes of every offer the customer saw."))
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "expires_at"], name="session_status_expiry")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="session_status_expiry"),
+            # Reports and the CSV export read sessions by App and time.
+            models.Index(fields=["app", "created_at"], name="session_app_created"),
+            models.Index(fields=["created_at"], name="session_created"),
+            # Offer caps and save confirmation look a customer's earlier sessions up.
+            models.Index(fields=["app", "account_internal_id"], name="session_app_account"),
+        ]
 
     def __str__(self) -> str:
         return self.public_id
@@ -178,6 +313,17 @@ class CancelSession(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN and not self.is_expired
+
+    def shows_offer(self, code: str) -> bool:
+        return self.offer_codes is None or code in self.offer_codes
+
+    @property
+    def title(self) -> str:
+        return (self.variant.title if self.variant_id and self.variant else "") or self.flow.title
+
+    @property
+    def intro(self) -> str:
+        return (self.variant.intro if self.variant_id and self.variant else "") or self.flow.intro
 
     def return_url(self, key: str) -> str:
         value = self.data.get(key)
@@ -211,6 +357,13 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The offer cap reads decisions by kind and time; reports read the latest saves and notes.
+            models.Index(fields=["kind", "created_at"], name="decision_kind_created"),
+            models.Index(fields=["-created_at"], name="decision_saves_latest",
+                         condition=models.Q(kind__in=["nevermind", "accept"])),
+            models.Index(fields=["-created_at"], name="decision_feedback_latest", condition=~models.Q(feedback="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.session.public_id}: {self.kind}"

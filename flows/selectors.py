@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Field, Model
 
-from .models import App, CancelSession, Decision, Flow, Reason
+from .models import App, CancelSession, Decision, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +100,11 @@ def session_by_token(token: str) -> CancelSession | None:
                 values[i] = convert(values[i], fields[i], connection)
         pk = values[0]
         instances.append(None if pk is None else model.from_db(connection.alias, [f.attname for f in fields], values))
-    session, app, flow, decision = instances
+    session, app, flow, variant, decision = instances
     assert isinstance(session, CancelSession)  # the session's own columns are never NULL
     CancelSession.app.field.set_cached_value(session, app)
     CancelSession.flow.field.set_cached_value(session, flow)
+    CancelSession.variant.field.set_cached_value(session, variant)
     CancelSession.decision.related.set_cached_value(session, decision)
     if decision is not None:
         Decision.session.field.set_cached_value(decision, session)  # type: ignore[attr-defined]
@@ -115,7 +116,7 @@ def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field
     def quote(name: str | None) -> str:
         return connection.ops.quote_name(str(name))
 
-    tables = [(CancelSession, "s"), (App, "a"), (Flow, "f"), (Decision, "d")]
+    tables = [(CancelSession, "s"), (App, "a"), (Flow, "f"), (Variant, "v"), (Decision, "d")]
     columns, models_and_fields = [], []
     for model, alias in tables:
         fields = [model._meta.pk, *(f for f in model._meta.concrete_fields if not f.primary_key)]
@@ -129,6 +130,8 @@ def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field
     sql = (f"SELECT {', '.join(columns)} FROM {quote(CancelSession._meta.db_table)} s "
            f"JOIN {quote(App._meta.db_table)} a ON a.{quote(App._meta.pk.column)} = s.{quote('app_id')} "
            f"JOIN {quote(Flow._meta.db_table)} f ON f.{quote(Flow._meta.pk.column)} = s.{quote('flow_id')} "
+           f"LEFT JOIN {quote(Variant._meta.db_table)} v "
+           f"ON v.{quote(Variant._meta.pk.column)} = s.{quote('variant_id')} "
            f"LEFT JOIN {quote(Decision._meta.db_table)} d "
            f"ON d.{quote('session_id')} = s.{quote(CancelSession._meta.pk.column)} "
            f"WHERE s.{quote('token')} = %s")

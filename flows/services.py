@@ -15,7 +15,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import ids, routing, selectors, signing
+from audiences import facts
+
+from . import experiments, ids, routing, selectors, signing
 from .models import App, CancelSession, Decision, Event, Flow, Reason
 from .snippet_data import OFFER_URL, URL_FIELDS
 
@@ -48,21 +50,35 @@ class BadDecision(FlowError):
 # --- sessions -----------------------------------------------------------------------------------
 
 def session_start(*, app: App, data: dict) -> CancelSession:
-    """Open a hosted-page session for validated snippet data (see snippet_data.clean_snippet_data)."""
+    """Open a hosted-page session for validated snippet data (see snippet_data.clean_snippet_data).
+
+    Routing runs here, once: the audience, the flow, the experiment's variant and the offers this
+    customer may see are recorded on the session, so the page reads them without asking again.
+    """
+    from offers.eligibility import offer_codes_for  # offers depends on flows; this one read goes the other way
+
     for key, value in data.items():
         if (key in URL_FIELDS or OFFER_URL.match(key)) and not app.allows_return_url(value):
             raise ReturnUrlRefused(f"{key} is not on this app's allowed return-URL hosts")
-    flow = routing.flow_for(app=app, data=data)
-    if flow is None:
-        raise NoActiveFlow(f"No active flow for app:{app.app_id}")
-    stored = {k: v for k, v in data.items() if k != "auth"}
     now = timezone.now()
+    route = routing.route_for(app=app, data=data, now=now)
+    if route is None:
+        raise NoActiveFlow(f"No active flow for app:{app.app_id}")
+    account = data.get("account", {})
+    internal_id, email = account.get("internal_id", ""), data.get("email", "")
+    variant = experiments.variant_for(flow=route.flow, key=experiments.account_key(internal_id=internal_id,
+                                                                                     email=email))
+    stored = {k: v for k, v in data.items() if k != "auth"}
     session = CancelSession.objects.create(
         app=app,
-        flow=flow,
+        flow=route.flow,
+        audience=route.audience,
+        variant=variant,
+        offer_codes=offer_codes_for(app=app, flow=route.flow, variant=variant, data=data, now=now),
+        monthly_value=facts.monthly_value(account),
         is_test=not app.is_live,
-        email=data.get("email", ""),
-        account_internal_id=data.get("account", {}).get("internal_id", ""),
+        email=email,
+        account_internal_id=internal_id,
         subscription_id=data.get("subscription_id", ""),
         locale=data.get("context", {}).get("locale", "")[:35],
         data=stored,
@@ -70,8 +86,21 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         expires_at=now + timedelta(seconds=settings.SESSION_TTL_SECONDS),
     )
     logger.info("session opened", extra={"app_id": app.app_id, "session_id": session.public_id,
-                                         "flow_id": flow.pk})
+                                         "flow_id": route.flow.pk})
     return session
+
+
+def session_offers_shown(*, session: CancelSession, codes: list[str]) -> None:
+    """Note which offers the customer saw (the reports' funnel and offer conversion count them)."""
+    seen = list(session.offers_shown or [])
+    new = [code for code in codes if code not in seen]
+    if session.pk is None or not new:
+        return
+    now = timezone.now()
+    session.offers_shown = seen + new
+    session.offers_shown_at = session.offers_shown_at or now
+    CancelSession.objects.filter(pk=session.pk).update(offers_shown=session.offers_shown,
+                                                       offers_shown_at=session.offers_shown_at)
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -144,7 +173,7 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
     offer = None
     if kind == Decision.Kind.ACCEPT:
         shown = offers_for_reason(list(offers_for_flow(flow_id=session.flow_id)), reason_code or None)
-        offer = next((o for o in shown if o.code == offer_code), None)
+        offer = next((o for o in shown if o.code == offer_code and session.shows_offer(o.code)), None)
         if offer is None:
             raise BadDecision(f"Offer {offer_code!r} is not shown for this reason.")
 

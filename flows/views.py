@@ -106,8 +106,10 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
     if step == "offers" and reason_code and chosen is None:
         step, reason_code, status = "reasons", "", 400
         error = gettext_lazy("Please choose one of the reasons listed.")
-    offers = offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None) \
-        if step == "offers" else []
+    offers = [offer for offer in offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None)
+              if session.shows_offer(offer.code)] if step == "offers" else []
+    if offers and not preview:
+        services.session_offers_shown(session=session, codes=[offer.code for offer in offers])
     context = {
         "session": session, "flow": flow, "reasons": reasons, "offers": offers, "step": step,
         "reason_code": reason_code, "chosen_reason": chosen, "feedback": feedback, "error": error,

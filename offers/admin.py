@@ -8,7 +8,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from flows.models import Reason
+from flows.models import Audience, Reason
 
 from .models import Offer
 
@@ -16,9 +16,11 @@ MAIN_FIELDS = ("code", "kind", "title", "description", "accept_label", "reasons"
                "snippet_url_slot", "return_url")
 TERM_FIELDS = ("coupon", "discount_percent", "discount_months", "pause_months", "plan", "plan_change_timing",
                "trial_days", "support_email", "link_url")
+RULE_FIELDS = ("audiences", "cap_days", "hide_during_trial", "min_monthly_value")
 FIELDSETS = [
     (None, {"fields": MAIN_FIELDS}),
     (_("Terms (fill in those of the offer's kind)"), {"fields": TERM_FIELDS}),
+    (_("Who sees it (checked when the customer arrives)"), {"fields": RULE_FIELDS}),
 ]
 # Read by offer-terms.js, which shows only the selected kind's term fields.
 TERMS_JSON = json.dumps({kind.value: list(names) for kind, names in Offer.TERMS.items()})
@@ -45,8 +47,8 @@ class OfferForm(forms.ModelForm):
 
     class Meta:
         model = Offer
-        fields = ("flow", *MAIN_FIELDS, *TERM_FIELDS)
-        widgets = {"reasons": forms.CheckboxSelectMultiple,
+        fields = ("flow", *MAIN_FIELDS, *TERM_FIELDS, *RULE_FIELDS)
+        widgets = {"reasons": forms.CheckboxSelectMultiple, "audiences": forms.CheckboxSelectMultiple,
                    "kind": forms.Select(attrs={"data-offer-terms": TERMS_JSON})}
         field_classes = {"reasons": ReasonChoiceField}
         formfield_callback = _formfield
@@ -57,6 +59,9 @@ class OfferForm(forms.ModelForm):
         foreign = [r for r in cleaned.get("reasons") or () if flow is None or r.flow_id != flow.pk]
         if foreign:
             self.add_error("reasons", _("Choose reasons of this offer's own flow."))
+        strangers = [a for a in cleaned.get("audiences") or () if flow is None or a.app_id != flow.app_id]
+        if strangers:
+            self.add_error("audiences", _("Choose audiences of this offer's own app."))
         own = Offer.TERMS.get(cleaned.get("kind"))
         if own is not None:
             # Terms left from an earlier kind would be kept unseen (the page hides them) and come back
@@ -91,6 +96,8 @@ class OfferInline(admin.StackedInline):
         field.queryset = Reason.objects.filter(flow=obj) if obj is not None else Reason.objects.none()
         if obj is None:
             field.help_text = _("Save the flow first, then choose among its reasons.")
+        audiences = formset.form.base_fields["audiences"]
+        audiences.queryset = Audience.objects.filter(app_id=obj.app_id) if obj is not None else Audience.objects.none()
         return formset
 
 
@@ -118,6 +125,7 @@ class OfferAdmin(admin.ModelAdmin):
         reasons = form.base_fields["reasons"]
         if obj is not None:
             reasons.queryset = Reason.objects.filter(flow_id=obj.flow_id)
+            form.base_fields["audiences"].queryset = Audience.objects.filter(app_id=obj.flow.app_id)
         else:
             reasons.queryset = Reason.objects.select_related("flow", "flow__app")
             reasons.label_from_instance = lambda r: f"{r.flow.app.app_id} / {r.flow.name}: {r.label} ({r.code})"

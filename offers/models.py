@@ -50,6 +50,20 @@ class Offer(models.Model):
                                                   validators=[MinValueValidator(1), MaxValueValidator(365)])
     support_email = models.EmailField(blank=True, help_text=_("Contact support: blank uses the App's."))
     link_url = models.URLField(blank=True, max_length=2000, help_text=_("Custom link: where it goes."))
+    # Rules: who may see the offer. Checked once, when the session starts (offers/eligibility.py).
+    audiences = models.ManyToManyField(
+        "flows.Audience", blank=True, related_name="offers",
+        help_text=_("Show only to customers in one of these audiences. None: everyone."))
+    cap_days = models.PositiveSmallIntegerField(
+        _("once per customer within (days)"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("Hide it from a customer who accepted an offer with this code in the last N days."))
+    hide_during_trial = models.BooleanField(
+        default=False, help_text=_("Hide it while the customer is trialing (account.trial_ends_at ahead, or "
+                                   "account.status “trialing”)."))
+    min_monthly_value = models.DecimalField(
+        null=True, blank=True, max_digits=12, decimal_places=2, validators=[MinValueValidator(0)],
+        help_text=_("Hide it below this monthly plan value (account.value by plan_term); hidden too when the "
+                    "value is unknown."))
 
     class Meta:
         ordering = ["position", "id"]
@@ -84,6 +98,11 @@ class Offer(models.Model):
         }
         if missing:
             raise ValidationError(missing)
+
+    @property
+    def discount_fraction(self) -> float:
+        """The share of the price given away: what revenue-saved reports net off."""
+        return (self.discount_percent or 0) / 100 if self.kind == self.Kind.DISCOUNT else 0.0
 
     def terms(self) -> dict:
         """The kind-specific terms, for webhooks and billing actions."""

@@ -1,0 +1,91 @@
+"""Daily rollups: the numbers behind the report pages, one row per day and combination of App, flow,
+audience and variant (and reason, or offer). A day is the UTC day the session started, so a session's
+decision and its save confirmation count on the day it began.
+
+Rollups are derived data: services.rollups_refresh rewrites whole days from sessions, decisions and
+events, so rebuilding any range is always safe.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from flows.models import App, Audience, Flow, Variant
+
+
+class Dimensions(models.Model):
+    day = models.DateField()
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="+")
+    audience = models.ForeignKey(Audience, null=True, on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(Variant, null=True, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class DailyStat(Dimensions):
+    sessions = models.PositiveIntegerField(default=0)
+    reason_given = models.PositiveIntegerField(default=0)
+    offers_shown = models.PositiveIntegerField(default=0)
+    decided = models.PositiveIntegerField(default=0)
+    nevermind = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    canceled = models.PositiveIntegerField(default=0)
+    confirmed = models.PositiveIntegerField(default=0)
+    # Monthly value kept by saves (nevermind and accepted offers), net of the discounts given.
+    revenue_saved = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "app"], name="dailystat_day_app")]
+
+    def __str__(self) -> str:
+        return f"{self.day} flow {self.flow_id}: {self.sessions} sessions"
+
+    @property
+    def saved(self) -> int:
+        return self.nevermind + self.accepted
+
+
+class DailyReasonStat(Dimensions):
+    reason_code = models.CharField(max_length=64)
+    reason_label = models.CharField(max_length=200)
+    decided = models.PositiveIntegerField(default=0)
+    saved = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    canceled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "app"], name="dailyreason_day_app")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason_code}: {self.decided} decided"
+
+
+class DailyOfferStat(Dimensions):
+    offer_code = models.CharField(max_length=64)
+    shown = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    confirmed = models.PositiveIntegerField(default=0)
+    revenue_saved = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "app"], name="dailyoffer_day_app")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.offer_code}: {self.accepted} of {self.shown}"
+
+
+class RollupRun(models.Model):
+    """One refresh of the rollups, so the pages can say how fresh their numbers are."""
+
+    first_day = models.DateField()
+    last_day = models.DateField()
+    finished_at = models.DateTimeField(db_index=True)
+    seconds = models.FloatField()
+
+    class Meta:
+        ordering = ["-finished_at"]
+
+    def __str__(self) -> str:
+        return f"{self.first_day}..{self.last_day} at {self.finished_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,63 @@
+"""seed_sessions makes realistic data for the reports, quickly and in bulk."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from flows.models import App, CancelSession, Decision, Event
+from reports.models import DailyStat
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_sessions", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_seeding_makes_sessions_decisions_events_and_fresh_rollups() -> None:
+    out, err = seed("600", "--days", "60", "--seed", "3")
+    assert "Made 600 sessions for seed" in out and "100.0% 600/600 sessions" in err
+    sessions = CancelSession.objects.filter(app__app_id="seed")
+    assert sessions.count() == 600
+    assert sessions.values("variant__code").distinct().count() >= 3        # the experiment's arms, and the
+    assert sessions.filter(audience__isnull=False).exists()                # audiences' flows get traffic
+    kinds = set(Decision.objects.values_list("kind", flat=True))
+    assert kinds == {"nevermind", "accept", "cancel"}
+    assert not Decision.objects.filter(session__variant__is_control=True, kind="accept").exists()
+    assert Event.objects.filter(type="save.confirmed").exists()
+    assert Event.objects.count() >= Decision.objects.count()
+    assert sum(DailyStat.objects.values_list("sessions", flat=True)) == 600
+    # Ids came from the sequences: the cancel flow's own inserts carry on after them.
+    highest = sessions.order_by("-pk").first()
+    later = CancelSession.objects.create(app=highest.app, flow=highest.flow, data={}, expires_at=highest.expires_at)
+    assert later.pk > highest.pk
+
+
+def test_seeding_an_existing_app_uses_its_flows(demo_app: App) -> None:
+    seed("50", "--app", "demo", "--days", "3", "--no-refresh")
+    assert CancelSession.objects.filter(app=demo_app, flow__name="Default").count() == 50
+    assert not DailyStat.objects.exists()
+
+
+def test_seeding_refuses_an_unknown_app_and_bad_counts() -> None:
+    with pytest.raises(CommandError, match="No such app: nope"):
+        seed("5", "--app", "nope")
+    with pytest.raises(CommandError, match="at least 1"):
+        seed("0")
+
+
+def test_reports_refresh_rebuilds_the_rollups_it_is_asked_for() -> None:
+    seed("120", "--days", "20", "--no-refresh", "--seed", "5")
+    out = io.StringIO()
+    call_command("reports_refresh", "--days", "3", stdout=out)
+    assert out.getvalue() == "Rebuilt the report rollups of 3 days.\n"
+    recent = sum(DailyStat.objects.values_list("sessions", flat=True))
+    assert 0 < recent < 120
+    call_command("reports_refresh", "--all", stdout=io.StringIO())
+    assert sum(DailyStat.objects.values_list("sessions", flat=True)) == 120
