@@ -250,7 +250,9 @@ BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
 # What each channel adds to a session's timeline in the admin: dotted paths of
 # `timeline_entries(session) -> list[flows.timeline.Entry]` (see flows/timeline.py).
-BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES", ["webhooks.timeline.timeline_entries"])
+BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES",
+                                      ["webhooks.timeline.timeline_entries", "billing.timeline.timeline_entries",
+                                       "alerts.timeline.timeline_entries"])
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here

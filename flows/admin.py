@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -21,6 +23,9 @@ from offers.admin import OfferInline
 
 from . import admin_views, services, timeline
 from .models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
+
+# The request whose session page is being drawn (CancelSessionAdmin.change_view sets it).
+_viewing: ContextVar[HttpRequest | None] = ContextVar("session_admin_request", default=None)
 
 
 def _admin_link(obj: object, text: object) -> SafeString:
@@ -240,10 +245,35 @@ class CancelSessionAdmin(ReadOnlyAdmin):
             "", '<tr><th scope="row">{}</th><td style="white-space:pre-wrap;word-break:break-all">{}</td></tr>',
             rows))
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict | None = None) -> HttpResponse:
+        # The timeline's buttons need the request's CSRF token; display methods only get the object.
+        token = _viewing.set(request)
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+            return response
+        finally:
+            _viewing.reset(token)
+
     @admin.display(description=_("timeline"))
     def timeline(self, obj: CancelSession) -> SafeString:
-        rows = ((entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—",
-                 format_html('<a href="{}">{}</a>', entry.url, entry.title) if entry.url else entry.title,
+        request = _viewing.get()
+        here = reverse("admin:flows_cancelsession_change", args=[obj.pk])
+
+        def what(entry: timeline.Entry) -> SafeString | str:
+            title = format_html('<a href="{}">{}</a>', entry.url, entry.title) if entry.url else entry.title
+            if entry.action is None or request is None:
+                return title
+            label, url = entry.action
+            return format_html(
+                '{} <form method="post" action="{}" style="display:inline">'
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<input type="hidden" name="next" value="{}"><button type="submit">{}</button></form>',
+                title, url, get_token(request), here, label)
+
+        rows = ((entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—", what(entry),
                  entry.detail) for entry in timeline.timeline(obj))
         return format_html(
             '<table class="bb-timeline"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'

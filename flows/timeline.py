@@ -6,8 +6,9 @@ a function named in settings.BRIGHTBACK_TIMELINE_ENTRIES, so flows never imports
     def timeline_entries(session: CancelSession) -> list[Entry]: ...
 
 Each function reads only (it runs while staff view the page) and returns entries in any order; the page
-sorts them by time. A function that raises is logged and shown as one entry saying so, so a broken
-channel never hides the rest of the story.
+sorts them by time. An entry may carry a button (`action`: its label and an admin URL that takes a POST
+with `next`, like a billing action's Retry); the page adds the CSRF token. A function that raises is
+logged and shown as one entry saying so, so a broken channel never hides the rest of the story.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Entry:
     detail: str = ""
     status: str = ""     # "ok", "pending", "failed" or "" when it does not apply
     url: str = ""        # an admin page with the whole record
+    action: tuple[str, str] | None = None  # (button label, admin URL to POST to), e.g. Retry
 
 
 @lru_cache(maxsize=1)

@@ -153,3 +153,18 @@ def test_a_customers_markup_is_shown_as_text_on_the_alert_page(admin_client, mak
     srcdoc = page.split('srcdoc="', 1)[1].split('"', 1)[0]
     assert html.unescape(srcdoc).startswith("<!doctype html>")  # the whole HTML part stays inside srcdoc
     assert "&lt;b&gt;pro&lt;/b&gt;" in html.unescape(srcdoc)  # and is escaped within it
+
+
+def test_the_sessions_timeline_shows_each_alert_and_what_the_server_said(admin_client, make_rule, alert_for, smtp):
+    smtp.answers = ["550 5.1.1 No such mailbox"]
+    make_rule()
+    delivery = alert_for()
+    services.delivery_send(delivery_id=delivery.pk)
+
+    session = delivery.event.session
+    page = admin_client.get(reverse("admin:flows_cancelsession_change", args=[session.pk])).content.decode()
+    timeline = page[page.index('<table class="bb-timeline">'):]
+    timeline = timeline[:timeline.index("</table>")]
+    assert "(session.canceled) to help@desk.example.com" in timeline
+    assert "550 5.1.1 No such mailbox" in timeline
+    assert reverse("admin:alerts_alertdelivery_change", args=[delivery.pk]) in timeline

@@ -131,6 +131,39 @@ def test_retry_from_the_admin_runs_a_failed_action_again(staff, demo_app, fake_b
     assert action.status == "succeeded" and fake_billing.remote(sub).cancel_at_period_end
 
 
+def test_the_sessions_page_shows_the_action_and_retries_it_from_there(staff, demo_app, fake_billing,  # noqa: ANN001
+                                                                      snippet_data) -> None:
+    import re
+
+    from billing import services
+    from flows import services as flow_services
+    from flows.snippet_data import clean_snippet_data
+
+    creds = fake_billing.credentials()
+    services.connection_save(app=demo_app, provider=fake_billing.slug, api_key=creds.api_key, site=creds.site,
+                             api_base=creds.api_base)
+    sub = fake_billing.seed(customer_id="cus_jane")
+    session = flow_services.session_start(app=demo_app, data=clean_snippet_data(snippet_data(subscription_id=sub)))
+    flow_services.decision_record(session=session, kind="cancel")
+    action = BillingAction.objects.get()
+    fake_billing.fail_next(422)
+    services.action_execute(action_id=action.pk)
+
+    page_url = reverse("admin:flows_cancelsession_change", args=[session.pk])
+    page = staff.get(page_url).content.decode()
+    timeline = re.search(r'<table class="bb-timeline">.*?</table>', page, re.S).group(0)
+    assert "Billing: cancel in" in timeline and "Billing attempt 1" in timeline
+    retry_url = reverse("admin:billing_billingaction_retry", args=[action.pk])
+    assert f'action="{retry_url}"' in timeline and 'name="csrfmiddlewaretoken"' in timeline
+
+    response = staff.post(retry_url, {"next": page_url})
+    assert response.status_code == 302 and response["Location"] == page_url
+    services.action_execute(action_id=action.pk)
+    action.refresh_from_db()
+    assert action.status == "succeeded"
+    assert f'action="{retry_url}"' not in staff.get(page_url).content.decode()  # nothing left to retry
+
+
 # --- the flow document --------------------------------------------------------------------------
 
 def test_the_billing_section_round_trips_without_a_key(demo_app) -> None:  # noqa: ANN001
