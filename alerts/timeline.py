@@ -11,7 +11,7 @@ from flows.timeline import Entry
 from .models import AlertDelivery
 from .selectors import deliveries_for_session
 
-STATUS = {AlertDelivery.Status.SUCCEEDED: "ok", AlertDelivery.Status.FAILED: "failed"}
+STATUS: dict[str, str] = {AlertDelivery.Status.SUCCEEDED: "ok", AlertDelivery.Status.FAILED: "failed"}
 
 
 def timeline_entries(session: CancelSession) -> list[Entry]:

@@ -12,8 +12,8 @@ from flows.timeline import Entry
 from .models import BillingAction
 from .selectors import actions_for_session
 
-STATUS = {BillingAction.Status.SUCCEEDED: "ok", BillingAction.Status.FAILED: "failed",
-          BillingAction.Status.SKIPPED: "ok"}
+STATUS: dict[str, str] = {BillingAction.Status.SUCCEEDED: "ok", BillingAction.Status.FAILED: "failed",
+                          BillingAction.Status.SKIPPED: "ok"}
 ATTEMPT_STATUS = {"succeeded": "ok", "skipped": "ok", "retrying": "failed", "failed": "failed",
                   "interrupted": "failed"}
 
