@@ -42,6 +42,14 @@ class ReportFilterForm(forms.Form):
     variant = VariantChoice(Variant.objects.select_related("flow").order_by("flow__name", "code"), required=False,
                             empty_label=_("All variants"))
 
+    def __init__(self, data=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+        # Show the range the numbers cover: the default one is written into the date inputs too.
+        if data is not None and not (data.get("start") or data.get("end")):
+            data = data.copy()
+            end = timezone.now().date()
+            data["start"], data["end"] = (end - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), end.isoformat()
+        super().__init__(data, **kwargs)
+
     def clean(self) -> dict:
         cleaned = super().clean()
         today = timezone.now().date()

@@ -21,6 +21,18 @@ def pct(value: float | None) -> str:
 
 
 @register.filter
+def chance(value: float | None) -> str:
+    """A probability as people read it: never a flat 0% or 100%, which no finite sample can show."""
+    if value is None:
+        return NONE
+    if value > 0.999:
+        return ">99.9%"
+    if value < 0.001:
+        return "<0.1%"
+    return pct(value)
+
+
+@register.filter
 def signed_pct(value: float | None) -> str:
     return NONE if value is None else f"{value * 100:+.1f}%"
 

@@ -62,3 +62,11 @@ def test_the_experiment_report_filters_by_variant(admin_client: Client, experime
     html = admin_client.get(reverse("reports:experiments"), query).content.decode()
     assert 'data-variant="discount"' in html and 'data-variant="control"' not in html
     assert "no control in this period" in html
+
+
+@pytest.mark.parametrize(("probability", "shown"), [(0.9999999, ">99.9%"), (0.984, "98.4%"), (1e-9, "<0.1%"),
+                                                    (None, "—")])
+def test_the_chance_to_beat_control_is_never_shown_as_a_certainty(probability, shown):
+    from reports.templatetags.reports import chance
+
+    assert chance(probability) == shown

@@ -146,3 +146,11 @@ def test_report_pages_are_linked_from_the_admin_index_and_keep_a_strict_policy(a
         policy = response["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
         assert " style=" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_date_inputs_show_the_default_range_the_numbers_cover(admin_client: Client):
+    html = admin_client.get(reverse("reports:overview")).content.decode()
+    today = timezone.now().date()
+    assert f'value="{(today - timedelta(days=29)).isoformat()}"' in html
+    assert f'value="{today.isoformat()}"' in html
