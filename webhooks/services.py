@@ -174,6 +174,50 @@ def _release(claim: outbox.Claim, deliveries: Sequence[Delivery]) -> None:
     outbox.release(claim, deliveries)
 
 
+# Successful attempts are recorded a batch at a time (two UPDATEs in one transaction) instead of two
+# UPDATEs each; at most this many seconds' worth of them waits to be recorded.
+RECORD_EVERY_SECONDS = 1.0
+_ATTEMPT_FIELDS = ["status_code", "response_body", "duration_ms", "error", "outcome"]
+
+
+class _Successes:
+    """Successful attempts of one claim, waiting to be recorded together.
+
+    Each attempt row was committed (in progress) before its POST, so a worker killed before `record`
+    still leaves every attempt it started visible: the next claim of those deliveries (their lease
+    runs out) closes and counts each as interrupted and sends it again, under the same webhook-id,
+    exactly as for a worker killed mid-POST. Receivers dedupe on webhook-id (DESIGN §5)."""
+
+    def __init__(self, lease_until: datetime) -> None:
+        self.lease_until = lease_until
+        self.attempts: list[DeliveryAttempt] = []
+        self.deliveries: list[Delivery] = []
+        self.since = 0.0
+
+    def add(self, *, attempt: DeliveryAttempt, delivery: Delivery, number: int, status_code: int,
+            now: datetime) -> None:
+        if not self.attempts:
+            self.since = time.monotonic()
+        delivery.delivered_at, delivery.last_error, delivery.last_status_code = now, "", status_code
+        delivery.attempt_count = number
+        self.attempts.append(attempt)
+        self.deliveries.append(delivery)
+
+    def due(self) -> bool:
+        return bool(self.attempts) and time.monotonic() - self.since >= RECORD_EVERY_SECONDS
+
+    def record(self) -> None:
+        if not self.attempts:
+            return
+        with transaction.atomic():
+            # An attempt a takeover already closed as interrupted keeps that outcome.
+            outbox.update_each(self.attempts, fields=_ATTEMPT_FIELDS,
+                               where={"outcome": DeliveryAttempt.Outcome.IN_PROGRESS})
+            outbox.finish_many(self.deliveries, lease_until=self.lease_until, status=Delivery.Status.SUCCEEDED,
+                               fields=["delivered_at", "last_error", "last_status_code", "attempt_count"])
+        self.attempts, self.deliveries = [], []
+
+
 @dataclass
 class DrainResult:
     sent: int = 0
@@ -204,20 +248,26 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
             break
         if len(claim.rows) == batch_size and healthy:
             endpoints_wake([endpoint_id])
-        for index, delivery in enumerate(claim.rows):
-            if time.monotonic() >= deadline:
-                _release(claim, claim.rows[index:])
-                endpoints_wake([endpoint_id])
-                break
-            attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
-            result.sent += 1
-            if attempt.retry_in is not None:
-                result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
-            if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
-                healthy = False
-                if attempt.endpoint_trouble:
-                    _release(claim, claim.rows[index + 1:])
-                    return result
+        successes = _Successes(claim.lease_until)
+        try:
+            for index, delivery in enumerate(claim.rows):
+                if time.monotonic() >= deadline:
+                    _release(claim, claim.rows[index:])
+                    endpoints_wake([endpoint_id])
+                    break
+                attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
+                result.sent += 1
+                if attempt.retry_in is not None:
+                    result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
+                if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
+                    healthy = False
+                    if attempt.endpoint_trouble:
+                        _release(claim, claim.rows[index + 1:])
+                        return result
+                if successes.due():
+                    successes.record()
+        finally:
+            successes.record()
     return result
 
 
@@ -233,8 +283,28 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
     return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
 
 
-def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> AttemptResult:
-    """One attempt of a claimed delivery: the attempt row is written before the POST and completed after."""
+def _attempt_open(*, delivery: Delivery, number: int, url: str, now: datetime) -> DeliveryAttempt:
+    """Write the attempt row, in progress, before the POST: committed, so a worker killed during the POST
+    leaves it for the next claim to close and count. Committed without waiting for the disk
+    (synchronous_commit off, on PostgreSQL): visible at once to every other connection, which is all a
+    killed worker needs; only a crash of PostgreSQL itself in the next fraction of a second could lose
+    it, and then the delivery (claimed in a durable commit) is still sent again, uncounted."""
+    attempt = DeliveryAttempt(delivery=delivery, number=number, url=url, started_at=now)
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        attempt.save(force_insert=True)
+        return attempt
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        attempt.save(force_insert=True)
+    return attempt
+
+
+def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
+          successes: _Successes | None = None) -> AttemptResult:
+    """One attempt of a claimed delivery: the attempt row is written before the POST and completed after
+    (a success with the others of `successes`, when given, by its `record`)."""
     now = timezone.now()
     delivery.endpoint = endpoint
     finish = partial(_finish, delivery=delivery, lease_until=lease_until)
@@ -256,7 +326,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
     }
     if endpoint.send_hub_signature:
         headers["X-Hub-Signature"] = signing.hub_signature(secret=endpoint.secret, body=body)
-    attempt = DeliveryAttempt.objects.create(delivery=delivery, number=number, url=endpoint.url, started_at=now)
+    attempt = _attempt_open(delivery=delivery, number=number, url=endpoint.url, now=now)
     answer: transport.HttpAnswer | None
     try:
         answer = transport.post(endpoint.url, body=body, headers=headers,
@@ -282,10 +352,14 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
 
     if answer is not None and not error:
         attempt.outcome = DeliveryAttempt.Outcome.SUCCEEDED
-        attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
         if endpoint.failing_since is not None and not delivery.is_test:
             Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
             endpoint.failing_since = None
+        if successes is not None and answer is not None:
+            successes.add(attempt=attempt, delivery=delivery, number=number, status_code=answer.status_code,
+                          now=done_at)
+            return AttemptResult(attempt.outcome)
+        attempt.save(update_fields=_ATTEMPT_FIELDS)
         return finish(outcome=attempt.outcome, now=done_at, status_code=status_code, attempts=number)
 
     retry_in = None
@@ -294,7 +368,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
                                retry_after=answer.retry_after if answer is not None
                                and answer.status_code in RETRY_AFTER_STATUSES else None)
     attempt.outcome = DeliveryAttempt.Outcome.RETRYING if retry_in is not None else DeliveryAttempt.Outcome.FAILED
-    attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
+    attempt.save(update_fields=_ATTEMPT_FIELDS)
     # Only a POST that went out can say the receiver is in trouble; a disabled endpoint or a
     # delivery given up on fails here without costing the receiver anything.
     result = finish(outcome=attempt.outcome, now=done_at, retry_in=retry_in, error=error,
