@@ -206,6 +206,13 @@ def finish(row: OutboxRow, *, lease_until: datetime, status: str, retry_in: floa
     return done
 
 
+def _concrete(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise ValueError(f"{model._meta.label}.{name} is not a column")
+    return field
+
+
 def update_each(rows: Sequence[models.Model], *, fields: Sequence[str], where: dict[str, Any] | None = None) -> int:
     """Write each row's own values of `fields`, guarded by `where` (column: value, the same for all), as
     one parametrised UPDATE executed for every row in one call (psycopg pipelines it: one round trip).
@@ -215,16 +222,16 @@ def update_each(rows: Sequence[models.Model], *, fields: Sequence[str], where: d
     model = type(rows[0])
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    meta = model._meta
-    targets = [meta.get_field(name) for name in fields]
-    guards = [(meta.get_field(name), value) for name, value in (where or {}).items()]
-    sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in targets)} "
-           f"WHERE {quote(meta.pk.column)} = %s"
-           + "".join(f" AND {quote(f.column)} IS NULL" if value is None else f" AND {quote(f.column)} = %s"
+    pk = _concrete(model, model._meta.pk.name if model._meta.pk is not None else "pk")
+    targets = [_concrete(model, name) for name in fields]
+    guards = [(_concrete(model, name), value) for name, value in (where or {}).items()]
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(str(f.column))} = %s' for f in targets)} "
+           f"WHERE {quote(str(pk.column))} = %s"
+           + "".join(f" AND {quote(str(f.column))} IS NULL" if value is None else f" AND {quote(str(f.column))} = %s"
                      for f, value in guards))
     guard_params = [f.get_db_prep_value(value, connection) for f, value in guards if value is not None]
     params = [[*(f.get_db_prep_save(getattr(row, f.attname), connection) for f in targets),
-               meta.pk.get_db_prep_value(row.pk, connection), *guard_params] for row in rows]
+               pk.get_db_prep_value(row.pk, connection), *guard_params] for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
         return max(cursor.rowcount, 0)

@@ -103,7 +103,7 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
     for endpoint in Endpoint.objects.filter(app_id__in={e.app_id for e in events}, is_active=True).only(
             "id", "app_id", "event_types").order_by("pk"):
         by_app.setdefault(endpoint.app_id, []).append(endpoint)
-    rows = []
+    rows: list[Delivery] = []
     for event in events:
         wanting = [e for e in by_app.get(event.app_id, ()) if e.wants(event.type)]
         if not wanting:
@@ -285,19 +285,29 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
 
 def _attempt_open(*, delivery: Delivery, number: int, url: str, now: datetime) -> DeliveryAttempt:
     """Write the attempt row, in progress, before the POST: committed, so a worker killed during the POST
-    leaves it for the next claim to close and count. Committed without waiting for the disk
-    (synchronous_commit off, on PostgreSQL): visible at once to every other connection, which is all a
+    leaves it for the next claim to close and count.
+
+    On PostgreSQL it is one round trip that commits without waiting for the disk (synchronous_commit
+    off for this statement only): the row is visible at once to every other connection, which is all a
     killed worker needs; only a crash of PostgreSQL itself in the next fraction of a second could lose
-    it, and then the delivery (claimed in a durable commit) is still sent again, uncounted."""
+    it, and then the delivery (claimed in a durable commit) is still sent again, just not counted."""
     attempt = DeliveryAttempt(delivery=delivery, number=number, url=url, started_at=now)
     connection = transaction.get_connection()
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         attempt.save(force_insert=True)
         return attempt
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        attempt.save(force_insert=True)
+    meta = DeliveryAttempt._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    # Two statements in one message run as one implicit transaction, which SET LOCAL applies to.
+    sql = (f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {quote(meta.db_table)} "
+           f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
+           f"RETURNING {quote(meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(attempt, True), connection) for f in fields])
+        cursor.nextset()
+        attempt.pk = cursor.fetchone()[0]
+    attempt._state.adding, attempt._state.db = False, connection.alias
     return attempt
 
 
