@@ -10,3 +10,8 @@ from . import services
 def on_event(event: Event) -> None:
     """Called by flows.services.event_record inside the transaction that recorded the event."""
     services.deliveries_create_for_event(event=event)
+
+
+def on_events(events: list[Event]) -> None:
+    """The batch form of on_event (flows.services.event_record_many): the same rows, fewer statements."""
+    services.deliveries_create_for_events(events=events)

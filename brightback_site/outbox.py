@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from celery import Task
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -204,6 +204,52 @@ def finish(row: OutboxRow, *, lease_until: datetime, status: str, retry_in: floa
         for name, value in values.items():
             setattr(row, name, value)
     return done
+
+
+def _concrete(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise ValueError(f"{model._meta.label}.{name} is not a column")
+    return field
+
+
+def update_each(rows: Sequence[models.Model], *, fields: Sequence[str], where: dict[str, Any] | None = None) -> int:
+    """Write each row's own values of `fields`, guarded by `where` (column: value, the same for all), as
+    one parametrised UPDATE executed for every row in one call (psycopg pipelines it: one round trip).
+    Far cheaper than QuerySet.bulk_update's CASE per field and row. Returns how many rows changed."""
+    if not rows:
+        return 0
+    model = type(rows[0])
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    pk = _concrete(model, model._meta.pk.name if model._meta.pk is not None else "pk")
+    targets = [_concrete(model, name) for name in fields]
+    guards = [(_concrete(model, name), value) for name, value in (where or {}).items()]
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(str(f.column))} = %s' for f in targets)} "
+           f"WHERE {quote(str(pk.column))} = %s"
+           + "".join(f" AND {quote(str(f.column))} IS NULL" if value is None else f" AND {quote(str(f.column))} = %s"
+                     for f, value in guards))
+    guard_params = [f.get_db_prep_value(value, connection) for f, value in guards if value is not None]
+    params = [[*(f.get_db_prep_save(getattr(row, f.attname), connection) for f in targets),
+               pk.get_db_prep_value(row.pk, connection), *guard_params] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+def finish_many(rows: Sequence[OutboxRow], *, lease_until: datetime, status: str, fields: Sequence[str] = (),
+                now: datetime | None = None) -> int:
+    """finish() for many claimed rows ending the same way, in one call: each row's own values of `fields`
+    (set on it by the caller) are written with `status`. As with finish(), only rows still held under
+    `lease_until` change; returns how many did."""
+    if not rows:
+        return 0
+    now = now or timezone.now()
+    for row in rows:
+        row.status, row.lease_expires_at, row.swept_at, row.updated_at = status, None, None, now
+    model = type(rows[0])
+    return update_each(rows, fields=["status", "lease_expires_at", "swept_at", "updated_at", *fields],
+                       where={"status": model.CLAIMED, "lease_expires_at": lease_until})
 
 
 def sweep(model: type[OutboxRow], *, grace_seconds: float, wake: Callable[[list[Any]], int],

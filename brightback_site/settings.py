@@ -238,8 +238,10 @@ CELERY_BEAT_SCHEDULE = {
                                                                         positive=True)},
 }
 
-# Channels that receive every recorded event inside the decision's transaction (dotted paths).
-# flows never imports them: a new channel is one module and one line here.
+# Channels that receive every recorded event inside the decision's transaction (dotted paths of
+# `on_event(event)`). flows never imports them: a new channel is one module and one line here. A module
+# may also define `on_events(events)`, the batch form flows.services.event_record_many calls (expired
+# sessions close hundreds per transaction): the same rows as on_event for each, in fewer statements.
 BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
                                     ["webhooks.handlers.on_event", "billing.handlers.on_event",
                                      "alerts.handlers.on_event"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -264,25 +265,71 @@ def event_payload(*, event_id: str, session: CancelSession, decision: Decision |
 
 
 @lru_cache(maxsize=1)
-def _handlers(paths: tuple[str, ...]) -> list:
-    return [import_string(path) for path in paths]
+def _handlers(paths: tuple[str, ...]) -> list[tuple[Callable[[Event], object], Callable[[list[Event]], object] | None]]:
+    """Each channel's `on_event`, and its module's `on_events` when the handler is named `on_event` and
+    the module has one (the batch form; see event_record_many)."""
+    found = []
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        many = None
+        if name == "on_event":
+            try:
+                many = import_string(f"{module}.on_events")
+            except ImportError:
+                many = None
+        found.append((import_string(path), many))
+    return found
 
 
 def event_record(*, session: CancelSession, type: str, decision: Decision | None = None,
                  extra: dict | None = None) -> Event:
     """Write an event and hand it to every channel, inside the caller's transaction.
 
-    Channels write their own outbox rows here and publish them on commit; their sweepers publish
-    anything the broker did not take.
+    The channels are settings.BRIGHTBACK_EVENT_HANDLERS, dotted paths of `on_event(event)`. Each is
+    called inside this transaction and writes its outbox rows there (so they commit or roll back with
+    the event), publishing them on commit; their sweepers publish anything the broker did not take.
+    A handler named `on_event` may have a sibling `on_events(events)` in its module: the batch form
+    that event_record_many calls with many events of one transaction. It must write exactly the rows
+    `on_event` would write for each event (typically with one bulk_create), and it is optional:
+    channels without it get `on_event` once per event.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_record must run inside the transaction of what caused the event")
     event = Event(app=session.app, session=session, type=type)
     event.data = event_payload(event_id=event.id, session=session, decision=decision, extra=extra)
     event.save(force_insert=True)
-    for handler in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+    for handler, _many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
         handler(event)
     return event
+
+
+def event_record_many(*, type: str, sessions: Sequence[CancelSession],
+                      extras: Sequence[dict | None] | None = None) -> list[Event]:
+    """Write one `type` event (without a decision) per session, in one INSERT, and hand them to every
+    channel, inside the caller's transaction: what event_record does for each, in a few statements
+    however many sessions there are. Channels with `on_events` take the whole list at once; the others
+    get `on_event` per event. Like event_record, a session that already has an event of this type makes
+    the whole transaction fail (the Event table's unique key)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_record_many must run inside the transaction of what caused the events")
+    if extras is not None and len(extras) != len(sessions):
+        raise ValueError("extras must give one entry per session")
+    events = []
+    for index, session in enumerate(sessions):
+        event = Event(app=session.app, session=session, type=type)
+        event.data = event_payload(event_id=event.id, session=session, decision=None,
+                                   extra=extras[index] if extras is not None else None)
+        events.append(event)
+    if not events:
+        return []
+    Event.objects.bulk_create(events)
+    for handler, many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+        if many is not None:
+            many(events)
+        else:
+            for event in events:
+                handler(event)
+    return events
 
 
 # --- published content ----------------------------------------------------------------------
@@ -337,17 +384,28 @@ def sessions_abandon_expired(*, now=None, batch: int = 500, budget_seconds: floa
 
 @transaction.atomic
 def _abandon_batch(*, now: datetime, batch: int) -> int:
+    # Locked rows are skipped (a decision being recorded holds its session's row), and the UPDATE is
+    # guarded again by status: a session decided since the SELECT is never marked abandoned.
     sessions = list(CancelSession.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("app")
                     .filter(status=CancelSession.Status.OPEN, expires_at__lte=now, decision__isnull=True)
                     .order_by("expires_at")[:batch])
     if not sessions:
         return 0
-    CancelSession.objects.filter(pk__in=[s.pk for s in sessions]).update(status=CancelSession.Status.ABANDONED)
+    # Each App once (a batch is mostly one App's sessions), rather than joined and decrypted per row.
+    apps = App.objects.in_bulk({s.app_id for s in sessions})
+    for session in sessions:
+        session.app = apps[session.app_id]
+    pks = [s.pk for s in sessions]
+    closed = CancelSession.objects.filter(pk__in=pks, status=CancelSession.Status.OPEN).update(
+        status=CancelSession.Status.ABANDONED)
+    if closed != len(sessions):  # cannot happen under the row locks; never record an event for a decided one
+        still = set(CancelSession.objects.filter(pk__in=pks, status=CancelSession.Status.ABANDONED)
+                    .values_list("pk", flat=True))
+        sessions = [s for s in sessions if s.pk in still]
     for session in sessions:
         session.status = CancelSession.Status.ABANDONED
-        event_record(session=session, type=Event.Type.SESSION_ABANDONED,
-                     extra={"expired_at": session.expires_at.isoformat()})
+    event_record_many(type=Event.Type.SESSION_ABANDONED, sessions=sessions,
+                      extras=[{"expired_at": session.expires_at.isoformat()} for session in sessions])
     return len(sessions)
 
 

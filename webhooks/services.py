@@ -94,6 +94,31 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
     return [row.pk for row in rows]
 
 
+def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
+    """What deliveries_create_for_event writes for each event, for many events of one transaction: the
+    endpoints of each App read once, every Delivery in one INSERT, each endpoint woken once on commit."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("deliveries must be written in the transaction of their event")
+    by_app: dict[int, list[Endpoint]] = {}
+    for endpoint in Endpoint.objects.filter(app_id__in={e.app_id for e in events}, is_active=True).only(
+            "id", "app_id", "event_types").order_by("pk"):
+        by_app.setdefault(endpoint.app_id, []).append(endpoint)
+    rows: list[Delivery] = []
+    for event in events:
+        wanting = [e for e in by_app.get(event.app_id, ()) if e.wants(event.type)]
+        if not wanting:
+            continue
+        payload = webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
+        rows.extend(Delivery(endpoint=endpoint, event=event, message_id=event.id, event_type=event.type,
+                             payload=payload, next_attempt_at=event.created_at, created_at=event.created_at)
+                    for endpoint in wanting)
+    if not rows:
+        return []
+    created = Delivery.objects.bulk_create(rows)
+    transaction.on_commit(partial(endpoints_wake, sorted({row.endpoint_id for row in rows})))
+    return [row.pk for row in created]
+
+
 def endpoints_wake(endpoint_ids: list[int], *, force: bool = False) -> int:
     """Ask a worker to deliver what is due to each endpoint; return how many messages the broker took.
 
@@ -149,6 +174,50 @@ def _release(claim: outbox.Claim, deliveries: Sequence[Delivery]) -> None:
     outbox.release(claim, deliveries)
 
 
+# Successful attempts are recorded a batch at a time (two UPDATEs in one transaction) instead of two
+# UPDATEs each; at most this many seconds' worth of them waits to be recorded.
+RECORD_EVERY_SECONDS = 1.0
+_ATTEMPT_FIELDS = ["status_code", "response_body", "duration_ms", "error", "outcome"]
+
+
+class _Successes:
+    """Successful attempts of one claim, waiting to be recorded together.
+
+    Each attempt row was committed (in progress) before its POST, so a worker killed before `record`
+    still leaves every attempt it started visible: the next claim of those deliveries (their lease
+    runs out) closes and counts each as interrupted and sends it again, under the same webhook-id,
+    exactly as for a worker killed mid-POST. Receivers dedupe on webhook-id (DESIGN §5)."""
+
+    def __init__(self, lease_until: datetime) -> None:
+        self.lease_until = lease_until
+        self.attempts: list[DeliveryAttempt] = []
+        self.deliveries: list[Delivery] = []
+        self.since = 0.0
+
+    def add(self, *, attempt: DeliveryAttempt, delivery: Delivery, number: int, status_code: int,
+            now: datetime) -> None:
+        if not self.attempts:
+            self.since = time.monotonic()
+        delivery.delivered_at, delivery.last_error, delivery.last_status_code = now, "", status_code
+        delivery.attempt_count = number
+        self.attempts.append(attempt)
+        self.deliveries.append(delivery)
+
+    def due(self) -> bool:
+        return bool(self.attempts) and time.monotonic() - self.since >= RECORD_EVERY_SECONDS
+
+    def record(self) -> None:
+        if not self.attempts:
+            return
+        with transaction.atomic():
+            # An attempt a takeover already closed as interrupted keeps that outcome.
+            outbox.update_each(self.attempts, fields=_ATTEMPT_FIELDS,
+                               where={"outcome": DeliveryAttempt.Outcome.IN_PROGRESS})
+            outbox.finish_many(self.deliveries, lease_until=self.lease_until, status=Delivery.Status.SUCCEEDED,
+                               fields=["delivered_at", "last_error", "last_status_code", "attempt_count"])
+        self.attempts, self.deliveries = [], []
+
+
 @dataclass
 class DrainResult:
     sent: int = 0
@@ -179,20 +248,26 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
             break
         if len(claim.rows) == batch_size and healthy:
             endpoints_wake([endpoint_id])
-        for index, delivery in enumerate(claim.rows):
-            if time.monotonic() >= deadline:
-                _release(claim, claim.rows[index:])
-                endpoints_wake([endpoint_id])
-                break
-            attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
-            result.sent += 1
-            if attempt.retry_in is not None:
-                result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
-            if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
-                healthy = False
-                if attempt.endpoint_trouble:
-                    _release(claim, claim.rows[index + 1:])
-                    return result
+        successes = _Successes(claim.lease_until)
+        try:
+            for index, delivery in enumerate(claim.rows):
+                if time.monotonic() >= deadline:
+                    _release(claim, claim.rows[index:])
+                    endpoints_wake([endpoint_id])
+                    break
+                attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
+                result.sent += 1
+                if attempt.retry_in is not None:
+                    result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
+                if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
+                    healthy = False
+                    if attempt.endpoint_trouble:
+                        _release(claim, claim.rows[index + 1:])
+                        return result
+                if successes.due():
+                    successes.record()
+        finally:
+            successes.record()
     return result
 
 
@@ -208,8 +283,38 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
     return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
 
 
-def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> AttemptResult:
-    """One attempt of a claimed delivery: the attempt row is written before the POST and completed after."""
+def _attempt_open(*, delivery: Delivery, number: int, url: str, now: datetime) -> DeliveryAttempt:
+    """Write the attempt row, in progress, before the POST: committed, so a worker killed during the POST
+    leaves it for the next claim to close and count.
+
+    On PostgreSQL it is one round trip that commits without waiting for the disk (synchronous_commit
+    off for this statement only): the row is visible at once to every other connection, which is all a
+    killed worker needs; only a crash of PostgreSQL itself in the next fraction of a second could lose
+    it, and then the delivery (claimed in a durable commit) is still sent again, just not counted."""
+    attempt = DeliveryAttempt(delivery=delivery, number=number, url=url, started_at=now)
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        attempt.save(force_insert=True)
+        return attempt
+    meta = DeliveryAttempt._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    # Two statements in one message run as one implicit transaction, which SET LOCAL applies to.
+    sql = (f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {quote(meta.db_table)} "
+           f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
+           f"RETURNING {quote(meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(attempt, True), connection) for f in fields])
+        cursor.nextset()
+        attempt.pk = cursor.fetchone()[0]
+    attempt._state.adding, attempt._state.db = False, connection.alias
+    return attempt
+
+
+def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
+          successes: _Successes | None = None) -> AttemptResult:
+    """One attempt of a claimed delivery: the attempt row is written before the POST and completed after
+    (a success with the others of `successes`, when given, by its `record`)."""
     now = timezone.now()
     delivery.endpoint = endpoint
     finish = partial(_finish, delivery=delivery, lease_until=lease_until)
@@ -231,7 +336,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
     }
     if endpoint.send_hub_signature:
         headers["X-Hub-Signature"] = signing.hub_signature(secret=endpoint.secret, body=body)
-    attempt = DeliveryAttempt.objects.create(delivery=delivery, number=number, url=endpoint.url, started_at=now)
+    attempt = _attempt_open(delivery=delivery, number=number, url=endpoint.url, now=now)
     answer: transport.HttpAnswer | None
     try:
         answer = transport.post(endpoint.url, body=body, headers=headers,
@@ -257,10 +362,14 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
 
     if answer is not None and not error:
         attempt.outcome = DeliveryAttempt.Outcome.SUCCEEDED
-        attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
         if endpoint.failing_since is not None and not delivery.is_test:
             Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
             endpoint.failing_since = None
+        if successes is not None and answer is not None:
+            successes.add(attempt=attempt, delivery=delivery, number=number, status_code=answer.status_code,
+                          now=done_at)
+            return AttemptResult(attempt.outcome)
+        attempt.save(update_fields=_ATTEMPT_FIELDS)
         return finish(outcome=attempt.outcome, now=done_at, status_code=status_code, attempts=number)
 
     retry_in = None
@@ -269,7 +378,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime) -> A
                                retry_after=answer.retry_after if answer is not None
                                and answer.status_code in RETRY_AFTER_STATUSES else None)
     attempt.outcome = DeliveryAttempt.Outcome.RETRYING if retry_in is not None else DeliveryAttempt.Outcome.FAILED
-    attempt.save(update_fields=["status_code", "response_body", "duration_ms", "error", "outcome"])
+    attempt.save(update_fields=_ATTEMPT_FIELDS)
     # Only a POST that went out can say the receiver is in trouble; a disabled endpoint or a
     # delivery given up on fails here without costing the receiver anything.
     result = finish(outcome=attempt.outcome, now=done_at, retry_in=retry_in, error=error,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from flows import services
@@ -117,3 +119,79 @@ def test_expired_sessions_are_closed_in_batches_until_none_is_left(start):
     assert services.sessions_abandon_expired(batch=3) == 7
     assert CancelSession.objects.filter(status=CancelSession.Status.ABANDONED).count() == 7
     assert Event.objects.filter(type="session.abandoned").count() == 7
+
+
+def _expire(sessions: list[CancelSession]) -> None:
+    CancelSession.objects.filter(pk__in=[s.pk for s in sessions]).update(
+        expires_at=timezone.now() - timedelta(minutes=1))
+
+
+def test_each_abandoned_session_gets_every_channels_rows_with_its_event(start, demo_app):
+    from alerts.models import AlertDelivery
+    from alerts.services import rule_create
+    from webhooks.models import Delivery, Endpoint
+    from webhooks.services import webhook_body
+
+    Endpoint.objects.create(app=demo_app, url="http://127.0.0.1:9/all")
+    Endpoint.objects.create(app=demo_app, url="http://127.0.0.1:9/cancels", event_types=["session.canceled"])
+    rule_create(app=demo_app, events=["session.abandoned"], recipients=["team@example.com"])
+    sessions = [start(email=f"c{n}@example.com") for n in range(4)]
+    _expire(sessions)
+
+    assert services.sessions_abandon_expired() == 4
+
+    for session in sessions:
+        event = Event.objects.get(session=session, type="session.abandoned")
+        delivery = Delivery.objects.get(event=event)  # only the endpoint that wants abandoned sessions
+        assert delivery.endpoint.url.endswith("/all") and delivery.message_id == event.id
+        assert delivery.payload == webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
+        alert = AlertDelivery.objects.get(event=event)
+        assert alert.recipients == ["team@example.com"] and alert.data == event.data
+
+
+def test_closing_more_expired_sessions_costs_no_more_queries(start, demo_app):
+    from webhooks.models import Endpoint
+
+    Endpoint.objects.create(app=demo_app, url="http://127.0.0.1:9/all")
+    counts = []
+    for size in (2, 6):
+        sessions = [start(email=f"s{size}-{n}@example.com") for n in range(size)]
+        _expire(sessions)
+        with CaptureQueriesContext(connection) as queries:
+            assert services.sessions_abandon_expired() == size
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+seen_events: list[Event] = []
+
+
+def remember_event(event: Event) -> None:
+    """A channel with no batch form (see the next test)."""
+    seen_events.append(event)
+
+
+def test_a_channel_without_a_batch_form_is_handed_each_event(start, settings):
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["flows.tests.test_lifecycle_events.remember_event"]
+    seen_events.clear()
+    sessions = [start(email=f"c{n}@example.com") for n in range(3)]
+    _expire(sessions)
+
+    assert services.sessions_abandon_expired() == 3
+
+    assert sorted(e.session_id for e in seen_events) == sorted(s.pk for s in sessions)
+    assert all(e.type == "session.abandoned" for e in seen_events)
+
+
+def test_a_session_already_abandoned_never_gets_a_second_event(start):
+    session = start()
+    _expire([session])
+    assert services.sessions_abandon_expired() == 1
+    # Even reopened by hand, the Event table's unique key refuses a second `session.abandoned`,
+    # and the whole batch rolls back with it.
+    CancelSession.objects.filter(pk=session.pk).update(status=CancelSession.Status.OPEN)
+    with pytest.raises(IntegrityError):
+        services.sessions_abandon_expired()
+    assert Event.objects.filter(session=session).count() == 1
+    session.refresh_from_db()
+    assert session.status == CancelSession.Status.OPEN

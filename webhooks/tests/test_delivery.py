@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import services
@@ -511,3 +512,71 @@ def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver,
 
     assert set(Delivery.objects.values_list("status", "last_error")) == {(Delivery.Status.FAILED, "endpoint disabled")}
     assert receiver.snapshot() == []
+
+
+def test_successes_recorded_together_keep_each_answer(receiver, make_endpoint, decide, monkeypatch):
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    receiver.respond = in_turn((200, {}, b"first"), (201, {}, b"second"), (202, {}, b"third"))
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(3):
+        decide("cancel", email=f"c{n}@example.com")
+    started = timezone.now()
+
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
+
+    deliveries = list(Delivery.objects.filter(endpoint=endpoint).order_by("next_attempt_at", "pk"))
+    assert [d.last_status_code for d in deliveries] == [200, 201, 202]
+    for delivery, body in zip(deliveries, ["first", "second", "third"], strict=True):
+        assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempt_count == 1
+        assert delivery.lease_expires_at is None and delivery.last_error == ""
+        assert started <= delivery.delivered_at <= timezone.now()
+        attempt = delivery.attempts.get()
+        assert (attempt.number, attempt.outcome, attempt.response_body) == (1, Outcome.SUCCEEDED, body)
+        assert attempt.status_code == delivery.last_status_code and attempt.duration_ms is not None
+
+
+def test_a_worker_lost_before_recording_its_successes_leaves_every_attempt_counted(
+        receiver, make_endpoint, decide, monkeypatch):
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(2):
+        decide("cancel", email=f"c{n}@example.com")
+    # The worker POSTs both, then dies before recording the answers.
+    record = services._Successes.record
+    monkeypatch.setattr(services._Successes, "record", lambda self: None)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENDING}
+    assert set(DeliveryAttempt.objects.values_list("outcome", flat=True)) == {Outcome.IN_PROGRESS}
+
+    monkeypatch.setattr(services._Successes, "record", record)
+    Delivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
+
+    for delivery in Delivery.objects.all():
+        outcomes = list(delivery.attempts.order_by("number").values_list("number", "outcome"))
+        assert outcomes == [(1, Outcome.INTERRUPTED), (2, Outcome.SUCCEEDED)]
+        assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempt_count == 2
+    # Sent again under the same webhook-id, byte for byte, as after a worker killed mid-POST.
+    by_id: dict[str, set[bytes]] = {}
+    for got in receiver.snapshot():
+        by_id.setdefault(got.webhook_id, set()).add(got.body)
+    assert len(receiver.snapshot()) == 4 and all(len(bodies) == 1 for bodies in by_id.values())
+
+
+def test_successes_recorded_after_another_worker_took_the_claim_over_change_nothing(
+        receiver, make_endpoint, delivery_for):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    claim = services._claim(Q(pk=delivery.pk), limit=1)
+    successes = services._Successes(claim.lease_until)
+    services._send(claim.rows[0], endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
+    # Its lease ran out before it recorded the answer: another worker took it over.
+    Delivery.objects.filter(pk=delivery.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.delivery_attempt(delivery_id=delivery.pk).outcome == Outcome.SUCCEEDED
+    after_takeover = Delivery.objects.get(pk=delivery.pk)
+
+    successes.record()
+
+    assert Delivery.objects.get(pk=delivery.pk).updated_at == after_takeover.updated_at
+    outcomes = list(delivery.attempts.order_by("number").values_list("number", "outcome"))
+    assert outcomes == [(1, Outcome.INTERRUPTED), (2, Outcome.SUCCEEDED)]
