@@ -75,6 +75,6 @@ def _no_app_copies_across_tests():  # noqa: ANN202
     """Each test makes its own "demo" App: no process-memory copy of another test's may serve it."""
     from flows import selectors
 
-    selectors._apps.clear()
+    selectors.forget_app_copies()
     yield
-    selectors._apps.clear()
+    selectors.forget_app_copies()

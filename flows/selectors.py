@@ -3,8 +3,10 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -13,6 +15,8 @@ from django.db.models import Field, Model
 from .models import App, CancelSession, Decision, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What ids.page_token() makes; anything else is unknown without asking the database.
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -60,18 +64,78 @@ def _app_version(app_id: str) -> str | None:
     return version
 
 
+def app_part(*, app_id: str, part: str, load: Callable[[], T]) -> T:
+    """Something read from the App's published content or configuration (its routing: flows, audiences,
+    variants and offers; a channel's webhook endpoints, billing connection or alert rules), from this
+    process's memory while the App's version stands, else `load()`-ed and kept under that version.
+
+    The version is read before `load` runs, so a copy loaded while another process's write committed is
+    kept under the version that write retires. Every write of what a part reads must call app_changed
+    (the models' save and delete signals do; queryset updates call it themselves). Without a cache that
+    answers, `load` runs every time. Callers must not modify what they get: it is shared.
+    """
+    version = _app_version(app_id)
+    if version is None:
+        return load()
+    entry = _app_parts.get(app_id)
+    if entry is None or entry[0] != version:
+        if len(_app_parts) >= _APPS_CACHE_SIZE:
+            _app_parts.clear()
+        entry = _app_parts[app_id] = (version, {})
+    parts = entry[1]
+    if part not in parts:
+        parts[part] = load()
+    return parts[part]
+
+
+_app_parts: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def forget_app_copies() -> None:
+    """Drop every copy this process keeps (the tests start each one clean)."""
+    _apps.clear()
+    _app_parts.clear()
+
+
 def app_changed(*, app_id: str) -> None:
-    """Retire every process's copy of the App, once the current transaction commits."""
+    """Retire every process's copy of the App and of its parts (app_part), once the current transaction
+    commits; this process's own copies at once, so its next read in the transaction sees the change."""
 
     def bump() -> None:
         _apps.pop(app_id, None)
+        _app_parts.pop(app_id, None)
         try:
             cache.set(_app_version_key(app_id), secrets.token_hex(8), timeout=None)
         except Exception:  # noqa: BLE001
             logger.warning("app cache unavailable; other processes may serve %s unchanged", app_id, exc_info=True)
 
     _apps.pop(app_id, None)
+    _app_parts.pop(app_id, None)
     transaction.on_commit(bump)
+
+
+def app_row_changed(*, pk: int | None) -> None:
+    """app_changed for the App with this primary key (what the content and channel models point at)."""
+    app_id = App.objects.filter(pk=pk).values_list("app_id", flat=True).first() if pk is not None else None
+    if app_id is not None:
+        app_changed(app_id=app_id)
+
+
+def retire_app_on_write(model: type[Model], *, app_pk: Callable[[Any], int | None]) -> None:
+    """Retire the App's copies (app_changed) whenever a row of `model` is saved or deleted; `app_pk`
+    names the App a row belongs to."""
+    from django.db.models.signals import post_delete, post_save
+
+    def retire(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+        app_row_changed(pk=app_pk(instance))
+
+    uid = f"flows.app_changed.{model._meta.label_lower}"
+    post_save.connect(retire, sender=model, dispatch_uid=f"{uid}.save", weak=False)
+    post_delete.connect(retire, sender=model, dispatch_uid=f"{uid}.delete", weak=False)
+
+
+def app_pk_of_flow(flow_id: int | None) -> int | None:
+    return Flow.objects.filter(pk=flow_id).values_list("app_id", flat=True).first() if flow_id else None
 
 
 def session_by_token(token: str) -> CancelSession | None:
