@@ -117,6 +117,11 @@ class PrecancelView(APIView):
 
     @extend_schema(**openapi.PRECANCEL)
     def post(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+        # The App and its routing come from memory under one version, read once (one cache round trip).
+        with selectors.app_versions_read_once():
+            return self._post(request)
+
+    def _post(self, request):  # noqa: ANN001, ANN202
         limited = ratelimits.check(request, scope="precancel-ip")
         if limited:
             return _too_many(limited)

@@ -3,7 +3,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -51,7 +53,34 @@ def _app_version_key(app_id: str) -> str:
     return f"flows:app-version:{app_id}"
 
 
+# Inside app_versions_read_once(): the versions read so far, by App.
+_versions_read: ContextVar[dict[str, str | None] | None] = ContextVar("flows_app_versions_read", default=None)
+
+
+@contextmanager
+def app_versions_read_once() -> Iterator[None]:
+    """Within the block, each App's version is asked of the shared cache once: one request or one event
+    that reads several of an App's parts (app_by_public_id, routing, each channel's configuration) needs
+    one round trip to the cache, not one per part. Blocks nest; the outermost one decides."""
+    token = _versions_read.set({}) if _versions_read.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _versions_read.reset(token)
+
+
 def _app_version(app_id: str) -> str | None:
+    read = _versions_read.get()
+    if read is not None and app_id in read:
+        return read[app_id]
+    version = _app_version_now(app_id)
+    if read is not None:
+        read[app_id] = version
+    return version
+
+
+def _app_version_now(app_id: str) -> str | None:
     key = _app_version_key(app_id)
     try:
         version = cache.get(key)
@@ -111,6 +140,9 @@ def app_changed(*, app_id: str) -> None:
 
     _apps.pop(app_id, None)
     _app_parts.pop(app_id, None)
+    read = _versions_read.get()
+    if read is not None:
+        read.pop(app_id, None)
     transaction.on_commit(bump)
 
 

@@ -286,8 +286,9 @@ def event_record(*, session: CancelSession, type: str, decision: Decision | None
     event = Event(app=session.app, session=session, type=type)
     event.data = event_payload(event_id=event.id, session=session, decision=decision, extra=extra)
     event.save(force_insert=True)
-    for handler in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
-        handler(event)
+    with selectors.app_versions_read_once():  # each channel reads its configuration under one App version
+        for handler in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+            handler(event)
     return event
 
 
