@@ -128,8 +128,8 @@ def test_the_next_session_sees_a_saved_flow_audience_and_offer(demo_app, start):
 
 
 def test_an_import_and_a_queryset_update_reported_as_content_change_reach_the_next_session(demo_app, start):
-    from flows.management.commands.demo_setup import DEMO_DOCUMENT
     from flows.flow_document import document_loads
+    from flows.management.commands.demo_setup import DEMO_DOCUMENT
 
     assert start().offer_codes is None
     document = document_loads(DEMO_DOCUMENT.read_text("utf-8"))
