@@ -173,7 +173,7 @@ SAVE_WATCH_DAYS = envint("SAVE_WATCH_DAYS", 30, minimum=0)
 # --- Cache: abuse-limit counters; the hosted page's content is cached in each process (flows.selectors) --
 if os.environ.get("REDIS_URL"):
     CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "brightback_site.cache.RedisCache",  # Django's, sharing its Redis clients
         "LOCATION": os.environ["REDIS_URL"],
         "KEY_PREFIX": "bb",
         # A Redis that does not answer must not hold a customer's request for long (limits fail open).
