@@ -111,6 +111,10 @@ if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"],
                                                   conn_max_age=envint("DB_CONN_MAX_AGE", 600, minimum=0),
                                                   conn_health_checks=True)}
+    # The hosted page's one query (flows.selectors.session_by_token) is prepared once per connection:
+    # PostgreSQL spent several times longer planning it than running it. Off behind a pooler that
+    # hands one client's statements to another server connection (PgBouncer in transaction mode).
+    DB_PREPARED_STATEMENTS = envbool("DB_PREPARED_STATEMENTS", True)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
