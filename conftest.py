@@ -73,8 +73,10 @@ def _generous_rate_limits(settings):  # noqa: ANN001, ANN202
 @pytest.fixture(autouse=True)
 def _no_app_copies_across_tests():  # noqa: ANN202
     """Each test makes its own "demo" App: no process-memory copy of another test's may serve it."""
-    from flows import selectors
+    from flows import page_cache, selectors
 
-    selectors._apps.clear()
+    selectors.forget_app_copies()
+    page_cache.forget()
     yield
-    selectors._apps.clear()
+    selectors.forget_app_copies()
+    page_cache.forget()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 
 from brightback_site import outbox
 from flows.models import App, Event
+from flows.selectors import app_part
 
 from . import rendering, transports
 from .models import AlertDelivery, AlertRule, AlertSettings
@@ -98,7 +99,7 @@ def _language(data: dict) -> str:
     return settings.LANGUAGE_CODE
 
 
-def _rows_for(*, app_id: int, event_type: str, data: dict, is_test_session: bool,
+def _rows_for(*, prefs_of: Callable[[], AlertSettings | None], event_type: str, data: dict, is_test_session: bool,
               rules: list[AlertRule]) -> list[AlertDelivery]:
     rows = []
     for rule in rules:
@@ -111,7 +112,7 @@ def _rows_for(*, app_id: int, event_type: str, data: dict, is_test_session: bool
     if event_type not in (Event.Type.OFFER_EMAIL_REQUESTED, Event.Type.SESSION_CANCELED):
         return rows
     customer = rendering.email_address(data.get("email"))
-    prefs = AlertSettings.objects.filter(app_id=app_id).first() if customer else None
+    prefs = prefs_of() if customer else None
     if customer and prefs is not None:
         language = _language(data)
         if prefs.customer_acknowledgement and event_type == Event.Type.OFFER_EMAIL_REQUESTED:
@@ -121,15 +122,28 @@ def _rows_for(*, app_id: int, event_type: str, data: dict, is_test_session: bool
     return rows
 
 
+def _rules(*, app: App) -> list[AlertRule]:
+    """The App's rules, from this process's memory while the App's version stands (every save and delete
+    of a rule retires it: see apps.py)."""
+    return app_part(app_id=app.app_id, part="alerts.rules",
+                    load=lambda: list(AlertRule.objects.filter(app_id=app.pk)))
+
+
+def _saved_settings(*, app: App) -> AlertSettings | None:
+    """The App's saved alert settings (None: never saved), kept like its rules."""
+    return app_part(app_id=app.app_id, part="alerts.settings",
+                    load=lambda: AlertSettings.objects.filter(app_id=app.pk).first())
+
+
 def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One AlertDelivery per destination that wants the event (each rule's email recipients and its
     Slack channel; the customer's acknowledgement or receipt when the App sends them), in the caller's
     transaction; each is woken when (and only if) it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("alerts must be written in the transaction of their event")
-    rows = _rows_for(app_id=event.app_id, event_type=event.type, data=event.data,
-                     is_test_session=bool(event.data.get("test")),
-                     rules=list(AlertRule.objects.filter(app_id=event.app_id)))
+    app = event.app
+    rows = _rows_for(prefs_of=lambda: _saved_settings(app=app), event_type=event.type, data=event.data,
+                     is_test_session=bool(event.data.get("test")), rules=_rules(app=app))
     for row in rows:
         row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
         row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
@@ -168,7 +182,8 @@ def rule_send_test(*, rule: AlertRule, event_type: str) -> list[AlertDelivery]:
     now = timezone.now()
     data = rendering.sample_data(app=rule.app, event_type=event_type)
     rows = []
-    for row in _rows_for(app_id=rule.app_id, event_type=event_type, data=data, is_test_session=False, rules=[rule]):
+    for row in _rows_for(prefs_of=lambda: None, event_type=event_type, data=data, is_test_session=False,
+                         rules=[rule]):  # a test goes to the team only: no customer's settings needed
         if row.kind in CUSTOMER_KINDS:
             continue
         row.app_id, row.event_type, row.data, row.is_test = rule.app_id, event_type, data, True

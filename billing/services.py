@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from brightback_site import outbox
 from flows import services as flow_services
 from flows.models import App, Decision, Event
+from flows.selectors import app_part
 
 from .models import BillingAction, BillingConnection
 from .providers import ProviderError, provider_for
@@ -100,6 +101,13 @@ def action_request(*, event: Event, connection: BillingConnection) -> tuple[str,
     return kind, request
 
 
+def _connection(*, app: App) -> BillingConnection | None:
+    """The App's billing connection, from this process's memory while the App's version stands (every
+    save and delete of a connection retires it: see apps.py)."""
+    return app_part(app_id=app.app_id, part="billing.connection",
+                    load=lambda: BillingConnection.objects.filter(app_id=app.pk).first())
+
+
 def actions_create_for_event(*, event: Event) -> list[int]:
     """The billing action an event asks for, if its App is connected, in the event's transaction; a
     worker is woken when (and only if) it commits."""
@@ -107,7 +115,7 @@ def actions_create_for_event(*, event: Event) -> list[int]:
         raise RuntimeError("billing actions must be written in the transaction of their event")
     if event.session_id is None or event.type not in (Event.Type.SESSION_CANCELED, Event.Type.OFFER_ACCEPTED):
         return []
-    connection = BillingConnection.objects.filter(app_id=event.app_id).first()
+    connection = _connection(app=event.app)
     if connection is None:
         return []
     asked = action_request(event=event, connection=connection)

@@ -32,6 +32,13 @@ def fernet() -> MultiFernet:
     return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
 
 
+@lru_cache(maxsize=4096)
+def _decrypted(token: str, keys: tuple[str, ...], secret_key: str) -> str:
+    # A token always decrypts to the same text under the same keys (no TTL is checked), and the hosted
+    # page reads its App's secret on every view: each process decrypts a token once. A failure is not kept.
+    return _fernet(keys, secret_key).decrypt(token.encode()).decode()
+
+
 class EncryptedTextField(models.TextField):
     """A text column stored as a Fernet token; reads give back the plain text."""
 
@@ -39,7 +46,7 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         try:
-            return fernet().decrypt(value.encode()).decode()
+            return _decrypted(value, tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
         except InvalidToken:
             raise ImproperlyConfigured(
                 f"{self.model.__name__}.{self.name} cannot be decrypted: FIELD_ENCRYPTION_KEYS or "

@@ -111,6 +111,10 @@ if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"],
                                                   conn_max_age=envint("DB_CONN_MAX_AGE", 600, minimum=0),
                                                   conn_health_checks=True)}
+    # The hosted page's one query (flows.selectors.session_by_token) is prepared once per connection:
+    # PostgreSQL spent several times longer planning it than running it. Off behind a pooler that
+    # hands one client's statements to another server connection (PgBouncer in transaction mode).
+    DB_PREPARED_STATEMENTS = envbool("DB_PREPARED_STATEMENTS", True)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -173,7 +177,7 @@ SAVE_WATCH_DAYS = envint("SAVE_WATCH_DAYS", 30, minimum=0)
 # --- Cache: abuse-limit counters; the hosted page's content is cached in each process (flows.selectors) --
 if os.environ.get("REDIS_URL"):
     CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "brightback_site.cache.RedisCache",  # Django's, sharing its Redis clients
         "LOCATION": os.environ["REDIS_URL"],
         "KEY_PREFIX": "bb",
         # A Redis that does not answer must not hold a customer's request for long (limits fail open).

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from brightback_site import ratelimits
 from flows import demo, views
-from flows.api import PrecancelAliasView, PrecancelView
+from flows.api import PrecancelAliasView, PrecancelView, precancel_view
 
 admin.site.site_header = "Cancel-flow console"
 admin.site.site_title = "Cancel-flow console"
@@ -31,8 +31,8 @@ def admin_login(request: HttpRequest, extra_context: dict | None = None) -> Http
 
 
 urlpatterns = [
-    path("precancel", PrecancelView.as_view(), name="precancel"),
-    path("precancel/", PrecancelAliasView.as_view()),
+    path("precancel", precancel_view(PrecancelView), name="precancel"),
+    path("precancel/", precancel_view(PrecancelAliasView)),
     path("c/", include("flows.urls")),
     path("js/brightback.js", views.snippet, name="snippet"),
     path("healthz", views.healthz, name="healthz"),

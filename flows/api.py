@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
 import math
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -117,48 +124,60 @@ class PrecancelView(APIView):
 
     @extend_schema(**openapi.PRECANCEL)
     def post(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
-        limited = ratelimits.check(request, scope="precancel-ip")
-        if limited:
-            return _too_many(limited)
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
-            return _fail(400, _TooLarge.default_detail)
-        if not request.body.strip():
-            return _fail(400, "invalid json syntax")
-        try:
-            data = clean_snippet_data(request.data)
-        except SnippetDataError as exc:
-            return _fail(400, str(exc))
+        return _precancel(request, parse=lambda: request.data)
 
-        app = selectors.app_by_public_id(data["app_id"])
-        if app is None:
-            return _fail(404, f"No such app:{data['app_id']}")
 
-        origin = request.headers.get("Origin", "")
-        if origin and not _origin_allowed(request, origin, app.origins):
-            return _fail(403, f"origin {origin} is not allowed for app:{app.app_id}")
-        limited = ratelimits.check(request, scope="precancel-app", key=app.app_id)
-        if limited:
-            response = _too_many(limited)
-            return _cors(response, origin) if origin else response
+def _precancel(request: HttpRequest, *, parse: Callable[[], object]) -> Response:
+    """POST /precancel, whichever way it is served (precancel_view); `parse` gives the JSON body or raises
+    the APIException (ParseError, _TooLarge) that exception_handler turns into the answer."""
+    # The App and its routing come from memory under one version, read once (one cache round trip).
+    with selectors.app_versions_read_once():
+        return _precancel_answer(request, parse=parse)
 
-        if app.is_live or data.get("auth"):
-            problem = signing.embed_auth_problem(
-                secret=app.secret, app_id=app.app_id,
-                internal_id=data.get("account", {}).get("internal_id", ""), auth=data.get("auth"))
-            if problem:
-                return _fail(403, problem)
 
-        try:
-            session = services.session_start(app=app, data=data)
-        except services.ReturnUrlRefused as exc:
-            return _fail(400, str(exc))
-        except services.NoActiveFlow as exc:
-            return _fail(409, str(exc))
+def _precancel_answer(request: HttpRequest, *, parse: Callable[[], object]) -> Response:
+    limited = ratelimits.check(request, scope="precancel-ip")
+    if limited:
+        return _too_many(limited)
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
+        return _fail(400, _TooLarge.default_detail)
+    if not request.body.strip():
+        return _fail(400, "invalid json syntax")
+    try:
+        data = clean_snippet_data(parse())
+    except SnippetDataError as exc:
+        return _fail(400, str(exc))
 
-        url = _absolute(request, reverse("flows:page", args=[session.token]))
-        response = Response({"valid": True, "url": url, "message": url})
+    app = selectors.app_by_public_id(data["app_id"])
+    if app is None:
+        return _fail(404, f"No such app:{data['app_id']}")
+
+    origin = request.headers.get("Origin", "")
+    if origin and not _origin_allowed(request, origin, app.origins):
+        return _fail(403, f"origin {origin} is not allowed for app:{app.app_id}")
+    limited = ratelimits.check(request, scope="precancel-app", key=app.app_id)
+    if limited:
+        response = _too_many(limited)
         return _cors(response, origin) if origin else response
+
+    if app.is_live or data.get("auth"):
+        problem = signing.embed_auth_problem(
+            secret=app.secret, app_id=app.app_id,
+            internal_id=data.get("account", {}).get("internal_id", ""), auth=data.get("auth"))
+        if problem:
+            return _fail(403, problem)
+
+    try:
+        session = services.session_start(app=app, data=data)
+    except services.ReturnUrlRefused as exc:
+        return _fail(400, str(exc))
+    except services.NoActiveFlow as exc:
+        return _fail(409, str(exc))
+
+    url = _absolute(request, reverse("flows:page", args=[session.token]))
+    response = Response({"valid": True, "url": url, "message": url})
+    return _cors(response, origin) if origin else response
 
 
 def _absolute(request: HttpRequest, path: str) -> str:
@@ -171,3 +190,57 @@ class PrecancelAliasView(PrecancelView):
     """/precancel/ (some embeds add the slash): the same endpoint, described once in the schema."""
 
     schema = None
+
+
+# --- serving it without DRF's per-request machinery -----------------------------------------------
+
+_RENDERER = JSONRenderer()
+_JSON_ACCEPTED = {"*/*", "application/*", "application/json"}
+
+
+def _plain_post(request: HttpRequest) -> bool:
+    """A POST whose answer DRF's negotiation would render as plain JSON: a body with a content type, no
+    ?format=, and an Accept header (if any) that takes JSON and carries no parameters (q, indent)."""
+    if request.method != "POST" or "format" in request.GET or not request.META.get("CONTENT_TYPE"):
+        return False
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if not length.isdigit() or int(length) == 0:
+        return False
+    accept = request.META.get("HTTP_ACCEPT")
+    if accept is None:
+        return True
+    types = [item.strip() for item in accept.split(",")]
+    return not any(";" in item for item in types) and any(item in _JSON_ACCEPTED for item in types)
+
+
+def _parse_body(body: bytes) -> object:
+    return SnippetJSONParser().parse(io.BytesIO(body))
+
+
+def precancel_view(view_class: type[PrecancelView]) -> Callable[..., HttpResponseBase]:
+    """The URL's view: a plain POST (what the snippet sends) is answered here without DRF's request
+    wrapping, negotiation and checks, which cost about a tenth of the request; anything else (the
+    preflight, other methods, an Accept or ?format= DRF must negotiate) goes to `view_class` itself.
+    The answers are DRF's own: the same Response, exception handler, renderer and headers. The view
+    class stays the endpoint's description in the OpenAPI schema (drf-spectacular reads it from here).
+    """
+    described = view_class.as_view()
+    allowed = ", ".join(view_class().allowed_methods)
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not _plain_post(request):
+            return described(request, *args, **kwargs)
+        try:
+            response = _precancel(request, parse=lambda: _parse_body(request.body))
+        except APIException as exc:
+            response = exception_handler(exc, {"request": request})
+            if response is None:  # every APIException has an answer; anything else is raised above
+                raise
+        response.accepted_renderer = _RENDERER
+        response.accepted_media_type = _RENDERER.media_type
+        response.renderer_context = {}
+        response["Allow"] = allowed
+        return response
+
+    functools.update_wrapper(view, described)  # cls and initkwargs: what the schema generator reads
+    return csrf_exempt(view)

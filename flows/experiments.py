@@ -39,11 +39,14 @@ def pick(variants: Sequence[Variant], point: float) -> Variant | None:
     return weighted[-1]
 
 
-def variant_for(*, flow: Flow, key: str) -> Variant | None:
-    """The customer's variant of the flow, assigning one on the first visit; None without an experiment."""
+def variant_for(*, flow: Flow, key: str, variants: Sequence[Variant] | None = None) -> Variant | None:
+    """The customer's variant of the flow, assigning one on the first visit; None without an experiment.
+
+    `variants`: the flow's active variants by id when the caller has them (routing.published)."""
     if getattr(flow, "has_variants", True) is False:
         return None  # routing already knows (see routing._facts)
-    variants = list(Variant.objects.filter(flow=flow, is_active=True).order_by("id"))
+    if variants is None:
+        variants = list(Variant.objects.filter(flow=flow, is_active=True).order_by("id"))
     if not variants:
         return None
     assignment = VariantAssignment.objects.filter(flow=flow, account_key=key).select_related("variant").first()

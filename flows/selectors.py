@@ -3,9 +3,15 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Field, Model
@@ -13,6 +19,8 @@ from django.db.models import Field, Model
 from .models import App, CancelSession, Decision, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What ids.page_token() makes; anything else is unknown without asking the database.
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -47,7 +55,34 @@ def _app_version_key(app_id: str) -> str:
     return f"flows:app-version:{app_id}"
 
 
+# Inside app_versions_read_once(): the versions read so far, by App.
+_versions_read: ContextVar[dict[str, str | None] | None] = ContextVar("flows_app_versions_read", default=None)
+
+
+@contextmanager
+def app_versions_read_once() -> Iterator[None]:
+    """Within the block, each App's version is asked of the shared cache once: one request or one event
+    that reads several of an App's parts (app_by_public_id, routing, each channel's configuration) needs
+    one round trip to the cache, not one per part. Blocks nest; the outermost one decides."""
+    token = _versions_read.set({}) if _versions_read.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _versions_read.reset(token)
+
+
 def _app_version(app_id: str) -> str | None:
+    read = _versions_read.get()
+    if read is not None and app_id in read:
+        return read[app_id]
+    version = _app_version_now(app_id)
+    if read is not None:
+        read[app_id] = version
+    return version
+
+
+def _app_version_now(app_id: str) -> str | None:
     key = _app_version_key(app_id)
     try:
         version = cache.get(key)
@@ -60,18 +95,81 @@ def _app_version(app_id: str) -> str | None:
     return version
 
 
+def app_part(*, app_id: str, part: str, load: Callable[[], T]) -> T:
+    """Something read from the App's published content or configuration (its routing: flows, audiences,
+    variants and offers; a channel's webhook endpoints, billing connection or alert rules), from this
+    process's memory while the App's version stands, else `load()`-ed and kept under that version.
+
+    The version is read before `load` runs, so a copy loaded while another process's write committed is
+    kept under the version that write retires. Every write of what a part reads must call app_changed
+    (the models' save and delete signals do; queryset updates call it themselves). Without a cache that
+    answers, `load` runs every time. Callers must not modify what they get: it is shared.
+    """
+    version = _app_version(app_id)
+    if version is None:
+        return load()
+    entry = _app_parts.get(app_id)
+    if entry is None or entry[0] != version:
+        if len(_app_parts) >= _APPS_CACHE_SIZE:
+            _app_parts.clear()
+        entry = _app_parts[app_id] = (version, {})
+    parts = entry[1]
+    if part not in parts:
+        parts[part] = load()
+    return parts[part]
+
+
+_app_parts: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def forget_app_copies() -> None:
+    """Drop every copy this process keeps (the tests start each one clean)."""
+    _apps.clear()
+    _app_parts.clear()
+
+
 def app_changed(*, app_id: str) -> None:
-    """Retire every process's copy of the App, once the current transaction commits."""
+    """Retire every process's copy of the App and of its parts (app_part), once the current transaction
+    commits; this process's own copies at once, so its next read in the transaction sees the change."""
 
     def bump() -> None:
         _apps.pop(app_id, None)
+        _app_parts.pop(app_id, None)
         try:
             cache.set(_app_version_key(app_id), secrets.token_hex(8), timeout=None)
         except Exception:  # noqa: BLE001
             logger.warning("app cache unavailable; other processes may serve %s unchanged", app_id, exc_info=True)
 
     _apps.pop(app_id, None)
+    _app_parts.pop(app_id, None)
+    read = _versions_read.get()
+    if read is not None:
+        read.pop(app_id, None)
     transaction.on_commit(bump)
+
+
+def app_row_changed(*, pk: int | None) -> None:
+    """app_changed for the App with this primary key (what the content and channel models point at)."""
+    app_id = App.objects.filter(pk=pk).values_list("app_id", flat=True).first() if pk is not None else None
+    if app_id is not None:
+        app_changed(app_id=app_id)
+
+
+def retire_app_on_write(model: type[Model], *, app_pk: Callable[[Any], int | None]) -> None:
+    """Retire the App's copies (app_changed) whenever a row of `model` is saved or deleted; `app_pk`
+    names the App a row belongs to."""
+    from django.db.models.signals import post_delete, post_save
+
+    def retire(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+        app_row_changed(pk=app_pk(instance))
+
+    uid = f"flows.app_changed.{model._meta.label_lower}"
+    post_save.connect(retire, sender=model, dispatch_uid=f"{uid}.save", weak=False)
+    post_delete.connect(retire, sender=model, dispatch_uid=f"{uid}.delete", weak=False)
+
+
+def app_pk_of_flow(flow_id: int | None) -> int | None:
+    return Flow.objects.filter(pk=flow_id).values_list("app_id", flat=True).first() if flow_id else None
 
 
 def session_by_token(token: str) -> CancelSession | None:
@@ -86,7 +184,11 @@ def session_by_token(token: str) -> CancelSession | None:
         return None
     sql, models_and_fields = _session_query(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [token])
+        if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
+            _prepare_session_query(cursor, sql)
+            cursor.execute(f"EXECUTE {_PREPARED_SESSION_QUERY}(%s)", [token])
+        else:
+            cursor.execute(sql, [token])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -109,6 +211,20 @@ def session_by_token(token: str) -> CancelSession | None:
     if decision is not None:
         Decision.session.field.set_cached_value(decision, session)  # type: ignore[attr-defined]
     return session
+
+
+# PostgreSQL plans the session's query in several times the time it takes to run it, so each connection
+# prepares it once (a prepared statement lives as long as its connection, whatever its transactions do).
+_PREPARED_SESSION_QUERY = "flows_session_by_token"
+_prepared_on: weakref.WeakSet = weakref.WeakSet()
+
+
+def _prepare_session_query(cursor: Any, sql: str) -> None:
+    raw = connection.connection
+    if raw in _prepared_on:
+        return
+    cursor.execute(f"PREPARE {_PREPARED_SESSION_QUERY}(text) AS {sql.replace('%s', '$1')}")
+    _prepared_on.add(raw)
 
 
 @lru_cache(maxsize=4)

@@ -62,20 +62,23 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         if (key in URL_FIELDS or OFFER_URL.match(key)) and not app.allows_return_url(value):
             raise ReturnUrlRefused(f"{key} is not on this app's allowed return-URL hosts")
     now = timezone.now()
-    route = routing.route_for(app=app, data=data, now=now)
+    content = routing.published(app)
+    route = routing.route_for(app=app, data=data, now=now, content=content)
     if route is None:
         raise NoActiveFlow(f"No active flow for app:{app.app_id}")
     account = data.get("account", {})
     internal_id, email = account.get("internal_id", ""), data.get("email", "")
     variant = experiments.variant_for(flow=route.flow, key=experiments.account_key(internal_id=internal_id,
-                                                                                     email=email))
+                                                                                     email=email),
+                                      variants=content.variants.get(route.flow.pk, []))
     stored = {k: v for k, v in data.items() if k != "auth"}
     session = CancelSession.objects.create(
         app=app,
         flow=route.flow,
         audience=route.audience,
         variant=variant,
-        offer_codes=offer_codes_for(app=app, flow=route.flow, variant=variant, data=data, now=now),
+        offer_codes=offer_codes_for(app=app, flow=route.flow, variant=variant, data=data, now=now,
+                                    offers=content.offers.get(route.flow.pk, [])),
         monthly_value=facts.monthly_value(account),
         is_test=not app.is_live,
         email=email,
@@ -202,15 +205,19 @@ def decision_record(
 
     A second call for the same session (double click, replayed POST) records nothing and returns
     the first decision, so the customer is redirected the same way.
+
+    `session` is the caller's copy, read with its app and flow (selectors.session_by_token) moments ago:
+    what the decision needs of it does not change while the session is open.
     """
-    session = (CancelSession.objects.select_for_update().select_related("app", "flow")
-               .get(pk=session.pk))
-    # Read after the lock, on its own: a decision committed while this request waited for the lock is
-    # not visible to a join in the locking query itself (PostgreSQL re-reads only the locked row).
-    existing = Decision.objects.filter(session=session).first()
-    if existing is not None:
-        return existing
-    if not session.is_open:
+    # One statement takes the session's row lock and closes it to any other decision: a concurrent one
+    # waits for this transaction, then finds the session no longer open (PostgreSQL re-checks the WHERE
+    # on the committed row) and returns the decision recorded here.
+    opened = CancelSession.objects.filter(pk=session.pk, status=CancelSession.Status.OPEN,
+                                          expires_at__gt=timezone.now()).update(status=CancelSession.Status.DECIDED)
+    if not opened:
+        existing = Decision.objects.filter(session_id=session.pk).first()
+        if existing is not None:
+            return existing
         raise SessionClosed("This cancel page has expired.")
     plan = decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
                          offer_code=offer_code)
@@ -229,7 +236,6 @@ def decision_record(
     except IntegrityError:
         # Only reachable where row locks are not available: the first writer won.
         return Decision.objects.get(session=session)
-    CancelSession.objects.filter(pk=session.pk).update(status=CancelSession.Status.DECIDED)
     session.status = CancelSession.Status.DECIDED
     event = event_record(session=session, type=plan.event_type, decision=decision)
     logger.info("decision recorded", extra={"app_id": session.app.app_id, "session_id": session.public_id,
@@ -298,8 +304,9 @@ def event_record(*, session: CancelSession, type: str, decision: Decision | None
     event = Event(app=session.app, session=session, type=type)
     event.data = event_payload(event_id=event.id, session=session, decision=decision, extra=extra)
     event.save(force_insert=True)
-    for handler, _many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
-        handler(event)
+    with selectors.app_versions_read_once():  # each channel reads its configuration under one App version
+        for handler, _many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+            handler(event)
     return event
 
 
@@ -323,12 +330,13 @@ def event_record_many(*, type: str, sessions: Sequence[CancelSession],
     if not events:
         return []
     Event.objects.bulk_create(events)
-    for handler, many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
-        if many is not None:
-            many(events)
-        else:
-            for event in events:
-                handler(event)
+    with selectors.app_versions_read_once():  # each channel reads its configuration under one App version
+        for handler, many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+            if many is not None:
+                many(events)
+            else:
+                for event in events:
+                    handler(event)
     return events
 
 
@@ -336,11 +344,13 @@ def event_record_many(*, type: str, sessions: Sequence[CancelSession],
 
 def flow_content_changed(*, flow_ids: list[int]) -> None:
     """Say that staff changed these flows' content (reasons, offers, copy): their updated_at moves, so
-    every process's in-memory copy of it (selectors.published_reasons) is retired on its next read."""
-    from . import selectors
-
+    every process's in-memory copy of it (selectors.published_reasons) is retired on its next read, and
+    so does their Apps' version (selectors.app_part: routing, offers, variants), which also covers rows
+    changed by queryset updates that send no signal (the importer's deactivations)."""
     Flow.objects.filter(pk__in=flow_ids).update(updated_at=timezone.now())
     selectors.forget_published_content(flow_ids=flow_ids)
+    for app_pk in set(Flow.objects.filter(pk__in=flow_ids).values_list("app_id", flat=True)):
+        selectors.app_row_changed(pk=app_pk)
 
 
 # --- apps ---------------------------------------------------------------------------------------

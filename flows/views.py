@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
@@ -22,7 +23,7 @@ from rest_framework.response import Response
 from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import openapi, selectors, services
+from . import openapi, page_cache, selectors, services
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -116,10 +117,25 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
         "preview": preview, "support_email": session.app.support_email,
         "action_url": request.path, **_brand(flow),
     }
+    first_view = step == "reasons" and status == 200 and not (reason_code or feedback or error or preview)
     with translation.override(_language(session, request)):
-        response = render(request, "flows/page.html", context, status=status)
+        if first_view:
+            response = _first_view(request, session=session, reasons=reasons, context=context)
+        else:
+            response = render(request, "flows/page.html", context, status=status)
         _customer_headers(response)
     return response
+
+
+def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, context: dict) -> HttpResponse:
+    """The reasons step as every customer of the flow first sees it: rendered once (page_cache), filled in."""
+    page_key = page_cache.key(session=session, language=translation.get_language())
+    html = page_cache.rendered(page_key, reasons)
+    if html is None:
+        slotted = {**context, "csrf_token": page_cache.CSRF_SLOT, "action_url": page_cache.ACTION_SLOT}
+        html = render(request, "flows/page.html", slotted).content.decode()
+        page_cache.keep(page_key, reasons, html)
+    return HttpResponse(page_cache.fill(html, csrf_token=get_token(request), action_url=request.path))
 
 
 @never_cache

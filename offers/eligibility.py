@@ -42,8 +42,11 @@ def _passes_rules(offer: Offer, *, data: dict, account: dict, monthly: Decimal |
     return not audiences or any(audience.matches(data, now=now) for audience in audiences)
 
 
-def offer_codes_for(*, app: App, flow: Flow, variant: Variant | None, data: dict, now: datetime) -> list[str] | None:
-    """The codes of the offers this customer may see, or None when nothing hides any of the flow's."""
+def offer_codes_for(*, app: App, flow: Flow, variant: Variant | None, data: dict, now: datetime,
+                    offers: list[Offer] | None = None) -> list[str] | None:
+    """The codes of the offers this customer may see, or None when nothing hides any of the flow's.
+
+    `offers`: the flow's active offers with their audiences when the caller has them (routing.published)."""
     if variant is not None and variant.is_control:
         return []
     account = data["account"] if isinstance(data.get("account"), dict) else {}
@@ -52,7 +55,8 @@ def offer_codes_for(*, app: App, flow: Flow, variant: Variant | None, data: dict
         return []
     if variant is None and getattr(flow, "has_offer_rules", True) is False:
         return None  # nothing could hide an offer (routing read that with the flow)
-    offers = list(Offer.objects.filter(flow=flow, is_active=True).prefetch_related("audiences"))
+    if offers is None:
+        offers = list(Offer.objects.filter(flow=flow, is_active=True).prefetch_related("audiences"))
     wanted = set(variant.offer_code_list) if variant is not None and variant.offer_code_list else None
     monthly = facts.monthly_value(account)
     shown = [offer for offer in offers if (wanted is None or offer.code in wanted)

@@ -28,6 +28,7 @@ from django.utils import timezone
 from brightback_site import outbox
 from flows import ids
 from flows.models import App, Event
+from flows.selectors import app_part, app_row_changed
 
 from . import signing, transport
 from .models import Delivery, DeliveryAttempt, Endpoint
@@ -75,13 +76,20 @@ def retry_delay(*, attempt_number: int, retry_after: float | None = None,
 
 # --- the outbox: rows written with the event ----------------------------------------------------
 
+def _active_endpoints(*, app: App) -> list[Endpoint]:
+    """The App's active endpoints, from this process's memory while the App's version stands: every save
+    and delete of an endpoint retires it (see apps.py), and so do endpoint_disable and endpoint_enable."""
+    return app_part(app_id=app.app_id, part="webhooks.endpoints",
+                    load=lambda: list(Endpoint.objects.filter(app_id=app.pk, is_active=True)
+                                      .only("id", "app_id", "event_types")))
+
+
 def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One Delivery per active endpoint of the event's App that wants its type, in the caller's
     transaction; the endpoints are woken when (and only if) it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("deliveries must be written in the transaction of their event")
-    endpoints = [e for e in Endpoint.objects.filter(app_id=event.app_id, is_active=True)
-                 .only("id", "event_types") if e.wants(event.type)]
+    endpoints = [e for e in _active_endpoints(app=event.app) if e.wants(event.type)]
     if not endpoints:
         return []
     payload = webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
@@ -440,6 +448,7 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime | None = 
         is_active=False, disabled_at=now, disabled_reason=note, updated_at=now)
     if changed != 1:
         return False
+    app_row_changed(pk=endpoint.app_id)
     endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = False, now, note
     logger.warning("webhook.endpoint_disabled endpoint=%s app=%s url=%s: %s",
                    endpoint.pk, endpoint.app.app_id, endpoint.url, reason)
@@ -461,6 +470,7 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime | None = 
 def endpoint_enable(*, endpoint: Endpoint) -> None:
     Endpoint.objects.filter(pk=endpoint.pk).update(is_active=True, disabled_at=None, disabled_reason="",
                                                    failing_since=None, updated_at=timezone.now())
+    app_row_changed(pk=endpoint.app_id)
     endpoint.refresh_from_db()
 
 

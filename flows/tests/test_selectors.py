@@ -99,3 +99,34 @@ def test_without_a_cache_that_answers_the_app_is_read_from_the_database(demo_app
                                    "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
     assert selectors.app_by_public_id("demo").pk == demo_app.pk
     assert "demo" not in selectors._apps
+
+
+def test_the_page_query_is_prepared_once_per_connection_and_answers_as_the_plain_one(client, demo_app, snippet_data,
+                                                                                    settings):
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conftest import need
+
+    need(connection.vendor == "postgresql", "prepared statements are PostgreSQL's")
+    response = client.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    token = response.json()["url"].rsplit("/", 1)[1]
+    selectors._prepared_on.discard(connection.connection)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with CaptureQueriesContext(connection) as first:
+        prepared = selectors.session_by_token(token)
+    with CaptureQueriesContext(connection) as second:
+        assert selectors.session_by_token(token).pk == prepared.pk
+    assert [q["sql"].split()[0] for q in first] == ["PREPARE", "EXECUTE"]
+    assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
+
+    settings.DB_PREPARED_STATEMENTS = False  # behind a pooler
+    with CaptureQueriesContext(connection) as plain_queries:
+        plain = selectors.session_by_token(token)
+    assert plain_queries[0]["sql"].startswith("SELECT")
+    for model_a, model_b in [(plain, prepared), (plain.app, prepared.app), (plain.flow, prepared.flow)]:
+        fields = [f.attname for f in type(model_a)._meta.concrete_fields]
+        assert [getattr(model_a, f) for f in fields] == [getattr(model_b, f) for f in fields]

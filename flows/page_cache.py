@@ -1,0 +1,51 @@
+"""The hosted page's first view (the reasons step, as a customer first sees it), rendered once per flow
+content and language in each process's memory, then filled in with each customer's own two values.
+
+Every customer of a flow sees the same first page but for their CSRF token and the page's own URL, and
+rendering the template took about as long as the rest of the request. The copy is keyed by everything
+else the page shows: the language, the flow's row (read afresh with the session by every request, so any
+change to it, saved by staff or not, is a new key), the variant's title and intro, the App's support
+address, and the flow's published reasons (selectors.published_reasons: a new list whenever they change).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.utils.html import escape
+
+from .models import CancelSession, Flow, Reason
+
+# Stand-ins rendered where the customer's values go: random per process, so no flow copy can contain them.
+CSRF_SLOT = f"bbcsrf{secrets.token_hex(16)}"
+ACTION_SLOT = f"/bbaction{secrets.token_hex(16)}"
+
+_pages: dict[tuple, tuple[list[Reason], str]] = {}
+_PAGES_CACHE_SIZE = 500
+
+
+def key(*, session: CancelSession, language: str) -> tuple:
+    flow = session.flow
+    return (language, session.title, session.intro, session.app.support_email,
+            tuple(getattr(flow, field.attname) for field in Flow._meta.concrete_fields))
+
+
+def rendered(page_key: tuple, reasons: list[Reason]) -> str | None:
+    """The page rendered with the slots, if it was rendered for these very reasons."""
+    cached = _pages.get(page_key)
+    return cached[1] if cached is not None and cached[0] is reasons else None
+
+
+def keep(page_key: tuple, reasons: list[Reason], html: str) -> None:
+    if len(_pages) >= _PAGES_CACHE_SIZE:
+        _pages.clear()
+    _pages[page_key] = (reasons, html)
+
+
+def fill(html: str, *, csrf_token: str, action_url: str) -> str:
+    # The template escapes both values; so does this (a CSRF token is alphanumeric, a path may not be).
+    return html.replace(CSRF_SLOT, escape(csrf_token)).replace(ACTION_SLOT, escape(action_url))
+
+
+def forget() -> None:
+    _pages.clear()
