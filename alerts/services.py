@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -154,17 +154,15 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
 
 
 def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
-    """What deliveries_create_for_event writes for each event, for many events of one transaction: the
-    rules of each App read once, every row in one INSERT."""
+    """What deliveries_create_for_event writes for each event, for many events of one transaction: each
+    App's rules and settings as kept in memory, every row in one INSERT."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("alerts must be written in the transaction of their event")
-    rules: dict[int, list[AlertRule]] = {}
-    for rule in AlertRule.objects.filter(app_id__in={e.app_id for e in events}):
-        rules.setdefault(rule.app_id, []).append(rule)
     rows = []
     for event in events:
-        for row in _rows_for(app_id=event.app_id, event_type=event.type, data=event.data,
-                             is_test_session=bool(event.data.get("test")), rules=rules.get(event.app_id, [])):
+        app = event.app
+        for row in _rows_for(prefs_of=partial(_saved_settings, app=app), event_type=event.type,
+                             data=event.data, is_test_session=bool(event.data.get("test")), rules=_rules(app=app)):
             row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
             row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
             rows.append(row)

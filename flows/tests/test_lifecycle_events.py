@@ -154,13 +154,14 @@ def test_closing_more_expired_sessions_costs_no_more_queries(start, demo_app):
 
     Endpoint.objects.create(app=demo_app, url="http://127.0.0.1:9/all")
     counts = []
-    for size in (2, 6):
+    # The first run also reads the App's channel settings into this process's memory; compare the others.
+    for size in (1, 2, 6):
         sessions = [start(email=f"s{size}-{n}@example.com") for n in range(size)]
         _expire(sessions)
         with CaptureQueriesContext(connection) as queries:
             assert services.sessions_abandon_expired() == size
         counts.append(len(queries))
-    assert counts[0] == counts[1]
+    assert counts[1] == counts[2]
 
 
 seen_events: list[Event] = []
