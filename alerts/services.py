@@ -247,7 +247,8 @@ def delivery_send(*, delivery_id: int) -> SendResult:
                            delivery.pk)
         elif retry_in is None and status == AlertDelivery.Status.FAILED:
             logger.warning("alert %s (%s to %s) failed for good: %s", delivery.pk, delivery.event_type,
-                           delivery.destination, fields.get("last_error"))
+                           delivery.destination, fields.get("last_error"),
+                           extra={"alert_delivery_id": delivery.pk, "event_id": delivery.event_id})
         return SendResult(delivery.status if done else "skipped", retry_in)
 
     if number > MAX_ATTEMPTS:

@@ -293,7 +293,9 @@ def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: 
     with transaction.atomic():
         if outbox.finish(action, status=BillingAction.Status.FAILED, summary=error, finished_at=now, **fields):
             _record_failure(action, error=error)
-    logger.warning("billing action %s (%s) failed for good: %s", action.public_id, action.kind, error)
+    logger.warning("billing action %s (%s) failed for good: %s", action.public_id, action.kind, error,
+                   extra={"billing_action_id": action.public_id, "session_id": action.session.public_id,
+                          "event_id": action.event_id})
     return ExecuteResult(BillingAction.Status.FAILED)
 
 

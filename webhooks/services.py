@@ -411,7 +411,9 @@ def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: dat
     outbox.finish(delivery, lease_until=lease_until, status=status, retry_in=retry_in, now=now, **fields)
     if outcome == DeliveryAttempt.Outcome.FAILED:
         logger.warning("webhook delivery %s (%s) to %s failed for good: %s", delivery.pk, delivery.message_id,
-                       delivery.endpoint.url, error)
+                       delivery.endpoint.url, error,
+                       extra={"delivery_id": delivery.pk, "event_id": delivery.message_id,
+                              "endpoint_id": delivery.endpoint_id})
     return AttemptResult(outcome, retry_in, endpoint_trouble=endpoint_trouble)
 
 

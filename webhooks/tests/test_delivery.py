@@ -223,6 +223,26 @@ def test_the_last_attempt_failing_marks_the_delivery_failed(receiver, make_endpo
     assert stored.status == Delivery.Status.FAILED and stored.attempt_count == services.MAX_ATTEMPTS
 
 
+def test_a_delivery_failing_for_good_is_logged_with_its_ids(receiver, make_endpoint, delivery_for, caplog):
+    import json
+    import logging
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    receiver.respond = always(500)
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    delivery = delivery_for(endpoint)
+    Delivery.objects.filter(pk=delivery.pk).update(attempt_count=services.MAX_ATTEMPTS - 1)
+
+    with caplog.at_level(logging.WARNING, logger="webhooks.services"):
+        services.delivery_attempt(delivery_id=delivery.pk)
+
+    record = next(r for r in caplog.records if "failed for good" in r.getMessage())
+    line = json.loads(JsonFormatter("%(levelname)s %(message)s").format(record))  # as production writes it
+    assert (line["delivery_id"], line["event_id"], line["endpoint_id"]) == (delivery.pk, delivery.message_id,
+                                                                             endpoint.pk)
+
+
 def test_an_endpoint_failing_for_days_is_disabled(receiver, make_endpoint, delivery_for, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     receiver.respond = always(500)
