@@ -197,9 +197,9 @@ def session_by_token(token: str) -> CancelSession | None:
     for model, fields, converters in models_and_fields:
         values = list(row[offset:offset + len(fields)])
         offset += len(fields)
-        for i, field_converters in converters:
+        for i, column, field_converters in converters:
             for convert in field_converters:
-                values[i] = convert(values[i], fields[i], connection)
+                values[i] = convert(values[i], column, connection)  # as the ORM calls them: with the column
         pk = values[0]
         instances.append(None if pk is None else model.from_db(connection.alias, [f.attname for f in fields], values))
     session, app, flow, variant, decision = instances
@@ -228,7 +228,7 @@ def _prepare_session_query(cursor: Any, sql: str) -> None:
 
 
 @lru_cache(maxsize=4)
-def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field], list[tuple[int, list]]]]]:
+def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field], list[tuple[int, Any, list]]]]]:
     def quote(name: str | None) -> str:
         return connection.ops.quote_name(str(name))
 
@@ -239,9 +239,10 @@ def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field
         columns += [f"{alias}.{quote(f.column)}" for f in fields]
         converters = []
         for i, f in enumerate(fields):
-            found = connection.ops.get_db_converters(f.get_col(alias)) + f.get_db_converters(connection)
+            column = f.get_col(alias)
+            found = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
             if found:
-                converters.append((i, found))
+                converters.append((i, column, found))
         models_and_fields.append((model, fields, converters))
     sql = (f"SELECT {', '.join(columns)} FROM {quote(CancelSession._meta.db_table)} s "
            f"JOIN {quote(App._meta.db_table)} a ON a.{quote(App._meta.pk.column)} = s.{quote('app_id')} "
