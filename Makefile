@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml
 ## With no EMAIL_BACKEND or EMAIL_HOST in the environment, alerts are printed to the worker's log
 ## (Django's console backend) instead of waiting on a mail server that is not there.
 run: export DEBUG ?= 1
+# Links in alert emails and the snippet point at this server.
+run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 ifeq ($(strip $(EMAIL_BACKEND)$(EMAIL_HOST)),)
 run: export EMAIL_BACKEND := django.core.mail.backends.console.EmailBackend
 endif
