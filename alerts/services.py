@@ -139,22 +139,11 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One AlertDelivery per destination that wants the event (each rule's email recipients and its
     Slack channel; the customer's acknowledgement or receipt when the App sends them), in the caller's
     transaction; each is woken when (and only if) it commits."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("alerts must be written in the transaction of their event")
-    app = event.app
-    rows = _rows_for(prefs_of=lambda: _saved_settings(app=app), event_type=event.type, data=event.data,
-                     is_test_session=bool(event.data.get("test")), rules=_rules(app=app))
-    for row in rows:
-        row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
-        row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
-    created = AlertDelivery.objects.bulk_create(rows)
-    pks = [row.pk for row in created]
-    channel().wake_on_commit(pks)
-    return pks
+    return deliveries_create_for_events(events=[event])
 
 
 def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
-    """What deliveries_create_for_event writes for each event, for many events of one transaction: each
+    """deliveries_create_for_event for many events of one transaction (flows' event_record_many): each
     App's rules and settings as kept in memory, every row in one INSERT."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("alerts must be written in the transaction of their event")

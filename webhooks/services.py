@@ -87,33 +87,17 @@ def _active_endpoints(*, app: App) -> list[Endpoint]:
 def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One Delivery per active endpoint of the event's App that wants its type, in the caller's
     transaction; the endpoints are woken when (and only if) it commits."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("deliveries must be written in the transaction of their event")
-    endpoints = [e for e in _active_endpoints(app=event.app) if e.wants(event.type)]
-    if not endpoints:
-        return []
-    payload = webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
-    rows = Delivery.objects.bulk_create([
-        Delivery(endpoint=endpoint, event=event, message_id=event.id, event_type=event.type,
-                 payload=payload, next_attempt_at=event.created_at, created_at=event.created_at)
-        for endpoint in endpoints
-    ])
-    transaction.on_commit(partial(endpoints_wake, [e.pk for e in endpoints]))
-    return [row.pk for row in rows]
+    return deliveries_create_for_events(events=[event])
 
 
 def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
-    """What deliveries_create_for_event writes for each event, for many events of one transaction: the
-    endpoints of each App read once, every Delivery in one INSERT, each endpoint woken once on commit."""
+    """deliveries_create_for_event for many events of one transaction (flows' event_record_many): each
+    App's endpoints as kept in memory, every Delivery in one INSERT, each endpoint woken once on commit."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("deliveries must be written in the transaction of their event")
-    by_app: dict[int, list[Endpoint]] = {}
-    for endpoint in Endpoint.objects.filter(app_id__in={e.app_id for e in events}, is_active=True).only(
-            "id", "app_id", "event_types").order_by("pk"):
-        by_app.setdefault(endpoint.app_id, []).append(endpoint)
     rows: list[Delivery] = []
     for event in events:
-        wanting = [e for e in by_app.get(event.app_id, ()) if e.wants(event.type)]
+        wanting = [e for e in _active_endpoints(app=event.app) if e.wants(event.type)]
         if not wanting:
             continue
         payload = webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
