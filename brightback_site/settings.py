@@ -174,7 +174,7 @@ SESSION_TTL_SECONDS = envint("SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 # A saved customer is watched this long before save.confirmed.
 SAVE_WATCH_DAYS = envint("SAVE_WATCH_DAYS", 30, minimum=0)
 
-# --- Cache: abuse-limit counters; the hosted page's content is cached in each process (flows.selectors) --
+# --- Cache: abuse-limit counters, and the versions under which each process keeps an App's content ------
 if os.environ.get("REDIS_URL"):
     CACHES = {"default": {
         "BACKEND": "brightback_site.cache.RedisCache",  # Django's, sharing its Redis clients
@@ -184,7 +184,11 @@ if os.environ.get("REDIS_URL"):
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "brightback"}}
+    # Files under var/: shared by the web server and the worker processes of one machine, as the App
+    # copies' versions (flows.selectors.app_part) must be; a per-process cache would let a worker keep
+    # an App's old webhook endpoints or alert rules after staff changed them.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -41,10 +41,32 @@ JOURNEY = textwrap.dedent("""
 """)
 
 
-def test_make_runs_embedded_defaults_carry_a_customer_through_the_page(tmp_path):
+VERSION = textwrap.dedent("""
+    import django
+    django.setup()
+    from flows import selectors
+
+    print("version", selectors._app_version_now("demo"))
+""")
+
+
+def embedded(script: str, var_dir) -> subprocess.CompletedProcess:  # noqa: ANN001
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    env.update(DJANGO_SETTINGS_MODULE="brightback_site.settings", BRIGHTBACK_VAR_DIR=str(tmp_path), DEBUG="0",
+    env.update(DJANGO_SETTINGS_MODULE="brightback_site.settings", BRIGHTBACK_VAR_DIR=str(var_dir), DEBUG="0",
                ALLOWED_HOSTS="testserver", RATE_LIMITS="off")
-    done = subprocess.run([sys.executable, "-c", JOURNEY], cwd=settings.BASE_DIR, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True,
                           text=True, timeout=300)
+
+
+def test_make_runs_embedded_defaults_carry_a_customer_through_the_page(tmp_path):
+    done = embedded(JOURNEY, tmp_path)
     assert done.returncode == 0 and "journey ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_the_web_server_and_the_worker_share_the_versions_of_an_apps_copies(tmp_path):
+    # make run's web server and Celery worker are separate processes: a change staff save in one must
+    # retire the copies the other keeps, so both must read the same App version.
+    first, second = embedded(VERSION, tmp_path), embedded(VERSION, tmp_path)
+    assert first.returncode == second.returncode == 0, (first.stderr + second.stderr)[-3000:]
+    assert first.stdout.startswith("version ") and "None" not in first.stdout
+    assert first.stdout == second.stdout
