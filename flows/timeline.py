@@ -59,7 +59,10 @@ def _own_entries(session: CancelSession) -> list[Entry]:
             f"reason {decision.reason_code}" if decision.reason_code else "",
             f"offer {decision.offer_code}" if decision.offer_code else "",
             f"“{decision.feedback[:200]}”" if decision.feedback else "") if part)
-        entries.append(Entry(at=decision.created_at, source="session", title=f"Decided: {decision.get_kind_display()}",
+        # A decision's time is kept to the second (it is signed into the return URL): within that second it
+        # still came after the page was opened and its offers shown.
+        decided = max(filter(None, (decision.created_at, session.created_at, session.offers_shown_at)))
+        entries.append(Entry(at=decided, source="session", title=f"Decided: {decision.get_kind_display()}",
                              detail=answers, url=reverse("admin:flows_decision_change", args=[decision.pk])))
     for event in session.events.order_by("created_at"):
         entries.append(Entry(at=event.created_at, source="event", title=event.type, detail=event.id,

@@ -69,3 +69,17 @@ def test_a_channel_that_fails_does_not_hide_the_rest(admin_client: Client, decid
         timeline._contributors.cache_clear()
     assert any("Could not read entries from tests.test_session_timeline" in row for row in listed)
     assert any("Webhook attempt 2" in row for row in listed)
+
+
+def test_a_decision_in_the_same_second_as_its_offers_comes_after_them(admin_client: Client, demo_app: App,
+                                                                      snippet_data):  # noqa: ANN001
+    session = services.session_start(app=demo_app, data=snippet_data())
+    decision = services.decision_record(session=session, kind="accept", reason_code="too-expensive",
+                                        offer_code="discount-30")
+    # The offers were seen a moment after the second the decision is stamped with (kept to the second).
+    CancelSession.objects.filter(pk=session.pk).update(
+        offers_shown_at=decision.created_at + timedelta(milliseconds=400),
+        created_at=decision.created_at + timedelta(milliseconds=100))
+    listed = rows(admin_client, CancelSession.objects.get(pk=session.pk))
+    order = [title for row in listed for title in ("Session started", "Offers shown", "Decided") if title in row]
+    assert order == ["Session started", "Offers shown", "Decided"]
