@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import expect
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from flows import signing
 from flows.models import App, CancelSession, Decision
