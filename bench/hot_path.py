@@ -179,6 +179,7 @@ def main() -> None:
         select_insert = wrk("/bench/select-insert", script=str(workdir / "post.lua"), **common)
         precancel = wrk("/precancel", script=str(workdir / "precancel.lua"), **common)
         page = wrk(f"/c/{page_session.token}", **common)
+        template_select = wrk(f"/bench/template-select?token={page_session.token}", **common)
         before = Decision.objects.count()
         started = time.monotonic()
         decision = wrk("/", script=str(workdir / "decision.lua"), env={"BENCH_TOKENS": str(workdir / "tokens")},
@@ -201,6 +202,8 @@ def main() -> None:
             row("precancel_p99", precancel["p99"], "ms", f"< 100 ms at {args.connections} connections"),
             row("page", page["rate"], "req/s", ">= 0.6 x bare template view", baseline=bare_template["rate"]),
             row("page_sql_queries", page_queries, "queries", "<= 2"),
+            row("template_select", template_select["rate"], "req/s",
+                "reference: the bare template view after one indexed SELECT", baseline=bare_template["rate"]),
             row("decision", fresh_rate, "req/s", ">= 0.5 x one-SELECT-one-INSERT view",
                 baseline=select_insert["rate"]),
             row("bare_json", bare_json["rate"], "req/s", "reference: the stack's ceiling"),

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
@@ -23,7 +22,7 @@ from rest_framework.response import Response
 from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import openapi, page_cache, selectors, services
+from . import csrf, openapi, page_cache, selectors, services
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -135,7 +134,7 @@ def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, 
         slotted = {**context, "csrf_token": page_cache.CSRF_SLOT, "action_url": page_cache.ACTION_SLOT}
         html = render(request, "flows/page.html", slotted).content.decode()
         page_cache.keep(page_key, reasons, html)
-    return HttpResponse(page_cache.fill(html, csrf_token=get_token(request), action_url=request.path))
+    return HttpResponse(page_cache.fill(html, csrf_token=csrf.get_token(request), action_url=request.path))
 
 
 @never_cache
