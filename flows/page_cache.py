@@ -3,9 +3,11 @@ content and language in each process's memory, then filled in with each customer
 
 Every customer of a flow sees the same first page but for their CSRF token and the page's own URL, and
 rendering the template took about as long as the rest of the request. The copy is keyed by everything
-else the page shows: the language, the flow's row (read afresh with the session by every request, so any
-change to it, saved by staff or not, is a new key), the variant's title and intro, the App's support
-address, and the flow's published reasons (selectors.published_reasons: a new list whenever they change).
+else the page shows: the language, the flow's row version (selectors.flow_version, read afresh with the
+session by every request, so any change to the row, saved by staff or not, is a new key), the variant's
+title and intro, the App's support address, and the flow's published reasons (selectors.published_reasons:
+a new list whenever they change). On PostgreSQL the view that finds its copy here reads only those values
+(selectors.first_view_state) and builds no model at all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import secrets
 
 from django.utils.html import escape
 
-from .models import CancelSession, Flow, Reason
+from . import selectors
+from .models import CancelSession, Reason
 
 # Stand-ins rendered where the customer's values go: random per process, so no flow copy can contain them.
 CSRF_SLOT = f"bbcsrf{secrets.token_hex(16)}"
@@ -24,10 +27,13 @@ _pages: dict[tuple, tuple[list[Reason], str]] = {}
 _PAGES_CACHE_SIZE = 500
 
 
-def key(*, session: CancelSession, language: str) -> tuple:
-    flow = session.flow
-    return (language, session.title, session.intro, session.app.support_email,
-            tuple(getattr(flow, field.attname) for field in Flow._meta.concrete_fields))
+def key(*, language: str, title: str, intro: str, support_email: str, flow_id: int, flow_version: object) -> tuple:
+    return (language, title, intro, support_email, flow_id, flow_version)
+
+
+def key_of(*, session: CancelSession, language: str) -> tuple:
+    return key(language=language, title=session.title, intro=session.intro, support_email=session.app.support_email,
+               flow_id=session.flow_id, flow_version=selectors.flow_version(session.flow))
 
 
 def rendered(page_key: tuple, reasons: list[Reason]) -> str | None:

@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Field, Model
+from django.utils import timezone
 
 from .models import App, CancelSession, Decision, Flow, Reason, Variant
 
@@ -183,13 +184,7 @@ def session_by_token(token: str) -> CancelSession | None:
     if not TOKEN.match(token):
         return None
     sql, models_and_fields = _session_query(connection.vendor)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
-            _prepare_session_query(cursor, sql)
-            cursor.execute(f"EXECUTE {_PREPARED_SESSION_QUERY}(%s)", [token])
-        else:
-            cursor.execute(sql, [token])
-        row = cursor.fetchone()
+    row = _fetch_by_token(_PREPARED_SESSION_QUERY, sql, token)
     if row is None:
         return None
     instances: list[Model | None] = []
@@ -203,7 +198,9 @@ def session_by_token(token: str) -> CancelSession | None:
         pk = values[0]
         instances.append(None if pk is None else model.from_db(connection.alias, [f.attname for f in fields], values))
     session, app, flow, variant, decision = instances
-    assert isinstance(session, CancelSession)  # the session's own columns are never NULL
+    assert isinstance(session, CancelSession) and flow is not None  # never NULL: the session's and its flow's
+    if offset < len(row):
+        flow._row_version = row[offset]  # type: ignore[attr-defined] # see flow_version()
     CancelSession.app.field.set_cached_value(session, app)
     CancelSession.flow.field.set_cached_value(session, flow)
     CancelSession.variant.field.set_cached_value(session, variant)
@@ -216,15 +213,88 @@ def session_by_token(token: str) -> CancelSession | None:
 # PostgreSQL plans the session's query in several times the time it takes to run it, so each connection
 # prepares it once (a prepared statement lives as long as its connection, whatever its transactions do).
 _PREPARED_SESSION_QUERY = "flows_session_by_token"
-_prepared_on: weakref.WeakSet = weakref.WeakSet()
+_PREPARED_FIRST_VIEW_QUERY = "flows_first_view_by_token"
+_prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _prepare_session_query(cursor: Any, sql: str) -> None:
-    raw = connection.connection
-    if raw in _prepared_on:
-        return
-    cursor.execute(f"PREPARE {_PREPARED_SESSION_QUERY}(text) AS {sql.replace('%s', '$1')}")
-    _prepared_on.add(raw)
+def _fetch_by_token(name: str, sql: str, token: str) -> tuple | None:
+    """The one row `sql` finds for the token, through a statement prepared once per connection as `name`
+    where PostgreSQL and DB_PREPARED_STATEMENTS allow."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
+            raw = connection.connection
+            prepared = _prepared_on.setdefault(raw, set())
+            if name not in prepared:
+                cursor.execute(f"PREPARE {name}(text) AS {sql.replace('%s', '$1')}")
+                prepared.add(name)
+            cursor.execute(f"EXECUTE {name}(%s)", [token])
+        else:
+            cursor.execute(sql, [token])
+        return cursor.fetchone()
+
+
+# Which version of the flow's row this is, however it was written (flow_version): every UPDATE writes a new
+# row version, stamped with the writing transaction (xmin, the optimistic-concurrency token Npgsql and EF Core
+# use) at a new place (ctid, which tells apart two versions one transaction wrote).
+_FLOW_ROW_VERSION = "f.xmin::text || ':' || f.ctid::text"
+
+
+def flow_version(flow: Flow) -> object:
+    """Something that changes whenever the flow's row does, however it was written: on PostgreSQL the row
+    version (_FLOW_ROW_VERSION), read with the session by session_by_token and first_view_state; elsewhere,
+    or for a flow read another way, all its columns."""
+    version = getattr(flow, "_row_version", None)
+    return version if version is not None else tuple(getattr(flow, f.attname) for f in Flow._meta.concrete_fields)
+
+
+class FirstView(NamedTuple):
+    """What the hosted page's first view needs of a session, its flow and its App: no more."""
+
+    is_open: bool  # open, not expired and undecided
+    locale: str
+    title: str
+    intro: str
+    support_email: str
+    flow_id: int
+    flow_version: str
+    flow_updated_at: datetime
+
+
+def first_view_state(token: str) -> FirstView | None:
+    """The session's FirstView in one narrow query, without building a model: PostgreSQL only.
+
+    The hosted page's most common view is a customer opening their page, which page_cache already holds
+    rendered; this reads only what tells whether that copy still answers. None for an unknown token and
+    on other databases: session_by_token then answers.
+    """
+    if connection.vendor != "postgresql" or not TOKEN.match(token):
+        return None
+    row = _fetch_by_token(_PREPARED_FIRST_VIEW_QUERY, _first_view_query(), token)
+    if row is None:
+        return None
+    status, expires_at, decision_id, locale, variant_title, variant_intro, flow_id, flow_title, flow_intro, \
+        version, updated_at, support_email = row
+    return FirstView(
+        is_open=status == CancelSession.Status.OPEN and decision_id is None and timezone.now() < expires_at,
+        locale=locale,
+        # As CancelSession.title and .intro read them: the variant's copy, else the flow's.
+        title=variant_title or flow_title, intro=variant_intro or flow_intro,
+        support_email=support_email, flow_id=flow_id, flow_version=version, flow_updated_at=updated_at)
+
+
+@lru_cache(maxsize=1)
+def _first_view_query() -> str:
+    def column(model: type[Model], alias: str, name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return f"{alias}.{connection.ops.quote_name(field.column)}"
+
+    columns = [column(CancelSession, "s", "status"), column(CancelSession, "s", "expires_at"),
+               column(Decision, "d", "id"), column(CancelSession, "s", "locale"),
+               column(Variant, "v", "title"), column(Variant, "v", "intro"),
+               column(Flow, "f", "id"), column(Flow, "f", "title"), column(Flow, "f", "intro"), _FLOW_ROW_VERSION,
+               column(Flow, "f", "updated_at"), column(App, "a", "support_email")]
+    return f"SELECT {', '.join(columns)} {_session_joins()}"
 
 
 @lru_cache(maxsize=4)
@@ -244,15 +314,23 @@ def _session_query(vendor: str) -> tuple[str, list[tuple[type[Model], list[Field
             if found:
                 converters.append((i, column, found))
         models_and_fields.append((model, fields, converters))
-    sql = (f"SELECT {', '.join(columns)} FROM {quote(CancelSession._meta.db_table)} s "
-           f"JOIN {quote(App._meta.db_table)} a ON a.{quote(App._meta.pk.column)} = s.{quote('app_id')} "
-           f"JOIN {quote(Flow._meta.db_table)} f ON f.{quote(Flow._meta.pk.column)} = s.{quote('flow_id')} "
-           f"LEFT JOIN {quote(Variant._meta.db_table)} v "
-           f"ON v.{quote(Variant._meta.pk.column)} = s.{quote('variant_id')} "
-           f"LEFT JOIN {quote(Decision._meta.db_table)} d "
-           f"ON d.{quote('session_id')} = s.{quote(CancelSession._meta.pk.column)} "
-           f"WHERE s.{quote('token')} = %s")
-    return sql, models_and_fields
+    if vendor == "postgresql":
+        columns.append(_FLOW_ROW_VERSION)
+    return f"SELECT {', '.join(columns)} {_session_joins()}", models_and_fields
+
+
+def _session_joins() -> str:
+    def quote(name: str | None) -> str:
+        return connection.ops.quote_name(str(name))
+
+    return (f"FROM {quote(CancelSession._meta.db_table)} s "
+            f"JOIN {quote(App._meta.db_table)} a ON a.{quote(App._meta.pk.column)} = s.{quote('app_id')} "
+            f"JOIN {quote(Flow._meta.db_table)} f ON f.{quote(Flow._meta.pk.column)} = s.{quote('flow_id')} "
+            f"LEFT JOIN {quote(Variant._meta.db_table)} v "
+            f"ON v.{quote(Variant._meta.pk.column)} = s.{quote('variant_id')} "
+            f"LEFT JOIN {quote(Decision._meta.db_table)} d "
+            f"ON d.{quote('session_id')} = s.{quote(CancelSession._meta.pk.column)} "
+            f"WHERE s.{quote('token')} = %s")
 
 
 def reasons_for_flow(*, flow_id: int) -> list[Reason]:
@@ -276,6 +354,12 @@ def published_reasons(*, flow: Flow) -> list[Reason]:
         _reasons_cache.clear()
     _reasons_cache[flow.pk] = (flow.updated_at, reasons)
     return reasons
+
+
+def published_reasons_kept(*, flow_id: int, updated_at: datetime) -> list[Reason] | None:
+    """The flow's published reasons if this process keeps them for this very version of the flow."""
+    cached = _reasons_cache.get(flow_id)
+    return cached[1] if cached is not None and cached[0] == updated_at else None
 
 
 def forget_published_content(*, flow_ids: list[int]) -> None:

@@ -34,11 +34,15 @@ class _SeeOther(HttpResponseRedirect):
     status_code = 303
 
 
-def _language(session: CancelSession | None, request: HttpRequest) -> str:
+def _language(session: CancelSession | None) -> str:
+    return _language_for(session.locale if session is not None else "")
+
+
+def _language_for(locale: str) -> str:
     """The snippet's locale first, then the browser's (LocaleMiddleware already read it)."""
-    if session is not None and session.locale:
+    if locale:
         try:
-            return translation.get_supported_language_variant(session.locale.replace("_", "-").lower())
+            return translation.get_supported_language_variant(locale.replace("_", "-").lower())
         except LookupError:
             pass
     return translation.get_language() or settings.LANGUAGE_CODE
@@ -50,9 +54,9 @@ PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:
             "base-uri 'none'; frame-ancestors 'none'")
 
 
-def _customer_headers(response: HttpResponse) -> None:
+def _customer_headers(response: HttpResponse, language: str | None = None) -> None:
     # LocaleMiddleware would label the page with the browser's language, not the one it is written in.
-    response["Content-Language"] = translation.get_language()
+    response["Content-Language"] = language or translation.get_language()
     response["Content-Security-Policy"] = PAGE_CSP
 
 
@@ -63,7 +67,7 @@ def _brand(flow: Flow) -> dict:
 
 def _problem(request: HttpRequest, *, status: int, title: str, message: str,
              session: CancelSession | None = None) -> HttpResponse:
-    with translation.override(_language(session, request)):
+    with translation.override(_language(session)):
         context = {"title": title, "message": message, "session": session}
         if session is not None:
             context.update(flow=session.flow, **_brand(session.flow))
@@ -90,7 +94,7 @@ def _unknown(request: HttpRequest) -> HttpResponse:
 
 
 def _expired(request: HttpRequest, session: CancelSession) -> HttpResponse:
-    with translation.override(_language(session, request)):
+    with translation.override(_language(session)):
         return _problem(request, status=410, session=session,
                         title=translation.gettext("This page has expired"),
                         message=translation.gettext(
@@ -117,7 +121,7 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
         "action_url": request.path, **_brand(flow),
     }
     first_view = step == "reasons" and status == 200 and not (reason_code or feedback or error or preview)
-    with translation.override(_language(session, request)):
+    with translation.override(_language(session)):
         if first_view:
             response = _first_view(request, session=session, reasons=reasons, context=context)
         else:
@@ -128,7 +132,7 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
 
 def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, context: dict) -> HttpResponse:
     """The reasons step as every customer of the flow first sees it: rendered once (page_cache), filled in."""
-    page_key = page_cache.key(session=session, language=translation.get_language())
+    page_key = page_cache.key_of(session=session, language=translation.get_language())
     html = page_cache.rendered(page_key, reasons)
     if html is None:
         slotted = {**context, "csrf_token": page_cache.CSRF_SLOT, "action_url": page_cache.ACTION_SLOT}
@@ -137,11 +141,34 @@ def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, 
     return HttpResponse(page_cache.fill(html, csrf_token=csrf.get_token(request), action_url=request.path))
 
 
+def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
+    """The first view of an open session straight from page_cache, after one narrow query and no models;
+    None when that cannot answer (an unknown, decided or expired session, a copy not rendered yet, a
+    database other than PostgreSQL), and the full path answers instead."""
+    state = selectors.first_view_state(token)
+    if state is None or not state.is_open:
+        return None
+    reasons = selectors.published_reasons_kept(flow_id=state.flow_id, updated_at=state.flow_updated_at)
+    if reasons is None:
+        return None
+    language = _language_for(state.locale)
+    html = page_cache.rendered(page_cache.key(language=language, title=state.title, intro=state.intro,
+                                              support_email=state.support_email, flow_id=state.flow_id,
+                                              flow_version=state.flow_version), reasons)
+    if html is None:
+        return None
+    response = HttpResponse(page_cache.fill(html, csrf_token=csrf.get_token(request), action_url=request.path))
+    _customer_headers(response, language)
+    return response
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and (limited := ratelimits.check(request, scope="decision-ip")):
         return _too_many(request, limited)
+    if request.method == "GET" and (kept := _first_view_kept(request, token)) is not None:
+        return kept
     session = selectors.session_by_token(token)
     if session is None:
         return _unknown(request)
@@ -215,7 +242,7 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
     decision = getattr(session, "decision", None) if session is not None else None
     if decision is None:
         return _unknown(request)
-    with translation.override(_language(session, request)):
+    with translation.override(_language(session)):
         response = render(request, "flows/done.html",
                           {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
         _customer_headers(response)

@@ -87,3 +87,52 @@ def test_the_language_and_the_variant_copy_are_the_customers_own(start):
     assert with_variant.variant is not None
     assert "One question before you go" in first_view(with_variant)
     assert "One question before you go" not in first_view(english)
+
+
+def test_a_kept_first_view_costs_one_narrow_query_and_answers_as_the_full_path(start, demo_app):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conftest import need
+
+    need(connection.vendor == "postgresql", "the narrow query reads PostgreSQL's row versions")
+    page_cache.forget()
+    session = start()
+    full_response = Client().get(f"/c/{session.token}")  # renders and keeps the copy
+    with CaptureQueriesContext(connection) as queries:
+        kept_response = Client().get(f"/c/{session.token}")
+    assert len(queries) == 1 and "flows_first_view_by_token" in queries[0]["sql"]
+    same_headers = ("Content-Type", "Content-Language", "Content-Security-Policy", "Cache-Control", "Vary",
+                    "X-Frame-Options", "Referrer-Policy")
+    assert [kept_response.get(h) for h in same_headers] == [full_response.get(h) for h in same_headers]
+    assert kept_response.cookies["csrftoken"].value
+    full, kept = full_response.content.decode(), kept_response.content.decode()
+    assert csrf_field(kept) != csrf_field(full)
+    assert kept.replace(csrf_field(kept), "") == full.replace(csrf_field(full), "")
+
+    # Whatever the first view shows, changed anywhere, is a new copy.
+    demo_app.support_email = "help@example.com"
+    demo_app.save()
+    assert "help@example.com" in first_view(session)
+
+
+def test_only_an_open_undecided_session_is_answered_from_the_copy(start):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from conftest import need
+    from flows import selectors
+
+    need(connection.vendor == "postgresql", "the narrow query reads PostgreSQL's row versions")
+    assert selectors.first_view_state("no-such-token-at-all") is None
+    expired, decided, open_ = start(), start(), start()
+    CancelSession.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert Client().post(f"/c/{decided.token}", {"action": "cancel", "reason": "too-expensive"}).status_code == 303
+    states = {name: selectors.first_view_state(s.token) for name, s in
+              [("expired", expired), ("decided", decided), ("open", open_)]}
+    assert {name: state.is_open for name, state in states.items()} == {
+        "expired": False, "decided": False, "open": True}
+    assert Client().get(f"/c/{expired.token}").status_code == 410
+    assert Client().get(f"/c/{decided.token}").status_code == 303
