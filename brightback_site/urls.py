@@ -1,7 +1,12 @@
+import math
+
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import include, path
+from django.utils.translation import gettext, ngettext
 from drf_spectacular.views import SpectacularAPIView
 
 from brightback_site import ratelimits
@@ -23,11 +28,27 @@ def admin_login(request: HttpRequest, extra_context: dict | None = None) -> Http
         limited = (ratelimits.check(request, scope="login-ip")
                    or ratelimits.check(request, scope="login-username", key=f"user:{username}"))
         if limited:
-            response = HttpResponse(f"Too many sign-in attempts. Try again in {limited.retry_after} seconds.\n",
-                                    status=429, content_type="text/plain; charset=utf-8")
-            response["Retry-After"] = str(limited.retry_after)
-            return response
+            return _login_throttled(request, limited)
     return admin.site.login(request, extra_context)
+
+
+def _login_throttled(request: HttpRequest, limited: ratelimits.Limited) -> HttpResponse:
+    """The admin's own login page, with the wait in words, its form empty but for the username: the
+    attempt is not checked at all, so the password is neither tried nor shown back."""
+    minutes = max(1, math.ceil(limited.retry_after / 60))
+    context = {
+        **admin.site.each_context(request),
+        "title": gettext("Log in"), "app_path": request.get_full_path(),
+        "username": request.user.get_username(), "next": request.POST.get("next", ""),
+        "form": AdminAuthenticationForm(request, initial={"username": request.POST.get("username", "")[:150]}),
+        "throttled": ngettext(
+            "Too many sign-in attempts. Nothing was checked. Please try again in %(minutes)d minute.",
+            "Too many sign-in attempts. Nothing was checked. Please try again in %(minutes)d minutes.",
+            minutes) % {"minutes": minutes},
+    }
+    response = TemplateResponse(request, "admin/login.html", context, status=429)
+    response["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 urlpatterns = [

@@ -85,6 +85,10 @@ def test_admin_login_is_throttled_per_address_against_password_guessing(client, 
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
     assert "_auth_user_id" not in client.session
+    # The admin's own page, saying why, with the username kept and the password not echoed.
+    html = response.content.decode()
+    assert 'id="login-form"' in html and "Too many sign-in attempts. Nothing was checked." in html
+    assert 'value="staff"' in html and "correct horse battery staple" not in html
 
 
 def test_admin_login_is_throttled_per_username_whatever_the_address(client, settings):

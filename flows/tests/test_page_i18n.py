@@ -185,14 +185,16 @@ def customer_facing_msgids() -> set[str]:
     return msgids
 
 
-def compiled_catalog(language: str) -> dict[str, str]:
+def compiled_catalog(language: str) -> dict[str | tuple[str, int], str]:
+    """msgid → msgstr, and (msgid, n) → the nth plural form, as gettext reads the .mo file."""
     with open(LOCALE_DIR / language / "LC_MESSAGES" / "django.mo", "rb") as mo:
         return gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
 
 
-def po_translations(language: str) -> dict[str, str]:
-    """msgid → msgstr for the translated, non-fuzzy entries of a .po file (enough of the format for ours)."""
-    entries: dict[str, str] = {}
+def po_translations(language: str) -> dict[str | tuple[str, int], str]:
+    """The translated, non-fuzzy entries of a .po file, keyed as compiled_catalog keys them (enough of the
+    format for ours)."""
+    entries: dict[str | tuple[str, int], str] = {}
     for block in (LOCALE_DIR / language / "LC_MESSAGES" / "django.po").read_text("utf-8").split("\n\n"):
         lines = block.strip().splitlines()
         if any(line.startswith("#,") and "fuzzy" in line for line in lines):
@@ -200,12 +202,18 @@ def po_translations(language: str) -> dict[str, str]:
         fields: dict[str, str] = {}
         key = ""
         for line in lines:
-            if line.startswith(("msgid ", "msgstr ", "msgctxt ")):
+            if line.startswith(("msgid ", "msgid_plural ", "msgstr ", "msgstr[", "msgctxt ")):
                 key, _, line = line.partition(" ")
                 fields[key] = ""
             if line.startswith('"') and key:
                 fields[key] += ast.literal_eval(line)
-        if fields.get("msgid") and fields.get("msgstr") and "msgctxt" not in fields:
+        if not fields.get("msgid") or "msgctxt" in fields:
+            continue
+        if "msgid_plural" in fields:
+            forms = sorted((int(k[len("msgstr["):-1]), v) for k, v in fields.items() if k.startswith("msgstr["))
+            if all(text for _, text in forms):
+                entries.update({(fields["msgid"], n): text for n, text in forms})
+        elif fields.get("msgstr"):
             entries[fields["msgid"]] = fields["msgstr"]
     return entries
 
@@ -230,8 +238,9 @@ def test_every_customer_facing_string_is_translated_and_compiled(language):
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_translations_keep_every_placeholder(language):
-    placeholder = re.compile(r"%\(\w+\)s")
-    for msgid, msgstr in compiled_catalog(language).items():
+    placeholder = re.compile(r"%\(\w+\)[sd]")
+    for key, msgstr in compiled_catalog(language).items():
+        msgid = key[0] if isinstance(key, tuple) else key
         if msgid:
             assert sorted(placeholder.findall(msgstr)) == sorted(placeholder.findall(msgid)), msgid
 
