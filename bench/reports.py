@@ -13,9 +13,7 @@ Django's test client as a logged-in superuser: one warm-up, then the median of -
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -156,14 +154,11 @@ def _print(results: list[dict], sizes: list[int]) -> None:
 
 
 def _write_results(results: list[dict]) -> None:
-    path = ROOT / "bench" / "results.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    rows = [row for row in existing.get("rows", []) if not str(row.get("name", "")).startswith("reports.")]
-    for row in results:
-        rows.append({"name": f"reports.{row['page']}@{row['size']}", "value": round(row["ms"], 1), "unit": "ms",
-                     "baseline": None, "ratio": round(row["ms"] / GOAL_MS, 3), "goal": GOAL_MS})
-    machine = existing.get("machine") or f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}"
-    path.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _results import record, row
+
+    record([row(f"reports.{r['page']}@{r['size']}", r["ms"], "ms",
+                f"< {GOAL_MS:.0f} ms, constant queries ({r['queries']})") for r in results])
 
 
 if __name__ == "__main__":
