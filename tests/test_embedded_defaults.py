@@ -37,6 +37,9 @@ JOURNEY = textwrap.dedent("""
     assert offers.status_code == 200 and b'data-bb-offer="discount-30"' in offers.content, offers.status_code
     decided = client.post(page, {"reason": "too-expensive", "accept": "discount-30"})
     assert decided.status_code == 303 and decided["Location"].startswith("http://127.0.0.1/offer?"), decided
+    health = client.get("/healthz")  # the load balancer's probe, answered by SQLite and the filesystem broker
+    assert health.status_code == 200, health.content
+    assert health.json() == {"status": "ok", "database": "ok", "broker": "ok"}, health.content
     print("journey ok")
 """)
 
