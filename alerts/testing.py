@@ -22,10 +22,12 @@ import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from brightback_site.testing import LocalHTTPServer
 
 
 def free_port() -> int:
@@ -138,7 +140,7 @@ class SlackReceiver:
         self.answers = list(answers or [])
         self.posted: list[Posted] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalHTTPServer | None = None
 
     def _answer(self) -> Answer:
         with self._lock:
@@ -164,15 +166,12 @@ class SlackReceiver:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = LocalHTTPServer(Handler, name="slack-receiver")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> SlackReceiver:
@@ -184,7 +183,7 @@ class SlackReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the receiver first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/XXXX"
+        return self._server.url("/services/T000/B000/XXXX")
 
     def snapshot(self) -> list[Posted]:
         with self._lock:

@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+
+from brightback_site.testing import LocalHTTPServer
 
 
 @dataclass
@@ -66,8 +68,7 @@ class Receiver:
     def __post_init__(self) -> None:
         self.received: list[Received] = []
         self._changed = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalHTTPServer | None = None
 
     # -- lifecycle --
     def start(self) -> Receiver:
@@ -102,17 +103,12 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        self._server = LocalHTTPServer(Handler, name="webhook-receiver")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> Receiver:
@@ -124,7 +120,7 @@ class Receiver:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the receiver first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        return self._server.url("/hooks")
 
     # -- what arrived --
     def verify(self, body: bytes, headers: dict[str, str]) -> dict | None:

@@ -21,12 +21,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
 from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from brightback_site.testing import LocalHTTPServer
 
 API_KEY = "test_cbfake_3b1e9d0c"
 SITE = "acme-test"
@@ -309,17 +310,14 @@ class ChargebeeFake(FaultsMixin):
         self.faults = InjectedFaults()
         self._counter = 0
         self.requests: list[dict[str, Any]] = []  # what the SDK sent: method, path, params, headers
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="chargebee-fake", daemon=True)
-        self._thread.start()
+        self._http = LocalHTTPServer(_handler_for(self), name="chargebee-fake")
+        self.port = self._http.port
 
     # --- FakeBilling --------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._http.url()
 
     def credentials(self, *, timeout: float = 5.0) -> Credentials:
         return Credentials(api_key=API_KEY, site=SITE, api_base=self.url, timeout=timeout)
@@ -369,9 +367,7 @@ class ChargebeeFake(FaultsMixin):
             self.requests.clear()
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     # --- the API ------------------------------------------------------------------------------------
 

@@ -31,13 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
 from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from brightback_site.testing import LocalHTTPServer
 
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
 API_VERSION = "v2021-02-25"
@@ -208,11 +209,8 @@ class RecurlyFake(FaultsMixin):
         self._coupon_id = _new_id()
         self._site_id = _new_id()
         self.reset()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recurly-fake", daemon=True)
-        self._thread.start()
+        self._http = LocalHTTPServer(_handler_for(self), name="recurly-fake")
+        self.port = self._http.port
 
     # --- the FakeBilling protocol ---------------------------------------------------------------
 
@@ -260,9 +258,7 @@ class RecurlyFake(FaultsMixin):
             self._seq = 0
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     # --- request handling -----------------------------------------------------------------------
 
