@@ -340,8 +340,8 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 BENCH_VIEWS = envbool("BENCH_VIEWS", False)
 
 # --- Abuse limits (DESIGN §8) -----------------------------------------------------------------
-# On by default; RATE_LIMITS=off for benchmarks and load tests. Counted in the cache below, so shared by
-# every web process when REDIS_URL is set (in-memory, per process, otherwise). Each rule is
+# On by default; RATE_LIMITS=off for benchmarks and load tests. Counted in the cache above, so shared by
+# every web process when REDIS_URL is set (by the processes of one machine otherwise). Each rule is
 # "COUNT/PERIOD" with PERIOD s, m, h or d, optionally with a multiplier ("100/5m").
 RATE_LIMITS = envbool("RATE_LIMITS", True)
 RATE_LIMIT_RULES = {
