@@ -99,9 +99,9 @@ def email_address(value: Any) -> str | None:
 
 
 def answer_by(start: datetime, business_days: int) -> datetime:
-    """`business_days` working days (Monday to Friday) after `start`; a request made at a weekend
-    counts from Monday morning."""
-    moment = start
+    """`business_days` working days (Monday to Friday) after `start`, in the team's time zone
+    (TIME_ZONE); a request made at a weekend counts from Monday morning."""
+    moment = timezone.localtime(start) if timezone.is_aware(start) else start
     if moment.weekday() >= 5:
         moment = (moment + timedelta(days=7 - moment.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
     added = 0
@@ -244,8 +244,8 @@ def customer_email(*, app: App, kind: str, facts: Facts, language: str, effectiv
     customer's language."""
     with translation.override(language or settings.LANGUAGE_CODE):
         context = {**facts.as_context(), "effective": effective,
-                   "occurred_on": date_format(facts.occurred_at, "DATE_FORMAT"),
-                   "answer_by_text": (date_format(facts.support_request["answer_by"], "l j F Y")
+                   "occurred_on": date_format(timezone.localtime(facts.occurred_at), "DATE_FORMAT"),
+                   "answer_by_text": (date_format(timezone.localtime(facts.support_request["answer_by"]), "l j F Y")
                                       if facts.support_request else "")}
         subject, text, html = render_email(app=app, kind=kind, context=context)
     reply_to = (facts.support_request or {}).get("support_email") or app.support_email
@@ -293,7 +293,8 @@ def slack_message(*, facts: Facts) -> dict[str, Any]:
         request = facts.support_request
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(
             f"They asked: {request['asked_for']}. Answer by "
-            f"{request['answer_by']:%a %d %b %Y %H:%M} UTC ({request['promise']}).", limit=3000)}})
+            f"{timezone.localtime(request['answer_by']):%a %d %b %Y %H:%M %Z} ({request['promise']}).",
+            limit=3000)}})
     if facts.feedback:
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                     "text": "*Feedback*\n" + mrkdwn(facts.feedback, limit=2900)}})
@@ -302,7 +303,7 @@ def slack_message(*, facts: Facts) -> dict[str, Any]:
         lines = "\n".join(f"{k}: {v}" for k, v in extra)
         text = "*Account and custom fields*\n" + mrkdwn(lines, limit=2800)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-    context = [f"{facts.app_name} · {facts.event_type} · {facts.occurred_at:%Y-%m-%d %H:%M} UTC"]
+    context = [f"{facts.app_name} · {facts.event_type} · {timezone.localtime(facts.occurred_at):%Y-%m-%d %H:%M %Z}"]
     if facts.session_id:
         context.append(f"session {facts.session_id}")
     elements: list[dict[str, Any]] = [{"type": "mrkdwn", "text": mrkdwn(" · ".join(context), limit=3000)}]

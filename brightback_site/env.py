@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import zoneinfo
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -59,6 +60,16 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def envzone(name: str, default: str) -> str:
+    """An IANA time zone name such as Europe/Paris, checked against the system's (or tzdata's) database."""
+    value = (os.environ.get(name) or "").strip() or default
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(f"{name} must be a time zone name such as Europe/Paris, not {value!r}") from None
+    return value
 
 
 _RATE = re.compile(r"^[1-9][0-9]*/[1-9]?[0-9]*[smhd]$")

@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import envbool, envfloat, envint, envlist, envrate, envstr
+from .env import envbool, envfloat, envint, envlist, envrate, envstr, envzone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("BRIGHTBACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -146,7 +146,9 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French")), ("de", _("German")), ("es", _("Spanish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
-TIME_ZONE = "UTC"
+# The team's time zone: the admin shows times in it, alert emails state them in it, and a report's day is
+# its calendar day. After changing it, `manage.py reports_refresh --all` recounts the days.
+TIME_ZONE = envzone("TIME_ZONE", "UTC")
 USE_TZ = True
 
 STATIC_URL = "static/"

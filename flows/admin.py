@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -273,13 +274,14 @@ class CancelSessionAdmin(ReadOnlyAdmin):
                 '<input type="hidden" name="next" value="{}"><button type="submit">{}</button></form>',
                 title, url, get_token(request), here, label)
 
-        rows = ((entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—", what(entry),
-                 entry.detail) for entry in timeline.timeline(obj))
+        rows = ((timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—",
+                 what(entry), entry.detail) for entry in timeline.timeline(obj))
+        when = _("when (%(zone)s)") % {"zone": timezone.get_current_timezone_name()}
         return format_html(
             '<table class="bb-timeline"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
             '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>'
             "<tbody>{}</tbody></table>",
-            _("when (UTC)"), _("from"), _("status"), _("what"), _("detail"),
+            when, _("from"), _("status"), _("what"), _("detail"),
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
 
     @admin.display(description=_("snippet data"))

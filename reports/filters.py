@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from flows.models import App, Audience, Flow, Variant
 
+from . import days
 from .selectors import ReportFilter
 
 DEFAULT_DAYS = 30
@@ -46,13 +46,13 @@ class ReportFilterForm(forms.Form):
         # Show the range the numbers cover: the default one is written into the date inputs too.
         if data is not None and not (data.get("start") or data.get("end")):
             data = data.copy()
-            end = timezone.now().date()
+            end = days.today()
             data["start"], data["end"] = (end - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), end.isoformat()
         super().__init__(data, **kwargs)
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        today = timezone.now().date()
+        today = days.today()
         end = cleaned.get("end") or today
         start = cleaned.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
         if start > end:

@@ -5,7 +5,7 @@ queries at a thousand sessions as at a million."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 from flows.models import CancelSession, Decision, Event
 from offers.models import Offer
 
-from . import stats
+from . import days, stats
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 
 
@@ -37,8 +37,7 @@ class ReportFilter:
         return rows.order_by()
 
     def sessions(self, prefix: str = "") -> Q:
-        start = datetime(self.first_day.year, self.first_day.month, self.first_day.day, tzinfo=UTC)
-        end = datetime(self.last_day.year, self.last_day.month, self.last_day.day, tzinfo=UTC) + timedelta(days=1)
+        start, end = days.bounds(self.first_day, self.last_day)
         q = Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end})
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
@@ -92,9 +91,9 @@ def overview(report: ReportFilter) -> Overview:
     for name in COUNTERS:
         setattr(result, name, totals[name] or 0)
     result.offer_confirmed = report.rollups(DailyOfferStat).aggregate(n=Sum("confirmed"))["n"] or 0
-    days = (rows.values("day").annotate(sessions=Sum("sessions"), decided=Sum("decided"),
-                                        saved=Sum(F("nevermind") + F("accepted"))).order_by("day"))
-    by_day = {row["day"]: row for row in days}
+    per_day = (rows.values("day").annotate(sessions=Sum("sessions"), decided=Sum("decided"),
+                                           saved=Sum(F("nevermind") + F("accepted"))).order_by("day"))
+    by_day = {row["day"]: row for row in per_day}
     current = report.first_day
     while current <= report.last_day:
         row = by_day.get(current, {"sessions": 0, "decided": 0, "saved": 0})
@@ -197,7 +196,7 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
     """
     now = now or timezone.now()
     since = now - timedelta(days=settings.SAVE_WATCH_DAYS)
-    window = ReportFilter(first_day=since.astimezone(UTC).date(), last_day=now.astimezone(UTC).date(),
+    window = ReportFilter(first_day=days.day_of(since), last_day=days.day_of(now),
                           app_id=report.app_id, flow_id=report.flow_id, audience_id=report.audience_id,
                           variant_id=report.variant_id)
     totals = window.rollups(DailyStat).aggregate(saved=Sum(F("nevermind") + F("accepted")), confirmed=Sum("confirmed"),

@@ -1,10 +1,11 @@
 """Rollups: the report pages read small daily tables instead of a million sessions.
 
-A refresh rewrites whole days (UTC, by the day each session started) from sessions, decisions and
-events, in one transaction: delete the days' rows, aggregate in the database, insert. It is derived data,
-so running it twice, or over any range, is always safe. Beat refreshes the days that can still change:
-those of sessions still open (decisions arrive up to SESSION_TTL_SECONDS after a session starts) and the
-days whose saves are being confirmed now (SAVE_WATCH_DAYS ago). `manage.py reports_refresh` rebuilds any range.
+A refresh rewrites whole days (the team's days, reports.days, by the day each session started) from
+sessions, decisions and events, in one transaction: delete the days' rows, aggregate in the database,
+insert. It is derived data, so running it twice, or over any range, is always safe. Beat refreshes the
+days that can still change: those of sessions still open (decisions arrive up to SESSION_TTL_SECONDS
+after a session starts) and the days whose saves are being confirmed now (SAVE_WATCH_DAYS ago).
+`manage.py reports_refresh` rebuilds any range.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from flows.models import CancelSession, Decision, Event
 from flows.services import SAVE_CONFIRM_LOOKBACK_DAYS
 from offers.models import Offer
 
+from . import days
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 
 SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
@@ -41,11 +43,6 @@ def value_kept(monthly_value: Decimal | None, *, offer_kind: str | None, discoun
     return monthly_value
 
 
-def _bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
-    return start, start + timedelta(days=(last_day - first_day).days + 1)
-
-
 def _session_key(row: dict, prefix: str = "") -> tuple:
     return (row["day"], *(row[f"{prefix}{name}"] for name in DIMENSIONS))
 
@@ -56,7 +53,7 @@ def _dims(key: tuple) -> dict:
 
 def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
     in_range = CancelSession.objects.filter(created_at__gte=start, created_at__lt=end).order_by()
-    rows = (in_range.annotate(day=TruncDate("created_at", tzinfo=UTC))
+    rows = (in_range.annotate(day=TruncDate("created_at", tzinfo=days.zone()))
             .values("day", *DIMENSIONS, "decision__kind", "decision__offer__kind",
                     "decision__offer__discount_percent")
             .annotate(n=Count("id"), reasons=Count("id", filter=Q(decision__reason_code__gt="")),
@@ -83,7 +80,7 @@ def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
                                              discount_percent=row["decision__offer__discount_percent"])
     confirmed = (Event.objects.filter(type=Event.Type.SAVE_CONFIRMED, session__created_at__gte=start,
                                       session__created_at__lt=end).order_by()
-                 .annotate(day=TruncDate("session__created_at", tzinfo=UTC))
+                 .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
                  .values("day", *(f"session__{name}" for name in DIMENSIONS)).annotate(n=Count("id")))
     for row in confirmed:
         key = _session_key(row, "session__")
@@ -97,7 +94,7 @@ def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
 def _reason_stats(start: datetime, end: datetime) -> list[DailyReasonStat]:
     rows = (Decision.objects.filter(session__created_at__gte=start, session__created_at__lt=end)
             .exclude(reason_code="").order_by()
-            .annotate(day=TruncDate("session__created_at", tzinfo=UTC))
+            .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
             .values("day", *(f"session__{name}" for name in DIMENSIONS), "reason_code", "kind")
             .annotate(n=Count("id"), label=Max("reason_label")))
     stats: dict[tuple, DailyReasonStat] = {}
@@ -122,14 +119,14 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
         return stats.setdefault((*key, code), DailyOfferStat(**_dims(key), offer_code=code, revenue_saved=Decimal(0)))
 
     shown = (CancelSession.objects.filter(created_at__gte=start, created_at__lt=end, offers_shown_at__isnull=False)
-             .order_by().annotate(day=TruncDate("created_at", tzinfo=UTC))
+             .order_by().annotate(day=TruncDate("created_at", tzinfo=days.zone()))
              .values_list("day", *DIMENSIONS, "offers_shown"))
     for row in shown.iterator(chunk_size=5000):
         for code in set(row[-1] or ()):
             stat_for(row[:-1], code).shown += 1
     accepted = (Decision.objects.filter(kind=Decision.Kind.ACCEPT, session__created_at__gte=start,
                                         session__created_at__lt=end).order_by()
-                .annotate(day=TruncDate("session__created_at", tzinfo=UTC))
+                .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
                 .values("day", *(f"session__{name}" for name in DIMENSIONS), "offer_code", "offer__kind",
                         "offer__discount_percent")
                 .annotate(n=Count("id"), value=Sum("session__monthly_value")))
@@ -140,7 +137,7 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
                                          discount_percent=row["offer__discount_percent"])
     confirmed = (Event.objects.filter(type=Event.Type.SAVE_CONFIRMED, session__decision__kind=Decision.Kind.ACCEPT,
                                       session__created_at__gte=start, session__created_at__lt=end).order_by()
-                 .annotate(day=TruncDate("session__created_at", tzinfo=UTC))
+                 .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
                  .values("day", *(f"session__{name}" for name in DIMENSIONS), "session__decision__offer_code")
                  .annotate(n=Count("id")))
     for row in confirmed:
@@ -165,7 +162,7 @@ def _lock_rollups() -> None:
 def rollups_refresh(*, first_day: date, last_day: date) -> RollupRun:
     """Rewrite the rollups of every day from first_day to last_day (inclusive)."""
     began = time.monotonic()
-    start, end = _bounds(first_day, last_day)
+    start, end = days.bounds(first_day, last_day)
     sessions, reasons, offers = _session_stats(start, end), _reason_stats(start, end), _offer_stats(start, end)
     with transaction.atomic():
         _lock_rollups()
@@ -203,12 +200,11 @@ def _merge(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
 
 def rollups_refresh_recent(*, now: datetime | None = None) -> int:
     """Refresh the days that can still change; return how many days were rewritten."""
-    today = (now or timezone.now()).astimezone(UTC).date()
-    days = 0
-    for first, last in days_that_can_change(today=today):
+    count = 0
+    for first, last in days_that_can_change(today=days.today(now)):
         rollups_refresh(first_day=first, last_day=last)
-        days += (last - first).days + 1
-    return days
+        count += (last - first).days + 1
+    return count
 
 
 def rollups_refresh_all() -> int:
@@ -216,6 +212,6 @@ def rollups_refresh_all() -> int:
     span = CancelSession.objects.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
     if span["first"] is None:
         return 0
-    first, last = span["first"].astimezone(UTC).date(), span["last"].astimezone(UTC).date()
+    first, last = days.day_of(span["first"]), days.day_of(span["last"])
     rollups_refresh(first_day=first, last_day=last)
     return (last - first).days + 1

@@ -212,6 +212,7 @@ def test_a_support_request_says_what_was_asked_and_by_when(smtp, live_app, make_
     assert "They asked: Talk to our team" in text
     assert "In their words: We need SSO before renewing" in text
     assert f"They expect an answer by {due:%A} {due.day} {due:%B %Y, %H:%M} UTC (within 1 business day)." in text
+    assert f"{delivery.occurred_at:%H:%M} UTC" in text  # the team's time zone, UTC unless TIME_ZONE says
     assert "Reply to: jane@example.com" in text
     assert "What the customer asked for" in html
 
@@ -236,6 +237,17 @@ def test_the_promised_response_time_comes_from_the_apps_settings(live_app, make_
 def test_answer_by_counts_business_days(start, days, due):
     parse = lambda value: datetime.strptime(value, "%Y-%m-%d %H:%M")  # noqa: E731
     assert rendering.answer_by(parse(start), days) == parse(due)
+
+
+def test_business_days_are_the_teams(settings):
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    settings.TIME_ZONE = "America/Los_Angeles"
+    friday_evening = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)  # Saturday in UTC, Friday 19:00 in California
+    due = rendering.answer_by(friday_evening, 1)
+    assert due == datetime(2026, 12, 7, 19, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # Monday evening there
+    assert f"{due:%Z}" == "PST"
 
 
 def test_a_billing_outcome_is_shown_when_the_event_carries_one(demo_app):

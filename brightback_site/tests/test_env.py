@@ -54,3 +54,15 @@ def test_envrate_reads_counts_per_period(monkeypatch, raw):
 
     monkeypatch.setenv("X_RATE", raw)
     assert envrate("X_RATE", "1/s") == raw
+
+
+def test_envzone_takes_a_time_zone_name_and_refuses_anything_else(monkeypatch):
+    from brightback_site.env import envzone
+
+    for raw, zone in (("Europe/Paris", "Europe/Paris"), (" Europe/Paris ", "Europe/Paris"), ("", "UTC")):
+        monkeypatch.setenv("X_ZONE", raw)
+        assert envzone("X_ZONE", "UTC") == zone
+    for raw in ("Mars/Olympus_Mons", "../etc/passwd", "PST8PDT/x"):
+        monkeypatch.setenv("X_ZONE", raw)
+        with pytest.raises(ImproperlyConfigured, match="X_ZONE"):
+            envzone("X_ZONE", "UTC")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from reports import days as report_days
 from reports import services
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         elif days is not None:
             if days < 1:
                 raise CommandError("--days must be at least 1")
-            today = datetime.now(UTC).date()
+            today = report_days.today()
             services.rollups_refresh(first_day=today - timedelta(days=days - 1), last_day=today)
             count = days
         else:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from flows.models import App
+from reports import days as report_days
 from reports import seeding, services
 
 
@@ -43,9 +44,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Made {written:,} sessions for {app.app_id} in {time.monotonic() - started:.1f} s.")
         if not no_refresh:
             began = time.monotonic()
-            today = datetime.now(UTC).date()
-            services.rollups_refresh(first_day=today - timedelta(days=days), last_day=today)
-            self.stdout.write(f"Report rollups rebuilt for {days + 1} days in {time.monotonic() - began:.1f} s.")
+            # A day more than the sessions span: a daylight-saving change can move the first one back a day.
+            today = report_days.today()
+            services.rollups_refresh(first_day=today - timedelta(days=days + 1), last_day=today)
+            self.stdout.write(f"Report rollups rebuilt for {days + 2} days in {time.monotonic() - began:.1f} s.")
 
     def _bar(self, done: int, total: int, started: float) -> None:
         width = 30
