@@ -41,6 +41,15 @@ OFFER_TYPES = {"discount": "Discount", "pause": "Pause", "plan_change": "Plan ch
 TERM_LABELS = {"coupon": "coupon", "discount_percent": "discount (%)", "discount_months": "for months",
                "pause_months": "pause (months)", "plan": "new plan", "trial_days": "extra trial days",
                "support_email": "support address", "link_url": "link"}
+# A billing action in words: what it does, where, and how far it got (the status words tell a team that
+# processes cancels by hand that this one is being done for them).
+BILLING_ACTIONS = {"cancel": "Cancel the subscription", "coupon": "Apply the coupon", "pause": "Pause billing",
+                   "plan_change": "Change the plan", "trial_extension": "Extend the trial"}
+BILLING_PROVIDERS = {"stripe": "Stripe", "recurly": "Recurly", "chargebee": "Chargebee"}
+BILLING_STATUSES = {"pending": "queued, carried out automatically", "running": "in progress, carried out automatically",
+                    "succeeded": "done automatically", "skipped": "dry run, nothing was sent", "failed": "failed"}
+
+
 def _term_order(name: str) -> tuple[int, str]:
     order = list(TERM_LABELS)
     return (order.index(name) if name in order else len(order), name)
@@ -161,7 +170,9 @@ def _promise(days: int) -> str:
 
 
 def facts_for(*, app: App, event_type: str, data: dict, occurred_at: datetime, session_pk: int | None = None,
-              response_business_days: int = 1) -> Facts:
+              response_business_days: int = 1, session_billing: dict | None = None) -> Facts:
+    """`session_billing`: what billing is doing about the session now (flows.services.session_billing),
+    for an event that does not carry its own `billing`."""
     account = _dict(data.get("account"))
     email = email_address(data.get("email"))
     raw_email = _text(data.get("email"))
@@ -185,10 +196,13 @@ def facts_for(*, app: App, event_type: str, data: dict, occurred_at: datetime, s
     ordered = [k for k in ACCOUNT_ORDER if k in account] + [k for k in account if k not in ACCOUNT_ORDER]
     account_pairs = flatten({key: account[key] for key in ordered})
     context = _dict(data.get("context"))
-    billing_data = _dict(data.get("billing"))
-    billing = ({key: display(billing_data.get(key)) for key in ("action", "provider", "status", "error",
-                                                                  "subscription_id")}
-               if billing_data else None)
+    billing_data = _dict(data.get("billing")) or _dict(session_billing)
+    billing = None
+    if billing_data:
+        billing = {key: display(billing_data.get(key)) for key in ("action", "provider", "status", "error",
+                                                                     "subscription_id")}
+        for key, words in (("action", BILLING_ACTIONS), ("provider", BILLING_PROVIDERS), ("status", BILLING_STATUSES)):
+            billing[key] = words.get(str(billing_data.get(key)), billing[key])
     feedback = _text(data.get("feedback"))
     support_request: dict[str, Any] | None = None
     if event_type == Event.Type.OFFER_EMAIL_REQUESTED:
@@ -319,11 +333,13 @@ def slack_message(*, facts: Facts) -> dict[str, Any]:
 
 def message_for(*, app: App, kind: str, event_type: str, data: dict, occurred_at: datetime | None = None,
                 session_pk: int | None = None, response_business_days: int = 1, recipients: list[str] | None = None,
-                slack_webhook_url: str = "", language: str = "", effective: str = "") -> tuple[str, Message]:
+                slack_webhook_url: str = "", language: str = "", effective: str = "",
+                session_billing: dict | None = None) -> tuple[str, Message]:
     """The transport slug and the rendered message of one alert: what the worker sends and the admin
     previews."""
     facts = facts_for(app=app, event_type=event_type, data=data, occurred_at=occurred_at or timezone.now(),
-                      session_pk=session_pk, response_business_days=response_business_days)
+                      session_pk=session_pk, response_business_days=response_business_days,
+                      session_billing=session_billing)
     if kind == "slack":
         return "slack", Message(subject=facts.subject, chat=slack_message(facts=facts), url=slack_webhook_url)
     if kind == "team_email":

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from brightback_site import outbox
+from flows import services as flow_services
 from flows.models import App, Event
 from flows.selectors import app_part
 
@@ -211,12 +212,16 @@ def message_of(delivery: AlertDelivery) -> tuple[str, Message]:
     app = delivery.app
     prefs = settings_for_app(app=app)
     session_pk = delivery.event.session_id if delivery.event_id and delivery.event else None
+    # The team's messages say what billing is doing about the session as they go out; the customer's don't.
+    billing = (flow_services.session_billing(session_id=session_pk)
+               if session_pk is not None and delivery.kind in (AlertDelivery.Kind.TEAM_EMAIL, AlertDelivery.Kind.SLACK)
+               and "billing" not in delivery.data else None)
     return rendering.message_for(
         app=app, kind=delivery.kind, event_type=delivery.event_type, data=delivery.data,
         occurred_at=delivery.occurred_at, session_pk=session_pk,
         response_business_days=prefs.response_business_days, recipients=list(delivery.recipients),
         slack_webhook_url=delivery.slack_webhook_url, language=delivery.language,
-        effective=prefs.cancellation_effective)
+        effective=prefs.cancellation_effective, session_billing=billing)
 
 
 def delivery_send(*, delivery_id: int) -> SendResult:

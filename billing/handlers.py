@@ -5,11 +5,24 @@ from __future__ import annotations
 from flows.models import Decision, Event
 
 from . import selectors, services
+from .models import BillingAction
 
 
 def on_event(event: Event) -> None:
     """BRIGHTBACK_EVENT_HANDLERS: called by flows.services.event_record inside the event's transaction."""
     services.actions_create_for_event(event=event)
+
+
+def session_billing(session_id: int) -> dict | None:
+    """BRIGHTBACK_SESSION_BILLING: the session's latest billing action, as a `billing.action_failed`
+    event describes one (alerts show it, so nobody repeats by hand what billing is already doing)."""
+    action = selectors.actions_for_session(session_id=session_id).last()
+    if action is None:
+        return None
+    return {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
+            "status": action.status,
+            "error": (action.summary or action.last_error) if action.status == BillingAction.Status.FAILED else None,
+            "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id") or None}
 
 
 def save_still_active(decision: Decision) -> bool | None:

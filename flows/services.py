@@ -433,16 +433,28 @@ def _canceled_since(decision: Decision) -> bool:
     return later.exists()
 
 
-@lru_cache(maxsize=1)
-def _save_checks(paths: tuple[str, ...]) -> list:
+@lru_cache(maxsize=4)
+def _imported(paths: tuple[str, ...]) -> list:
     return [import_string(path) for path in paths]
+
+
+def session_billing(*, session_id: int) -> dict | None:
+    """What the billing system is doing about a session, from the first channel named in
+    BRIGHTBACK_SESSION_BILLING that knows: {"action", "provider", "status", "error", "subscription_id"},
+    the shape of a `billing.action_failed` event's `billing`, with status pending, running, succeeded,
+    skipped (a dry run) or failed. None when no channel does anything about it."""
+    for report in _imported(tuple(settings.BRIGHTBACK_SESSION_BILLING)):
+        found = report(session_id)
+        if found:
+            return found
+    return None
 
 
 def _still_saved(decision: Decision) -> bool | None:
     """What the channels named in BRIGHTBACK_SAVE_CHECKS know (the billing system: is the customer
     still paying?): False as soon as one says no, True when one says yes, None when none can tell."""
     verdict = None
-    for check in _save_checks(tuple(settings.BRIGHTBACK_SAVE_CHECKS)):
+    for check in _imported(tuple(settings.BRIGHTBACK_SAVE_CHECKS)):
         answer = check(decision)
         if answer is False:
             return False

@@ -3,6 +3,7 @@ parses them as a help desk would."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -257,9 +258,37 @@ def test_a_billing_outcome_is_shown_when_the_event_carries_one(demo_app):
                                            data=data, recipients=["help@desk.example.com"])
 
     assert message.subject == "[Test] Billing action failed: jane@example.com (pro, monthly, 49)"
-    assert "BILLING\ncancel in stripe: failed\nError: No such subscription: sub_test\nSubscription: sub_test" in \
-        message.text
+    assert ("BILLING\nCancel the subscription in Stripe: failed\nError: No such subscription: sub_test\n"
+            "Subscription: sub_test") in message.text
     assert "No such subscription: sub_test" in message.html
+
+
+def test_a_cancel_alert_says_what_billing_is_doing_so_nobody_does_it_by_hand(live_app, make_rule, alert_for):
+    from billing import services as billing_services
+    from billing.models import BillingAction
+
+    billing_services.connection_save(app=live_app, provider="stripe", api_key="sk_live_alerts")
+    make_rule()
+    delivery = alert_for()
+    action = BillingAction.objects.get(session=delivery.event.session)
+
+    _slug, message = services.message_of(delivery)  # the alert goes out before the worker has run it
+    assert "BILLING\nCancel the subscription in Stripe: queued, carried out automatically\nSubscription: sub_1" \
+        in message.text
+    assert "queued, carried out automatically" in message.html
+
+    BillingAction.objects.filter(pk=action.pk).update(status=BillingAction.Status.SUCCEEDED)
+    _slug, message = services.message_of(delivery)
+    assert "Cancel the subscription in Stripe: done automatically" in message.text
+    slack_delivery = AlertDelivery(app=live_app, event=delivery.event, kind=AlertDelivery.Kind.SLACK,
+                                   event_type=delivery.event_type, data=delivery.data,
+                                   occurred_at=delivery.occurred_at, slack_webhook_url="https://hooks.slack.com/x")
+    _slug, slack_message = services.message_of(slack_delivery)
+    assert "Cancel the subscription in Stripe: done automatically" in json.dumps(slack_message.chat)
+
+    # A session billing does nothing about shows no such section.
+    BillingAction.objects.all().delete()
+    assert "BILLING" not in services.message_of(delivery)[1].text
 
 
 def test_a_resend_starts_a_failed_alert_over(smtp, live_app, make_rule, alert_for):
