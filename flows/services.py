@@ -442,9 +442,14 @@ def session_billing(*, session_id: int) -> dict | None:
     """What the billing system is doing about a session, from the first channel named in
     BRIGHTBACK_SESSION_BILLING that knows: {"action", "provider", "status", "error", "subscription_id"},
     the shape of a `billing.action_failed` event's `billing`, with status pending, running, succeeded,
-    skipped (a dry run) or failed. None when no channel does anything about it."""
+    skipped (a dry run) or failed. None when no channel does anything about it, or when the one that
+    does fails to say: a message about the session goes out without it rather than not at all."""
     for report in _imported(tuple(settings.BRIGHTBACK_SESSION_BILLING)):
-        found = report(session_id)
+        try:
+            found = report(session_id)
+        except Exception:
+            logger.exception("%s failed for session %s", report.__qualname__, session_id)
+            continue
         if found:
             return found
     return None

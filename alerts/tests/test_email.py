@@ -263,7 +263,8 @@ def test_a_billing_outcome_is_shown_when_the_event_carries_one(demo_app):
     assert "No such subscription: sub_test" in message.html
 
 
-def test_a_cancel_alert_says_what_billing_is_doing_so_nobody_does_it_by_hand(live_app, make_rule, alert_for):
+def test_a_cancel_alert_says_what_billing_is_doing_so_nobody_does_it_by_hand(live_app, make_rule, alert_for,
+                                                                          settings):
     from billing import services as billing_services
     from billing.models import BillingAction
 
@@ -286,9 +287,16 @@ def test_a_cancel_alert_says_what_billing_is_doing_so_nobody_does_it_by_hand(liv
     _slug, slack_message = services.message_of(slack_delivery)
     assert "Cancel the subscription in Stripe: done automatically" in json.dumps(slack_message.chat)
 
-    # A session billing does nothing about shows no such section.
+    # A session billing does nothing about shows no such section; nor does one whose report fails, and
+    # the alert still goes out.
     BillingAction.objects.all().delete()
     assert "BILLING" not in services.message_of(delivery)[1].text
+    settings.BRIGHTBACK_SESSION_BILLING = ["alerts.tests.test_email.broken_billing_report"]
+    assert "BILLING" not in services.message_of(delivery)[1].text
+
+
+def broken_billing_report(session_id: int) -> dict:
+    raise RuntimeError("the billing channel is broken")
 
 
 def test_a_resend_starts_a_failed_alert_over(smtp, live_app, make_rule, alert_for):
