@@ -170,9 +170,9 @@ def _promise(days: int) -> str:
 
 
 def facts_for(*, app: App, event_type: str, data: dict, occurred_at: datetime, session_pk: int | None = None,
-              response_business_days: int = 1, session_billing: dict | None = None) -> Facts:
-    """`session_billing`: what billing is doing about the session now (flows.services.session_billing),
-    for an event that does not carry its own `billing`."""
+              response_business_days: int = 1, event_billing: dict | None = None) -> Facts:
+    """`event_billing`: what billing is doing about the event now (flows.services.event_billing), for an
+    event that does not carry its own `billing`."""
     account = _dict(data.get("account"))
     email = email_address(data.get("email"))
     raw_email = _text(data.get("email"))
@@ -196,7 +196,7 @@ def facts_for(*, app: App, event_type: str, data: dict, occurred_at: datetime, s
     ordered = [k for k in ACCOUNT_ORDER if k in account] + [k for k in account if k not in ACCOUNT_ORDER]
     account_pairs = flatten({key: account[key] for key in ordered})
     context = _dict(data.get("context"))
-    billing_data = _dict(data.get("billing")) or _dict(session_billing)
+    billing_data = _dict(data.get("billing")) or _dict(event_billing)
     billing = None
     if billing_data:
         billing = {key: display(billing_data.get(key)) for key in ("action", "provider", "status", "error",
@@ -334,12 +334,12 @@ def slack_message(*, facts: Facts) -> dict[str, Any]:
 def message_for(*, app: App, kind: str, event_type: str, data: dict, occurred_at: datetime | None = None,
                 session_pk: int | None = None, response_business_days: int = 1, recipients: list[str] | None = None,
                 slack_webhook_url: str = "", language: str = "", effective: str = "",
-                session_billing: dict | None = None) -> tuple[str, Message]:
+                event_billing: dict | None = None) -> tuple[str, Message]:
     """The transport slug and the rendered message of one alert: what the worker sends and the admin
     previews."""
     facts = facts_for(app=app, event_type=event_type, data=data, occurred_at=occurred_at or timezone.now(),
                       session_pk=session_pk, response_business_days=response_business_days,
-                      session_billing=session_billing)
+                      event_billing=event_billing)
     if kind == "slack":
         return "slack", Message(subject=facts.subject, chat=slack_message(facts=facts), url=slack_webhook_url)
     if kind == "team_email":

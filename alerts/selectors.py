@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from . import rendering
 from .models import AlertDelivery, AlertRule
-from .services import settings_for_app
+from .services import sample_data, settings_for_app
 from .transports import Message
 
 
@@ -34,7 +34,7 @@ def rule_preview(*, rule: AlertRule, event_type: str) -> list[Preview]:
     """What the rule's destinations receive for a made-up `event_type` event (services.rule_send_test
     sends the same): one Preview per destination, rendered by the code the worker runs."""
     prefs = settings_for_app(app=rule.app)
-    data = rendering.sample_data(app=rule.app, event_type=event_type)
+    data = sample_data(app=rule.app, event_type=event_type)
     now = timezone.now()
     previews = []
     for kind, wanted in ((AlertDelivery.Kind.TEAM_EMAIL, bool(rule.recipients)),

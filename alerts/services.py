@@ -164,11 +164,22 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
 
 
 @transaction.atomic
+def sample_data(*, app: App, event_type: str) -> dict[str, Any]:
+    """The made-up event of test alerts and their previews (rendering.sample_data), with what billing
+    would do about such an event when the App is connected, as the App's real alerts say it."""
+    data = rendering.sample_data(app=app, event_type=event_type)
+    if "billing" not in data:
+        billing = flow_services.event_billing(Event(app=app, type=event_type, data=data))
+        if billing:
+            data["billing"] = billing
+    return data
+
+
 def rule_send_test(*, rule: AlertRule, event_type: str) -> list[AlertDelivery]:
     """Queue the rule's alert for a made-up `event_type` event to its real destinations, marked as a
     test; each is tried once. It is exactly what `selectors.rule_preview` shows."""
     now = timezone.now()
-    data = rendering.sample_data(app=rule.app, event_type=event_type)
+    data = sample_data(app=rule.app, event_type=event_type)
     rows = []
     for row in _rows_for(prefs_of=lambda: None, event_type=event_type, data=data, is_test_session=False,
                          rules=[rule]):  # a test goes to the team only: no customer's settings needed
@@ -212,16 +223,16 @@ def message_of(delivery: AlertDelivery) -> tuple[str, Message]:
     app = delivery.app
     prefs = settings_for_app(app=app)
     session_pk = delivery.event.session_id if delivery.event_id and delivery.event else None
-    # The team's messages say what billing is doing about the session as they go out; the customer's don't.
-    billing = (flow_services.session_billing(session_id=session_pk)
-               if session_pk is not None and delivery.kind in (AlertDelivery.Kind.TEAM_EMAIL, AlertDelivery.Kind.SLACK)
-               and "billing" not in delivery.data else None)
+    # The team's messages say what billing is doing about the event as they go out; the customer's don't.
+    billing = (flow_services.event_billing(delivery.event)
+               if delivery.event_id and delivery.event and "billing" not in delivery.data
+               and delivery.kind in (AlertDelivery.Kind.TEAM_EMAIL, AlertDelivery.Kind.SLACK) else None)
     return rendering.message_for(
         app=app, kind=delivery.kind, event_type=delivery.event_type, data=delivery.data,
         occurred_at=delivery.occurred_at, session_pk=session_pk,
         response_business_days=prefs.response_business_days, recipients=list(delivery.recipients),
         slack_webhook_url=delivery.slack_webhook_url, language=delivery.language,
-        effective=prefs.cancellation_effective, session_billing=billing)
+        effective=prefs.cancellation_effective, event_billing=billing)
 
 
 def delivery_send(*, delivery_id: int) -> SendResult:

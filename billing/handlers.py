@@ -13,16 +13,27 @@ def on_event(event: Event) -> None:
     services.actions_create_for_event(event=event)
 
 
-def session_billing(session_id: int) -> dict | None:
-    """BRIGHTBACK_SESSION_BILLING: the session's latest billing action, as a `billing.action_failed`
-    event describes one (alerts show it, so nobody repeats by hand what billing is already doing)."""
-    action = selectors.actions_for_session(session_id=session_id).last()
-    if action is None:
+def event_billing(event: Event) -> dict | None:
+    """BRIGHTBACK_EVENT_BILLING: the billing action of a recorded event, as it stands, or what billing
+    would do for an event not recorded (a test alert's), described as a `billing.action_failed` event
+    describes one. Alerts show it, so nobody repeats by hand what billing is already doing."""
+    if not event._state.adding:
+        action = BillingAction.objects.filter(event_id=event.pk).order_by("pk").last()
+        if action is None:
+            return None
+        return {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
+                "status": action.status,
+                "error": (action.summary or action.last_error) if action.status == BillingAction.Status.FAILED
+                else None,
+                "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id")
+                or None}
+    planned = services.action_planned(event=event)
+    if planned is None:
         return None
-    return {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
-            "status": action.status,
-            "error": (action.summary or action.last_error) if action.status == BillingAction.Status.FAILED else None,
-            "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id") or None}
+    connection, kind, request = planned
+    return {"action": kind, "provider": connection.provider,
+            "status": BillingAction.Status.SKIPPED if connection.dry_run else BillingAction.Status.PENDING,
+            "error": None, "subscription_id": request.get("subscription_id") or None}
 
 
 def save_still_active(decision: Decision) -> bool | None:

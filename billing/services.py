@@ -108,20 +108,29 @@ def _connection(*, app: App) -> BillingConnection | None:
                     load=lambda: BillingConnection.objects.filter(app_id=app.pk).first())
 
 
+def action_planned(*, event: Event) -> tuple[BillingConnection, str, dict] | None:
+    """The App's connection and the (kind, request) an event asks of it, or None when it asks nothing
+    (no connection, or an event billing does not act on)."""
+    if event.type not in (Event.Type.SESSION_CANCELED, Event.Type.OFFER_ACCEPTED):
+        return None
+    connection = _connection(app=event.app)
+    if connection is None:
+        return None
+    asked = action_request(event=event, connection=connection)
+    return None if asked is None else (connection, *asked)
+
+
 def actions_create_for_event(*, event: Event) -> list[int]:
     """The billing action an event asks for, if its App is connected, in the event's transaction; a
     worker is woken when (and only if) it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("billing actions must be written in the transaction of their event")
-    if event.session_id is None or event.type not in (Event.Type.SESSION_CANCELED, Event.Type.OFFER_ACCEPTED):
+    if event.session_id is None:
         return []
-    connection = _connection(app=event.app)
-    if connection is None:
+    planned = action_planned(event=event)
+    if planned is None:
         return []
-    asked = action_request(event=event, connection=connection)
-    if asked is None:
-        return []
-    kind, request = asked
+    connection, kind, request = planned
     decision_id = Decision.objects.filter(session_id=event.session_id).values_list("pk", flat=True).first()
     action = BillingAction.objects.create(
         app_id=event.app_id, session_id=event.session_id, decision_id=decision_id, event=event,

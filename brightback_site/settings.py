@@ -265,10 +265,10 @@ BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
                                        ["billing.document.BillingSection", "alerts.document.AlertsSection"])
 # Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
-# What the billing system is doing about a session, for messages to people (a cancel's alert says the
-# cancel is being carried out in Stripe, so nobody does it by hand): dotted paths of
-# `session_billing(session_id) -> dict | None` (see flows.services.session_billing).
-BRIGHTBACK_SESSION_BILLING = envlist("BRIGHTBACK_SESSION_BILLING", ["billing.handlers.session_billing"])
+# What the billing system does about an event, for messages to people (a cancel's alert says the cancel
+# is being carried out in Stripe, so nobody does it by hand): dotted paths of
+# `event_billing(event) -> dict | None` (see flows.services.event_billing).
+BRIGHTBACK_EVENT_BILLING = envlist("BRIGHTBACK_EVENT_BILLING", ["billing.handlers.event_billing"])
 # What each channel adds to a session's timeline in the admin: dotted paths of
 # `timeline_entries(session) -> list[flows.timeline.Entry]` (see flows/timeline.py).
 BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES",

@@ -438,17 +438,18 @@ def _imported(paths: tuple[str, ...]) -> list:
     return [import_string(path) for path in paths]
 
 
-def session_billing(*, session_id: int) -> dict | None:
-    """What the billing system is doing about a session, from the first channel named in
-    BRIGHTBACK_SESSION_BILLING that knows: {"action", "provider", "status", "error", "subscription_id"},
+def event_billing(event: Event) -> dict | None:
+    """What the billing system does about an event, from the first channel named in
+    BRIGHTBACK_EVENT_BILLING that knows: {"action", "provider", "status", "error", "subscription_id"},
     the shape of a `billing.action_failed` event's `billing`, with status pending, running, succeeded,
-    skipped (a dry run) or failed. None when no channel does anything about it, or when the one that
-    does fails to say: a message about the session goes out without it rather than not at all."""
-    for report in _imported(tuple(settings.BRIGHTBACK_SESSION_BILLING)):
+    skipped (a dry run) or failed. For an event not recorded (a test alert's made-up one), what it would
+    do. None when no channel does anything about it, or when the one that does fails to say: a message
+    about the event goes out without it rather than not at all."""
+    for report in _imported(tuple(settings.BRIGHTBACK_EVENT_BILLING)):
         try:
-            found = report(session_id)
+            found = report(event)
         except Exception:
-            logger.exception("%s failed for session %s", report.__qualname__, session_id)
+            logger.exception("%s failed for event %s", report.__qualname__, event.pk)
             continue
         if found:
             return found

@@ -76,6 +76,23 @@ def test_send_test_alert_delivers_what_the_preview_showed(admin_client, make_rul
     assert html.escape(text.splitlines()[0]) in preview
 
 
+def test_for_an_app_connected_to_billing_the_test_alert_says_what_billing_would_do(admin_client, demo_app, make_rule,
+                                                                                   smtp):
+    from billing import services as billing_services
+
+    billing_services.connection_save(app=demo_app, provider="recurly", api_key="recurly_test_alerts", dry_run=True)
+    rule = make_rule(events=["session.canceled"])
+    preview = html.unescape(admin_client.get(reverse("admin:alerts_alertrule_test", args=[rule.pk])).content.decode())
+    line = "Cancel the subscription in Recurly: dry run, nothing was sent"
+    assert line in preview
+
+    admin_client.post(reverse("admin:alerts_alertrule_test", args=[rule.pk]), {"event": "session.canceled"})
+    services.delivery_send(delivery_id=AlertDelivery.objects.get().pk)
+    [message] = smtp.messages()
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert f"BILLING\n{line}\nSubscription: sub_test" in text
+
+
 def test_a_failed_test_alert_is_tried_once_and_shows_the_servers_answer(admin_client, make_rule, smtp):
     smtp.answers = ["421 4.3.2 Try again later"]
     rule = make_rule()

@@ -291,11 +291,11 @@ def test_a_cancel_alert_says_what_billing_is_doing_so_nobody_does_it_by_hand(liv
     # the alert still goes out.
     BillingAction.objects.all().delete()
     assert "BILLING" not in services.message_of(delivery)[1].text
-    settings.BRIGHTBACK_SESSION_BILLING = ["alerts.tests.test_email.broken_billing_report"]
+    settings.BRIGHTBACK_EVENT_BILLING = ["alerts.tests.test_email.broken_billing_report"]
     assert "BILLING" not in services.message_of(delivery)[1].text
 
 
-def broken_billing_report(session_id: int) -> dict:
+def broken_billing_report(event: object) -> dict:
     raise RuntimeError("the billing channel is broken")
 
 
