@@ -7,7 +7,7 @@ from contextvars import ContextVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import display_for_value, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
@@ -240,7 +240,7 @@ class CancelSessionAdmin(ReadOnlyAdmin):
             (_("offer"), _admin_link(decision.offer, decision.offer) if decision.offer is not None
              else decision.offer_code or "—"),
             (_("redirected to"), decision.redirect_url or _("the “done” page (no return URL was passed)")),
-            (_("when"), decision.created_at),
+            (_("when"), display_for_value(decision.created_at, "—")),  # as the admin shows every other time
         ]
         return format_html('<table class="bb-detail">{}</table>', format_html_join(
             "", '<tr><th scope="row">{}</th><td style="white-space:pre-wrap;word-break:break-all">{}</td></tr>',
