@@ -22,12 +22,11 @@ import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from brightback_site.testing import LocalHTTPServer
+from brightback_site.testing import Answer, LocalReceiver
 
 
 def free_port() -> int:
@@ -117,9 +116,6 @@ class SmtpServer:
             return [got.message for got in self.accepted]
 
 
-Answer = tuple[int, dict[str, str], bytes]
-
-
 @dataclass
 class Posted:
     path: str
@@ -132,58 +128,26 @@ class Posted:
         return json.loads(self.body)
 
 
-class SlackReceiver:
+class SlackReceiver(LocalReceiver):
     """An HTTP server standing in for Slack's incoming webhooks: it records each POST and answers
     `answers` in turn (status, headers, body), then 200 "ok" as Slack does."""
+
+    path = "/services/T000/B000/XXXX"
 
     def __init__(self, *, answers: list[Answer] | None = None) -> None:
         self.answers = list(answers or [])
         self.posted: list[Posted] = []
         self._lock = threading.Lock()
-        self._server: LocalHTTPServer | None = None
 
     def _answer(self) -> Answer:
         with self._lock:
             return self.answers.pop(0) if self.answers else (200, {}, b"ok")
 
-    def start(self) -> SlackReceiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, headers, answer = receiver._answer()
-                with receiver._lock:
-                    receiver.posted.append(Posted(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                  body, status))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self._server = LocalHTTPServer(Handler, name="slack-receiver")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> SlackReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the receiver first"
-        return self._server.url("/services/T000/B000/XXXX")
+    def answer_post(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        answer = self._answer()
+        with self._lock:
+            self.posted.append(Posted(path, headers, body, answer[0]))
+        return answer
 
     def snapshot(self) -> list[Posted]:
         with self._lock:

@@ -1,13 +1,13 @@
-"""What every channel's test fakes share: a real HTTP server on 127.0.0.1.
-
-The webhook receiver, the Slack stand-in and the Recurly and Chargebee servers each bring their own
-request handler; this serves it on a free port from a daemon thread until stop().
+"""What every channel's test fakes share: a real HTTP server on 127.0.0.1 (LocalHTTPServer: the Recurly
+and Chargebee servers bring their own request handler), and the recording receiver built on it
+(LocalReceiver: the webhook receiver and the Slack stand-in answer each POST).
 """
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 class LocalHTTPServer:
@@ -26,3 +26,60 @@ class LocalHTTPServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class LocalReceiver:
+    """The base of the tests' recording receivers (webhooks, Slack): it serves `answer_post` on
+    127.0.0.1, from start() to stop() or for a with-block, and writes each answer back.
+    Subclasses set `path` (what `url` points at) and answer each POST, recording what they need."""
+
+    path = "/"
+    _server: LocalHTTPServer | None = None
+
+    def answer_post(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers behind a proxy do
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, extra, answer = receiver.answer_post(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                try:
+                    self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:
+                    pass  # the sender went away (a killed worker): nothing to answer
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = LocalHTTPServer(Handler, name=type(self).__name__)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the receiver first"
+        return self._server.url(self.path)

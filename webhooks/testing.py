@@ -15,12 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from brightback_site.testing import LocalHTTPServer
+from brightback_site.testing import Answer, LocalReceiver
 
 
 @dataclass
@@ -38,7 +37,6 @@ class Received:
         return self.headers.get("webhook-id", "")
 
 
-Answer = tuple[int, dict[str, str], bytes]
 Respond = Callable[[Received], Answer]
 
 
@@ -59,7 +57,8 @@ def in_turn(*answers: Answer, then: Answer = (200, {}, b"ok")) -> Respond:
 
 
 @dataclass
-class Receiver:
+class Receiver(LocalReceiver):
+    path = "/hooks"
     secrets: list[str] = field(default_factory=list)
     respond: Respond = field(default_factory=always)
     # Answer 401 to a delivery whose signature does not verify, as a real receiver must.
@@ -68,59 +67,15 @@ class Receiver:
     def __post_init__(self) -> None:
         self.received: list[Received] = []
         self._changed = threading.Condition()
-        self._server: LocalHTTPServer | None = None
 
-    # -- lifecycle --
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers behind a proxy do
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                got = Received(path=self.path, headers=headers, body=body, at=time.time(), verified=False)
-                got.payload = receiver.verify(body, headers)
-                got.verified = got.payload is not None
-                receiver._record(got)
-                if not got.verified and receiver.reject_unverified:
-                    status, extra, answer = 401, {}, b"bad signature"
-                else:
-                    status, extra, answer = receiver.respond(got)
-                got.answered = status
-                try:
-                    self.send_response(status)
-                    for name, value in extra.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(answer)))
-                    self.end_headers()
-                    self.wfile.write(answer)
-                except OSError:
-                    pass  # the sender went away (a killed worker): nothing to answer
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self._server = LocalHTTPServer(Handler, name="webhook-receiver")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Receiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the receiver first"
-        return self._server.url("/hooks")
+    def answer_post(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        got = Received(path=path, headers=headers, body=body, at=time.time(), verified=False)
+        got.payload = self.verify(body, headers)
+        got.verified = got.payload is not None
+        self._record(got)
+        answer = (401, {}, b"bad signature") if not got.verified and self.reject_unverified else self.respond(got)
+        got.answered = answer[0]
+        return answer
 
     # -- what arrived --
     def verify(self, body: bytes, headers: dict[str, str]) -> dict | None:
