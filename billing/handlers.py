@@ -18,15 +18,8 @@ def event_billing(event: Event) -> dict | None:
     would do for an event not recorded (a test alert's), described as a `billing.action_failed` event
     describes one. Alerts show it, so nobody repeats by hand what billing is already doing."""
     if not event._state.adding:
-        action = BillingAction.objects.filter(event_id=event.pk).order_by("pk").last()
-        if action is None:
-            return None
-        return {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
-                "status": action.status,
-                "error": (action.summary or action.last_error) if action.status == BillingAction.Status.FAILED
-                else None,
-                "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id")
-                or None}
+        action = selectors.action_for_event(event_id=event.pk)
+        return services.action_described(action) if action is not None else None
     planned = services.action_planned(event=event)
     if planned is None:
         return None

@@ -19,6 +19,10 @@ def actions_for_session(*, session_id: int) -> QuerySet[BillingAction]:
     return BillingAction.objects.filter(session_id=session_id).order_by("created_at", "pk")
 
 
+def action_for_event(*, event_id: str) -> BillingAction | None:
+    return BillingAction.objects.filter(event_id=event_id).order_by("pk").last()
+
+
 def subscription_still_active(*, session: CancelSession) -> bool | None:
     """Ask the App's billing system whether the customer of `session` still pays: True when the named
     subscription (or one of the customer's) is active and not set to end; False when it was canceled

@@ -308,12 +308,19 @@ def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: 
     return ExecuteResult(BillingAction.Status.FAILED)
 
 
+def action_described(action: BillingAction) -> dict[str, Any]:
+    """An action as events and alerts describe it: `billing.action_failed`'s `billing`, and what
+    handlers.event_billing reports while it runs."""
+    failed = action.status == BillingAction.Status.FAILED
+    return {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
+            "status": action.status, "error": (action.summary or action.last_error) if failed else None,
+            "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id") or None}
+
+
 def _record_failure(action: BillingAction, *, error: str) -> None:
     """The `billing.action_failed` event: webhooks and alerts hear of the failure through it."""
     session = action.session
-    billing = {"action_id": action.public_id, "action": action.kind, "provider": action.provider,
-               "status": BillingAction.Status.FAILED, "error": error,
-               "subscription_id": ", ".join(action.subscription_ids) or action.request.get("subscription_id") or None}
+    billing = {**action_described(action), "status": BillingAction.Status.FAILED, "error": error}
     try:
         with transaction.atomic():
             flow_services.event_record(session=session, type=Event.Type.BILLING_ACTION_FAILED,
