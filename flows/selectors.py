@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -260,18 +260,20 @@ class FirstView(NamedTuple):
     flow_updated_at: datetime
 
 
-def first_view_state(token: str) -> FirstView | None:
+def first_view_state(token: str) -> FirstView | Literal[False] | None:
     """The session's FirstView in one narrow query, without building a model: PostgreSQL only.
 
     The hosted page's most common view is a customer opening their page, which page_cache already holds
-    rendered; this reads only what tells whether that copy still answers. None for an unknown token and
-    on other databases: session_by_token then answers.
+    rendered; this reads only what tells whether that copy still answers. False when no session has the
+    token; None on other databases, where session_by_token answers.
     """
-    if connection.vendor != "postgresql" or not TOKEN.match(token):
+    if connection.vendor != "postgresql":
         return None
+    if not TOKEN.match(token):
+        return False
     row = _fetch_by_token(_PREPARED_FIRST_VIEW_QUERY, _first_view_query(), token)
     if row is None:
-        return None
+        return False
     status, expires_at, decision_id, locale, variant_title, variant_intro, flow_id, flow_title, flow_intro, \
         version, updated_at, support_email = row
     return FirstView(
@@ -346,9 +348,9 @@ _REASONS_CACHE_SIZE = 2000
 
 
 def published_reasons(*, flow: Flow) -> list[Reason]:
-    cached = _reasons_cache.get(flow.pk)
-    if cached is not None and cached[0] == flow.updated_at:
-        return cached[1]
+    kept = published_reasons_kept(flow_id=flow.pk, updated_at=flow.updated_at)
+    if kept is not None:
+        return kept
     reasons = reasons_for_flow(flow_id=flow.pk)
     if len(_reasons_cache) >= _REASONS_CACHE_SIZE:
         _reasons_cache.clear()

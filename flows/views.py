@@ -142,10 +142,13 @@ def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, 
 
 
 def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
-    """The first view of an open session straight from page_cache, after one narrow query and no models;
-    None when that cannot answer (an unknown, decided or expired session, a copy not rendered yet, a
-    database other than PostgreSQL), and the full path answers instead."""
+    """The first view of an open session straight from page_cache, after one narrow query and no models
+    (or the unknown-link page, when that query found no session); None when that cannot answer (a decided
+    or expired session, a copy not rendered yet, a database other than PostgreSQL), and the full path
+    answers instead."""
     state = selectors.first_view_state(token)
+    if state is False:
+        return _unknown(request)
     if state is None or not state.is_open:
         return None
     reasons = selectors.published_reasons_kept(flow_id=state.flow_id, updated_at=state.flow_updated_at)

@@ -120,13 +120,17 @@ def test_only_an_open_undecided_session_is_answered_from_the_copy(start):
     from datetime import timedelta
 
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from conftest import need
     from flows import selectors
 
     need(connection.vendor == "postgresql", "the narrow query reads PostgreSQL's row versions")
-    assert selectors.first_view_state("no-such-token-at-all") is None
+    assert selectors.first_view_state("no-such-token-at-all") is False
+    with CaptureQueriesContext(connection) as queries:  # an unknown link costs the one narrow query
+        assert Client().get("/c/no-such-token-at-all").status_code == 404
+    assert len(queries) == 1
     expired, decided, open_ = start(), start(), start()
     CancelSession.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert Client().post(f"/c/{decided.token}", {"action": "cancel", "reason": "too-expensive"}).status_code == 303
