@@ -6,6 +6,7 @@ and Chargebee servers bring their own request handler), and the recording receiv
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
@@ -31,7 +32,7 @@ class LocalHTTPServer:
 Answer = tuple[int, dict[str, str], bytes]
 
 
-class LocalReceiver:
+class LocalReceiver(ABC):
     """The base of the tests' recording receivers (webhooks, Slack): it serves `answer_post` on
     127.0.0.1, from start() to stop() or for a with-block, and writes each answer back.
     Subclasses set `path` (what `url` points at) and answer each POST, recording what they need."""
@@ -39,8 +40,9 @@ class LocalReceiver:
     path = "/"
     _server: LocalHTTPServer | None = None
 
+    @abstractmethod
     def answer_post(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        raise NotImplementedError
+        """(status, headers, body) for one POST; it runs on the server's thread."""
 
     def start(self) -> Self:
         receiver = self

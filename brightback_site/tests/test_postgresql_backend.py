@@ -14,14 +14,14 @@ from django.db import connections
 from django.db.utils import OperationalError, ProgrammingError
 
 from brightback_site.postgresql.base import DatabaseWrapper
+from conftest import need
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def conn(monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabaseWrapper]:
-    if connections["default"].vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    need(connections["default"].vendor == "postgresql", "the backend under test is PostgreSQL's")
     wrapper = connections.create_connection("default")
     assert isinstance(wrapper, DatabaseWrapper) and wrapper.settings_dict["CONN_HEALTH_CHECKS"]
     wrapper.checks = 0  # type: ignore[attr-defined]
