@@ -316,7 +316,7 @@ def test_an_expired_lease_is_taken_over_and_the_lost_attempt_marked_interrupted(
 def test_redelivery_sends_again_under_the_same_webhook_id(receiver, make_endpoint, delivery_for,
                                                            django_capture_on_commit_callbacks, monkeypatch):
     published: list[list[int]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: published.append(ids) or len(ids))
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: published.append(ids) or len(ids))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     delivery = delivery_for(endpoint)
     services.delivery_attempt(delivery_id=delivery.pk)
@@ -387,7 +387,8 @@ def test_sweeper_wakes_endpoints_of_lost_and_orphaned_deliveries_once_per_grace_
         make_endpoint, delivery_for, receiver, monkeypatch, settings):
     settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
     woken: list[tuple[list[int], bool]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: woken.append((ids, force)) or len(ids))
+    monkeypatch.setattr(services, "endpoints_wake",
+                        lambda ids, force=False, **_: woken.append((ids, force)) or len(ids))
     lost_to, orphaned_to, quiet = (make_endpoint(f"{receiver.url}/{n}", receiver=receiver) for n in range(3))
     now = timezone.now()
     delivery_for(quiet)  # just woken on commit: not the sweeper's business yet
@@ -434,7 +435,7 @@ def test_an_endpoint_is_woken_once_however_many_deliveries_wait(make_endpoint, d
 
 def test_draining_an_endpoint_sends_everything_due_and_running_it_again_sends_nothing(
         receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     other = make_endpoint(f"{receiver.url}/other", receiver=receiver)
     for n in range(7):
@@ -452,7 +453,7 @@ def test_draining_an_endpoint_sends_everything_due_and_running_it_again_sends_no
 
 def test_a_drain_out_of_time_gives_back_what_it_did_not_send(receiver, make_endpoint, decide, monkeypatch):
     woken: list[list[int]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: woken.append(ids) or 1)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: woken.append(ids) or 1)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
         decide("cancel", email=f"c{n}@example.com")
@@ -526,7 +527,7 @@ def test_a_receiver_refusing_one_message_does_not_hold_up_the_others(receiver, m
 
 def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
         receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     monkeypatch.setattr(services, "TROUBLE_IN_A_ROW", 1)  # the first 503 stops the run
     receiver.respond = in_turn((503, {}, b"busy"))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
@@ -551,7 +552,7 @@ def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
 
 
 def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
         decide("cancel", email=f"c{n}@example.com")
@@ -564,7 +565,7 @@ def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver,
 
 
 def test_successes_recorded_together_keep_each_answer(receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     receiver.respond = in_turn((200, {}, b"first"), (201, {}, b"second"), (202, {}, b"third"))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
@@ -586,7 +587,7 @@ def test_successes_recorded_together_keep_each_answer(receiver, make_endpoint, d
 
 def test_a_worker_lost_before_recording_its_successes_leaves_every_attempt_counted(
         receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **kwargs: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(2):
         decide("cancel", email=f"c{n}@example.com")
