@@ -107,7 +107,7 @@ HEAD_KEPT_SECONDS = 7 * 24 * 3600
 def queue_of(task_name: str) -> str:
     """The Celery queue a task's messages go to (CELERY_TASK_ROUTES, else the default queue)."""
     route = getattr(settings, "CELERY_TASK_ROUTES", {}).get(task_name) or {}
-    return route.get("queue") or getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    return str(route.get("queue") or getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery"))
 
 
 def queue_head_seen(queue: str, runnable_at: float) -> None:
