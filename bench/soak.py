@@ -383,8 +383,10 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         beat = next(p for p in procs if p.name == "beat")
 
         def faults(stop: threading.Event) -> None:
-            plan = sorted([(duration * f, "kill-worker") for f in (0.12, 0.3, 0.55, 0.7, 0.85)]
-                          + [(duration * 0.4, "kill-beat"), (duration * 0.2, "redis")])
+            # Five worker kills in twelve minutes, as in the scenario this plays; at least two.
+            kills_planned = max(2, round(5 * duration / 720))
+            plan = sorted([(duration * (0.1 + 0.8 * k / kills_planned), "kill-worker") for k in range(kills_planned)]
+                          + [(duration * 0.45, "kill-beat"), (duration * 0.25, "redis")])
             start = time.monotonic()
             kills = 0
             for at, what in plan:
