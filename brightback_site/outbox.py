@@ -350,7 +350,8 @@ def lost(model: type[OutboxRow], *, queue: str, grace_seconds: float, now: datet
     not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)
     overdue = Q(status=PENDING, next_attempt_at__lte=now - grace)
     head = queue_head(queue)
-    if head is not None and queue_size(queue) != 0:
+    waiting = queue_size(queue) if head is not None else None
+    if head is not None and waiting:  # an empty queue, or one the broker cannot count, explains nothing
         published_before_head = Q(next_attempt_at__lt=head) & (Q(swept_at__isnull=True) | Q(swept_at__lt=head))
         too_long = Q(next_attempt_at__lte=now - timedelta(seconds=settings.OUTBOX_LOST_AFTER_SECONDS))
         overdue &= published_before_head | too_long
