@@ -557,7 +557,8 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime | None = 
 
 def endpoint_enable(*, endpoint: Endpoint) -> None:
     Endpoint.objects.filter(pk=endpoint.pk).update(is_active=True, disabled_at=None, disabled_reason="",
-                                                   failing_since=None, updated_at=timezone.now())
+                                                   failing_since=None, backoff_until=None, troubled_runs=0,
+                                                   updated_at=timezone.now())
     app_row_changed(pk=endpoint.app_id)
     endpoint.refresh_from_db()
 
@@ -606,7 +607,10 @@ def endpoint_send_test(*, endpoint: Endpoint) -> Delivery:
                              data=_test_data(endpoint=endpoint, message_id=message_id)),
         next_attempt_at=now, created_at=now,
     )
-    transaction.on_commit(partial(endpoints_wake, [endpoint.pk]))
+    # Staff asked to try the endpoint now: its backoff, and a wake-up queued for the backoff's end,
+    # must not make them wait.
+    Endpoint.objects.filter(pk=endpoint.pk).update(backoff_until=None)
+    transaction.on_commit(partial(endpoints_wake, [endpoint.pk], force=True))
     return delivery
 
 

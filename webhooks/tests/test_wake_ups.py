@@ -169,3 +169,16 @@ def test_a_delivery_whose_lease_ran_out_is_taken_over_at_the_next_sweep_even_beh
     take_one(broker)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SUCCEEDED
+
+
+def test_a_test_event_goes_out_at_once_to_an_endpoint_backing_off(broker, receiver, make_endpoint,
+                                                                   django_capture_on_commit_callbacks):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    Endpoint.objects.filter(pk=endpoint.pk).update(backoff_until=timezone.now() + timedelta(minutes=10),
+                                                   troubled_runs=5, wake_requested=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.endpoint_send_test(endpoint=endpoint)
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+    take_one(broker)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
+    assert len(receiver.snapshot()) == 1
