@@ -24,6 +24,8 @@ from .filters import ReportFilterForm
 REPORTS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 PERMISSION = "flows.view_cancelsession"
+# A refresh records a RollupRun: that is the permission it needs, beyond reading the reports.
+REFRESH_PERMISSION = "reports.add_rolluprun"
 TABS = [("overview", "Overview"), ("reasons", "Reasons"), ("offers", "Offers"), ("experiments", "Experiments"),
         ("watch_list", "Watch list")]
 
@@ -161,6 +163,8 @@ def sessions_csv(request: HttpRequest) -> HttpResponse:
 @require_POST
 @staff_report
 def refresh(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(REFRESH_PERMISSION):
+        raise PermissionDenied
     days = services.rollups_refresh_recent()
     messages.success(request, _("Refreshed the numbers of %(days)s days that can still change.") % {"days": days})
     target = reverse("reports:overview")
