@@ -159,6 +159,10 @@ class AppScopedAdmin(AppScopedFormfields, ActionsNamePermissions):
             raise PermissionDenied
         super().save_model(request, obj, form, change)
 
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> Any:
+        # Another App's row and a row that never was answer alike: not found, and nothing said about it.
+        raise Http404
+
     def checked_object(self, request: HttpRequest, object_id: str, permission: str) -> Any:
         """The object a custom page acts on: 404 outside the user's Apps, 403 without the named
         permission ("view", "change", "delete")."""
