@@ -19,7 +19,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path, unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
@@ -50,7 +50,7 @@ def app_path_of(model: type[Model]) -> str | None:
         try:
             if model._meta.get_field(field).is_relation:
                 return path
-        except Exception:  # noqa: BLE001, S112 - FieldDoesNotExist: try the next way to an App
+        except FieldDoesNotExist:
             continue
     return None
 
