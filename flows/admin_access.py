@@ -104,7 +104,8 @@ class ActionsNamePermissions(admin.ModelAdmin):
     again as if nothing had been asked."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        if request.method == "POST" and "action" in request.POST \
+        # An empty choice ("Go" with no action chosen) is left to Django, which says so.
+        if request.method == "POST" and request.POST.get("action") \
                 and request.POST["action"] not in self.get_actions(request):
             raise PermissionDenied
         return super().changelist_view(request, extra_context)

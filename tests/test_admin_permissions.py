@@ -124,3 +124,7 @@ def test_a_user_with_change_permission_is_still_offered_the_actions(world: Tenan
     response = client.post(reverse("admin:alerts_alertdelivery_changelist"),
                            {"action": "resend", ACTION_CHECKBOX_NAME: [world.alert_delivery.pk], "index": "0"})
     assert response.status_code == 302
+    # "Go" with no action chosen is a slip, answered as Django does ("No action selected"), not a 403.
+    response = client.post(reverse("admin:webhooks_endpoint_changelist"),
+                           {"action": "", ACTION_CHECKBOX_NAME: [world.endpoint.pk], "index": "0"})
+    assert response.status_code == 302
