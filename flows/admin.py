@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from offers.admin import OfferInline
 
 from . import admin_views, services, timeline
-from .admin_access import ActionsNamePermissions, AppScopedAdmin, TabularInline
+from .admin_access import ActionsNamePermissions, AppScopedAdmin, TabularInline, app_scope
 from .models import App, AppAccess, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 
 # The request whose session page is being drawn (CancelSessionAdmin.change_view sets it).
@@ -306,10 +306,13 @@ class CancelSessionAdmin(ReadOnlyAdmin):
     def timeline(self, obj: CancelSession) -> SafeString:
         request = _viewing.get()
         here = reverse("admin:flows_cancelsession_change", args=[obj.pk])
+        # Buttons (a billing action's Retry) only for those who edit this App; their page checks the rest.
+        editable = app_scope(request, editing=True) if request is not None else frozenset()
+        may_press = editable is None or obj.app_id in editable
 
         def what(entry: timeline.Entry) -> SafeString | str:
             title = format_html('<a href="{}">{}</a>', entry.url, entry.title) if entry.url else entry.title
-            if entry.action is None or request is None:
+            if entry.action is None or request is None or not may_press:
                 return title
             label, url = entry.action
             return format_html(

@@ -227,3 +227,16 @@ def test_a_staff_member_who_creates_an_app_edits_it(acme: Tenant):
     app = App.objects.get(app_id="initech")
     assert AppAccess.objects.get(user=user, app=app).role == AppAccess.Role.EDITOR
     assert Flow.objects.filter(app=app).count() == 0
+
+
+def test_the_session_timeline_offers_retry_only_to_editors_of_its_app(acme: Tenant):
+    from billing.models import BillingAction
+
+    BillingAction.objects.filter(pk=acme.action.pk).update(status=BillingAction.Status.FAILED)
+    retry = reverse("admin:billing_billingaction_retry", args=[acme.action.pk])
+    page = reverse("admin:flows_cancelsession_change", args=[acme.session.pk])
+    viewer = login(acme_viewer(acme, "billing.change_billingaction"))
+    assert retry not in viewer.get(page).content.decode()
+    editor = staff_user("editor", "billing.change_billingaction", view_all=True)
+    services.app_access_grant(app=acme.app, user=editor, role=AppAccess.Role.EDITOR)
+    assert retry in login(editor).get(page).content.decode()
