@@ -240,3 +240,24 @@ def test_the_session_timeline_offers_retry_only_to_editors_of_its_app(acme: Tena
     editor = staff_user("editor", "billing.change_billingaction", view_all=True)
     services.app_access_grant(app=acme.app, user=editor, role=AppAccess.Role.EDITOR)
     assert retry in login(editor).get(page).content.decode()
+
+
+def test_access_is_granted_and_revoked_on_the_apps_page(acme: Tenant):
+    owner = login(User.objects.create_superuser("owner", password="pw"))
+    member = staff_user("member", view_all=True)
+    url = reverse("admin:flows_app_change", args=[acme.app.pk])
+    app = {"name": acme.app.name, "mode": acme.app.mode, "allowed_return_hosts": acme.app.allowed_return_hosts,
+           "allowed_origins": "", "support_email": acme.app.support_email, "offer_blocklist": ""}
+    management = {"staff_access-INITIAL_FORMS": "0", "staff_access-TOTAL_FORMS": "1",
+                  "staff_access-MIN_NUM_FORMS": "0", "staff_access-MAX_NUM_FORMS": "1000"}
+    response = owner.post(url, {**app, **management, "staff_access-0-user": member.pk,
+                                "staff_access-0-role": "editor", "staff_access-0-app": acme.app.pk})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    access = AppAccess.objects.get(app=acme.app, user=member)
+    assert access.role == "editor"
+    response = owner.post(url, {**app, **management, "staff_access-INITIAL_FORMS": "1",
+                                "staff_access-0-id": access.pk, "staff_access-0-app": acme.app.pk,
+                                "staff_access-0-user": member.pk, "staff_access-0-role": "editor",
+                                "staff_access-0-DELETE": "on"})
+    assert response.status_code == 302
+    assert not AppAccess.objects.filter(user=member).exists()
