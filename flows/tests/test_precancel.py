@@ -92,6 +92,9 @@ def test_an_empty_or_malformed_subscription_id_does_not_identify_anyone(client, 
         ({"app_id": "demo", "email": "a@b.co", "auth": "abc"}, "auth must be an object with expires and hash"),
         ({"app_id": "demo", "email": "a@b.co", "account": {"created_at": "yesterday"}},
          "account.created_at must be an ISO 8601 date"),
+        # "²".isdigit() is true and int("²") raises: a digit only to str.
+        ({"app_id": "demo", "email": "a@b.co", "auth": {"expires": "\u00b2", "hash": "ab"}},
+         "auth must be an object with expires (unix seconds) and hash (hex)"),
     ],
 )
 def test_malformed_bodies_get_a_400_naming_the_problem(client, demo_app, body, message):
@@ -267,6 +270,65 @@ def test_values_the_database_cannot_store_are_a_400_not_a_500(client, demo_app, 
     assert response.status_code == 400
     assert response.json()["message"] == message
     assert CancelSession.objects.count() == 0
+
+
+# --- inputs that once answered 500 --------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [
+        ({"internal_id": "acct_42", "value": "nan"}, "account.value must be a finite number"),
+        ({"internal_id": "acct_42", "value": "NaN"}, "account.value must be a finite number"),
+        ({"internal_id": "acct_42", "value": "1e999"}, "account.value must be a finite number"),
+        ({"internal_id": "acct_42", "value": "-inf"}, "account.value must be a finite number"),
+        ({"internal_id": "acct_42", "value": 10**13}, "account.value is out of range (at most 100000000000 either way)"),
+        ({"internal_id": "acct_42", "value": 10**400}, "account.value is out of range (at most 100000000000 either way)"),
+        ({"internal_id": "acct_42", "value": "-1e12"}, "account.value is out of range (at most 100000000000 either way)"),
+        ({"internal_id": "acct_42", "k\x00": "v"}, "account key contains a NUL character"),
+        ({"internal_id": "acct_42", "\ud800": "v"}, "account key is not valid Unicode text"),
+        ({"internal_id": "acct_42", "k" * 201: "v"}, "account has a key longer than 200 characters"),
+    ],
+)
+def test_account_values_the_session_cannot_hold_are_a_400_not_a_500(client, demo_app, snippet_data, account,
+                                                                     message):
+    raw = json.dumps(snippet_data(account=account))
+    response = post(client, raw)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"valid": False, "message": message}
+    assert CancelSession.objects.count() == 0
+
+
+def test_the_largest_account_value_allowed_is_kept(client, demo_app, snippet_data):
+    response = post(client, snippet_data(account={"internal_id": "acct_42", "value": 10**11, "plan_term": "week"}))
+    assert response.status_code == 200
+    assert CancelSession.objects.get().account["value"] == 10**11
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.example\uff0f@127.0.0.1/account",  # FULLWIDTH SOLIDUS: a "/" once normalised
+        "http://evil.example\uff20127.0.0.1/account",  # FULLWIDTH COMMERCIAL AT: an "@" once normalised
+        "http://127.0.0.1\uff0fevil.example/account",
+        "http://b\u00fccher.example/account",  # an international name must be given in its xn-- form
+    ],
+)
+def test_a_return_url_whose_host_is_not_plain_ascii_is_a_400(client, demo_app, snippet_data, url):
+    for field in ("save_return_url", "cancel_confirmation_url", "offer_1_url"):
+        response = post(client, snippet_data(**{field: url}))
+        assert response.status_code == 400, response.content
+        assert response.json() == {
+            "valid": False,
+            "message": f"{field} must be a plain http(s) URL whose host is ASCII "
+                       "(write an international domain name in its xn-- form)"}
+    assert CancelSession.objects.count() == 0
+
+
+def test_an_offer_url_key_with_a_trailing_newline_is_not_an_offer_url(client, demo_app, snippet_data):
+    body = snippet_data()
+    body["offer_1_url\n"] = "http://localhost/offer-applied"
+    assert post(client, body).status_code == 200
+    assert "offer_1_url\n" not in CancelSession.objects.get().data
 
 
 json_values = st.recursive(
