@@ -6,8 +6,6 @@ import json
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from flows import signing
 from flows.models import App, CancelSession
@@ -274,6 +272,9 @@ def test_values_the_database_cannot_store_are_a_400_not_a_500(client, demo_app, 
 
 # --- inputs that once answered 500 --------------------------------------------------------------
 
+OUT_OF_RANGE = "account.value is out of range (at most 100000000000 either way)"
+
+
 @pytest.mark.parametrize(
     ("account", "message"),
     [
@@ -281,9 +282,9 @@ def test_values_the_database_cannot_store_are_a_400_not_a_500(client, demo_app, 
         ({"internal_id": "acct_42", "value": "NaN"}, "account.value must be a finite number"),
         ({"internal_id": "acct_42", "value": "1e999"}, "account.value must be a finite number"),
         ({"internal_id": "acct_42", "value": "-inf"}, "account.value must be a finite number"),
-        ({"internal_id": "acct_42", "value": 10**13}, "account.value is out of range (at most 100000000000 either way)"),
-        ({"internal_id": "acct_42", "value": 10**400}, "account.value is out of range (at most 100000000000 either way)"),
-        ({"internal_id": "acct_42", "value": "-1e12"}, "account.value is out of range (at most 100000000000 either way)"),
+        ({"internal_id": "acct_42", "value": 10**13}, OUT_OF_RANGE),
+        ({"internal_id": "acct_42", "value": 10**400}, OUT_OF_RANGE),
+        ({"internal_id": "acct_42", "value": "-1e12"}, OUT_OF_RANGE),
         ({"internal_id": "acct_42", "k\x00": "v"}, "account key contains a NUL character"),
         ({"internal_id": "acct_42", "\ud800": "v"}, "account key is not valid Unicode text"),
         ({"internal_id": "acct_42", "k" * 201: "v"}, "account has a key longer than 200 characters"),
@@ -330,24 +331,3 @@ def test_an_offer_url_key_with_a_trailing_newline_is_not_an_offer_url(client, de
     assert post(client, body).status_code == 200
     assert "offer_1_url\n" not in CancelSession.objects.get().data
 
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=12,
-)
-known_keys = st.sampled_from(["app_id", "email", "account", "custom", "context", "auth", "save_return_url",
-                              "offer_1_url", "subscription_id", "first_name", "timestamp"])
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.dictionaries(known_keys, json_values, max_size=6) | json_values,
-       email=st.sampled_from([None, "jane@example.com"]))
-def test_no_body_whatever_its_shape_gets_a_500(client, demo_app, body, email):
-    if isinstance(body, dict):
-        body.setdefault("app_id", "demo")
-        if email:
-            body.setdefault("email", email)
-    response = post(client, body)
-    assert response.status_code in {200, 400, 403, 404}, response.content
-    assert response.json()["valid"] is (response.status_code == 200)
