@@ -162,9 +162,7 @@ def _precancel_answer(request: HttpRequest, *, parse: Callable[[], object]) -> R
         return _cors(response, origin) if origin else response
 
     if app.is_live or data.get("auth"):
-        problem = signing.embed_auth_problem(
-            secret=app.secret, app_id=app.app_id,
-            internal_id=data.get("account", {}).get("internal_id", ""), auth=data.get("auth"))
+        problem = signing.embed_auth_problem(secret=app.secret, data=data, auth=data.get("auth"))
         if problem:
             return _fail(403, problem)
 

@@ -51,7 +51,10 @@ SNIPPET_DATA = {
         "auth": {
             "type": "object", "required": ["expires", "hash"], "nullable": True,
             "description": "Required in live mode (null or absent in test mode): hash = hex HMAC-SHA256(app secret, "
-                           "\"{app_id}:{account.internal_id}:{expires}\")",
+                           "\"{app_id}:{account.internal_id}:{expires}:{subscription_id}:{account.billing_id}:"
+                           "{email}\") "
+                           "when the data carries subscription_id, account.billing_id or email (an absent one as "
+                           "\"\"), else of \"{app_id}:{account.internal_id}:{expires}\"",
             "properties": {"expires": {"type": "integer"}, "hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}},
         },
     },

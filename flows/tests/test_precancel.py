@@ -156,8 +156,14 @@ def test_app_without_an_active_flow_says_so(client, demo_app, snippet_data):
 def signed(app: App, data: dict, *, expires: int | None = None, secret: str | None = None) -> dict:
     expires = expires or int(time.time()) + 600
     digest = signing.embed_hash(secret=secret or app.secret, app_id=app.app_id,
-                                internal_id=data["account"]["internal_id"], expires=expires)
+                                internal_id=data["account"]["internal_id"], expires=expires,
+                                subscription_id=data.get("subscription_id", ""),
+                                billing_id=data["account"].get("billing_id", ""), email=data.get("email", ""))
     return {**data, "auth": {"expires": expires, "hash": digest}}
+
+
+SIX = '"{app_id}:{account.internal_id}:{auth.expires}:{subscription_id}:{account.billing_id}:{email}"'
+MISMATCH = f"auth.hash does not match: it must be the HMAC-SHA256 of {SIX}"
 
 
 @pytest.fixture
@@ -180,13 +186,13 @@ def test_live_app_accepts_expires_sent_as_a_string(client, live_app, snippet_dat
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda app, d: d, "auth is required for a live-mode app"),
-        (lambda app, d: signed(app, d, secret="sk_wrong"), "auth.hash does not match"),
+        (lambda app, d: d, f"auth is required for a live-mode app: auth.hash must be the HMAC-SHA256 of {SIX}"),
+        (lambda app, d: signed(app, d, secret="sk_wrong"), MISMATCH),
         (lambda app, d: signed(app, d, expires=int(time.time()) - 10), "auth has expired"),
         (lambda app, d: signed(app, d, expires=int(time.time()) + 3 * 86400),
          "auth.expires is more than 24 hours ahead"),
         (lambda app, d: {**signed(app, d), "account": {**d["account"], "internal_id": "someone_else"}},
-         "auth.hash does not match"),
+         MISMATCH),
     ],
 )
 def test_live_app_refuses_missing_forged_or_expired_auth(client, live_app, snippet_data, mutate, message):
