@@ -165,7 +165,8 @@ def test_a_live_app_refuses_unsigned_data_of_any_shape_without_a_5xx(client, dem
     demo_app.mode = App.Mode.LIVE
     settle(demo_app)
     body = json.loads(raw)
-    body.pop("auth", None)
+    if isinstance(body, dict):
+        body.pop("auth", None)
     response = post(client, json.dumps(body))
     assert response.status_code in {400, 403, 404}, (response.status_code, response.content)
     assert not CancelSession.objects.exists()
