@@ -208,7 +208,8 @@ def clean_snippet_data(body: object) -> dict:
         if not isinstance(auth, dict):
             raise SnippetDataError("auth must be an object with expires and hash")
         expires, digest = auth.get("expires"), auth.get("hash")
-        if isinstance(expires, str) and expires.isascii() and expires.isdigit():
+        # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int() to read.
+        if isinstance(expires, str) and expires.isascii() and expires.isdigit() and len(expires) <= 20:
             expires = int(expires)
         if not isinstance(expires, int) or isinstance(expires, bool) or not isinstance(digest, str):
             raise SnippetDataError("auth must be an object with expires (unix seconds) and hash (hex)")

@@ -93,6 +93,9 @@ def test_an_empty_or_malformed_subscription_id_does_not_identify_anyone(client, 
         # "²".isdigit() is true and int("²") raises: a digit only to str.
         ({"app_id": "demo", "email": "a@b.co", "auth": {"expires": "\u00b2", "hash": "ab"}},
          "auth must be an object with expires (unix seconds) and hash (hex)"),
+        # Python refuses to read integers of more than 4300 digits from text.
+        ({"app_id": "demo", "email": "a@b.co", "auth": {"expires": "9" * 5000, "hash": "ab"}},
+         "auth must be an object with expires (unix seconds) and hash (hex)"),
     ],
 )
 def test_malformed_bodies_get_a_400_naming_the_problem(client, demo_app, body, message):
