@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -60,6 +61,19 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def envnetworks(name: str) -> list[str]:
+    """Comma-separated IP addresses or networks (10.0.0.0/8, 127.0.0.1, ::1), each as its network
+    (127.0.0.1/32); host names, ranges and wildcards are refused."""
+    networks = []
+    for item in envlist(name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks such as 10.0.0.0/8 or "
+                                       f"127.0.0.1, comma-separated; {item!r} is neither") from None
+    return networks
 
 
 def envzone(name: str, default: str) -> str:

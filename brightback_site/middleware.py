@@ -32,3 +32,22 @@ class HealthzFirst:
             response["X-Frame-Options"] = "DENY"
             return response
         return self.get_response(request)
+
+
+class ForwardedHeadersFromTrustedProxiesOnly:
+    """Forget X-Forwarded-Proto unless the direct peer is one of TRUSTED_PROXIES.
+
+    SECURE_PROXY_SSL_HEADER makes Django believe that header from anyone; only the proxy in front may
+    say the request came over HTTPS. (X-Forwarded-For is read by ratelimits.client_ip under the same rule.)
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_X_FORWARDED_PROTO" in request.META:
+            from brightback_site.ratelimits import peer_is_trusted_proxy
+
+            if not peer_is_trusted_proxy(request):
+                del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)

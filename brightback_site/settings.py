@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import envbool, envfloat, envint, envlist, envrate, envstr, envzone
+from .env import envbool, envfloat, envint, envlist, envnetworks, envrate, envstr, envzone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("BRIGHTBACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "brightback_site.middleware.HealthzFirst",
+    "brightback_site.middleware.ForwardedHeadersFromTrustedProxiesOnly",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -363,8 +364,17 @@ ALERT_LEASE_SECONDS = envfloat("ALERT_LEASE_SECONDS", 2 * max(EMAIL_TIMEOUT, ALE
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
-BEHIND_PROXY = envbool("BEHIND_PROXY", False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+# The proxies in front of this server (load balancer, nginx), as addresses or networks. Only a request
+# whose direct peer is one of them has its X-Forwarded-For read (the client is the right-most entry not in
+# the list; brightback_site/ratelimits.py) and its X-Forwarded-Proto believed.
+TRUSTED_PROXIES = envnetworks("TRUSTED_PROXIES")
+if os.environ.get("BEHIND_PROXY", "").strip().lower() not in ("", "0", "false", "no", "off"):
+    # BEHIND_PROXY=1 believed X-Forwarded-For from anyone. Guessing the proxies' addresses would either
+    # trust everyone again or count every customer as the proxy: say what to set instead.
+    raise ImproperlyConfigured(
+        "BEHIND_PROXY is replaced by TRUSTED_PROXIES: set TRUSTED_PROXIES to the addresses or networks of the "
+        "proxies in front of this server (e.g. TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1) and remove BEHIND_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)

@@ -22,11 +22,14 @@ admin.site.enable_nav_sidebar = False
 
 
 def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-    """The admin's login, throttled per address and per username against password guessing."""
+    """The admin's login, throttled against password guessing per address, and per username tried from
+    each address: a stranger guessing a known admin's password from their address is held back, while
+    the admin signing in from theirs is not."""
     if request.method == "POST":
         username = request.POST.get("username", "").strip().lower()[:150]
         limited = (ratelimits.check(request, scope="login-ip")
-                   or ratelimits.check(request, scope="login-username", key=f"user:{username}"))
+                   or ratelimits.check(request, scope="login-username", key=f"user:{username}",
+                                    from_address=True))
         if limited:
             return _login_throttled(request, limited)
     return admin.site.login(request, extra_context)

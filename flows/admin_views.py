@@ -69,8 +69,8 @@ def embed_snippets(*, app: App, server: str) -> dict[str, str]:
     The secret only ever appears as a placeholder: whoever can read this page must not learn it.
     """
     site = _example_site(app)
-    auth_line = ("\n    auth: AUTH,  // brightback_auth(internal_id) from your server (see below)"
-                 if app.is_live else "")
+    auth_line = ("\n    // From your server: brightback_auth(internal_id, subscription_id, billing_id, email),"
+                 " see below.\n    auth: AUTH," if app.is_live else "")
     html = f"""<script src="{server}/js/brightback.js"></script>
 <script>
   window.Brightback.handleData({{
@@ -80,12 +80,13 @@ def embed_snippets(*, app: App, server: str) -> dict[str, str]:
     save_return_url: "{site}/account",
     cancel_confirmation_url: "{site}/account/canceled",
     offer_1_url: "{site}/account/offer-accepted",
-    account: {{internal_id: "acct_123", plan: "pro", value: 49}},{auth_line}
+    account: {{internal_id: "acct_123", billing_id: "cus_123", plan: "pro", value: 49}},{auth_line}
   }});
 </script>
 <a id="bb-cancel" href="{site}/account/cancel">Cancel subscription</a>"""
     snippets = {"html": html}
     if app.is_live:
+        hours = signing.AUTH_MAX_AHEAD // 3600
         snippets["python"] = f'''import hashlib
 import hmac
 import os
@@ -95,10 +96,17 @@ APP_ID = {json.dumps(app.app_id)}
 APP_SECRET = os.environ["BRIGHTBACK_APP_SECRET"]  # the secret shown once when the app was created
 
 
-def brightback_auth(internal_id: str, ttl: int = 3600) -> dict:
-    """The snippet's auth block for one customer; expires at most {signing.AUTH_MAX_AHEAD // 3600} hours ahead."""
+def brightback_auth(internal_id: str, subscription_id: str = "", billing_id: str = "", email: str = "",
+                    ttl: int = 3600) -> dict:
+    """The snippet's auth block for one customer; expires at most {hours} hours ahead.
+
+    Pass the same subscription_id, account.billing_id and email the page sends (billing acts on them);
+    with none of them the signature covers the account alone.
+    """
     expires = int(time.time()) + ttl
     message = f"{{APP_ID}}:{{internal_id}}:{{expires}}"
+    if subscription_id or billing_id or email:
+        message += f":{{subscription_id}}:{{billing_id}}:{{email}}"
     digest = hmac.new(APP_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
     return {{"expires": expires, "hash": digest}}
 '''
@@ -107,16 +115,35 @@ def brightback_auth(internal_id: str, ttl: int = 3600) -> dict:
 const APP_ID = {json.dumps(app.app_id)};
 const APP_SECRET = process.env.BRIGHTBACK_APP_SECRET; // the secret shown once when the app was created
 
-// The snippet's auth block for one customer; expires at most {signing.AUTH_MAX_AHEAD // 3600} hours ahead.
-function brightbackAuth(internalId, ttl = 3600) {{
+// The snippet's auth block for one customer; expires at most {hours} hours ahead. Pass the same
+// subscription_id, account.billing_id and email the page sends (billing acts on them); with none of
+// them the signature covers the account alone.
+function brightbackAuth(internalId, {{ subscriptionId = "", billingId = "", email = "" }} = {{}}, ttl = 3600) {{
   const expires = Math.floor(Date.now() / 1000) + ttl;
-  const hash = crypto.createHmac("sha256", APP_SECRET)
-    .update(`${{APP_ID}}:${{internalId}}:${{expires}}`)
-    .digest("hex");
+  let message = `${{APP_ID}}:${{internalId}}:${{expires}}`;
+  if (subscriptionId || billingId || email) message += `:${{subscriptionId}}:${{billingId}}:${{email}}`;
+  const hash = crypto.createHmac("sha256", APP_SECRET).update(message).digest("hex");
   return {{ expires, hash }};
 }}
 
 module.exports = {{ brightbackAuth }};
+'''
+        snippets["ruby"] = f'''require "openssl"
+
+APP_ID = {json.dumps(app.app_id)}
+APP_SECRET = ENV.fetch("BRIGHTBACK_APP_SECRET") # the secret shown once when the app was created
+
+# The snippet's auth block for one customer; expires at most {hours} hours ahead. Pass the same
+# subscription_id, account.billing_id and email the page sends (billing acts on them); with none of
+# them the signature covers the account alone.
+def brightback_auth(internal_id, subscription_id: "", billing_id: "", email: "", ttl: 3600)
+  expires = Time.now.to_i + ttl
+  message = "#{{APP_ID}}:#{{internal_id}}:#{{expires}}"
+  unless [subscription_id, billing_id, email].all? {{ |field| field.to_s.empty? }}
+    message += ":#{{subscription_id}}:#{{billing_id}}:#{{email}}"
+  end
+  {{ expires: expires, hash: OpenSSL::HMAC.hexdigest("SHA256", APP_SECRET, message) }}
+end
 '''
     return snippets
 

@@ -140,7 +140,7 @@ def _precancel_answer(request: HttpRequest, *, parse: Callable[[], object]) -> R
     if limited:
         return _too_many(limited)
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
+    if length.isascii() and length.isdigit() and int(length) > settings.PRECANCEL_MAX_BYTES:
         return _fail(400, _TooLarge.default_detail)
     if not request.body.strip():
         return _fail(400, "invalid json syntax")
@@ -162,9 +162,7 @@ def _precancel_answer(request: HttpRequest, *, parse: Callable[[], object]) -> R
         return _cors(response, origin) if origin else response
 
     if app.is_live or data.get("auth"):
-        problem = signing.embed_auth_problem(
-            secret=app.secret, app_id=app.app_id,
-            internal_id=data.get("account", {}).get("internal_id", ""), auth=data.get("auth"))
+        problem = signing.embed_auth_problem(secret=app.secret, data=data, auth=data.get("auth"))
         if problem:
             return _fail(403, problem)
 
@@ -204,7 +202,7 @@ def _plain_post(request: HttpRequest) -> bool:
     if request.method != "POST" or "format" in request.GET or not request.META.get("CONTENT_TYPE"):
         return False
     length = request.META.get("CONTENT_LENGTH") or ""
-    if not length.isdigit() or int(length) == 0:
+    if not (length.isascii() and length.isdigit()) or int(length) == 0:
         return False
     accept = request.META.get("HTTP_ACCEPT")
     if accept is None:

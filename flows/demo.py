@@ -58,7 +58,7 @@ def demo_return(request: HttpRequest, outcome: str) -> HttpResponse:
         raise Http404
     params = {k: request.GET.get(k, "") for k in ("bb_event", "bb_account_id", "bb_session", "bb_ts", "bb_sig")}
     verified = False
-    if params["bb_ts"].isdigit():
+    if params["bb_ts"].isascii() and params["bb_ts"].isdigit():
         expected = signing.return_signature(secret=app.secret, event=params["bb_event"],
                                             account_id=params["bb_account_id"], session=params["bb_session"],
                                             ts=int(params["bb_ts"]))

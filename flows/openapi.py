@@ -11,7 +11,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
-from .snippet_data import MAX_STRING
+from .snippet_data import MAX_ACCOUNT_VALUE, MAX_STRING
 
 # The parser reads null as absent, so every optional field is nullable.
 _string = {"type": "string", "maxLength": MAX_STRING, "nullable": True}
@@ -37,7 +37,9 @@ SNIPPET_DATA = {
             "properties": {
                 "internal_id": _column_id,
                 "billing_id": _id, "company_name": _id, "company_domain": _id, "plan": _id,
-                "plan_term": _id, "value": {"type": "number", "nullable": True},
+                "plan_term": _id,
+                "value": {"type": "number", "nullable": True, "minimum": -MAX_ACCOUNT_VALUE,
+                          "maximum": MAX_ACCOUNT_VALUE},
                 "created_at": {"type": "string", "description": "ISO 8601", "nullable": True},
             },
         },
@@ -51,7 +53,10 @@ SNIPPET_DATA = {
         "auth": {
             "type": "object", "required": ["expires", "hash"], "nullable": True,
             "description": "Required in live mode (null or absent in test mode): hash = hex HMAC-SHA256(app secret, "
-                           "\"{app_id}:{account.internal_id}:{expires}\")",
+                           "\"{app_id}:{account.internal_id}:{expires}:{subscription_id}:{account.billing_id}:"
+                           "{email}\") "
+                           "when the data carries subscription_id, account.billing_id or email (an absent one as "
+                           "\"\"), else of \"{app_id}:{account.internal_id}:{expires}\"",
             "properties": {"expires": {"type": "integer"}, "hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}},
         },
     },

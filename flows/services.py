@@ -61,7 +61,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
     from offers.eligibility import offer_codes_for  # offers depends on flows; this one read goes the other way
 
     for key, value in data.items():
-        if (key in URL_FIELDS or OFFER_URL.match(key)) and not app.allows_return_url(value):
+        if (key in URL_FIELDS or OFFER_URL.fullmatch(key)) and not app.allows_return_url(value):
             raise ReturnUrlRefused(f"{key} is not on this app's allowed return-URL hosts")
     now = timezone.now()
     content = routing.published(app)

@@ -6,6 +6,7 @@ response alone. Brightback's own wording is kept where it had one.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -18,13 +19,17 @@ from brightback_site.text import unstorable
 MAX_STRING = 2000
 MAX_DEPTH = 6
 MAX_KEYS = 200
+MAX_KEY = 200
+# account.value: a weekly plan's value per month (x 52/12) must still fit the session's monthly_value
+# column (14 digits, 2 after the point), whatever plan_term says.
+MAX_ACCOUNT_VALUE = 10**11
 
 STRING_FIELDS = ("email", "subscription_id", "first_name", "last_name", "full_name")
 # Fields a session keeps in columns of their own, and those columns' widths (flows.models.CancelSession).
 COLUMN_WIDTHS = {"email": 254, "subscription_id": 255, "account.internal_id": 255}
 URL_FIELDS = ("save_return_url", "cancel_confirmation_url")
 APP_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-OFFER_URL = re.compile(r"^offer_([1-9][0-9]?)_url$")
+OFFER_URL = re.compile(r"offer_([1-9][0-9]?)_url")  # use fullmatch: "$" would allow a trailing newline
 ACCOUNT_STRINGS = ("internal_id", "billing_id", "company_name", "company_domain", "plan", "plan_term",
                    "created_at")
 CONTEXT_STRINGS = ("locale", "timezone", "user_agent", "url", "referrer")
@@ -58,9 +63,25 @@ def _check_text(value: str, path: str) -> None:
 _AMBIGUOUS_URL = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 
+def _key(key: str, path: str) -> None:
+    if len(key) > MAX_KEY:
+        raise SnippetDataError(f"{path} has a key longer than {MAX_KEY} characters")
+    _check_text(key, f"{path} key")
+
+
 def _url(value: object, path: str) -> str:
     url = _string(value, path)
-    parts = urlsplit(url)
+    # Non-ASCII in the host is where browsers and Python part ways: a browser normalises "\uff0f" to "/"
+    # and "\uff20" to "@" (so evil.example\uff0f@app.example is evil.example to it), and urlsplit refuses
+    # some such hosts outright. Domain names have an ASCII form (xn--) that means one thing to both.
+    netloc = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not netloc.isascii():
+        raise SnippetDataError(f"{path} must be a plain http(s) URL whose host is ASCII "
+                               "(write an international domain name in its xn-- form)")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise SnippetDataError(f"{path} must be an absolute http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SnippetDataError(f"{path} must be an absolute http(s) URL")
     if _AMBIGUOUS_URL.search(url) or "@" in parts.netloc:
@@ -79,9 +100,7 @@ def _plain(value: object, path: str, depth: int = 0) -> object:
             raise SnippetDataError(f"{path} has more than {MAX_KEYS} keys")
         cleaned = {}
         for key, item in value.items():
-            if len(key) > 200:
-                raise SnippetDataError(f"{path} has a key longer than 200 characters")
-            _check_text(key, f"{path} key")
+            _key(key, path)
             cleaned[key] = _plain(item, f"{path}.{key}", depth + 1)
         return cleaned
     if isinstance(value, str):
@@ -89,6 +108,27 @@ def _plain(value: object, path: str, depth: int = 0) -> object:
     if value is None or isinstance(value, bool | int | float):
         return value
     raise SnippetDataError(f"{path} has an unsupported type")
+
+
+def _account_value(value: object) -> float:
+    """account.value as a float the session can store: finite (jsonb has no NaN or Infinity) and small
+    enough for monthly_value. Brightback pages send it as a number or a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SnippetDataError("account.value must be a number")
+    if isinstance(value, str) and len(value) > 100:
+        raise SnippetDataError("account.value must be a number")
+    if isinstance(value, int) and abs(value) > MAX_ACCOUNT_VALUE:
+        # Checked before float(): an int of 400 digits does not convert at all (OverflowError).
+        raise SnippetDataError(f"account.value is out of range (at most {MAX_ACCOUNT_VALUE} either way)")
+    try:
+        number = float(value)
+    except ValueError:
+        raise SnippetDataError("account.value must be a number") from None
+    if not math.isfinite(number):
+        raise SnippetDataError("account.value must be a finite number")
+    if abs(number) > MAX_ACCOUNT_VALUE:
+        raise SnippetDataError(f"account.value is out of range (at most {MAX_ACCOUNT_VALUE} either way)")
+    return number
 
 
 def clean_snippet_data(body: object) -> dict:
@@ -115,7 +155,7 @@ def clean_snippet_data(body: object) -> dict:
     for name, value in body.items():
         if value is None:
             continue
-        if name in URL_FIELDS or OFFER_URL.match(name):
+        if name in URL_FIELDS or OFFER_URL.fullmatch(name):
             data[name] = _url(value, name)
 
     account = body.get("account")
@@ -123,19 +163,17 @@ def clean_snippet_data(body: object) -> dict:
         if not isinstance(account, dict):
             raise SnippetDataError("account must be an object")
         cleaned_account: dict = {}
+        if len(account) > MAX_KEYS:
+            raise SnippetDataError(f"account has more than {MAX_KEYS} keys")
         for key, value in account.items():
+            _key(key, "account")
             if value is None:
                 continue
             path = f"account.{key}"
             if key in ACCOUNT_STRINGS:
                 cleaned_account[key] = _string(value, path, allow_number=True)
             elif key == "value":
-                if isinstance(value, bool) or not isinstance(value, int | float | str):
-                    raise SnippetDataError("account.value must be a number")
-                try:
-                    cleaned_account[key] = float(value)
-                except ValueError:
-                    raise SnippetDataError("account.value must be a number") from None
+                cleaned_account[key] = _account_value(value)
             else:
                 cleaned_account[key] = _plain(value, path, 1)
         if "created_at" in cleaned_account and cleaned_account["created_at"]:
@@ -170,7 +208,8 @@ def clean_snippet_data(body: object) -> dict:
         if not isinstance(auth, dict):
             raise SnippetDataError("auth must be an object with expires and hash")
         expires, digest = auth.get("expires"), auth.get("hash")
-        if isinstance(expires, str) and expires.isdigit():
+        # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int() to read.
+        if isinstance(expires, str) and expires.isascii() and expires.isdigit() and len(expires) <= 20:
             expires = int(expires)
         if not isinstance(expires, int) or isinstance(expires, bool) or not isinstance(digest, str):
             raise SnippetDataError("auth must be an object with expires (unix seconds) and hash (hex)")

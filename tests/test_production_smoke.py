@@ -60,7 +60,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
         "DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")), "REDIS_URL": redis_url,
         "ALLOWED_HOSTS": "127.0.0.1", "SITE_URL": f"http://127.0.0.1:{port}",
         # No TLS between this test and gunicorn: what a TLS-terminating proxy would otherwise provide.
-        "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "SECURE_COOKIES": "0", "BEHIND_PROXY": "0",
+        "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "SECURE_COOKIES": "0", "TRUSTED_PROXIES": "",
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "LOG_LEVEL": "INFO",
         "STATIC_ROOT": str(tmp_path / "static"),
     })

@@ -51,13 +51,64 @@ def test_precancel_limit_per_app_counts_every_address(client, settings, demo_app
     assert precancel(client, snippet_data(app_id="nope"), REMOTE_ADDR="198.51.100.9").status_code == 404
 
 
-def test_behind_a_proxy_the_limit_follows_the_address_the_proxy_saw(client, settings, demo_app, snippet_data):
-    settings.BEHIND_PROXY = True
+def test_rotating_x_forwarded_for_from_an_untrusted_peer_is_limited_by_the_peer(client, settings, demo_app,
+                                                                               snippet_data):
+    limit(settings, precancel_ip="2/d")
+    for trusted in ([], ["10.0.0.0/8"]):
+        settings.TRUSTED_PROXIES = trusted
+        settings.RATELIMIT_CACHE_PREFIX += "x"  # a fresh count for each setting
+        answers = [precancel(client, snippet_data(), REMOTE_ADDR="203.0.113.9",
+                             HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(1, 6)]
+        assert answers == [200, 200, 429, 429, 429], trusted
+
+
+def test_behind_a_trusted_proxy_the_right_most_untrusted_entry_is_the_client(client, settings, demo_app,
+                                                                             snippet_data):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "127.0.0.1"]
     limit(settings, precancel_ip="1/d")
-    # The client may put anything first in X-Forwarded-For; the proxy appends the real address last.
-    assert precancel(client, snippet_data(), HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.5").status_code == 200
-    assert precancel(client, snippet_data(), HTTP_X_FORWARDED_FOR="10.9.9.8, 203.0.113.5").status_code == 429
-    assert precancel(client, snippet_data(), HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.6").status_code == 200
+
+    def through_proxies(forwarded: str) -> int:
+        return precancel(client, snippet_data(), REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    # The client may put anything on the left; the proxies append the address they saw, then each other's.
+    assert through_proxies("192.0.2.1, 203.0.113.5, 10.0.0.7") == 200
+    assert through_proxies("192.0.2.2, 203.0.113.5, 10.0.0.7") == 429  # the same client, another lie
+    assert through_proxies("203.0.113.5") == 429
+    assert through_proxies("192.0.2.1, 203.0.113.6, 10.0.0.7") == 200  # another client
+
+
+@pytest.mark.parametrize("garbage", ["not-an-ip", "unknown", "1.2.3.4:80", "::zz", "203.0.113.5 junk", "_",
+                                     "1.2.3", "999.1.1.1", "[::1]", "\u0661.1.1.1"])
+def test_garbage_forwarded_entries_count_as_the_direct_peer(client, settings, demo_app, snippet_data, garbage):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    limit(settings, precancel_ip="2/d")
+    answers = [precancel(client, snippet_data(), REMOTE_ADDR="10.0.0.2",
+                         HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, {garbage}").status_code for n in range(1, 4)]
+    assert answers == [200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client_address"),
+    [
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # an untrusted peer's header is not read
+        ("10.0.0.2", "", "10.0.0.2"),
+        ("10.0.0.2", "198.51.100.1", "198.51.100.1"),
+        ("10.0.0.2", "198.51.100.1,10.0.0.3", "198.51.100.1"),
+        ("10.0.0.2", "10.0.0.4, 10.0.0.3", "10.0.0.4"),  # every hop trusted: the furthest one
+        ("10.0.0.2", "198.51.100.1, bogus, 10.0.0.3", "10.0.0.2"),
+        ("10.0.0.2", "::ffff:198.51.100.1", "198.51.100.1"),
+        ("::ffff:10.0.0.2", "198.51.100.1", "198.51.100.1"),
+        ("10.0.0.2", "2001:db8::1", "2001:db8::1"),
+        ("", "198.51.100.1", "0.0.0.0"),
+        ("not an address", "198.51.100.1", "0.0.0.0"),
+    ],
+)
+def test_the_client_address_is_read_from_trusted_proxies_only(rf, settings, peer, forwarded, client_address):
+    from brightback_site.ratelimits import client_ip
+
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    request = rf.get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == client_address
 
 
 def test_decision_posts_over_the_limit_get_a_429_and_record_nothing(client, settings, demo_app, snippet_data):
@@ -91,18 +142,44 @@ def test_admin_login_is_throttled_per_address_against_password_guessing(client, 
     assert 'value="staff"' in html and "correct horse battery staple" not in html
 
 
-def test_admin_login_is_throttled_per_username_whatever_the_address(client, settings):
+def test_a_stranger_hammering_an_admins_username_cannot_lock_the_admin_out(client, settings):
+    User.objects.create_superuser("staff", "staff@example.com", "correct horse battery staple")
+    limit(settings, login_username="2/d", login_ip="3/d")
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "staff", "password": "wrong"}, REMOTE_ADDR="198.51.100.66")
+    # The stranger is held back...
+    held = client.post("/admin/login/", {"username": "staff", "password": "correct horse battery staple"},
+                       REMOTE_ADDR="198.51.100.66")
+    assert held.status_code == 429
+    # ...the admin, signing in from their own address, is not.
+    response = client.post("/admin/login/", {"username": "staff", "password": "correct horse battery staple"},
+                           REMOTE_ADDR="192.0.2.10")
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"]
+
+
+def test_password_guessing_on_one_username_from_one_address_is_throttled(client, settings):
     User.objects.create_superuser("staff", "staff@example.com", "correct horse battery staple")
     limit(settings, login_username="2/d")
-    for n in range(2):
-        client.post("/admin/login/", {"username": "staff", "password": "wrong"}, REMOTE_ADDR=f"192.0.2.{n}")
-    response = client.post("/admin/login/", {"username": "Staff", "password": "correct horse battery staple"},
-                           REMOTE_ADDR="192.0.2.99")
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "staff", "password": "wrong"}, REMOTE_ADDR="198.51.100.66")
+    response = client.post("/admin/login/", {"username": "Staff ", "password": "correct horse battery staple"},
+                           REMOTE_ADDR="198.51.100.66")
     assert response.status_code == 429
-    # Signing in with another account from the same addresses still works.
-    User.objects.create_superuser("other", "other@example.com", "another long passphrase")
-    response = client.post("/admin/login/", {"username": "other", "password": "another long passphrase"},
-                           REMOTE_ADDR="192.0.2.100")
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_guessing_through_a_trusted_proxy_is_throttled_per_client_not_per_proxy(client, settings):
+    User.objects.create_superuser("staff", "staff@example.com", "correct horse battery staple")
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    limit(settings, login_ip="2/d")
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "x", "password": "wrong"}, REMOTE_ADDR="10.0.0.2",
+                    HTTP_X_FORWARDED_FOR="198.51.100.66")
+    assert client.post("/admin/login/", {"username": "y", "password": "wrong"}, REMOTE_ADDR="10.0.0.2",
+                       HTTP_X_FORWARDED_FOR="203.0.113.1, 198.51.100.66").status_code == 429
+    response = client.post("/admin/login/", {"username": "staff", "password": "correct horse battery staple"},
+                           REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.10")
     assert response.status_code == 302
 
 
@@ -132,6 +209,43 @@ def test_the_limits_are_kept_in_redis_when_redis_is_configured(client, settings,
 
     keys = redis.Redis.from_url(django_settings.REDIS_URL).keys(f"bb:1:{settings.RATELIMIT_CACHE_PREFIX}*")
     assert keys, "the counter is not in Redis"
+
+
+def test_only_a_trusted_proxy_may_say_the_request_came_over_https(client, settings, db):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    spoofed = client.get("/admin/login/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_PROTO="https")
+    assert spoofed.status_code == 301 and spoofed["Location"].startswith("https://")
+    proxied = client.get("/admin/login/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_PROTO="https")
+    assert proxied.status_code == 200
+
+
+def settings_in_a_fresh_process(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
+           "SECRET_KEY": "x", "PYTHONPATH": str(django_settings.BASE_DIR), **env}
+    return subprocess.run([sys.executable, "-c", f"from django.conf import settings; {code}"], env=env,
+                          capture_output=True, text=True)
+
+
+def test_behind_proxy_is_refused_at_start_up_naming_trusted_proxies():
+    ran = settings_in_a_fresh_process({"BEHIND_PROXY": "1"}, "settings.TRUSTED_PROXIES")
+    assert ran.returncode != 0
+    assert "ImproperlyConfigured" in ran.stderr and "TRUSTED_PROXIES" in ran.stderr
+    # Set to off it says nothing about proxies: nothing to refuse.
+    assert settings_in_a_fresh_process({"BEHIND_PROXY": "0"}, "print(settings.TRUSTED_PROXIES)").returncode == 0
+
+
+def test_trusted_proxies_are_addresses_or_networks_and_anything_else_is_refused_at_start_up():
+    ran = settings_in_a_fresh_process({"TRUSTED_PROXIES": " 10.0.0.0/8, 127.0.0.1,::1 "},
+                                      "print(settings.TRUSTED_PROXIES, settings.SECURE_PROXY_SSL_HEADER)")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "['10.0.0.0/8', '127.0.0.1/32', '::1/128'] ('HTTP_X_FORWARDED_PROTO', 'https')"
+    ran = settings_in_a_fresh_process({}, "print(settings.TRUSTED_PROXIES, settings.SECURE_PROXY_SSL_HEADER)")
+    assert ran.stdout.strip() == "[] None"
+    for bad in ("10.0.0.0/33", "proxy.internal", "10.0.0.1-10.0.0.9", "*"):
+        ran = settings_in_a_fresh_process({"TRUSTED_PROXIES": bad}, "settings.TRUSTED_PROXIES")
+        assert ran.returncode != 0 and "TRUSTED_PROXIES" in ran.stderr, bad
 
 
 def test_limits_are_on_unless_the_environment_turns_them_off():

@@ -3,6 +3,8 @@ PostgreSQL or SQLite, a real HTTP receiver for webhooks); the one mock is named 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import socket
@@ -39,14 +41,113 @@ def signed(app: App, data: dict, *, secret: str | None = None, app_id: str | Non
            internal_id: str = "acct_42", expires: int | None = None) -> dict:
     expires = int(time.time()) + 600 if expires is None else expires
     digest = signing.embed_hash(secret=secret or app.secret, app_id=app_id or app.app_id,
-                                internal_id=internal_id, expires=expires)
+                                internal_id=internal_id, expires=expires,
+                                subscription_id=data.get("subscription_id", ""),
+                                billing_id=data.get("account", {}).get("billing_id", ""), email=data.get("email", ""))
     return {**data, "auth": {"expires": expires, "hash": digest}}
+
+
+def hmac_hex(secret: str, message: str) -> str:
+    """What the business's server computes (README, "Live mode: signing the embed"), written out here
+    rather than through flows.signing, so these tests hold the code to the documented contract."""
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+COVERS_ALL = '"{app_id}:{account.internal_id}:{auth.expires}:{subscription_id}:{account.billing_id}:{email}"'
+
+
+def test_a_signature_for_ones_own_account_cannot_name_another_customers_subscription(client, live_app,
+                                                                                    snippet_data):
+    # The attacker's own page signs their account as the three-part string covered; the body they post
+    # names the victim's subscription and billing customer, which billing would act on.
+    expires = int(time.time()) + 600
+    auth = {"expires": expires, "hash": hmac_hex(live_app.secret, f"demo:acct_attacker:{expires}")}
+    body = snippet_data(email="attacker@example.com", subscription_id="sub_VICTIM",
+                        account={"internal_id": "acct_attacker", "billing_id": "cus_VICTIM"}, auth=auth)
+    response = precancel(client, body)
+    assert response.status_code == 403
+    assert response.json()["valid"] is False
+    assert COVERS_ALL in response.json()["message"]
+    assert not CancelSession.objects.exists()
+    assert not Event.objects.exists()
+
+
+def test_a_signature_covering_subscription_billing_id_and_email_is_accepted(client, live_app, snippet_data):
+    expires = int(time.time()) + 600
+    message = f"demo:acct_42:{expires}:sub_1:cus_1:jane@example.com"
+    body = snippet_data(email="jane@example.com", subscription_id="sub_1",
+                        account={"internal_id": "acct_42", "billing_id": "cus_1"},
+                        auth={"expires": expires, "hash": hmac_hex(live_app.secret, message)})
+    assert precancel(client, body).status_code == 200
+    session = CancelSession.objects.get()
+    assert (session.subscription_id, session.account["billing_id"], session.email) == ("sub_1", "cus_1",
+                                                                                       "jane@example.com")
+
+
+def test_an_absent_billing_field_is_signed_as_the_empty_string(client, live_app, snippet_data):
+    expires = int(time.time()) + 600
+    body = {"app_id": "demo", "subscription_id": "sub_1", "account": {"internal_id": "acct_42"},
+            "auth": {"expires": expires, "hash": hmac_hex(live_app.secret, f"demo:acct_42:{expires}:sub_1::")}}
+    assert precancel(client, body).status_code == 200
+
+
+def test_data_without_billing_fields_keeps_the_three_part_signature(client, live_app):
+    expires = int(time.time()) + 600
+    body = {"app_id": "demo", "account": {"internal_id": "acct_42"},
+            "auth": {"expires": expires, "hash": hmac_hex(live_app.secret, f"demo:acct_42:{expires}")}}
+    assert precancel(client, body).status_code == 200
+    body["auth"]["hash"] = hmac_hex(live_app.secret, f"demo:acct_42:{expires}:::")
+    refused = precancel(client, body)
+    assert refused.status_code == 403
+    assert '"{app_id}:{account.internal_id}:{auth.expires}"' in refused.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "tamper"),
+    [
+        ("subscription_id", lambda body: {**body, "subscription_id": "sub_VICTIM"}),
+        ("account.billing_id", lambda body: {**body, "account": {**body["account"], "billing_id": "cus_VICTIM"}}),
+        ("email", lambda body: {**body, "email": "victim@example.com"}),
+        # Adding a field the page did not sign is tampering too.
+        ("subscription_id", lambda body: {k: v for k, v in body.items() if k != "subscription_id"}),
+    ],
+)
+def test_tampering_with_a_signed_billing_field_is_refused(client, live_app, snippet_data, field, tamper):
+    expires = int(time.time()) + 600
+    message = f"demo:acct_42:{expires}:sub_1:cus_1:jane@example.com"
+    body = snippet_data(email="jane@example.com", subscription_id="sub_1",
+                        account={"internal_id": "acct_42", "billing_id": "cus_1"},
+                        auth={"expires": expires, "hash": hmac_hex(live_app.secret, message)})
+    response = precancel(client, tamper(body))
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("auth.hash does not match")
+    assert COVERS_ALL in response.json()["message"]
+    assert not CancelSession.objects.exists()
+
+
+def test_unsigned_subscription_id_is_refused_in_live_mode_naming_what_to_sign(client, live_app, snippet_data):
+    response = precancel(client, snippet_data())
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("auth is required for a live-mode app")
+    assert COVERS_ALL in response.json()["message"]
+    assert not CancelSession.objects.exists()
+
+
+def test_a_test_mode_app_checks_the_billing_fields_of_an_auth_block_it_is_given(client, demo_app, snippet_data):
+    expires = int(time.time()) + 600
+    three_part = {"expires": expires, "hash": hmac_hex(demo_app.secret, f"demo:acct_42:{expires}")}
+    response = precancel(client, snippet_data(auth=three_part))
+    assert response.status_code == 403
+    assert COVERS_ALL in response.json()["message"]
+    # Unsigned data is still welcome in test mode.
+    assert precancel(client, snippet_data()).status_code == 200
 
 
 def test_forged_auth_is_refused(client, live_app, snippet_data):
     response = precancel(client, signed(live_app, snippet_data(), secret="not-the-app-secret"))
     assert response.status_code == 403
-    assert response.json() == {"valid": False, "message": "auth.hash does not match"}
+    assert response.json()["valid"] is False
+    assert response.json()["message"].startswith("auth.hash does not match")
     assert not CancelSession.objects.exists()
 
 

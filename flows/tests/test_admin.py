@@ -90,7 +90,8 @@ def test_rotating_the_secret_shows_the_new_one_once_and_old_signatures_stop_veri
     demo_app.save()
     expires = int(time.time()) + 600
     old_auth = {"expires": expires, "hash": signing.embed_hash(secret=demo_app.secret, app_id="demo",
-                                                               internal_id="acct_42", expires=expires)}
+                                                               internal_id="acct_42", expires=expires,
+                                                               subscription_id="sub_1", email="jane@example.com")}
     assert precancel(Client(), snippet_data(auth=old_auth)).status_code == 200
 
     confirm = admin_client.get(app_url(demo_app, "rotate_secret"))
@@ -102,9 +103,10 @@ def test_rotating_the_secret_shows_the_new_one_once_and_old_signatures_stop_veri
     assert new_secret in rotated.content.decode()
     assert new_secret not in admin_client.get(app_url(demo_app)).content.decode()
     refused = precancel(Client(), snippet_data(auth=old_auth))
-    assert (refused.status_code, refused.json()["message"]) == (403, "auth.hash does not match")
+    assert refused.status_code == 403 and refused.json()["message"].startswith("auth.hash does not match")
     new_auth = {"expires": expires, "hash": signing.embed_hash(secret=new_secret, app_id="demo",
-                                                               internal_id="acct_42", expires=expires)}
+                                                               internal_id="acct_42", expires=expires,
+                                                               subscription_id="sub_1", email="jane@example.com")}
     assert precancel(Client(), snippet_data(auth=new_auth)).status_code == 200
 
 
@@ -147,9 +149,19 @@ def test_live_app_signing_code_in_python_makes_data_the_server_accepts(admin_cli
     monkeypatch.setenv("BRIGHTBACK_APP_SECRET", demo_app.secret)
     namespace: dict = {}
     exec(pre(response, "bb-embed-python"), namespace)  # noqa: S102 - the code a business would copy
-    auth = namespace["brightback_auth"]("acct_42")
+    sign = namespace["brightback_auth"]
 
-    assert precancel(Client(), snippet_data(auth=auth)).status_code == 200
+    billing = {"subscription_id": "sub_1", "email": "jane@example.com"}
+    assert precancel(Client(), snippet_data(**billing, auth=sign("acct_42", **billing))).status_code == 200
+    with_billing_id = snippet_data(**billing, account={"internal_id": "acct_42", "billing_id": "cus_1"})
+    assert precancel(Client(), {**with_billing_id, "auth": sign("acct_42", billing_id="cus_1", **billing)}
+                     ).status_code == 200
+    # Without the billing fields the signature covers the account alone.
+    account_only = {"app_id": "demo", "account": {"internal_id": "acct_42"}}
+    assert precancel(Client(), {**account_only, "auth": sign("acct_42")}).status_code == 200
+    # The account's own signature does not carry another subscription.
+    refused = precancel(Client(), snippet_data(**billing, auth=sign("acct_42")))
+    assert refused.status_code == 403
 
 
 @pytest.mark.django_db
@@ -162,12 +174,45 @@ def test_live_app_signing_code_in_node_makes_data_the_server_accepts(admin_clien
     module = tmp_path / "brightback_auth.js"
     module.write_text(pre(admin_client.get(app_url(demo_app)), "bb-embed-node"), "utf-8")
 
-    ran = subprocess.run(
-        [str(node), "-e", f"console.log(JSON.stringify(require({json.dumps(str(module))}).brightbackAuth('acct_42')))"],
-        capture_output=True, text=True, timeout=30, check=True,
-        env={"BRIGHTBACK_APP_SECRET": demo_app.secret})
+    def sign(*args: object) -> dict:
+        call = f"require({json.dumps(str(module))}).brightbackAuth({', '.join(json.dumps(a) for a in args)})"
+        ran = subprocess.run([str(node), "-e", f"console.log(JSON.stringify({call}))"], capture_output=True,
+                             text=True, timeout=30, check=True, env={"BRIGHTBACK_APP_SECRET": demo_app.secret})
+        return json.loads(ran.stdout)
 
-    assert precancel(Client(), snippet_data(auth=json.loads(ran.stdout))).status_code == 200
+    billing = {"subscriptionId": "sub_1", "billingId": "cus_1", "email": "jane@example.com"}
+    data = snippet_data(subscription_id="sub_1", email="jane@example.com",
+                        account={"internal_id": "acct_42", "billing_id": "cus_1"})
+    assert precancel(Client(), {**data, "auth": sign("acct_42", billing)}).status_code == 200
+    account_only = {"app_id": "demo", "account": {"internal_id": "acct_42"}}
+    assert precancel(Client(), {**account_only, "auth": sign("acct_42")}).status_code == 200
+    assert precancel(Client(), {**data, "auth": sign("acct_42")}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_live_app_signing_code_in_ruby_makes_data_the_server_accepts(admin_client: Client, demo_app: App,
+                                                                     snippet_data) -> None:  # noqa: ANN001
+    ruby = shutil.which("ruby")
+    need(ruby is not None, "Ruby is not installed (.ci/run installs it)")
+    demo_app.mode = App.Mode.LIVE
+    demo_app.save()
+    source = pre(admin_client.get(app_url(demo_app)), "bb-embed-ruby")
+
+    def sign(call: str) -> dict:
+        ran = subprocess.run([str(ruby), "-rjson", "-e", f"{source}\nputs JSON.generate({call})"],
+                             capture_output=True, text=True, timeout=30, check=True,
+                             env={"BRIGHTBACK_APP_SECRET": demo_app.secret, "PATH": "/usr/bin:/bin"})
+        return json.loads(ran.stdout)
+
+    data = snippet_data(subscription_id="sub_1", email="jane@example.com",
+                        account={"internal_id": "acct_42", "billing_id": "cus_1"})
+    signed = sign('brightback_auth("acct_42", subscription_id: "sub_1", billing_id: "cus_1", '
+                  'email: "jane@example.com")')
+    assert precancel(Client(), {**data, "auth": signed}).status_code == 200
+    account_only = sign('brightback_auth("acct_42")')
+    assert precancel(Client(), {"app_id": "demo", "account": {"internal_id": "acct_42"},
+                                "auth": account_only}).status_code == 200
+    assert precancel(Client(), {**data, "auth": account_only}).status_code == 403
 
 
 # --- the Flow page --------------------------------------------------------------------------------

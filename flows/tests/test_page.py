@@ -358,3 +358,10 @@ def test_an_import_changing_a_reason_shows_at_once(client, session):
     document["flows"][0]["reasons"][0]["label"] = "Imported label"
     document_import(document=document)
     assert "Imported label" in client.get(page_url(session)).content.decode()
+
+
+def test_the_demo_return_page_reads_an_odd_timestamp_as_unverified_not_a_500(client, demo_app):
+    # "²" is a digit to str.isdigit() and not to int().
+    response = client.get("/demo/return/saved", {"bb_event": "session.nevermind", "bb_ts": "\u00b2", "bb_sig": "x"})
+    assert response.status_code == 200
+    assert response.context["verified"] is False

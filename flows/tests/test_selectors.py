@@ -85,7 +85,8 @@ def test_a_rotated_secret_is_the_one_precancel_checks_at_once(client, demo_app, 
 
     def post(secret: str) -> int:
         auth = {"expires": expires, "hash": signing.embed_hash(secret=secret, app_id="demo", internal_id="acct_42",
-                                                               expires=expires)}
+                                                               expires=expires, subscription_id="sub_1",
+                                                               email="jane@example.com")}
         return client.post("/precancel", data=json.dumps({**snippet_data(), "auth": auth}),
                            content_type="application/json").status_code
 
