@@ -212,6 +212,9 @@ if REDIS_URL:
         # wait that long per outbox row. Workers reconnect with their own retry loop.
         "max_retries": 0,
     }
+    # kombu's Redis transport, but a worker that loses Redis while holding unacknowledged messages
+    # reconnects instead of exiting (brightback_site/broker.py).
+    CELERY_BROKER_TRANSPORT = "brightback_site.broker:Transport"
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
@@ -233,6 +236,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A worker that loses its broker keeps trying to reconnect for as long as it takes (Celery's default
+# gives up, and exits, after 100 attempts), and stops the acks_late tasks it was running: their
+# messages go back to the queue, their rows to the sweeper, and every task is idempotent.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Celery's Django fixup otherwise closes the database connection around every task: a new
 # PostgreSQL connection per webhook delivery. brightback_site/celery.py instead recycles connections
 # per task as Django does per request (CONN_MAX_AGE, and broken ones dropped).
