@@ -55,8 +55,38 @@ def test_check_deploy_names_what_a_careless_production_setup_forgot(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    for check in ("security.W004", "security.W008", "security.W012", "security.W016", "flows.W004"):
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016", "flows.E004"):
         assert check in result.stderr, check
+
+
+def without_encryption_keys(tmp_path: Path) -> dict[str, str]:
+    env = production_env(tmp_path)
+    env.pop("FIELD_ENCRYPTION_KEYS")
+    return env
+
+
+def test_manage_py_refuses_to_run_in_production_without_encryption_keys_saying_why(tmp_path):
+    result = subprocess.run([sys.executable, "manage.py", "migrate", "--check"], cwd=ROOT,
+                            env=without_encryption_keys(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "flows.E004" in result.stderr and "FIELD_ENCRYPTION_KEYS is not set and DEBUG is off" in result.stderr
+    assert "Fernet.generate_key()" in result.stderr  # and how to make one
+
+
+@pytest.mark.parametrize("argv", [
+    ["-c", "import brightback_site.wsgi"],  # what gunicorn loads
+    ["-m", "celery", "-A", "brightback_site", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"],
+    ["-m", "celery", "-A", "brightback_site", "beat", "--schedule", "{tmp}/beat-schedule"],
+], ids=["gunicorn", "celery-worker", "celery-beat"])
+def test_servers_refuse_to_start_in_production_without_encryption_keys(tmp_path, argv):
+    env = without_encryption_keys(tmp_path)
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # never reached: the process stops before connecting
+    env["LOG_FORMAT"] = "text"
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in argv]
+    result = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr and "FIELD_ENCRYPTION_KEYS is not set" in result.stderr, \
+        result.stderr[-3000:]
 
 
 @pytest.mark.django_db
