@@ -122,6 +122,7 @@ def test_compose_file_is_valid_and_runs_the_whole_stack_with_health_checks(tmp_p
     assert services["web"]["command"][0] == "gunicorn"
     assert {"pgdata", "redisdata"} <= config["volumes"].keys()
     for name in ("web", "worker", "beat"):
+        assert services[name]["restart"] in ("always", "unless-stopped"), f"nothing restarts {name}"
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["REDIS_URL"].startswith("redis://")
@@ -138,3 +139,40 @@ def test_production_logs_are_json_lines_carrying_the_ids(tmp_path):
     assert record["message"] == "decision recorded" and record["level"] == "INFO"
     assert (record["session_id"], record["event_id"]) == ("ses_1", "evt_1")
     assert record["logger"] == "flows.services" and "time" in record
+
+
+def image_check():  # noqa: ANN201
+    """.ci/image-check as a module (it has no .py suffix: it is a command)."""
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    loader = SourceFileLoader("image_check", str(ROOT / ".ci" / "image-check"))
+    module = module_from_spec(spec_from_loader("image_check", loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_the_images_tree_holds_every_package_and_none_of_the_test_code(tmp_path):
+    files = set(image_check().image_tree(tmp_path / "app"))
+    local_apps = [app for app in django_settings.INSTALLED_APPS if (ROOT / app / "__init__.py").exists()]
+    packages = {"brightback_site", "audiences", *local_apps}  # audiences has no models: not an installed app
+    for package in packages:
+        assert f"{package}/__init__.py" in files, f"{package} is missing from the image"
+    for needed in ("manage.py", "pyproject.toml", "static/js/brightback.js", "templates/503.html",
+                   "flows/fixtures/demo-flow.json", "locale/fr/LC_MESSAGES/django.mo"):
+        assert needed in files, needed
+    top = {path.split("/")[0] for path in files}
+    assert not top & {"tests", "bench", "node_modules", ".venv", "var", ".git", "conftest.py", "docs"}, top
+    assert not [path for path in files if "/tests/" in path or path.startswith("billing/testing/")
+                or path.endswith("/testing.py") or "__pycache__" in path]
+
+
+def test_dockerignore_is_read_as_docker_reads_it():
+    module = image_check()
+    rules = [(False, module._pattern_regex(p)) for p in ("**/tests", "billing/testing", "*.md", "var")]
+    rules.append((True, module._pattern_regex("var/keep.txt")))
+    assert module.ignored("flows/tests/test_page.py", rules) and module.ignored("tests/workers.py", rules)
+    assert module.ignored("billing/testing/specs/stripe.json", rules)
+    assert module.ignored("README.md", rules) and not module.ignored("docs/flow-format.md", rules)
+    assert module.ignored("var/db.sqlite3", rules) and not module.ignored("var/keep.txt", rules)
+    assert not module.ignored("flows/testsuite.py", rules) and not module.ignored("billing/models.py", rules)
