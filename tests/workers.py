@@ -77,7 +77,8 @@ class Worker:
     def start(self, *, timeout: float = 45) -> None:
         self.starts += 1
         env = {**os.environ, **self.env, "DATABASE_URL": worker_database_url(), "REDIS_URL": settings.REDIS_URL,
-               "SECRET_KEY": settings.SECRET_KEY, "DJANGO_SETTINGS_MODULE": "brightback_site.settings"}
+               "SECRET_KEY": settings.SECRET_KEY, "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
+               "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS)}
         env.pop("CELERY_TASK_ALWAYS_EAGER", None)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it

@@ -70,7 +70,8 @@ def test_healthz_reads_the_stored_secrets_once_per_period_not_on_every_probe(cli
 
 
 def every_kind_of_secret(app: App) -> dict[str, tuple]:
-    """One stored value in every encrypted column the project has."""
+    """One stored value in every encrypted column the project has, written under the current keys."""
+    App.objects.filter(pk=app.pk).update(secret="the-app-secret")
     endpoint = Endpoint.objects.create(app=app, url="https://hooks.example.com/in", secret="whsec_current",
                                        previous_secret="whsec_previous")
     connection_ = BillingConnection.objects.create(app=app, provider="stripe", test_api_key="sk_test_1234",
@@ -79,7 +80,7 @@ def every_kind_of_secret(app: App) -> dict[str, tuple]:
     delivery = AlertDelivery.objects.create(app=app, rule=rule, kind=AlertDelivery.Kind.SLACK,
                                             event_type="session.canceled", data={}, occurred_at="2026-01-01T00:00Z",
                                             slack_webhook_url=SLACK)
-    return {"flows.App.secret": (App, app.pk, "secret", app.secret),
+    return {"flows.App.secret": (App, app.pk, "secret", "the-app-secret"),
             "webhooks.Endpoint.secret": (Endpoint, endpoint.pk, "secret", "whsec_current"),
             "webhooks.Endpoint.previous_secret": (Endpoint, endpoint.pk, "previous_secret", "whsec_previous"),
             "billing.BillingConnection.test_api_key": (BillingConnection, connection_.pk, "test_api_key",
@@ -100,7 +101,7 @@ def raw(model, pk: int, field: str) -> str:  # noqa: ANN001
 def test_rotate_encryption_keys_rewrites_every_stored_secret_under_the_first_key(demo_app, settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [old]
-    stored = every_kind_of_secret(App.objects.get(pk=demo_app.pk))
+    stored = every_kind_of_secret(demo_app)
     assert set(stored) == {f"{m._meta.label}.{f}" for m, f in secrets.encrypted_columns()}, "a secret is untested"
     before = {label: raw(model, pk, field) for label, (model, pk, field, _) in stored.items()}
 
