@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from alerts.models import AlertRule
+from flows import services as flow_services
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,10 @@ def local_rule(demo_app, slack) -> AlertRule:  # noqa: ANN001
 
 
 @pytest.fixture
-def viewer_client(client):  # noqa: ANN001, ANN201
+def viewer_client(client, demo_app):  # noqa: ANN001, ANN201
     user = User.objects.create_user("viewer", password="x", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_alertrule"))
+    flow_services.app_access_grant(app=demo_app, user=user, role="viewer")
     client.force_login(user)
     return client
 
