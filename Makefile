@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # says how to give each its own pool.
 QUEUES := webhooks,billing,alerts,sweeps,reports,celery
 
-## make run: migrate, load the demo App, then web server + Celery worker and beat on embedded defaults.
+## make run: migrate, create the demo App if it is missing (demo_setup --reset restores it), then web server + Celery worker and beat on embedded defaults.
 ## With no EMAIL_BACKEND or EMAIL_HOST in the environment, alerts are printed to the worker's log
 ## (Django's console backend) instead of waiting on a mail server that is not there.
 run: export DEBUG ?= 1

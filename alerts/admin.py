@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -68,7 +69,18 @@ class RecipientsField(forms.CharField):
             raise forms.ValidationError(problems)
 
 
+def slack_url_hint(url: str) -> str:
+    """The stored Slack URL as staff may see it again: its host and last four characters."""
+    if not url:
+        return "not set"
+    parts = urlsplit(url)
+    return f"set: {parts.scheme}://{parts.netloc}/…{url[-4:]}"
+
+
 class AlertRuleForm(forms.ModelForm):
+    """The Slack webhook URL is a secret (anyone holding it posts to the team's channel): typed in, stored
+    encrypted and shown again only as a hint; a blank field keeps the stored one."""
+
     events = forms.MultipleChoiceField(choices=Event.Type.choices, widget=forms.CheckboxSelectMultiple,
                                        help_text="The events that trigger this alert.")
     recipients = RecipientsField(
@@ -76,12 +88,15 @@ class AlertRuleForm(forms.ModelForm):
                                   "(Zendesk, Help Scout, Freshdesk).")
     slack_webhook_url = forms.CharField(
         label="Slack webhook URL", required=False, max_length=2000,
-        widget=forms.TextInput(attrs={"size": 80, "autocomplete": "off"}),
-        help_text="An incoming-webhook URL (https://hooks.slack.com/services/…). Blank: no Slack message.")
+        widget=forms.PasswordInput(render_value=False, attrs={"size": 80, "autocomplete": "off"}),
+        help_text="An incoming-webhook URL (https://hooks.slack.com/services/…), stored encrypted and never shown "
+                  "again. Blank keeps the stored one.")
+    remove_slack_webhook_url = forms.BooleanField(label="Remove the Slack webhook URL", required=False,
+                                                  help_text="No Slack message from this rule any more.")
 
     class Meta:
         model = AlertRule
-        fields = ["app", "events", "recipients", "slack_webhook_url", "live_only"]
+        fields = ["app", "events", "recipients", "live_only"]
 
     def clean_slack_webhook_url(self) -> str:
         url = self.cleaned_data["slack_webhook_url"].strip()
@@ -89,6 +104,20 @@ class AlertRuleForm(forms.ModelForm):
         if problem:
             raise forms.ValidationError(problem)
         return url
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("remove_slack_webhook_url") and not cleaned.get("slack_webhook_url"):
+            cleaned["slack_webhook_url"] = ""
+        elif not cleaned.get("slack_webhook_url"):
+            cleaned["slack_webhook_url"] = self.instance.slack_webhook_url  # blank keeps the stored one
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # Before the model's own checks, so they see the URL the rule will have (kept, new or removed).
+        if "slack_webhook_url" in self.cleaned_data:
+            self.instance.slack_webhook_url = self.cleaned_data["slack_webhook_url"]
+        super()._post_clean()
 
 
 @admin.register(AlertRule)
@@ -99,6 +128,20 @@ class AlertRuleAdmin(AppScopedAdmin):
     list_filter = ["app", "live_only"]
     search_fields = ["app__name", "app__app_id"]
     list_select_related = ["app"]
+    readonly_fields = ["slack_hint"]
+
+    def get_fields(self, request: HttpRequest, obj: AlertRule | None = None) -> list[str]:
+        fields = ["app", "events", "recipients", "slack_hint", "slack_webhook_url", "remove_slack_webhook_url",
+                  "live_only"]
+        if obj is None:
+            fields = [f for f in fields if f not in ("slack_hint", "remove_slack_webhook_url")]
+        elif not self.has_change_permission(request, obj):  # view-only staff: the hint, nothing to type in
+            fields = [f for f in fields if f not in ("slack_webhook_url", "remove_slack_webhook_url")]
+        return fields
+
+    @admin.display(description="stored Slack webhook URL")
+    def slack_hint(self, obj: AlertRule) -> str:
+        return slack_url_hint(obj.slack_webhook_url)
 
     @admin.display(description="events")
     def event_list(self, obj: AlertRule) -> str:

@@ -6,6 +6,10 @@
 The list is the App's whole set of rules, in order: an import updates the rules in place by position,
 creates the ones the document adds and deletes the ones it no longer lists (their past deliveries
 stay, with their own copy of the recipients).
+
+A Slack webhook URL is a secret (whoever holds it posts to the team's channel), and documents are meant
+for git: an export leaves it out, and an import that leaves it out keeps the rule's stored URL (a rule
+the import creates has none). An import that gives it sets it; `""` removes it.
 """
 
 from __future__ import annotations
@@ -34,22 +38,26 @@ def _type_problem(name: str, value: Any) -> str | None:
 
 
 def _values(item: dict) -> dict[str, Any]:
-    return {"events": item["events"], "recipients": item.get("recipients", []),
-            "slack_webhook_url": item.get("slack_webhook_url", ""), "live_only": item.get("live_only", False)}
+    values = {"events": item["events"], "recipients": item.get("recipients", []),
+              "live_only": item.get("live_only", False)}
+    if "slack_webhook_url" in item:  # left out: the stored URL stays
+        values["slack_webhook_url"] = item["slack_webhook_url"]
+    return values
 
 
 class AlertsSection:
     key = "alerts"
 
     def export(self, *, app: App) -> list[dict[str, Any]]:
-        return [{"events": list(rule.events), "recipients": list(rule.recipients),
-                 "slack_webhook_url": rule.slack_webhook_url, "live_only": rule.live_only}
+        return [{"events": list(rule.events), "recipients": list(rule.recipients), "live_only": rule.live_only}
                 for rule in AlertRule.objects.filter(app=app).order_by("position", "id")]
 
     def problems(self, value: Any, *, path: str, app_id: str) -> list[str]:
         if not isinstance(value, list):
             return [f"{path}: must be a list"]
         problems: list[str] = []
+        stored = list(AlertRule.objects.filter(app__app_id=app_id).order_by("position", "id")
+                      .values_list("slack_webhook_url", flat=True))
         for index, item in enumerate(value):
             where = f"{path}[{index}]"
             if not isinstance(item, dict):
@@ -64,8 +72,11 @@ class AlertsSection:
                     problems.append(f"{where}.{name}: {problem}")
             if len(problems) > before:
                 continue
+            values = _values(item)
+            if "slack_webhook_url" not in values and index < len(stored):
+                values["slack_webhook_url"] = stored[index]  # what the import keeps
             try:
-                AlertRule(**_values(item)).clean()
+                AlertRule(**values).clean()
             except ValidationError as exc:
                 for name, messages in exc.message_dict.items():
                     problems.extend(f"{where}.{name}: {message}" for message in messages)
@@ -78,7 +89,7 @@ class AlertsSection:
             values = _values(item)
             if position < len(existing):
                 rule = existing[position]
-                if all(getattr(rule, name) == values[name] for name in FIELDS) and rule.position == position:
+                if all(getattr(rule, name) == values[name] for name in values) and rule.position == position:
                     continue
                 for name, field_value in values.items():
                     setattr(rule, name, field_value)

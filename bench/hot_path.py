@@ -57,6 +57,15 @@ end
 """
 
 
+def _fernet_key() -> str:
+    """A bench-only key for the stored secrets (DEBUG is off, so one is required), the same every run so a
+    kept database still reads."""
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(b"bench-only field encryption key").digest()).decode()
+
+
 def _with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
 
@@ -80,6 +89,7 @@ def prepare_environment() -> str:
         "REDIS_URL": _with_path(redis_url, f"/{BENCH_REDIS_DB}"),
         "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or _fernet_key(),
         "DEBUG": "0", "LOG_LEVEL": "WARNING", "RATE_LIMITS": "off", "BENCH_VIEWS": "1",
         "ALLOWED_HOSTS": "127.0.0.1", "SECURE_COOKIES": "0", "SITE_URL": f"http://127.0.0.1:{PORT}",
         "BRIGHTBACK_VAR_DIR": tempfile.mkdtemp(prefix="bench-var-"),

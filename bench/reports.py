@@ -30,6 +30,15 @@ GOAL_MS = 1000.0
 DAYS = 90
 
 
+def _fernet_key() -> str:
+    """A bench-only key for the stored secrets (DEBUG is off, so one is required), the same every run so a
+    kept database still reads."""
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(b"bench-only field encryption key").digest()).decode()
+
+
 def _database_url(name: str) -> tuple[str, str]:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -71,6 +80,7 @@ def main() -> None:
     url, admin_url = _database_url(args.database)
     _ensure_database(admin_url, args.database, fresh=not args.keep)
     os.environ.update({"DATABASE_URL": url, "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only",
+                       "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or _fernet_key(),
                        "RATE_LIMITS": "off", "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
                        "ALLOWED_HOSTS": "testserver", "SECURE_COOKIES": "0", "LOG_LEVEL": "WARNING"})
     import django

@@ -27,6 +27,15 @@ from _results import record, row  # noqa: E402
 BENCH_DB = "bench_sessions_expire"
 
 
+def _fernet_key() -> str:
+    """A bench-only key for the stored secrets (DEBUG is off, so one is required), the same every run so a
+    kept database still reads."""
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(b"bench-only field encryption key").digest()).decode()
+
+
 def _with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
 
@@ -47,7 +56,8 @@ def main() -> None:
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
     os.environ.update({
         "DATABASE_URL": _with_path(database_url, f"/{BENCH_DB}"), "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40), "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or _fernet_key(), "DEBUG": "0",
         "LOG_LEVEL": "WARNING", "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "BRIGHTBACK_VAR_DIR": tempfile.mkdtemp(prefix="bench-var-"),
         # Publishing wake-ups goes to a broker nobody reads: point it at a Redis DB of its own.

@@ -43,6 +43,15 @@ BENCH_REDIS_DB = 13
 
 # --- the receiver, in its own process ----------------------------------------------------------
 
+def _fernet_key() -> str:
+    """A bench-only key for the stored secrets (DEBUG is off, so one is required), the same every run so a
+    kept database still reads."""
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(b"bench-only field encryption key").digest()).decode()
+
+
 def _receiver_main(conn, secret: str) -> None:  # noqa: ANN001
     from webhooks.testing import Receiver
 
@@ -154,6 +163,7 @@ def prepare_environment() -> tuple[str, str]:
         "DATABASE_URL": bench_db_url, "REDIS_URL": bench_redis_url,
         "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or _fernet_key(),
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "LOG_LEVEL": "WARNING", "DEBUG": "0",
     })
     os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)

@@ -11,6 +11,26 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_unsafe_start(**kwargs: object) -> None:
+    # Celery logs and ignores an exception a signal handler raises; SystemExit stops the process (beat
+    # takes it for a quiet shutdown, so the reason is written out first).
+    import sys
+
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .startup import refuse_unsafe_start
+
+    django.setup()
+    try:
+        refuse_unsafe_start()
+    except ImproperlyConfigured as exc:
+        (sys.__stderr__ or sys.stderr).write(f"{exc}\n")  # celery beat redirects sys.stderr to its logger
+        raise SystemExit(1) from None
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def _recycle_database_connections(task=None, **kwargs: object) -> None:  # noqa: ANN001

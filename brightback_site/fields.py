@@ -1,8 +1,11 @@
-"""Encryption at rest for secrets (App secrets, endpoint secrets, billing keys).
+"""Encryption at rest for secrets (App secrets, endpoint secrets, billing keys, Slack webhook URLs).
 
 Fernet (from `cryptography`) with a MultiFernet over FIELD_ENCRYPTION_KEYS, newest first, so a key can
-be rotated: old values still decrypt, new values use the first key. Without configured keys, one is
-derived from SECRET_KEY so a development install needs no extra setting.
+be rotated: old values still decrypt, new values use the first key, and `manage.py
+rotate_encryption_keys` rewrites every stored value with it. Without configured keys (DEBUG only: the
+system check flows.E004 refuses to start otherwise), one is derived from SECRET_KEY so a development
+install needs no extra setting. The derived key also stays last in line for reading, so values written
+before FIELD_ENCRYPTION_KEYS was set still read until rotate_encryption_keys moves them to the first key.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 
+class SecretUnreadable(ImproperlyConfigured):
+    """A stored secret does not decrypt under FIELD_ENCRYPTION_KEYS (nor SECRET_KEY's derived key)."""
+
+
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    if keys:
-        try:
-            return MultiFernet([Fernet(key.encode()) for key in keys])
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds an invalid Fernet key: {exc}") from None
-    derived = base64.urlsafe_b64encode(hashlib.sha256(b"field-encryption:" + secret_key.encode()).digest())
-    return MultiFernet([Fernet(derived)])
+    derived = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"field-encryption:" + secret_key.encode()).digest()))
+    try:
+        configured = [Fernet(key.encode()) for key in keys]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds an invalid Fernet key: {exc}") from None
+    return MultiFernet([*configured, derived])
 
 
 def fernet() -> MultiFernet:
@@ -48,9 +54,9 @@ class EncryptedTextField(models.TextField):
         try:
             return _decrypted(value, tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
         except InvalidToken:
-            raise ImproperlyConfigured(
+            raise SecretUnreadable(
                 f"{self.model.__name__}.{self.name} cannot be decrypted: FIELD_ENCRYPTION_KEYS or "
-                "SECRET_KEY changed without keeping the old key"
+                "SECRET_KEY changed without keeping the key that wrote it"
             ) from None
 
     def get_prep_value(self, value):  # noqa: ANN001

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from .fields import SecretUnreadable
+
+logger = logging.getLogger(__name__)
 
 
 class HealthzFirst:
@@ -51,3 +57,27 @@ class ForwardedHeadersFromTrustedProxiesOnly:
             if not peer_is_trusted_proxy(request):
                 del request.META["HTTP_X_FORWARDED_PROTO"]
         return self.get_response(request)
+
+
+class UnreadableSecretsAre503:
+    """A stored secret that no configured key decrypts (SECRET_KEY or FIELD_ENCRYPTION_KEYS changed
+    without keeping the old key) makes the server unable to serve, not the request wrong: answer 503,
+    as /healthz does, rather than a 500 and a traceback per customer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, SecretUnreadable):
+            return None
+        logger.error("%s (answered 503 to %s)", exception, request.path_info)
+        if request.path_info == "/precancel" or request.path_info.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                {"valid": False, "message": "temporarily unavailable: try again in a few minutes"}, status=503)
+        else:
+            response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = "120"
+        return response

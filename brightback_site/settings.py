@@ -49,8 +49,12 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is (DEBUG=1 uses a development key)")
 
 # Key(s) for secrets stored at rest (App secrets, endpoint secrets, billing keys): comma-separated
-# Fernet keys, newest first, so keys can be rotated. Without it a key is derived from SECRET_KEY.
+# Fernet keys, newest first, so keys can be rotated. Required unless DEBUG (system check flows.E004);
+# under DEBUG a key is derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = envlist("FIELD_ENCRYPTION_KEYS", [])
+if not FIELD_ENCRYPTION_KEYS and os.environ.get("PYTEST_VERSION"):
+    # Like SECRET_KEY above: the tests' own key, which the workers they start are given too.
+    FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTA="]
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -77,6 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "brightback_site.middleware.HealthzFirst",
     "brightback_site.middleware.ForwardedHeadersFromTrustedProxiesOnly",
+    "brightback_site.middleware.UnreadableSecretsAre503",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -213,6 +218,9 @@ if REDIS_URL:
         # wait that long per outbox row. Workers reconnect with their own retry loop.
         "max_retries": 0,
     }
+    # kombu's Redis transport, but a worker that loses Redis while holding unacknowledged messages
+    # reconnects instead of exiting (brightback_site/broker.py).
+    CELERY_BROKER_TRANSPORT = "brightback_site.broker:Transport"
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
@@ -234,6 +242,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A worker that loses its broker keeps trying to reconnect for as long as it takes (Celery's default
+# gives up, and exits, after 100 attempts), and stops the acks_late tasks it was running: their
+# messages go back to the queue, their rows to the sweeper, and every task is idempotent.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Celery's Django fixup otherwise closes the database connection around every task: a new
 # PostgreSQL connection per webhook delivery. brightback_site/celery.py instead recycles connections
 # per task as Django does per request (CONN_MAX_AGE, and broken ones dropped).

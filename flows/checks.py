@@ -48,7 +48,23 @@ def check_production_parts(app_configs, **kwargs):  # noqa: ANN001, ANN003, ANN2
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         warnings.append(Warning("The embedded broker only works on one machine; set REDIS_URL in production.",
                                 id="flows.W003"))
-    if not settings.FIELD_ENCRYPTION_KEYS:
-        warnings.append(Warning("FIELD_ENCRYPTION_KEYS is not set: secrets are encrypted with a key derived "
-                                "from SECRET_KEY, which then must never change.", id="flows.W004"))
     return warnings
+
+
+ENCRYPTION_KEYS_HINT = ('Generate one with: python -c "from cryptography.fernet import Fernet; '
+                        'print(Fernet.generate_key().decode())", set FIELD_ENCRYPTION_KEYS to it and keep it '
+                        "with SECRET_KEY (see .env.example). An installation that ran without it: then run "
+                        "`python manage.py rotate_encryption_keys`.")
+
+
+@register("secrets")
+def check_encryption_keys(app_configs, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """Without FIELD_ENCRYPTION_KEYS, stored secrets are encrypted with a key derived from SECRET_KEY: the
+    day SECRET_KEY is rotated, as one does after a leak, every App, endpoint and billing key becomes
+    unreadable and the cancel pages stop. Development (DEBUG) may; production must not start so."""
+    if settings.DEBUG or settings.FIELD_ENCRYPTION_KEYS:
+        return []
+    return [Error("FIELD_ENCRYPTION_KEYS is not set and DEBUG is off: stored secrets (App secrets, webhook "
+                  "and billing keys, Slack URLs) would be encrypted with a key derived from SECRET_KEY, and "
+                  "rotating SECRET_KEY would make them all unreadable.", hint=ENCRYPTION_KEYS_HINT,
+                  id="flows.E004")]

@@ -98,14 +98,16 @@ PRECANCEL: dict[str, Any] = {
 }
 
 HEALTH = {
-    "type": "object", "required": ["status", "database", "broker"],
+    "type": "object", "required": ["status", "database", "broker", "secrets"],
     "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]},
                    "database": {"type": "string", "enum": ["ok", "unavailable"]},
-                   "broker": {"type": "string", "enum": ["ok", "unavailable"]}},
+                   "broker": {"type": "string", "enum": ["ok", "unavailable"]},
+                   "secrets": {"type": "string", "enum": ["ok", "unreadable"]}},
 }
 HEALTHZ: dict[str, Any] = {
     "operation_id": "healthz",
-    "summary": "The database's and the broker's state, for load balancers",
-    "responses": {200: OpenApiResponse(HEALTH, description="the database answers"),
-                  503: OpenApiResponse(HEALTH, description="the database does not answer")},
+    "summary": "The database's, the broker's and the stored secrets' state, for load balancers",
+    "responses": {200: OpenApiResponse(HEALTH, description="the database answers and the stored secrets decrypt"),
+                  503: OpenApiResponse(HEALTH, description="the database does not answer, or a stored secret "
+                                                           "does not decrypt under the configured keys")},
 }

@@ -269,9 +269,10 @@ def snippet(request: HttpRequest) -> HttpResponse:
 @extend_schema(**openapi.HEALTHZ)
 @api_view(["GET"])
 def healthz(request: HttpRequest) -> Response:
-    from .health import broker_state, database_state
+    from .health import broker_state, database_state, secrets_state
 
     database, broker = database_state(), broker_state()
-    healthy = database == "ok"
+    secrets = secrets_state() if database == "ok" else "ok"
+    healthy = database == "ok" and secrets == "ok"
     return Response({"status": "ok" if healthy and broker == "ok" else "degraded",
-                     "database": database, "broker": broker}, status=200 if healthy else 503)
+                     "database": database, "broker": broker, "secrets": secrets}, status=200 if healthy else 503)

@@ -22,7 +22,7 @@ from billing.models import BillingAction
 from billing.testing import FakeBilling, fake_billing
 from flows.models import Event
 from tests.test_webhook_faults import record_decision
-from tests.workers import Worker, need_real_services, wait_until
+from tests.workers import Worker, wait_until
 from webhooks import services
 from webhooks.models import DeliveryAttempt
 from webhooks.testing import Receiver
@@ -44,8 +44,7 @@ def stripe_server() -> Iterator[FakeBilling]:
 
 
 @pytest.fixture
-def slow_worker(tmp_path, settings) -> Iterator[Worker]:  # noqa: ANN001
-    need_real_services()
+def slow_worker(real_services, tmp_path, settings) -> Iterator[Worker]:  # noqa: ANN001 - a Redis of its own
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     from brightback_site import outbox
 

@@ -55,8 +55,38 @@ def test_check_deploy_names_what_a_careless_production_setup_forgot(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    for check in ("security.W004", "security.W008", "security.W012", "security.W016", "flows.W004"):
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016", "flows.E004"):
         assert check in result.stderr, check
+
+
+def without_encryption_keys(tmp_path: Path) -> dict[str, str]:
+    env = production_env(tmp_path)
+    env.pop("FIELD_ENCRYPTION_KEYS")
+    return env
+
+
+def test_manage_py_refuses_to_run_in_production_without_encryption_keys_saying_why(tmp_path):
+    result = subprocess.run([sys.executable, "manage.py", "migrate", "--check"], cwd=ROOT,
+                            env=without_encryption_keys(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "flows.E004" in result.stderr and "FIELD_ENCRYPTION_KEYS is not set and DEBUG is off" in result.stderr
+    assert "Fernet.generate_key()" in result.stderr  # and how to make one
+
+
+@pytest.mark.parametrize("argv", [
+    ["-c", "import brightback_site.wsgi"],  # what gunicorn loads
+    ["-m", "celery", "-A", "brightback_site", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"],
+    ["-m", "celery", "-A", "brightback_site", "beat", "--schedule", "{tmp}/beat-schedule"],
+], ids=["gunicorn", "celery-worker", "celery-beat"])
+def test_servers_refuse_to_start_in_production_without_encryption_keys(tmp_path, argv):
+    env = without_encryption_keys(tmp_path)
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # never reached: the process stops before connecting
+    env["LOG_FORMAT"] = "text"
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in argv]
+    result = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr and "FIELD_ENCRYPTION_KEYS is not set" in result.stderr, \
+        result.stderr[-3000:]
 
 
 @pytest.mark.django_db
@@ -92,6 +122,7 @@ def test_compose_file_is_valid_and_runs_the_whole_stack_with_health_checks(tmp_p
     assert services["web"]["command"][0] == "gunicorn"
     assert {"pgdata", "redisdata"} <= config["volumes"].keys()
     for name in ("web", "worker", "beat"):
+        assert services[name]["restart"] in ("always", "unless-stopped"), f"nothing restarts {name}"
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["REDIS_URL"].startswith("redis://")
@@ -108,3 +139,40 @@ def test_production_logs_are_json_lines_carrying_the_ids(tmp_path):
     assert record["message"] == "decision recorded" and record["level"] == "INFO"
     assert (record["session_id"], record["event_id"]) == ("ses_1", "evt_1")
     assert record["logger"] == "flows.services" and "time" in record
+
+
+def image_check():  # noqa: ANN201
+    """.ci/image-check as a module (it has no .py suffix: it is a command)."""
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    loader = SourceFileLoader("image_check", str(ROOT / ".ci" / "image-check"))
+    module = module_from_spec(spec_from_loader("image_check", loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_the_images_tree_holds_every_package_and_none_of_the_test_code(tmp_path):
+    files = set(image_check().image_tree(tmp_path / "app"))
+    local_apps = [app for app in django_settings.INSTALLED_APPS if (ROOT / app / "__init__.py").exists()]
+    packages = {"brightback_site", "audiences", *local_apps}  # audiences has no models: not an installed app
+    for package in packages:
+        assert f"{package}/__init__.py" in files, f"{package} is missing from the image"
+    for needed in ("manage.py", "pyproject.toml", "static/js/brightback.js", "templates/503.html",
+                   "flows/fixtures/demo-flow.json", "locale/fr/LC_MESSAGES/django.mo"):
+        assert needed in files, needed
+    top = {path.split("/")[0] for path in files}
+    assert not top & {"tests", "bench", "node_modules", ".venv", "var", ".git", "conftest.py", "docs"}, top
+    assert not [path for path in files if "/tests/" in path or path.startswith("billing/testing/")
+                or path.endswith("/testing.py") or "__pycache__" in path]
+
+
+def test_dockerignore_is_read_as_docker_reads_it():
+    module = image_check()
+    rules = [(False, module._pattern_regex(p)) for p in ("**/tests", "billing/testing", "*.md", "var")]
+    rules.append((True, module._pattern_regex("var/keep.txt")))
+    assert module.ignored("flows/tests/test_page.py", rules) and module.ignored("tests/workers.py", rules)
+    assert module.ignored("billing/testing/specs/stripe.json", rules)
+    assert module.ignored("README.md", rules) and not module.ignored("docs/flow-format.md", rules)
+    assert module.ignored("var/db.sqlite3", rules) and not module.ignored("var/keep.txt", rules)
+    assert not module.ignored("flows/testsuite.py", rules) and not module.ignored("billing/models.py", rules)

@@ -39,7 +39,7 @@ JOURNEY = textwrap.dedent("""
     assert decided.status_code == 303 and decided["Location"].startswith("http://127.0.0.1/offer?"), decided
     health = client.get("/healthz")  # the load balancer's probe, answered by SQLite and the filesystem broker
     assert health.status_code == 200, health.content
-    assert health.json() == {"status": "ok", "database": "ok", "broker": "ok"}, health.content
+    assert health.json() == {"status": "ok", "database": "ok", "broker": "ok", "secrets": "ok"}, health.content
     print("journey ok")
 """)
 

@@ -1,6 +1,6 @@
-"""Webhooks survive faults: a real `celery worker` (with embedded beat) on the real Redis broker, the test
-database on PostgreSQL, and a real HTTP receiver on 127.0.0.1 verifying every delivery with the
-`standardwebhooks` package.
+"""Webhooks survive faults: a real `celery worker` (with embedded beat) on a Redis broker the test starts
+itself (and may stop: never the machine's), the test database on PostgreSQL, and a real HTTP receiver
+on 127.0.0.1 verifying every delivery with the `standardwebhooks` package.
 
 Every wait is bounded. Time is compressed with settings (WEBHOOK_RETRY_SCALE, a short lease, a
 one-second sweep), never by sleeping through real retry delays.
@@ -9,7 +9,6 @@ one-second sweep), never by sleeping through real retry delays.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,16 +17,12 @@ import pytest
 from django.test import Client
 
 from flows.models import CancelSession, Event
-from tests.workers import Worker, redis_answers, wait_until
+from tests.workers import RedisServer, Worker, redis_answers, wait_until
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 from webhooks.testing import Received, Receiver, in_turn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
-
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-               "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
-
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -119,9 +114,9 @@ def test_killing_the_worker_mid_delivery_loses_nothing(worker, receiver, endpoin
     assert outcomes[0] == DeliveryAttempt.Outcome.INTERRUPTED and outcomes[-1] == DeliveryAttempt.Outcome.SUCCEEDED
 
 
-def test_a_redis_outage_fails_no_decision_and_loses_no_event(worker, receiver, endpoint, snippet_data):
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], timeout=10,
-                   capture_output=True)
+def test_a_redis_outage_fails_no_decision_and_loses_no_event(real_services: RedisServer, worker, receiver,
+                                                              endpoint, snippet_data):
+    real_services.stop()  # the test's own Redis, on its own port
     try:
         wait_until(lambda: not redis_answers(), timeout=15, what="Redis stopped")
         started = time.monotonic()
@@ -133,13 +128,44 @@ def test_a_redis_outage_fails_no_decision_and_loses_no_event(worker, receiver, e
         assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 50
         assert CancelSession.objects.filter(status=CancelSession.Status.DECIDED).count() == 50
     finally:
-        if not redis_answers():
-            subprocess.run(REDIS_START, timeout=30, check=True)
+        real_services.start()  # the same port: the worker and this process reconnect to it
         wait_until(redis_answers, timeout=30, what="Redis answers again")
 
     events = list(Event.objects.all())
     wait_for_all(receiver, events, timeout=120, worker=worker)
     assert_every_event_arrived_under_its_own_id(receiver, events)
+
+
+def test_the_worker_keeps_delivering_after_its_redis_restarts(real_services: RedisServer, worker, receiver,
+                                                             endpoint, snippet_data):
+    # Redis goes away while the worker holds an unacknowledged message (a delivery in flight), the case
+    # that used to end the worker for good in kombu's restore_unacked.
+    hanging, release = threading.Event(), threading.Event()
+
+    def respond(got: Received) -> tuple[int, dict, bytes]:
+        if not hanging.is_set():
+            hanging.set()
+            release.wait(20)
+        return 200, {}, b"ok"
+
+    receiver.respond = respond
+    record_decisions(snippet_data, 1)
+    assert hanging.wait(30), f"no delivery reached the receiver; worker log:\n{worker.log_tail()}"
+
+    real_services.stop()
+    release.set()
+    # The worker notices the lost connection while Redis is down.
+    wait_until(lambda: b"Connection to broker lost" in worker.log_path.read_bytes(),
+               timeout=30, what=f"the worker noticed the outage; log:\n{worker.log_tail()}")
+    real_services.start()
+
+    record_decisions(snippet_data, 3)  # the customers' decisions, after Redis came back
+    events = list(Event.objects.all())
+    wait_for_all(receiver, events, timeout=60, worker=worker)
+    assert_every_event_arrived_under_its_own_id(receiver, events)
+    assert worker.process.poll() is None, f"the worker exited:\n{worker.log_tail()}"
+    assert worker.starts == 1  # the same worker, never restarted
+    assert b"Unrecoverable error" not in worker.log_path.read_bytes()
 
 
 def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(worker, receiver, endpoint, snippet_data):

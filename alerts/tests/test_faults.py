@@ -1,5 +1,5 @@
 """A worker killed in the middle of sending an alert loses nothing: a real `celery worker --beat` on the
-real Redis broker and the test database on PostgreSQL, a real SMTP server that keeps the DATA command
+test's own Redis broker and the test database on PostgreSQL, a real SMTP server that keeps the DATA command
 waiting, and kill -9 on the worker's whole process group.
 
 Time is compressed with settings (a five-second lease, a one-second sweep), never by sleeping through
@@ -16,7 +16,7 @@ import pytest
 from alerts import services
 from alerts.models import AlertDelivery
 from alerts.testing import SmtpServer
-from tests.workers import Worker, need_real_services, wait_until
+from tests.workers import Worker, real_services, wait_until  # noqa: F401 - real_services: a fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
@@ -28,8 +28,7 @@ def slow_smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def worker(tmp_path, slow_smtp) -> Iterator[Worker]:  # noqa: ANN001
-    need_real_services()
+def worker(real_services, tmp_path, slow_smtp) -> Iterator[Worker]:  # noqa: ANN001, F811
     from brightback_site import outbox
 
     outbox.resume()

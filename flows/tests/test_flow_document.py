@@ -189,7 +189,7 @@ def test_check_validates_without_changing_anything(rich_document: dict) -> None:
 
 
 @pytest.mark.django_db
-def test_demo_setup_loads_the_demo_document_and_refreshes_it(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_demo_setup_loads_the_demo_document_and_resets_it(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
     out = io.StringIO()
     call_command("demo_setup", stdout=out)
     assert out.getvalue() == "Created demo app 'demo': open /demo/ to try the cancel flow.\n"
@@ -208,8 +208,8 @@ def test_demo_setup_loads_the_demo_document_and_refreshes_it(django_capture_on_c
     assert document_export(app=app) == json.loads(FIXTURE.read_text("utf-8"))
 
     out = io.StringIO()
-    call_command("demo_setup", stdout=out)
-    assert out.getvalue().startswith("Refreshed demo app 'demo'")
+    call_command("demo_setup", "--reset", stdout=out)
+    assert out.getvalue().startswith("Restored demo app 'demo'")
     assert table_counts() == {"App": 1, "Flow": 1, "Reason": 5, "Offer": 3}
 
 

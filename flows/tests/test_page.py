@@ -271,7 +271,8 @@ def test_healthz_stays_up_but_degraded_when_the_broker_is_unreachable(client, db
     monkeypatch.setitem(app.conf, "broker_url", f"redis://127.0.0.1:{closed_port()}/0")
     response = client.get("/healthz")
     assert response.status_code == 200  # the page still works without the broker: no restart wanted
-    assert response.json() == {"status": "degraded", "database": "ok", "broker": "unavailable"}
+    assert response.json() == {"status": "degraded", "database": "ok", "broker": "unavailable",
+                               "secrets": "ok"}
 
 
 def test_healthz_is_ok_when_redis_answers(client, db, settings):
@@ -283,7 +284,7 @@ def test_healthz_is_ok_when_redis_answers(client, db, settings):
         need(False, f"Redis at {settings.REDIS_URL} does not answer")
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "secrets": "ok"}
 
 
 def test_change_my_answer_goes_back_to_the_reasons_keeping_what_was_typed(client, session):

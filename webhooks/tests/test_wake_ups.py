@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from brightback_site import outbox
 from brightback_site.celery import app as celery_app
-from tests.workers import need_real_services, redis_client
+from tests.workers import real_services, redis_client  # noqa: F401 - real_services: a fixture
 from webhooks import services
 from webhooks.models import Delivery, Endpoint
 from webhooks.testing import always
@@ -22,8 +22,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture
-def broker(db):  # noqa: ANN001, ANN201
-    need_real_services()  # empties this test run's Redis database
+def broker(db, real_services):  # noqa: ANN001, ANN201, F811 - a Redis of this test's own, empty
     outbox.resume()
     yield redis_client()
     outbox.resume()
