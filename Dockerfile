@@ -8,6 +8,7 @@ COPY offers ./offers
 COPY alerts ./alerts
 COPY billing ./billing
 COPY webhooks ./webhooks
+COPY privacy ./privacy
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

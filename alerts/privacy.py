@@ -7,6 +7,7 @@ sent at all (its address is gone). Contract: privacy/parts.py."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ def busy(subject: Subject) -> list[str]:
 def erase(subject: Subject, *, now: datetime) -> dict[str, int]:
     changed = 0
     for delivery in _deliveries(subject).order_by("pk"):
-        fields = {
+        fields: dict[str, Any] = {
             "data": event_data_scrubbed(delivery.data, subject),
             "recipients": [r for r in delivery.recipients if str(r).lower() not in subject.emails],
             "last_answer": subject.redact(delivery.last_answer),

@@ -79,6 +79,16 @@ class _Private:
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         return private_traceback(ei[1] if ei else None)
 
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler may have formatted the record first (Django's console handler under DEBUG) and
+        # left its whole traceback, messages included, in exc_text, which logging would reuse.
+        kept = record.exc_text
+        record.exc_text = None
+        try:
+            return super().format(record)  # type: ignore[misc]
+        finally:
+            record.exc_text = kept
+
 
 class TextFormatter(_Private, logging.Formatter):
     pass
@@ -119,7 +129,7 @@ class PrivateExceptionReporterFilter(SafeExceptionReporterFilter):
             return super().get_post_parameters(request)
         return {name: self.cleansed_substitute for name in request.POST}
 
-    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> list:
+    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
         if not self.is_active(request):
             return super().get_traceback_frame_variables(request, tb_frame)
-        return [(name, self.cleansed_substitute) for name in tb_frame.f_locals]
+        return {name: self.cleansed_substitute for name in tb_frame.f_locals}.items()

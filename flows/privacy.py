@@ -29,8 +29,8 @@ PSEUDONYM_PREFIX = "erased-"
 
 
 def snippet_data_scrubbed(data: dict) -> dict:
-    account = data.get("account") if isinstance(data.get("account"), dict) else {}
-    context = data.get("context") if isinstance(data.get("context"), dict) else {}
+    account: dict = data["account"] if isinstance(data.get("account"), dict) else {}
+    context: dict = data["context"] if isinstance(data.get("context"), dict) else {}
     kept: dict[str, Any] = {"app_id": data.get("app_id", "")}
     kept["account"] = {key: account[key] for key in KEPT_ACCOUNT_KEYS if key in account}
     if isinstance(context.get("locale"), str):
