@@ -398,8 +398,13 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["private"]}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    # At DEBUG this logger writes every SQL statement with its parameters (emails, feedback) when DEBUG is on.
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's own handlers (its console under DEBUG, mail to ADMINS) would write tracebacks whole: its
+        # records go through ours only.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # At DEBUG this logger writes every SQL statement with its parameters (emails, feedback).
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 # Error reports (the DEBUG page's text, mailed to ADMINS when set) with DEBUG off show no local variables
 # and no POST values.

@@ -50,6 +50,9 @@ class ErasableCancelSessionAdmin(CancelSessionAdmin):
         if session is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         change_url = reverse("admin:flows_cancelsession_change", args=[session.pk])
+        if session.erased_at is not None:
+            messages.info(request, _("This session's personal data was already erased."))
+            return HttpResponseRedirect(change_url)
         if request.method == "POST" and request.POST.get("confirm") == "yes":
             try:
                 erasure = services.customer_erase(app=session.app, email=session.email,
@@ -63,8 +66,6 @@ class ErasableCancelSessionAdmin(CancelSessionAdmin):
                              % {"sessions": erasure.sessions, "rows": erasure.changed})
             for note in erasure.notes:
                 messages.warning(request, _("Not changed: %(note)s") % {"note": note})
-            return HttpResponseRedirect(change_url)
-        if session.erased_at is not None:
             return HttpResponseRedirect(change_url)
         subject = selectors.customer(app=session.app, email=session.email, account_id=session.account_internal_id)
         context = {

@@ -105,14 +105,10 @@ def _scrub_batch(*, cutoff: datetime, after: int, batch: int, now: datetime) -> 
                     .filter(created_at__lt=cutoff, erased_at__isnull=True, pk__gt=after).order_by("pk")[:batch])
     if not sessions:
         return 0, after, False
-    groups = [sessions]
-    if _busy(selectors.subject_of(sessions)):
-        groups = [[session] for session in sessions]  # rare: find the busy ones and leave them for later
-    done = 0
-    for group in groups:
-        subject = selectors.subject_of(group)
-        if len(groups) > 1 and _busy(subject):
-            continue
+    subjects = [selectors.subject_of(sessions)]
+    if _busy(subjects[0]):
+        # Rare: find the busy ones and leave them for a later night.
+        subjects = [subject for subject in (selectors.subject_of([s]) for s in sessions) if not _busy(subject)]
+    for subject in subjects:
         _erase(subject, now=now)
-        done += len(group)
-    return done, sessions[-1].pk, len(sessions) == batch
+    return sum(len(s.session_ids) for s in subjects), sessions[-1].pk, len(sessions) == batch

@@ -169,3 +169,16 @@ def test_a_receipt_that_fails_for_good_logs_no_customer_address(demo_app: App, s
     assert records and "failed for good" in records[0].getMessage()
     for formatter in formatters():
         assert EMAIL not in written(records, formatter)
+
+
+def test_every_handler_that_writes_records_writes_them_privately():
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in logging.Logger.manager.loggerDict)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler).__module__.startswith("_pytest"):
+                continue  # the test runner's own capture
+            if isinstance(handler, logging.StreamHandler) and logger.name != "django.server":  # runserver's lines
+                assert isinstance(handler.formatter, (logs.JsonFormatter, logs.TextFormatter)), logger.name
+                assert any(isinstance(f, logs.PrivateRecords) for f in handler.filters), logger.name
+            assert not isinstance(handler, logging.Handler) or type(handler).__name__ != "AdminEmailHandler", \
+                logger.name
