@@ -28,6 +28,8 @@ def parts() -> list[tuple[str, ModuleType]]:
     for config in apps.get_app_configs():
         if config.name != "privacy" and module_has_submodule(config.module, "privacy"):
             found.append((config.label, import_module(f"{config.name}.privacy")))
+    if apps.is_installed("django.contrib.admin"):
+        found.append(("admin", import_module("privacy.admin_log")))
     return sorted(found, key=lambda item: item[0] != "flows")
 
 

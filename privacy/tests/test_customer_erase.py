@@ -13,6 +13,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
@@ -71,7 +72,8 @@ def finish_as_workers_do(session: CancelSession, who: dict) -> None:
 
 
 @pytest.fixture
-def two_customers(demo_app: App, snippet_data):  # noqa: ANN001, ANN201
+def two_customers(demo_app: App, snippet_data, django_user_model):  # noqa: ANN001, ANN201
+    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     Endpoint.objects.create(app=demo_app, url="https://hooks.example.com/bb")
     AlertRule.objects.create(app=demo_app, events=["session.canceled"], recipients=["team@example.com"])
     AlertSettings.objects.create(app=demo_app, cancellation_receipt=True)
@@ -90,6 +92,10 @@ def two_customers(demo_app: App, snippet_data):  # noqa: ANN001, ANN201
     for who in (JANE, BOB):
         for session in sessions[who["email"]]:
             finish_as_workers_do(session, who)
+        # Staff resent the receipt: the admin's history describes an alert by its recipient.
+        receipt = AlertDelivery.objects.get(event__session=sessions[who["email"]][0], kind=AlertDelivery.Kind.RECEIPT)
+        LogEntry.objects.log_actions(user_id=staff.pk, queryset=[receipt], action_flag=CHANGE,
+                                     change_message="Resent", single_object=True)
     return sessions
 
 
@@ -140,6 +146,7 @@ def test_after_customer_erase_no_row_of_the_database_names_the_customer(two_cust
     assert "flows.CancelSession: 2 changed" in printed
     assert "webhooks.DeliveryAttempt: 1 changed" in printed
     assert "billing.BillingAction: 1 changed" in printed
+    assert "admin.LogEntry: 1 changed" in printed
 
 
 def test_erasing_keeps_what_reports_count(two_customers):
