@@ -34,7 +34,9 @@ def identifiers(subject: Subject) -> set[str]:
 
 
 def busy(subject: Subject) -> list[str]:
-    unfinished = _actions(subject).filter(status__in=[BillingAction.Status.PENDING, BillingAction.Status.RUNNING])
+    # Locked until the erasure commits: a worker's claim skips them rather than act on what is being erased.
+    held = _actions(subject).select_for_update(of=("self",)).order_by("pk")
+    unfinished = [a for a in held if a.status in (BillingAction.Status.PENDING, BillingAction.Status.RUNNING)]
     return [f"billing action {a.public_id} ({a.get_kind_display()}) is still to be carried out and needs the "
             f"subscription it names: run again once it has finished" for a in unfinished]
 

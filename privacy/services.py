@@ -67,6 +67,8 @@ def customer_erase(*, app: App, email: str = "", account_id: str = "") -> Erasur
         # Sessions are locked by flows' part; the App row too, so two erasures of one App run one at a time.
         App.objects.select_for_update().filter(pk=app.pk).first()
         subject = selectors.customer(app=app, email=email, account_id=account_id)
+        # No decision can be recorded on them (and no billing action written) between the check and the erasure.
+        list(CancelSession.objects.select_for_update().filter(pk__in=subject.session_ids).values_list("pk"))
         reasons = _busy(subject)
         if reasons:
             raise CustomerBusy(reasons)

@@ -20,7 +20,10 @@ def _deliveries(subject: Subject):  # noqa: ANN202
 
 
 def busy(subject: Subject) -> list[str]:
-    sending = _deliveries(subject).filter(status=Delivery.Status.SENDING, lease_expires_at__gt=timezone.now())
+    # Locked until the erasure commits: a worker's claim skips them rather than send what is being erased.
+    held = _deliveries(subject).select_for_update(of=("self",)).order_by("pk")
+    sending = [d for d in held if d.status == Delivery.Status.SENDING and d.lease_expires_at
+               and d.lease_expires_at > timezone.now()]
     return [f"webhook delivery {d.message_id} to endpoint {d.endpoint_id} is being sent right now: run again in a "
             f"minute" for d in sending]
 
