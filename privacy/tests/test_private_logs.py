@@ -182,3 +182,34 @@ def test_every_handler_that_writes_records_writes_them_privately():
                 assert any(isinstance(f, logs.PrivateRecords) for f in handler.filters), logger.name
             assert not isinstance(handler, logging.Handler) or type(handler).__name__ != "AdminEmailHandler", \
                 logger.name
+
+
+@pytest.mark.billing
+def test_a_billing_action_that_fails_for_good_logs_no_billing_ids(demo_app: App, snippet_data, settings, caplog):  # noqa: ANN001
+    from billing import services as billing
+    from billing.models import BillingAction
+    from billing.testing import fake_billing
+
+    server = fake_billing("stripe")
+    try:
+        creds = server.credentials()
+        settings.BILLING_ALLOWED_API_BASES = [creds.api_base]
+        billing.connection_save(app=demo_app, provider=server.slug, api_key=creds.api_key, site=creds.site,
+                                api_base=creds.api_base)
+        first, second = server.seed(customer_id="cus_secretperson"), server.seed(customer_id="cus_secretperson")
+        account = {"internal_id": "acct_42", "plan": "basic", "value": 49, "billing_id": "cus_secretperson"}
+        session = services.session_start(app=demo_app, data=snippet_data(subscription_id=None, account=account)
+                                         | {"subscription_id": ""})
+        services.decision_record(session=session, kind="cancel")
+        action = BillingAction.objects.get(session=session)
+        with caplog.at_level(logging.INFO, logger="billing"):
+            billing.action_execute(action_id=action.pk)
+    finally:
+        server.close()
+    action.refresh_from_db()
+    assert action.status == "failed" and "cus_secretperson" in action.last_error  # the row says why…
+    records = [r for r in caplog.records if r.name.startswith("billing")]
+    assert any("failed for good" in r.getMessage() for r in records)
+    for formatter in formatters():
+        text = written(records, formatter)
+        assert "cus_secretperson" not in text and first not in text and second not in text  # …the log does not
