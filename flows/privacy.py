@@ -20,6 +20,7 @@ from django.db.models.functions import Least
 from privacy.parts import ERASED, Subject, rows
 
 from . import selectors
+from .experiments import account_key
 from .models import App, CancelSession, Decision, Event, VariantAssignment
 from .snippet_data import OFFER_URL, URL_FIELDS
 
@@ -87,11 +88,15 @@ def _blocklist_without(app: App, subject: Subject) -> str | None:
     return "\n".join(kept) if len(kept) != len(entries) else None
 
 
-def _assignment_keys(subject: Subject) -> list[str]:
-    from .experiments import account_key
+# Sessions may keep the customer's experiment key (experiments.account_key) in a column of its own.
+_HAS_ACCOUNT_KEY = any(f.name == "account_key" for f in CancelSession._meta.concrete_fields)
 
+
+def _assignment_keys(subject: Subject) -> list[str]:
+    # As experiments.account_key writes them: by account id, else email, else subscription id.
     return ([account_key(internal_id=a, email="") for a in subject.account_ids]
-            + [account_key(internal_id="", email=e) for e in subject.emails])
+            + [account_key(internal_id="", email=e) for e in subject.emails]
+            + [f"sub:{identifier}" for identifier in subject.identifiers])
 
 
 def busy(subject: Subject) -> list[str]:
@@ -106,9 +111,14 @@ def erase(subject: Subject, *, now: datetime) -> dict[str, int]:
     for session in sessions:
         person = "one" if subject.is_customer else (session.account_internal_id or session.email.lower())
         pseudonym = pseudonyms.setdefault((session.app_id, person), PSEUDONYM_PREFIX + secrets.token_hex(8))
-        counts["flows.CancelSession"] += CancelSession.objects.filter(pk=session.pk).update(
-            email="", account_internal_id=pseudonym, subscription_id="", data=snippet_data_scrubbed(session.data),
-            erased_at=now, expires_at=Least("expires_at", now))  # an open page stops working
+        fields: dict[str, Any] = {
+            "email": "", "account_internal_id": pseudonym, "subscription_id": "",
+            "data": snippet_data_scrubbed(session.data), "erased_at": now,
+            "expires_at": Least("expires_at", now),  # an open page stops working
+        }
+        if _HAS_ACCOUNT_KEY:  # the customer as reports count them: the pseudonym, as for any account id
+            fields["account_key"] = account_key(internal_id=pseudonym, email="")
+        counts["flows.CancelSession"] += CancelSession.objects.filter(pk=session.pk).update(**fields)
     erased_pks = [s.pk for s in sessions]
     counts["flows.Decision"] = Decision.objects.filter(session_id__in=erased_pks).exclude(
         feedback="", redirect_url="").update(feedback="", redirect_url="")
