@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('flows', '0004_audiences_experiments'),
+        ('flows', '0005_app_access'),
     ]
 
     operations = [
