@@ -251,8 +251,10 @@ def delivery_send(*, delivery_id: int) -> SendResult:
             logger.warning("alert %s: the claim was taken over before the attempt ended; nothing recorded",
                            delivery.pk)
         elif retry_in is None and status == AlertDelivery.Status.FAILED:
+            # A customer's own address stays out of the log (and so does the server's answer, which may quote it).
             logger.warning("alert %s (%s to %s) failed for good: %s", delivery.pk, delivery.event_type,
-                           delivery.destination, fields.get("last_error"),
+                           "the customer" if delivery.kind in CUSTOMER_KINDS else delivery.destination,
+                           "see the alert's page" if delivery.kind in CUSTOMER_KINDS else fields.get("last_error"),
                            extra={"alert_delivery_id": delivery.pk, "event_id": delivery.event_id})
         return SendResult(delivery.status if done else "skipped", retry_in)
 

@@ -42,6 +42,8 @@ def subscription_still_active(*, session: CancelSession) -> bool | None:
     except ProviderError as exc:
         if exc.status_code == 404:
             return False
-        logger.info("could not check session %s's subscription: %s", session.public_id, exc)
+        # The provider's message may name the subscription or customer: the status says enough here.
+        logger.info("could not check session %s's subscription (provider status %s)", session.public_id,
+                    exc.status_code or "none")
         return None
     return any(s.is_active and not s.cancel_at_period_end for s in subscriptions)

@@ -302,7 +302,10 @@ def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: 
     with transaction.atomic():
         if outbox.finish(action, status=BillingAction.Status.FAILED, summary=error, finished_at=now, **fields):
             _record_failure(action, error=error)
-    logger.warning("billing action %s (%s) failed for good: %s", action.public_id, action.kind, error,
+    # The reason names the customer's subscriptions and billing id: it stays on the row (the admin, and
+    # customer_erase, can reach it there), out of the logs.
+    logger.warning("billing action %s (%s) failed for good (provider status %s); the reason is on its page",
+                   action.public_id, action.kind, status_code or "none",
                    extra={"billing_action_id": action.public_id, "session_id": action.session.public_id,
                           "event_id": action.event_id})
     return ExecuteResult(BillingAction.Status.FAILED)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "billing",
     "webhooks",
     "reports",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -259,6 +261,17 @@ OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0, pos
 # The sweeper re-publishes an outbox row still pending this long after it was due when its message can
 # have been lost (its queue is empty or already past it: brightback_site.outbox.lost).
 OUTBOX_PUBLISH_GRACE_SECONDS = envfloat("OUTBOX_PUBLISH_GRACE_SECONDS", 60.0, positive=True)
+# Personal data (who the customer is, what they wrote, where they came from) is scrubbed from sessions older
+# than this many days, nightly, keeping what reports count (privacy/services.py); 0 keeps it for good. A
+# session's data is still needed while its save is being confirmed: SAVE_WATCH_DAYS, the confirmation's
+# 7-day lookback (flows.services.SAVE_CONFIRM_LOOKBACK_DAYS) and the page's own lifetime.
+_RETENTION_MINIMUM = SAVE_WATCH_DAYS + 8 + -(-SESSION_TTL_SECONDS // 86400)
+SESSION_RETENTION_DAYS = envint("SESSION_RETENTION_DAYS", max(365, _RETENTION_MINIMUM), minimum=0)
+if 0 < SESSION_RETENTION_DAYS < _RETENTION_MINIMUM:
+    raise ImproperlyConfigured(
+        f"SESSION_RETENTION_DAYS must be 0 (keep personal data) or at least {_RETENTION_MINIMUM}, not "
+        f"{SESSION_RETENTION_DAYS}: saves are confirmed SAVE_WATCH_DAYS ({SAVE_WATCH_DAYS}) after the decision, "
+        "looking the customer up, and that must happen before their data is scrubbed")
 # Whatever its queue says, a row pending this long past its due time is published again.
 OUTBOX_LOST_AFTER_SECONDS = envfloat("OUTBOX_LOST_AFTER_SECONDS", 900.0, positive=True)
 # A sweep runs only while no other copy of it runs (brightback_site.outbox.run_alone); a sweep message
@@ -274,6 +287,9 @@ CELERY_BEAT_SCHEDULE = {
     "saves-confirm": _periodic("flows.saves_confirm", 3600.0),
     "alerts-sweep": _periodic("alerts.sweep", OUTBOX_SWEEP_SECONDS),
     "reports-refresh": _periodic("reports.refresh", envfloat("REPORTS_REFRESH_SECONDS", 300.0, positive=True)),
+    # Nightly; a run that waited for hours is dropped, and the next night does the same work.
+    "privacy-retention": {"task": "privacy.sessions_scrub_expired", "schedule": crontab(hour=3, minute=30),
+                          "options": {"expires": 6 * 3600}},
 }
 # Queues per channel: a backlog in one (a receiver timing out, a provider rate-limiting) never delays
 # another, and the sweeps never wait behind deliveries. One worker consumes them all on a small install
@@ -426,16 +442,30 @@ RATELIMIT_IP_META_KEY = "brightback_site.ratelimits.client_ip"
 LOG_FORMAT = envstr("LOG_FORMAT", "text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+# Records never carry a customer's data (brightback_site/logs.py): tracebacks leave out exception messages
+# that may quote it, Django's request and Celery's task arguments are reduced to what identifies the call.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"private": {"()": "brightback_site.logs.PrivateRecords"}},
     "formatters": {
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+        "json": {"()": "brightback_site.logs.JsonFormatter",
                  "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
                  "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"()": "brightback_site.logs.TextFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["private"]}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's own handlers (its console under DEBUG, mail to ADMINS) would write tracebacks whole: its
+        # records go through ours only.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # At DEBUG this logger writes every SQL statement with its parameters (emails, feedback).
+        "django.db.backends": {"level": "INFO"},
+    },
 }
+# Error reports (the DEBUG page's text, mailed to ADMINS when set) with DEBUG off show no local variables
+# and no POST values.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "brightback_site.logs.PrivateExceptionReporterFilter"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -292,6 +292,10 @@ class CancelSession(models.Model):
     offers_shown = models.JSONField(null=True, blank=True, help_text=_("The codes of every offer the customer saw."))
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    erased_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the customer's personal data was erased (customer_erase, or SESSION_RETENTION_DAYS): "
+                    "the counts stay, who it was does not."))
 
     class Meta:
         ordering = ["-created_at"]
