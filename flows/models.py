@@ -266,6 +266,9 @@ class CancelSession(models.Model):
         OPEN = "open", _("Open")
         DECIDED = "decided", _("Decided")
         ABANDONED = "abandoned", _("Abandoned")
+        # Expired without its page ever being opened (the snippet posts /precancel when the account page
+        # loads, not when the customer clicks Cancel): no event, in no report.
+        EXPIRED = "expired", _("Expired unopened")
 
     public_id = models.CharField(max_length=40, unique=True, default=ids.session_id, editable=False)
     token = models.CharField(max_length=64, unique=True, default=ids.page_token, editable=False)
@@ -290,6 +293,10 @@ class CancelSession(models.Model):
     offers_shown_at = models.DateTimeField(null=True, blank=True, help_text=_("When the customer first saw offers."))
     offers_shown = models.JSONField(null=True, blank=True, help_text=_("The codes of every offer the customer saw."))
     created_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("When the customer first opened the page (or an embed of it): the session started then. "
+                    "Never opened: not counted anywhere, and it expires without an event."))
     expires_at = models.DateTimeField()
 
     class Meta:
@@ -313,6 +320,10 @@ class CancelSession(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN and not self.is_expired
+
+    @property
+    def was_opened(self) -> bool:
+        return self.opened_at is not None
 
     def shows_offer(self, code: str) -> bool:
         return self.offer_codes is None or code in self.offer_codes

@@ -41,6 +41,7 @@ class ReportFilterForm(forms.Form):
                               required=False, empty_label=_("All audiences"))
     variant = VariantChoice(Variant.objects.select_related("flow").order_by("flow__name", "code"), required=False,
                             empty_label=_("All variants"))
+    include_test = forms.BooleanField(label=_("Include test-mode sessions"), required=False)
 
     def __init__(self, data=None, **kwargs) -> None:  # noqa: ANN001, ANN003
         # Show the range the numbers cover: the default one is written into the date inputs too.
@@ -68,4 +69,5 @@ class ReportFilterForm(forms.Form):
                             app_id=data["app"].pk if data.get("app") else None,
                             flow_id=data["flow"].pk if data.get("flow") else None,
                             audience_id=data["audience"].pk if data.get("audience") else None,
-                            variant_id=data["variant"].pk if data.get("variant") else None)
+                            variant_id=data["variant"].pk if data.get("variant") else None,
+                            include_test=bool(data.get("include_test")))

@@ -150,7 +150,7 @@ class Generator:
         flow = audience.flow if audience is not None and audience.flow in setup.flows else setup.flows[0]
         variant = _pick_weighted(rng, setup.variants[flow.pk]) if setup.variants[flow.pk] else None
         monthly = facts.monthly_value(account)
-        decided = rng.random() < 0.86
+        decided = rng.random() < 0.8
         kind, reason, offer, shown, feedback = None, None, None, None, ""
         if decided:
             reasons = setup.reasons[flow.pk]
@@ -167,14 +167,17 @@ class Generator:
                 kind = Decision.Kind.CANCEL
             if reason is not None and (reason.wants_feedback or rng.random() < 0.15):
                 feedback = rng.choice(FEEDBACK)
+        # The snippet posts /precancel as the account page loads: many sessions are never opened at all.
+        opened_at = at + timedelta(seconds=rng.randint(1, 30)) if decided or rng.random() < 0.4 else None
         status = CancelSession.Status.DECIDED if decided else (
-            CancelSession.Status.ABANDONED if at < self.now - timedelta(days=1) else CancelSession.Status.OPEN)
+            CancelSession.Status.OPEN if at >= self.now - timedelta(days=1) else
+            CancelSession.Status.ABANDONED if opened_at else CancelSession.Status.EXPIRED)
         shown_at = at + timedelta(seconds=rng.randint(5, 90)) if shown else None
         row = (pk, f"ses_{ULID.from_datetime(at)}", secrets.token_urlsafe(32), setup.app.pk, flow.pk,
                status, not setup.app.is_live, email, account["internal_id"], f"sub_{pk}",
                locale, json.dumps(data), audience.pk if audience else None,
                variant.pk if variant else None, json.dumps([]) if variant is not None and variant.is_control else None,
-               monthly, shown_at, json.dumps(shown) if shown else None, at, at + timedelta(days=1))
+               monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1))
         if kind is None:
             return row, None, []
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
@@ -193,7 +196,8 @@ class Generator:
 
 SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "is_test", "email",
                    "account_internal_id", "subscription_id", "locale", "data", "audience_id", "variant_id",
-                   "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "expires_at")
+                   "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "opened_at",
+                   "expires_at")
 DECISION_COLUMNS = ("session_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
                     "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")

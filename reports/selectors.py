@@ -28,21 +28,31 @@ class ReportFilter:
     flow_id: int | None = None
     audience_id: int | None = None
     variant_id: int | None = None
+    include_test: bool = False  # sessions of Apps in test mode are left out unless asked for
 
     def rollups(self, model: type[DailyStat] | type[DailyReasonStat] | type[DailyOfferStat]) -> QuerySet:
         rows = model.objects.filter(day__gte=self.first_day, day__lte=self.last_day)
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
                 rows = rows.filter(**{name: getattr(self, name)})
+        if not self.include_test:
+            rows = rows.filter(is_test=False)
         return rows.order_by()
 
-    def sessions(self, prefix: str = "") -> Q:
-        start, end = days.bounds(self.first_day, self.last_day)
-        q = Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end})
+    def scope(self, prefix: str = "") -> Q:
+        """The report's App, flow, audience, variant and test choice over sessions, whatever their dates
+        (a staff member's allowed Apps narrow it here too)."""
+        q = Q(**{f"{prefix}opened_at__isnull": False})
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
+        if not self.include_test:
+            q &= Q(**{f"{prefix}is_test": False})
         return q
+
+    def sessions(self, prefix: str = "") -> Q:
+        start, end = days.bounds(self.first_day, self.last_day)
+        return Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end}) & self.scope(prefix)
 
 
 def _share(part: int | None, whole: int | None) -> float | None:
@@ -198,14 +208,10 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
     since = now - timedelta(days=settings.SAVE_WATCH_DAYS)
     window = ReportFilter(first_day=days.day_of(since), last_day=days.day_of(now),
                           app_id=report.app_id, flow_id=report.flow_id, audience_id=report.audience_id,
-                          variant_id=report.variant_id)
+                          variant_id=report.variant_id, include_test=report.include_test)
     totals = window.rollups(DailyStat).aggregate(saved=Sum(F("nevermind") + F("accepted")), confirmed=Sum("confirmed"),
                                                  value=Sum("revenue_saved"))
-    scope = Q()
-    for name in ("app_id", "flow_id", "audience_id", "variant_id"):
-        if getattr(report, name) is not None:
-            scope &= Q(**{f"session__{name}": getattr(report, name)})
-    rows = list(Decision.objects.filter(scope, kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
+    rows = list(Decision.objects.filter(report.scope("session__"), kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
                                         created_at__gte=since)
                 .exclude(Exists(Event.objects.filter(session_id=OuterRef("session_id"),
                                                      type=Event.Type.SAVE_CONFIRMED)))

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 
 SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
 CENT = Decimal("0.01")
-DIMENSIONS = ("app_id", "flow_id", "audience_id", "variant_id")
+DIMENSIONS = ("app_id", "flow_id", "audience_id", "variant_id", "is_test")
 
 
 def value_kept(monthly_value: Decimal | None, *, offer_kind: str | None, discount_percent: int | None) -> Decimal:
@@ -43,6 +43,11 @@ def value_kept(monthly_value: Decimal | None, *, offer_kind: str | None, discoun
     return monthly_value
 
 
+def _opened() -> QuerySet[CancelSession]:
+    """The sessions reports count: those whose page was opened. A page never opened was no visit."""
+    return CancelSession.objects.filter(opened_at__isnull=False)
+
+
 def _session_key(row: dict, prefix: str = "") -> tuple:
     return (row["day"], *(row[f"{prefix}{name}"] for name in DIMENSIONS))
 
@@ -52,7 +57,7 @@ def _dims(key: tuple) -> dict:
 
 
 def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
-    in_range = CancelSession.objects.filter(created_at__gte=start, created_at__lt=end).order_by()
+    in_range = _opened().filter(created_at__gte=start, created_at__lt=end).order_by()
     rows = (in_range.annotate(day=TruncDate("created_at", tzinfo=days.zone()))
             .values("day", *DIMENSIONS, "decision__kind", "decision__offer__kind",
                     "decision__offer__discount_percent")
@@ -118,7 +123,7 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
     def stat_for(key: tuple, code: str) -> DailyOfferStat:
         return stats.setdefault((*key, code), DailyOfferStat(**_dims(key), offer_code=code, revenue_saved=Decimal(0)))
 
-    shown = (CancelSession.objects.filter(created_at__gte=start, created_at__lt=end, offers_shown_at__isnull=False)
+    shown = (_opened().filter(created_at__gte=start, created_at__lt=end, offers_shown_at__isnull=False)
              .order_by().annotate(day=TruncDate("created_at", tzinfo=days.zone()))
              .values_list("day", *DIMENSIONS, "offers_shown"))
     for row in shown.iterator(chunk_size=5000):

@@ -75,3 +75,23 @@ def test_two_refreshes_at_once_count_each_session_once(make_session) -> None:  #
         thread.join()
     assert errors == []
     assert sum(DailyStat.objects.values_list("sessions", flat=True)) == 30
+
+
+def test_sessions_never_opened_and_test_mode_sessions_are_in_no_count_unless_asked_for(admin_client,  # noqa: ANN001
+                                                                                       make_session) -> None:
+    from reports.selectors import ReportFilter, overview
+
+    make_session(decision="nevermind")
+    for _ in range(3):  # three loads of the account page without a click: three sessions, never opened
+        make_session(opened=False)
+    make_session(decision="cancel", is_test=True)
+    services.rollups_refresh_recent()
+    today = timezone.localdate()
+    live = overview(ReportFilter(first_day=today, last_day=today))
+    assert (live.sessions, live.decided, live.sessions - live.decided) == (1, 1, 0)
+    with_test = overview(ReportFilter(first_day=today, last_day=today, include_test=True))
+    assert (with_test.sessions, with_test.canceled) == (2, 1)
+    page = admin_client.get("/admin/reports/")
+    assert 'data-figure="sessions">1<' in page.content.decode()
+    page = admin_client.get("/admin/reports/", {"include_test": "on"})
+    assert 'data-figure="sessions">2<' in page.content.decode()
