@@ -279,6 +279,9 @@ class CancelSession(models.Model):
     email = models.CharField(max_length=254, blank=True)
     account_internal_id = models.CharField(max_length=255, blank=True)
     subscription_id = models.CharField(max_length=255, blank=True)
+    # The customer as experiments and reports count them (experiments.account_key): repeat sessions of one
+    # account collapse to its last outcome.
+    account_key = models.CharField(max_length=300, blank=True)
     locale = models.CharField(max_length=35, blank=True)
     data = models.JSONField(help_text=_("The snippet's data as received (without auth)."))
     # What routing decided when the session started, kept for the page and for reports.
@@ -308,6 +311,8 @@ class CancelSession(models.Model):
             models.Index(fields=["created_at"], name="session_created"),
             # Offer caps and save confirmation look a customer's earlier sessions up.
             models.Index(fields=["app", "account_internal_id"], name="session_app_account"),
+            # Reports find an account's later decisions (its last outcome).
+            models.Index(fields=["app", "account_key", "created_at"], name="session_app_key_created"),
         ]
 
     def __str__(self) -> str:

@@ -70,9 +70,9 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         raise NoActiveFlow(f"No active flow for app:{app.app_id}")
     account = data.get("account", {})
     internal_id, email = account.get("internal_id", ""), data.get("email", "")
-    variant = experiments.variant_for(flow=route.flow, key=experiments.account_key(internal_id=internal_id,
-                                                                                     email=email),
-                                      variants=content.variants.get(route.flow.pk, []))
+    key = experiments.account_key(internal_id=internal_id, email=email,
+                                  subscription_id=data.get("subscription_id", ""))
+    variant = experiments.variant_for(flow=route.flow, key=key, variants=content.variants.get(route.flow.pk, []))
     stored = {k: v for k, v in data.items() if k != "auth"}
     session = CancelSession.objects.create(
         app=app,
@@ -86,6 +86,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         email=email,
         account_internal_id=internal_id,
         subscription_id=data.get("subscription_id", ""),
+        account_key=key,
         locale=data.get("context", {}).get("locale", "")[:35],
         data=stored,
         created_at=now,

@@ -1,6 +1,7 @@
 """Daily rollups: the numbers behind the report pages, one row per day and combination of App, flow,
-audience and variant (and reason, or offer). Only sessions whose page was opened count (CancelSession.opened_at). A day is the day the session
-was created in the team's time zone (reports.days), so a session's decision and its save confirmation count on the day it began.
+audience and variant (and reason, or offer). Only sessions whose page was opened count
+(CancelSession.opened_at). A day is the day the session was created in the team's time zone
+(reports.days), so a session's decision and its save confirmation count on the day it began.
 
 Rollups are derived data: services.rollups_refresh rewrites whole days from sessions, decisions and
 events, so rebuilding any range is always safe.

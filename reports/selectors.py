@@ -211,8 +211,8 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
                           variant_id=report.variant_id, include_test=report.include_test)
     totals = window.rollups(DailyStat).aggregate(saved=Sum(F("nevermind") + F("accepted")), confirmed=Sum("confirmed"),
                                                  value=Sum("revenue_saved"))
-    rows = list(Decision.objects.filter(report.scope("session__"), kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
-                                        created_at__gte=since)
+    rows = list(Decision.objects.filter(report.scope("session__"),
+                                        kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT], created_at__gte=since)
                 .exclude(Exists(Event.objects.filter(session_id=OuterRef("session_id"),
                                                      type=Event.Type.SAVE_CONFIRMED)))
                 .select_related("session", "session__app", "session__variant").order_by("-created_at")
