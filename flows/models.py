@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from brightback_site.fields import EncryptedTextField
 
 from . import ids
+from .currencies import validate_currency
 
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1f6feb."))
@@ -47,6 +48,10 @@ class App(models.Model):
                     "from a browser."),
     )
     support_email = models.EmailField(blank=True, help_text=_("Where contact-support offers send customers."))
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[validate_currency],
+        help_text=_("ISO 4217 code (USD, EUR, GBP…) of the account values the snippet sends: reports show money "
+                    "in it, and never add different currencies together."))
     offer_blocklist = models.TextField(
         _("accounts that never see offers"), blank=True,
         help_text=_("One account internal_id or email per line: these customers go straight to the choice "

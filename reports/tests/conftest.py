@@ -33,6 +33,7 @@ def make_session(demo_app: App) -> Callable[..., CancelSession]:
             account_internal_id=account_data["internal_id"], data={"app_id": "demo", "account": account_data},
             monthly_value=facts.monthly_value(account_data), created_at=at, expires_at=at + timedelta(days=1),
             opened_at=at if opened or decision else None, is_test=is_test,
+            account_key=f"id:{account_data['internal_id']}",
             offers_shown=shown, offers_shown_at=at + timedelta(minutes=1) if shown else None,
             status=CancelSession.Status.DECIDED if decision else CancelSession.Status.OPEN)
         if decision:

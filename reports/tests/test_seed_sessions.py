@@ -32,6 +32,14 @@ def test_seeding_makes_sessions_decisions_events_and_fresh_rollups() -> None:
     assert not Decision.objects.filter(session__variant__is_control=True, kind="accept").exists()
     assert Event.objects.filter(type="save.confirmed").exists()
     assert Event.objects.count() >= Decision.objects.count()
+    # Variants come from the product's own assignment: each account's hash, by weight, the same arm on return.
+    from flows.experiments import bucket, pick
+    from flows.models import Variant
+
+    for session in sessions.filter(variant__isnull=False).select_related("variant")[:200]:
+        arms = list(Variant.objects.filter(flow_id=session.flow_id, is_active=True).order_by("id"))
+        assert pick(arms, bucket(flow_id=session.flow_id, key=session.account_key)) == session.variant
+    assert sessions.values("account_key").distinct().count() < 600  # some customers came back
     # Only the sessions whose page was opened count; the seed App is live, so all of them are counted.
     opened = sessions.filter(opened_at__isnull=False)
     assert 0 < opened.count() < 600 and not sessions.filter(opened_at__isnull=True, decision__isnull=False).exists()
