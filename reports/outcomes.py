@@ -10,15 +10,16 @@ connected, else it did not cancel through us.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from flows.models import CancelSession, Event
 
 
 def with_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
     """Annotate sessions with `superseded` and `confirmed` (see the module's docstring)."""
-    later = CancelSession.objects.filter(app_id=OuterRef("app_id"), account_key=OuterRef("account_key"),
-                                         account_key__gt="", created_at__gt=OuterRef("created_at"),
-                                         status=CancelSession.Status.DECIDED)
+    later = CancelSession.objects.filter(
+        Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")),
+        app_id=OuterRef("app_id"), account_key=OuterRef("account_key"), account_key__gt="",
+        status=CancelSession.Status.DECIDED)
     confirmed = Event.objects.filter(session_id=OuterRef("pk"), type=Event.Type.SAVE_CONFIRMED)
     return sessions.annotate(superseded=Exists(later), confirmed=Exists(confirmed))

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
-from . import days, stats, value
+from . import days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 from .outcomes import with_outcomes
 
@@ -231,38 +231,6 @@ def offers(report: ReportFilter) -> list[dict[str, Any]]:
         row["conversion"] = _share(row["accepted"], row["shown"])
         row["revenue_kept"] = {"currency": row.pop("app__currency"), "amount": row["revenue_kept"] or Decimal(0)}
     return result
-
-
-# --- experiments ----------------------------------------------------------------------------------
-
-def experiments(report: ReportFilter) -> list[dict[str, Any]]:
-    """Per flow with variants in the period: each variant's save rate, and its lift over the control."""
-    rows = (report.rollups(DailyStat).filter(variant__isnull=False)
-            .values("flow_id", "flow__name", "variant_id", "variant__code", "variant__name", "variant__is_control",
-                    "variant__weight", "variant__is_active")
-            .annotate(sessions=Sum("sessions"),
-                      decided=Sum(F("deflected_nevermind") + F("deflected_offer") + F("canceled_accounts")),
-                      saved=Sum(F("deflected_nevermind") + F("deflected_offer")))
-            .order_by("flow__name", "flow_id", "-variant__is_control", "variant__code"))
-    flows: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        flow = flows.setdefault(row["flow_id"], {"flow": row["flow__name"], "variants": [], "control": None})
-        variant = {"code": row["variant__code"], "name": row["variant__name"], "is_control": row["variant__is_control"],
-                   "weight": row["variant__weight"], "is_active": row["variant__is_active"],
-                   "sessions": row["sessions"], "decided": row["decided"], "saved": row["saved"],
-                   "save_rate": _share(row["saved"], row["decided"]),
-                   "enough": stats.enough_data(row["saved"], row["decided"]), "comparison": None}
-        flow["variants"].append(variant)
-        if variant["is_control"]:
-            flow["control"] = variant
-    for flow in flows.values():
-        control = flow["control"]
-        for variant in flow["variants"]:
-            if control is not None and variant is not control:
-                variant["comparison"] = stats.compare(saved=variant["saved"], decided=variant["decided"],
-                                                      control_saved=control["saved"],
-                                                      control_decided=control["decided"])
-    return list(flows.values())
 
 
 # --- the watch list -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import charts, selectors, services
+from . import experiments as experiments_report
 from .filters import ReportFilterForm
 
 REPORTS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -105,7 +106,8 @@ def offers(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_report
 def experiments(request: HttpRequest) -> HttpResponse:
-    return _page(request, "experiments", lambda report: {"experiments": selectors.experiments(report)})
+    return _page(request, "experiments", lambda report: {"experiments": experiments_report.experiments(report),
+                                                         "detect_points": settings.EXPERIMENT_DETECT_POINTS})
 
 
 @require_GET

@@ -48,6 +48,13 @@ def money(value: Decimal | float | None) -> str:
 
 
 @register.filter
+def pvalue(value: float | None) -> str:
+    if value is None:
+        return NONE
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+@register.filter
 def amount(value: dict | None) -> str:
     """{currency, amount} as "1,234.50 USD": money is never shown without its currency."""
     if not value:
