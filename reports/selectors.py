@@ -245,7 +245,7 @@ def _watched(report: ReportFilter, *, since: datetime) -> QuerySet[CancelSession
             .filter(superseded=False, confirmed=False))
 
 
-def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str, Any]:
+def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool = True) -> dict[str, Any]:
     """Deflected customers (their last outcome) still inside their watch window, newest first.
 
     The window is the last SAVE_WATCH_DAYS whatever the report's dates: these are the saves still to
@@ -274,7 +274,7 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
         kept = value.value_kept(row["monthly_value"], confirmed=False, **value.terms_of(row, "decision__offer__"))
         at_stake[row["app__currency"]] = at_stake.get(row["app__currency"], Decimal(0)) + kept
     sessions = list(_watched(report, since=since).select_related("app", "decision", "variant")
-                    .order_by("-decision__created_at")[:WATCH_LIST_ROWS])
+                    .order_by("-decision__created_at")[:WATCH_LIST_ROWS]) if rows else []
     entries = []
     for session in sessions:
         decision = session.decision

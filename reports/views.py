@@ -13,7 +13,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import charts, selectors, services
 from . import experiments as experiments_report
 from .filters import ReportFilterForm
+from .summary import report_summary
 
 REPORTS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -149,6 +150,20 @@ def sessions_csv(request: HttpRequest) -> HttpResponse:
     report = form.report()
     response = StreamingHttpResponse(_csv_rows(report), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="sessions-{report.first_day}-{report.last_day}.csv"')
+    return response
+
+
+@require_GET
+@staff_report
+def summary_json(request: HttpRequest) -> HttpResponse:
+    """What `manage.py report_summary` prints, for the page's filter, as a download."""
+    form = ReportFilterForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse({"errors": {name: [str(e) for e in errors] for name, errors in form.errors.items()}},
+                            status=400)
+    report = form.report()
+    response = JsonResponse(report_summary(report), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="summary-{report.first_day}-{report.last_day}.json"'
     return response
 
 

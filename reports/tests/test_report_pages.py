@@ -174,5 +174,16 @@ def test_report_pages_are_linked_from_the_admin_index_and_keep_a_strict_policy(a
 def test_the_date_inputs_show_the_default_range_the_numbers_cover(admin_client: Client):
     html = admin_client.get(reverse("reports:overview")).content.decode()
     today = timezone.now().date()
-    assert f'value="{(today - timedelta(days=29)).isoformat()}"' in html
+    # Thirty days whose watch windows have closed (30 days, then a day's page life, then a day) up to today.
+    assert f'value="{(today - timedelta(days=32 + 29)).isoformat()}"' in html
     assert f'value="{today.isoformat()}"' in html
+
+
+def test_a_range_whose_windows_have_not_closed_says_why_it_has_no_save_rate(admin_client: Client, make_session):
+    make_session(decision="nevermind")
+    services.rollups_refresh_recent()
+    today = timezone.now().date()
+    html = admin_client.get(reverse("reports:overview"), {"start": (today - timedelta(days=29)).isoformat(),
+                                                          "end": today.isoformat()}).content.decode()
+    assert figure(html, "save-rate") == "—" and figure(html, "deflected") == "1"
+    assert "No save rate yet: the watch windows (30 days) of these sessions have not closed" in html
