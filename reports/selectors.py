@@ -194,7 +194,15 @@ def reasons(report: ReportFilter) -> list[dict[str, Any]]:
                       accepted=Sum("accepted"), canceled=Sum("canceled"))
             .order_by("-decided", "reason_code"))
     result = [dict(row) for row in rows]
-    total = sum(row["decided"] for row in result)
+    # Shares are of every decision, those without a reason included (their own row).
+    everything = report.rollups(DailyStat).aggregate(
+        decided=Sum("decided"), saved=Sum(F("nevermind") + F("accepted")), accepted=Sum("accepted"),
+        canceled=Sum("canceled"))
+    total = everything["decided"] or 0
+    without = {name: (everything[name] or 0) - sum(row[name] for row in result)
+               for name in ("decided", "saved", "accepted", "canceled")}
+    if without["decided"] > 0:
+        result.append({"reason_code": "", "label": _("No reason given"), **without})
     for row in result:
         row["share"] = _share(row["decided"], total)
         row["save_rate"] = _share(row["saved"], row["decided"])

@@ -187,3 +187,30 @@ def test_a_range_whose_windows_have_not_closed_says_why_it_has_no_save_rate(admi
                                                           "end": today.isoformat()}).content.decode()
     assert figure(html, "save-rate") == "—" and figure(html, "deflected") == "1"
     assert "No save rate yet: the watch windows (30 days) of these sessions have not closed" in html
+
+
+def test_reason_shares_are_of_all_decisions_with_those_without_a_reason_apart(admin_client: Client,
+                                                                             make_session):  # noqa: ANN001
+    make_session(at=DAY, decision="cancel", reason="too-expensive")
+    make_session(at=DAY, decision="nevermind")  # no reason given
+    make_session(at=DAY, decision="cancel")
+    make_session(at=DAY, decision="accept", reason="too-expensive", offer="discount-30", shown=["discount-30"])
+    services.rollups_refresh(first_day=DAY.date(), last_day=DAY.date())
+    html = admin_client.get(reverse("reports:reasons"), RANGE).content.decode()
+    assert row(html, "reason", "too-expensive")[1:3] == ["2", "50.0%"]
+    assert row(html, "reason", "")[:5] == ["No reason given", "2", "50.0%", "1", "50.0%"]
+
+
+def test_each_offer_shows_its_own_title(admin_client: Client, demo_app, make_session):  # noqa: ANN001
+    from flows.models import Flow
+    from offers.models import Offer
+
+    other = Flow.objects.create(app=demo_app, name="Old flow", priority=900)
+    Offer.objects.create(flow=other, code="discount-30", kind="discount", title="A retired 10% off",
+                         discount_percent=10, is_active=False)
+    make_session(at=DAY, decision="accept", reason="too-expensive", offer="discount-30", shown=["discount-30"])
+    services.rollups_refresh(first_day=DAY.date(), last_day=DAY.date())
+    html = admin_client.get(reverse("reports:offers"), RANGE).content.decode()
+    title = Offer.objects.get(flow__name="Default", code="discount-30").title
+    assert row(html, "offer", "discount-30")[0] == f"{title} discount-30"
+    assert "A retired 10% off" not in html
