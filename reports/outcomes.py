@@ -23,3 +23,8 @@ def with_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
         status=CancelSession.Status.DECIDED)
     confirmed = Event.objects.filter(session_id=OuterRef("pk"), type=Event.Type.SAVE_CONFIRMED)
     return sessions.annotate(superseded=Exists(later), confirmed=Exists(confirmed))
+
+
+def unconfirmed_last_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
+    """The sessions that are their account's last outcome and have no save.confirmed yet."""
+    return with_outcomes(sessions).filter(superseded=False, confirmed=False)  # type: ignore[misc]

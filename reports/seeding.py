@@ -143,7 +143,7 @@ class Generator:
         audience = self.audience(data, at)
         flow = audience.flow if audience is not None and audience.flow in setup.flows else setup.flows[0]
         # The product's own assignment: the same account always lands in the same arm, by weight.
-        key = experiments.account_key(internal_id=account["internal_id"], email=email)
+        key = experiments.account_key(internal_id=f"seed_{number}", email=email)
         variant = (experiments.pick(setup.variants[flow.pk], experiments.bucket(flow_id=flow.pk, key=key))
                    if setup.variants[flow.pk] else None)
         monthly = facts.monthly_value(account)

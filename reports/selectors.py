@@ -12,7 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +23,7 @@ from offers.models import Offer
 
 from . import days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
-from .outcomes import with_outcomes
+from .outcomes import unconfirmed_last_outcomes
 
 
 @dataclass(frozen=True)
@@ -248,9 +250,8 @@ WATCH_LIST_ROWS = 100
 
 def _watched(report: ReportFilter, *, since: datetime) -> QuerySet[CancelSession]:
     """Deflected accounts (their last outcome) decided after `since`, not confirmed yet."""
-    return (with_outcomes(CancelSession.objects.filter(report.scope(), decision__kind__in=SAVED_KINDS,
-                                                       decision__created_at__gt=since))
-            .filter(superseded=False, confirmed=False))
+    return unconfirmed_last_outcomes(CancelSession.objects.filter(report.scope(), decision__kind__in=SAVED_KINDS,
+                                                                  decision__created_at__gt=since))
 
 
 def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool = True) -> dict[str, Any]:
@@ -304,7 +305,7 @@ EXPORT_HEADER = ["session_id", "started_at", "opened_at", "app_id", "test", "flo
                  "decided_at", "reason_code", "reason_label", "feedback", "offer_code", "discount_percent",
                  "value_kept"]
 _EXPORT_COLUMNS = ("public_id", "created_at", "opened_at", "app__app_id", "is_test", "flow__name", "audience__name",
-                   "variant__code", "email", "account_internal_id", "data__account__plan", "data__account__plan_term",
+                   "variant__code", "email", "account_internal_id", "plan", "plan_term",
                    "monthly_value", "app__currency", "offers_shown", "decision__kind", "decision__created_at",
                    "decision__reason_code", "decision__reason_label", "decision__feedback", "decision__offer_code",
                    *(f"decision__offer__{name}" for name in value.TERMS))
@@ -312,24 +313,29 @@ EXPORT_CHUNK = 5000
 
 
 def sessions_for_export(report: ReportFilter) -> Iterator[list]:
-    """The export's rows, in EXPORT_HEADER's order, oldest first: a server-side cursor on PostgreSQL
-    (iterator), read in chunks, and plain tuples (no model instances), so a large range starts at once
-    and streams tens of thousands of rows a second. `value_kept` is what the customer pays over the watch
-    window net of the offer they took, for deflected sessions (reports.value)."""
-    rows = (CancelSession.objects.filter(report.sessions()).order_by("created_at", "id")
-            .values_list(*_EXPORT_COLUMNS).iterator(chunk_size=EXPORT_CHUNK))
+    """The export's rows, in EXPORT_HEADER's order, in the order sessions were created (their id, which
+    PostgreSQL reads in index order without sorting the range first): a server-side cursor (iterator)
+    inside a transaction, so it is declared WITHOUT HOLD and hands rows over as it finds them (outside
+    one, a cursor WITH HOLD is filled completely first); plain tuples, no model instances. So a large range
+    starts at once and streams tens of thousands of rows a second. `value_kept` is what the customer pays
+    over the watch window net of the offer they took, for deflected sessions (reports.value)."""
+    rows = (CancelSession.objects.filter(report.sessions()).order_by("id")
+            # The plan as text (->>): no JSON to decode per row.
+            .annotate(plan=KT("data__account__plan"), plan_term=KT("data__account__plan_term"))
+            .values_list(*_EXPORT_COLUMNS))
     terms = len(value.TERMS)
-    for row in rows:
-        (public_id, created, opened, app_id, is_test, flow, audience, variant, email, account, plan, term, monthly,
-         currency, shown, kind, decided, reason_code, reason_label, feedback, offer_code) = row[:-terms]
-        offer_kind, discount_percent, *_ = row[-terms:]
-        kept = (value.value_kept(monthly, confirmed=False, **dict(zip(
-            ("offer_kind", *value.TERMS[1:]), row[-terms:], strict=True)))
-            if kind in SAVED_KINDS and monthly is not None else None)
-        yield [public_id, created.isoformat(), opened.isoformat() if opened else "", app_id,
-               "yes" if is_test else "", flow, audience or "", variant or "", email, account,
-               plan if isinstance(plan, str) else "", term if isinstance(term, str) else "",
-               monthly, currency, " ".join(shown or []), kind or "", decided.isoformat() if decided else "",
-               reason_code or "", reason_label or "", feedback or "", offer_code or "",
-               discount_percent if offer_kind == "discount" and discount_percent is not None else "",
-               kept if kept is not None else ""]
+    with transaction.atomic():
+        for row in rows.iterator(chunk_size=EXPORT_CHUNK):
+            (public_id, created, opened, app_id, is_test, flow, audience, variant, email, account, plan, term,
+             monthly, currency, shown, kind, decided, reason_code, reason_label, feedback, offer_code) = row[:-terms]
+            offer_kind, discount_percent, *_ = row[-terms:]
+            kept = (value.value_kept(monthly, confirmed=False, **dict(zip(
+                ("offer_kind", *value.TERMS[1:]), row[-terms:], strict=True)))
+                if kind in SAVED_KINDS and monthly is not None else None)
+            yield [public_id, created.isoformat(), opened.isoformat() if opened else "", app_id,
+                   "yes" if is_test else "", flow, audience or "", variant or "", email, account,
+                   plan or "", term or "",
+                   monthly, currency, " ".join(shown or []), kind or "", decided.isoformat() if decided else "",
+                   reason_code or "", reason_label or "", feedback or "", offer_code or "",
+                   discount_percent if offer_kind == "discount" and discount_percent is not None else "",
+                   kept if kept is not None else ""]

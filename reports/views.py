@@ -119,6 +119,8 @@ def watch_list(request: HttpRequest) -> HttpResponse:
 
 # Spreadsheet programs run cells starting with these as formulas: a customer's feedback must stay text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The columns whose text comes from customers or staff; the others are ours (ids, codes, numbers, times).
+FREE_TEXT = {"flow", "audience", "email", "account_internal_id", "plan", "plan_term", "reason_label", "feedback"}
 
 
 def _cell(value: object) -> str:
@@ -136,8 +138,11 @@ def _csv_rows(report: selectors.ReportFilter) -> Iterator[str]:
     the first bytes leave before the query has finished, and nothing but tuples is built."""
     writer = csv.writer(_Echo())
     yield writer.writerow(selectors.EXPORT_HEADER)
+    free_text = [i for i, name in enumerate(selectors.EXPORT_HEADER) if name in FREE_TEXT]
     for row in selectors.sessions_for_export(report):
-        yield writer.writerow([_cell(v) for v in row])
+        for i in free_text:
+            row[i] = _cell(row[i])
+        yield writer.writerow(row)
 
 
 @require_GET
