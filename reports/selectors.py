@@ -35,6 +35,8 @@ class ReportFilter:
     audience_id: int | None = None
     variant_id: int | None = None
     include_test: bool = False  # sessions of Apps in test mode are left out unless asked for
+    # The Apps the reader may see (flows.admin_access.app_scope); None: every App.
+    app_ids: frozenset[int] | None = None
 
     def rollups(self, model: type[DailyStat] | type[DailyReasonStat] | type[DailyOfferStat]) -> QuerySet:
         rows = model.objects.filter(day__gte=self.first_day, day__lte=self.last_day)
@@ -43,6 +45,8 @@ class ReportFilter:
                 rows = rows.filter(**{name: getattr(self, name)})
         if not self.include_test:
             rows = rows.filter(is_test=False)
+        if self.app_ids is not None:
+            rows = rows.filter(app_id__in=self.app_ids)
         return rows.order_by()
 
     def scope(self, prefix: str = "") -> Q:
@@ -54,6 +58,8 @@ class ReportFilter:
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
         if not self.include_test:
             q &= Q(**{f"{prefix}is_test": False})
+        if self.app_ids is not None:
+            q &= Q(**{f"{prefix}app_id__in": self.app_ids})
         return q
 
     def sessions(self, prefix: str = "") -> Q:
@@ -166,7 +172,11 @@ def saved_source(report: ReportFilter) -> str:
     """How the report's saves were confirmed, as the page labels them."""
     from billing.selectors import apps_with_billing  # reports read billing's state; billing never reads reports
 
-    apps = [report.app_id] if report.app_id is not None else list(App.objects.values_list("pk", flat=True))
+    if report.app_id is not None:
+        apps = [report.app_id]
+    else:
+        apps = list(App.objects.filter(**({"pk__in": report.app_ids} if report.app_ids is not None else {}))
+                    .values_list("pk", flat=True))
     connected = apps_with_billing(app_ids=apps)
     if apps and len(connected) == len(apps):
         return _("still paying, read from the billing system")
@@ -267,7 +277,8 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool 
     boundary = days.day_of(since)
     window = ReportFilter(first_day=boundary + timedelta(days=1), last_day=days.day_of(now) + timedelta(days=1),
                           app_id=report.app_id, flow_id=report.flow_id, audience_id=report.audience_id,
-                          variant_id=report.variant_id, include_test=report.include_test)
+                          variant_id=report.variant_id, include_test=report.include_test,
+                          app_ids=report.app_ids)
     rollups = window.rollups(DailyStat)
     totals = rollups.aggregate(deflected=Sum(F("deflected_nevermind") + F("deflected_offer")),
                                saved=Sum(F("saved_nevermind") + F("saved_offer")))
