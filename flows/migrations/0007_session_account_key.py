@@ -17,7 +17,7 @@ def keys_for_existing_sessions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('flows', '0005_session_opened_at'),
+        ('flows', '0006_session_opened_at'),
     ]
 
     operations = [

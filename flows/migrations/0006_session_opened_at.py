@@ -16,7 +16,7 @@ def opened_when_evidently_seen(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('flows', '0004_audiences_experiments'),
+        ('flows', '0005_app_access'),
     ]
 
     operations = [

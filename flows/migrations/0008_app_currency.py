@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('flows', '0006_session_account_key'),
+        ('flows', '0007_session_account_key'),
     ]
 
     operations = [
