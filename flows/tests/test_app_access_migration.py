@@ -28,4 +28,7 @@ def test_upgrading_makes_existing_staff_editors_of_existing_apps_and_no_one_else
     executor.migrate(AFTER)
     new = executor.loader.project_state(AFTER).apps
     granted = set(new.get_model("flows", "AppAccess").objects.values_list("user__username", "app_id", "role"))
+    # Back to the latest schema: later migrations add columns the tests after this one use.
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
     assert granted == {("support", acme.pk, "editor"), ("support", globex.pk, "editor")}
