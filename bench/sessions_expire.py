@@ -85,9 +85,11 @@ def main() -> None:
         past = timezone.now() - timedelta(minutes=1)
         CancelSession.objects.bulk_create([
             CancelSession(app=app, flow_id=template.flow_id, email=f"c{n}@example.com", data=template.data,
-                          account_internal_id=f"acct_{n}", expires_at=past, created_at=past - timedelta(days=1))
+                          account_internal_id=f"acct_{n}", expires_at=past, created_at=past - timedelta(days=1),
+                          opened_at=past - timedelta(days=1))  # opened pages: each is abandoned with its event
             for n in range(args.sessions)], batch_size=1000)
-        expected = CancelSession.objects.filter(status="open", expires_at__lte=timezone.now()).count()
+        expected = CancelSession.objects.filter(status="open", expires_at__lte=timezone.now(),
+                                                opened_at__isnull=False).count()
         started = time.monotonic()
         closed = services.sessions_abandon_expired()
         elapsed = time.monotonic() - started

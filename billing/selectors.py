@@ -47,3 +47,12 @@ def subscription_still_active(*, session: CancelSession) -> bool | None:
                     exc.status_code or "none")
         return None
     return any(s.is_active and not s.cancel_at_period_end for s in subscriptions)
+
+
+def apps_with_billing(*, app_ids: list[int] | None = None) -> set[int]:
+    """The Apps (pks) whose billing system is connected and acting (not a dry run): their saves are read
+    from it (subscription_still_active); the others' saves are "did not cancel through us"."""
+    connections = BillingConnection.objects.filter(dry_run=False)
+    if app_ids is not None:
+        connections = connections.filter(app_id__in=app_ids)
+    return set(connections.values_list("app_id", flat=True))

@@ -188,6 +188,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(PRECANCEL_MAX_BYTES * 4, 2_621_440)
 SESSION_TTL_SECONDS = envint("SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 # A saved customer is watched this long before save.confirmed.
 SAVE_WATCH_DAYS = envint("SAVE_WATCH_DAYS", 30, minimum=0)
+# Experiments: the smallest difference (percentage points) each arm's fixed sample size is set to detect.
+EXPERIMENT_DETECT_POINTS = envint("EXPERIMENT_DETECT_POINTS", 5, minimum=1)
 
 # --- Cache: abuse-limit counters, and the versions under which each process keeps an App's content ------
 if os.environ.get("REDIS_URL"):

@@ -83,7 +83,7 @@ class AppAdmin(AppScopedAdmin):
     list_display = ("name", "app_id", "mode", "support_email", "created_at")
     list_filter = ("mode",)
     search_fields = ("name", "app_id", "support_email")
-    fields = ("name", "app_id", "mode", "allowed_return_hosts", "allowed_origins", "support_email",
+    fields = ("name", "app_id", "mode", "currency", "allowed_return_hosts", "allowed_origins", "support_email",
               "offer_blocklist", "secret_hint", "created_at")
     readonly_fields = ("secret_hint", "created_at")
     inlines = [AppAccessInline]

@@ -1,9 +1,9 @@
 """Splitting a Flow's customers between its variants.
 
 A customer's place is a point in [0, 1) hashed from the flow and their account (internal_id, else
-email), so the split is deterministic and independent between flows. The first visit records the
-variant (VariantAssignment); later visits read it back, so changing weights, adding a variant or
-retiring one only affects customers not yet assigned (and those whose variant was retired).
+email, else subscription_id: DESIGN §8), so the split is deterministic and independent between flows.
+The first visit records the variant (VariantAssignment); later visits read it back, so changing
+weights, adding a variant or retiring one only affects customers not yet assigned (and those whose variant was retired).
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ from django.db import IntegrityError, transaction
 from .models import Flow, Variant, VariantAssignment
 
 
-def account_key(*, internal_id: str, email: str) -> str:
-    return f"id:{internal_id}" if internal_id else f"email:{email.strip().lower()}"
+def account_key(*, internal_id: str, email: str, subscription_id: str = "") -> str:
+    """The customer, as experiments and reports count them: internal_id, else email, else subscription_id."""
+    if internal_id:
+        return f"id:{internal_id}"
+    if email.strip():
+        return f"email:{email.strip().lower()}"
+    return f"sub:{subscription_id}"
 
 
 def bucket(*, flow_id: int, key: str) -> float:

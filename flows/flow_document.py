@@ -28,6 +28,7 @@ from django.utils.module_loading import import_string
 from brightback_site.text import unstorable
 from offers.models import Offer
 
+from .currencies import currency_problem
 from .models import App, Flow, Reason
 
 FORMAT_VERSION = 1
@@ -159,6 +160,7 @@ APP_SPEC = Spec({
     "allowed_origins": (_lines, False),
     "support_email": (_string, False),
     "offer_blocklist": (_lines, False),
+    "currency": (currency_problem, False),
 })
 FLOW_SPEC = Spec({
     "name": (_string, True),

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from brightback_site.fields import EncryptedTextField
 
 from . import ids
+from .currencies import validate_currency
 
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1f6feb."))
@@ -48,6 +49,10 @@ class App(models.Model):
                     "from a browser."),
     )
     support_email = models.EmailField(blank=True, help_text=_("Where contact-support offers send customers."))
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[validate_currency],
+        help_text=_("ISO 4217 code (USD, EUR, GBP…) of the account values the snippet sends: reports show money "
+                    "in it, and never add different currencies together."))
     offer_blocklist = models.TextField(
         _("accounts that never see offers"), blank=True,
         help_text=_("One account internal_id or email per line: these customers go straight to the choice "
@@ -267,6 +272,9 @@ class CancelSession(models.Model):
         OPEN = "open", _("Open")
         DECIDED = "decided", _("Decided")
         ABANDONED = "abandoned", _("Abandoned")
+        # Expired without its page ever being opened (the snippet posts /precancel when the account page
+        # loads, not when the customer clicks Cancel): no event, in no report.
+        EXPIRED = "expired", _("Expired unopened")
 
     public_id = models.CharField(max_length=40, unique=True, default=ids.session_id, editable=False)
     token = models.CharField(max_length=64, unique=True, default=ids.page_token, editable=False)
@@ -277,6 +285,9 @@ class CancelSession(models.Model):
     email = models.CharField(max_length=254, blank=True)
     account_internal_id = models.CharField(max_length=255, blank=True)
     subscription_id = models.CharField(max_length=255, blank=True)
+    # The customer as experiments and reports count them (experiments.account_key): repeat sessions of one
+    # account collapse to its last outcome.
+    account_key = models.CharField(max_length=300, blank=True)
     locale = models.CharField(max_length=35, blank=True)
     data = models.JSONField(help_text=_("The snippet's data as received (without auth)."))
     # What routing decided when the session started, kept for the page and for reports.
@@ -291,6 +302,10 @@ class CancelSession(models.Model):
     offers_shown_at = models.DateTimeField(null=True, blank=True, help_text=_("When the customer first saw offers."))
     offers_shown = models.JSONField(null=True, blank=True, help_text=_("The codes of every offer the customer saw."))
     created_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("When the customer first opened the page (or an embed of it): the session started then. "
+                    "Never opened: not counted anywhere, and it expires without an event."))
     expires_at = models.DateTimeField()
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False,
@@ -306,6 +321,8 @@ class CancelSession(models.Model):
             models.Index(fields=["created_at"], name="session_created"),
             # Offer caps and save confirmation look a customer's earlier sessions up.
             models.Index(fields=["app", "account_internal_id"], name="session_app_account"),
+            # Reports find an account's later decisions (its last outcome).
+            models.Index(fields=["app", "account_key", "created_at"], name="session_app_key_created"),
         ]
 
     def __str__(self) -> str:
@@ -318,6 +335,10 @@ class CancelSession(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN and not self.is_expired
+
+    @property
+    def was_opened(self) -> bool:
+        return self.opened_at is not None
 
     def shows_offer(self, code: str) -> bool:
         return self.offer_codes is None or code in self.offer_codes

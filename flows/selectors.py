@@ -251,6 +251,8 @@ class FirstView(NamedTuple):
     """What the hosted page's first view needs of a session, its flow and its App: no more."""
 
     is_open: bool  # open, not expired and undecided
+    session_pk: int
+    opened: bool  # the page was opened before (services.session_opened)
     locale: str
     title: str
     intro: str
@@ -275,9 +277,10 @@ def first_view_state(token: str) -> FirstView | Literal[False] | None:
     if row is None:
         return False
     status, expires_at, decision_id, locale, variant_title, variant_intro, flow_id, flow_title, flow_intro, \
-        version, updated_at, support_email = row
+        version, updated_at, support_email, session_pk, opened_at = row
     return FirstView(
         is_open=status == CancelSession.Status.OPEN and decision_id is None and timezone.now() < expires_at,
+        session_pk=session_pk, opened=opened_at is not None,
         locale=locale,
         # As CancelSession.title and .intro read them: the variant's copy, else the flow's.
         title=variant_title or flow_title, intro=variant_intro or flow_intro,
@@ -295,7 +298,8 @@ def _first_view_query() -> str:
                column(Decision, "d", "id"), column(CancelSession, "s", "locale"),
                column(Variant, "v", "title"), column(Variant, "v", "intro"),
                column(Flow, "f", "id"), column(Flow, "f", "title"), column(Flow, "f", "intro"), _FLOW_ROW_VERSION,
-               column(Flow, "f", "updated_at"), column(App, "a", "support_email")]
+               column(Flow, "f", "updated_at"), column(App, "a", "support_email"),
+               column(CancelSession, "s", "id"), column(CancelSession, "s", "opened_at")]
     return f"SELECT {', '.join(columns)} {_session_joins()}"
 
 

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -70,9 +72,9 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         raise NoActiveFlow(f"No active flow for app:{app.app_id}")
     account = data.get("account", {})
     internal_id, email = account.get("internal_id", ""), data.get("email", "")
-    variant = experiments.variant_for(flow=route.flow, key=experiments.account_key(internal_id=internal_id,
-                                                                                     email=email),
-                                      variants=content.variants.get(route.flow.pk, []))
+    key = experiments.account_key(internal_id=internal_id, email=email,
+                                  subscription_id=data.get("subscription_id", ""))
+    variant = experiments.variant_for(flow=route.flow, key=key, variants=content.variants.get(route.flow.pk, []))
     stored = {k: v for k, v in data.items() if k != "auth"}
     session = CancelSession.objects.create(
         app=app,
@@ -86,12 +88,13 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         email=email,
         account_internal_id=internal_id,
         subscription_id=data.get("subscription_id", ""),
+        account_key=key,
         locale=data.get("context", {}).get("locale", "")[:35],
         data=stored,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.SESSION_TTL_SECONDS),
     )
-    logger.info("session opened", extra={"app_id": app.app_id, "session_id": session.public_id,
+    logger.info("session created", extra={"app_id": app.app_id, "session_id": session.public_id,
                                          "flow_id": route.flow.pk})
     return session
 
@@ -107,6 +110,17 @@ def session_offers_shown(*, session: CancelSession, codes: list[str]) -> None:
     session.offers_shown_at = session.offers_shown_at or now
     CancelSession.objects.filter(pk=session.pk).update(offers_shown=session.offers_shown,
                                                        offers_shown_at=session.offers_shown_at)
+
+
+def session_opened(*, session_pk: int, now: datetime | None = None) -> bool:
+    """Record that the customer opened the page (or an embed of it): the session starts counting then.
+
+    Only the first open writes, in one conditional UPDATE; return whether this call was that one. Callers
+    skip it when they already read opened_at, so the hosted page's later views write nothing.
+    """
+    return CancelSession.objects.filter(pk=session_pk, opened_at__isnull=True,
+                                        status=CancelSession.Status.OPEN).update(
+        opened_at=now or timezone.now()) == 1
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -214,8 +228,11 @@ def decision_record(
     # One statement takes the session's row lock and closes it to any other decision: a concurrent one
     # waits for this transaction, then finds the session no longer open (PostgreSQL re-checks the WHERE
     # on the committed row) and returns the decision recorded here.
+    # A decision reached without the page (an embed's API) opens the session too: a decided session
+    # has always been opened.
     opened = CancelSession.objects.filter(pk=session.pk, status=CancelSession.Status.OPEN,
-                                          expires_at__gt=timezone.now()).update(status=CancelSession.Status.DECIDED)
+                                          expires_at__gt=timezone.now()).update(
+        status=CancelSession.Status.DECIDED, opened_at=Coalesce(F("opened_at"), Now()))
     if not opened:
         existing = Decision.objects.filter(session_id=session.pk).first()
         if existing is not None:
@@ -395,6 +412,10 @@ SAVE_CONFIRM_LOOKBACK_DAYS = 7
 def sessions_abandon_expired(*, now=None, batch: int = 500, budget_seconds: float = 180.0) -> int:  # noqa: ANN001
     """Close open sessions past their expiry, each with its `session.abandoned` event; return how many.
 
+    A session whose page was never opened was no visit at all (the snippet posts /precancel when the
+    account page loads): it closes as EXPIRED, quietly, with no event and so no webhook or alert, and is
+    not counted in the number returned.
+
     Works in batches of `batch` sessions, one transaction each, until none is left or `budget_seconds`
     have passed (beat's task has a time limit; the next run goes on where this one stopped). Rows another
     run holds are skipped, so two runs never wait on each other.
@@ -403,21 +424,29 @@ def sessions_abandon_expired(*, now=None, batch: int = 500, budget_seconds: floa
     started = time.monotonic()
     abandoned = 0
     while True:
-        closed = _abandon_batch(now=now, batch=batch)
+        closed, quietly = _abandon_batch(now=now, batch=batch)
         abandoned += closed
-        if closed < batch or time.monotonic() - started > budget_seconds:
+        if closed + quietly < batch or time.monotonic() - started > budget_seconds:
             return abandoned
 
 
 @transaction.atomic
-def _abandon_batch(*, now: datetime, batch: int) -> int:
+def _abandon_batch(*, now: datetime, batch: int) -> tuple[int, int]:
+    """Close one batch: (abandoned with their event, expired quietly unopened)."""
     # Locked rows are skipped (a decision being recorded holds its session's row), and the UPDATE is
     # guarded again by status: a session decided since the SELECT is never marked abandoned.
-    sessions = list(CancelSession.objects.select_for_update(skip_locked=True, of=("self",))
-                    .filter(status=CancelSession.Status.OPEN, expires_at__lte=now, decision__isnull=True)
-                    .order_by("expires_at")[:batch])
+    found = list(CancelSession.objects.select_for_update(skip_locked=True, of=("self",))
+                 .filter(status=CancelSession.Status.OPEN, expires_at__lte=now, decision__isnull=True)
+                 .order_by("expires_at")[:batch])
+    if not found:
+        return 0, 0
+    unopened = [s.pk for s in found if s.opened_at is None]
+    if unopened:
+        CancelSession.objects.filter(pk__in=unopened, status=CancelSession.Status.OPEN).update(
+            status=CancelSession.Status.EXPIRED)
+    sessions = [s for s in found if s.opened_at is not None]
     if not sessions:
-        return 0
+        return 0, len(unopened)
     # Each App once (a batch is mostly one App's sessions), rather than joined and decrypted per row.
     apps = App.objects.in_bulk({s.app_id for s in sessions})
     for session in sessions:
@@ -433,7 +462,7 @@ def _abandon_batch(*, now: datetime, batch: int) -> int:
         session.status = CancelSession.Status.ABANDONED
     event_record_many(type=Event.Type.SESSION_ABANDONED, sessions=sessions,
                       extras=[{"expired_at": session.expires_at.isoformat()} for session in sessions])
-    return len(sessions)
+    return len(sessions), len(unopened)
 
 
 def _canceled_since(decision: Decision) -> bool:

@@ -154,6 +154,8 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
     reasons = selectors.published_reasons_kept(flow_id=state.flow_id, updated_at=state.flow_updated_at)
     if reasons is None:
         return None
+    if not state.opened:
+        services.session_opened(session_pk=state.session_pk)  # the first open only: later views write nothing
     language = _language_for(state.locale)
     html = page_cache.rendered(page_cache.key(language=language, title=state.title, intro=state.intro,
                                               support_email=state.support_email, flow_id=state.flow_id,
@@ -182,6 +184,8 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
     if not session.is_open:
         return _expired(request, session)
     if request.method == "GET":
+        if session.opened_at is None:
+            services.session_opened(session_pk=session.pk)
         return render_page(request, session=session, step="reasons")
     if limited := ratelimits.check(request, scope="decision-app", key=session.app.app_id):
         return _too_many(request, limited, session)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -10,10 +10,18 @@ from django.utils.translation import gettext_lazy as _
 from flows.models import App, Audience, Flow, Variant
 
 from . import days
-from .selectors import ReportFilter
+from .selectors import ReportFilter, closed_through
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366
+
+
+def default_range(today: date | None = None) -> tuple[date, date]:
+    """Up to today, reaching back DEFAULT_DAYS before the last day whose watch windows have closed: the
+    recent days' deflects and the saves already confirmed, so the save rate has days to stand on (a range
+    as long as the watch window never would)."""
+    end = today or days.today()
+    return closed_through(end) - timedelta(days=DEFAULT_DAYS - 1), end
 
 
 class FlowChoice(forms.ModelChoiceField):
@@ -41,13 +49,14 @@ class ReportFilterForm(forms.Form):
                               required=False, empty_label=_("All audiences"))
     variant = VariantChoice(Variant.objects.select_related("flow").order_by("flow__name", "code"), required=False,
                             empty_label=_("All variants"))
+    include_test = forms.BooleanField(label=_("Include test-mode sessions"), required=False)
 
     def __init__(self, data=None, *, apps: frozenset[int] | None = None, **kwargs) -> None:  # noqa: ANN001, ANN003
         # Show the range the numbers cover: the default one is written into the date inputs too.
         if data is not None and not (data.get("start") or data.get("end")):
             data = data.copy()
-            end = days.today()
-            data["start"], data["end"] = (end - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), end.isoformat()
+            start, end = default_range()
+            data["start"], data["end"] = start.isoformat(), end.isoformat()
         super().__init__(data, **kwargs)
         # Staff limited to some Apps choose among those only; anything else is "not one of the choices".
         self.apps = apps
@@ -75,4 +84,4 @@ class ReportFilterForm(forms.Form):
                             flow_id=data["flow"].pk if data.get("flow") else None,
                             audience_id=data["audience"].pk if data.get("audience") else None,
                             variant_id=data["variant"].pk if data.get("variant") else None,
-                            app_ids=self.apps)
+                            include_test=bool(data.get("include_test")), app_ids=self.apps)

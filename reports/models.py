@@ -1,6 +1,7 @@
 """Daily rollups: the numbers behind the report pages, one row per day and combination of App, flow,
-audience and variant (and reason, or offer). A day is the day the session started in the team's time
-zone (reports.days), so a session's decision and its save confirmation count on the day it began.
+audience and variant (and reason, or offer). Only sessions whose page was opened count
+(CancelSession.opened_at). A day is the day the session was created in the team's time zone
+(reports.days), so a session's decision and its save confirmation count on the day it began.
 
 Rollups are derived data: services.rollups_refresh rewrites whole days from sessions, decisions and
 events, so rebuilding any range is always safe.
@@ -19,12 +20,18 @@ class Dimensions(models.Model):
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="+")
     audience = models.ForeignKey(Audience, null=True, on_delete=models.CASCADE, related_name="+")
     variant = models.ForeignKey(Variant, null=True, on_delete=models.CASCADE, related_name="+")
+    # Sessions of an App in test mode: left out of the numbers unless a report asks for them.
+    is_test = models.BooleanField(default=False)
 
     class Meta:
         abstract = True
 
 
 class DailyStat(Dimensions):
+    """Sessions (each visit) and accounts (each customer once, by their last outcome: a later decision
+    of the same account, in any later session, replaces an earlier one) of a day."""
+
+    # Sessions: every opened visit.
     sessions = models.PositiveIntegerField(default=0)
     reason_given = models.PositiveIntegerField(default=0)
     offers_shown = models.PositiveIntegerField(default=0)
@@ -32,9 +39,17 @@ class DailyStat(Dimensions):
     nevermind = models.PositiveIntegerField(default=0)
     accepted = models.PositiveIntegerField(default=0)
     canceled = models.PositiveIntegerField(default=0)
-    confirmed = models.PositiveIntegerField(default=0)
-    # Monthly value kept by saves (nevermind and accepted offers), net of the discounts given.
-    revenue_saved = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # Accounts, by their last outcome, counted on the day of the session that decided it.
+    deflected_nevermind = models.PositiveIntegerField(default=0)
+    deflected_offer = models.PositiveIntegerField(default=0)
+    canceled_accounts = models.PositiveIntegerField(default=0)
+    # Deflected accounts still paying after the watch window (their save.confirmed event).
+    saved_nevermind = models.PositiveIntegerField(default=0)
+    saved_offer = models.PositiveIntegerField(default=0)
+    # In the App's currency (reports.value): what saved accounts pay over the window net of their offer,
+    # and what the deflected accounts not confirmed (yet) would (contact-support requests: nothing).
+    revenue_kept = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    value_deflected = models.DecimalField(max_digits=16, decimal_places=2, default=0)
 
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailystat_day_app")]
@@ -43,8 +58,12 @@ class DailyStat(Dimensions):
         return f"{self.day} flow {self.flow_id}: {self.sessions} sessions"
 
     @property
+    def deflected(self) -> int:
+        return self.deflected_nevermind + self.deflected_offer
+
+    @property
     def saved(self) -> int:
-        return self.nevermind + self.accepted
+        return self.saved_nevermind + self.saved_offer
 
 
 class DailyReasonStat(Dimensions):
@@ -64,10 +83,11 @@ class DailyReasonStat(Dimensions):
 
 class DailyOfferStat(Dimensions):
     offer_code = models.CharField(max_length=64)
-    shown = models.PositiveIntegerField(default=0)
-    accepted = models.PositiveIntegerField(default=0)
-    confirmed = models.PositiveIntegerField(default=0)
-    revenue_saved = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    shown = models.PositiveIntegerField(default=0)  # sessions that saw it
+    accepted = models.PositiveIntegerField(default=0)  # sessions that took it
+    deflected = models.PositiveIntegerField(default=0)  # accounts whose last outcome is taking it
+    saved = models.PositiveIntegerField(default=0)  # of those, still paying after the watch window
+    revenue_kept = models.DecimalField(max_digits=16, decimal_places=2, default=0)
 
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailyoffer_day_app")]

@@ -6,7 +6,9 @@ save confirmations for saves older than the watch window. They are written strai
 batches: PostgreSQL's COPY (ids reserved from the sequences under a table lock), else bulk_create.
 
 Rows are made for reports and benchmarks: they carry no webhook deliveries, alerts or billing actions,
-and no VariantAssignment (the customers are made up, and never come back).
+and no VariantAssignment rows; variants are assigned by the product's own rule (flows.experiments: the
+account's hash, by weight), so a returning customer (some are) lands in the same arm. About half the
+undecided sessions were never opened (the snippet asks for a page as the account page loads).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ulid import ULID
 
 from audiences import facts
 from audiences.rules import field_value
+from flows import experiments
 from flows.flow_document import document_import, document_loads
 from flows.models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 from offers.models import Offer
@@ -85,23 +88,12 @@ def _fields(rule: Any) -> Iterator[str]:
                 yield from _fields(item)
 
 
-def _pick_weighted(rng: random.Random, items: Sequence[Variant]) -> Variant | None:
-    total = sum(item.weight for item in items)
-    if not total:
-        return None
-    point = rng.uniform(0, total)
-    for item in items:
-        point -= item.weight
-        if point <= 0:
-            return item
-    return items[-1]
-
-
 class Generator:
     """Makes the rows of one batch: sessions, their decisions and events, as tuples in column order."""
 
     def __init__(self, setup: Setup, *, days: int, now: datetime, rng: random.Random) -> None:
         self.setup, self.days, self.now, self.rng = setup, days, now, rng
+        self.first_pk = 0  # the first id of the run: returning customers are drawn from after it
         self.watch = timedelta(days=settings.SAVE_WATCH_DAYS)
         # Audiences are matched on the few fields their rules name, so equal values share one answer.
         self.fields = sorted({field for audience in setup.audiences for field in _fields(audience.rules)})
@@ -141,16 +133,21 @@ class Generator:
         rng, setup = self.rng, self.setup
         at = self.moment()
         plan, term, value = rng.choices(PLANS, PLAN_WEIGHTS)[0]
-        account = {"internal_id": f"seed_{pk}", "plan": plan, "plan_term": term, "value": value,
+        # Some customers come back: a later session of the same account (its last outcome is what counts).
+        number = pk - rng.randint(1, 400) if rng.random() < 0.08 and pk > self.first_pk + 400 else pk
+        account = {"internal_id": f"seed_{number}", "plan": plan, "plan_term": term, "value": value,
                    "created_at": (at - timedelta(days=rng.randint(10, 1500))).date().isoformat()}
-        email, locale = f"customer{pk}@example.com", rng.choice(LOCALES)
+        email, locale = f"customer{number}@example.com", rng.choice(LOCALES)
         data = {"app_id": setup.app.app_id, "email": email, "account": account,
                 "custom": {"seats": rng.choice([1, 1, 2, 3, 5, 8, 20])}, "context": {"locale": locale}}
         audience = self.audience(data, at)
         flow = audience.flow if audience is not None and audience.flow in setup.flows else setup.flows[0]
-        variant = _pick_weighted(rng, setup.variants[flow.pk]) if setup.variants[flow.pk] else None
+        # The product's own assignment: the same account always lands in the same arm, by weight.
+        key = experiments.account_key(internal_id=f"seed_{number}", email=email)
+        variant = (experiments.pick(setup.variants[flow.pk], experiments.bucket(flow_id=flow.pk, key=key))
+                   if setup.variants[flow.pk] else None)
         monthly = facts.monthly_value(account)
-        decided = rng.random() < 0.86
+        decided = rng.random() < 0.8
         kind, reason, offer, shown, feedback = None, None, None, None, ""
         if decided:
             reasons = setup.reasons[flow.pk]
@@ -167,14 +164,17 @@ class Generator:
                 kind = Decision.Kind.CANCEL
             if reason is not None and (reason.wants_feedback or rng.random() < 0.15):
                 feedback = rng.choice(FEEDBACK)
+        # The snippet posts /precancel as the account page loads: many sessions are never opened at all.
+        opened_at = at + timedelta(seconds=rng.randint(1, 30)) if decided or rng.random() < 0.4 else None
         status = CancelSession.Status.DECIDED if decided else (
-            CancelSession.Status.ABANDONED if at < self.now - timedelta(days=1) else CancelSession.Status.OPEN)
+            CancelSession.Status.OPEN if at >= self.now - timedelta(days=1) else
+            CancelSession.Status.ABANDONED if opened_at else CancelSession.Status.EXPIRED)
         shown_at = at + timedelta(seconds=rng.randint(5, 90)) if shown else None
         row = (pk, f"ses_{ULID.from_datetime(at)}", secrets.token_urlsafe(32), setup.app.pk, flow.pk,
-               status, not setup.app.is_live, email, account["internal_id"], f"sub_{pk}",
+               status, not setup.app.is_live, email, account["internal_id"], f"sub_{number}", key,
                locale, json.dumps(data), audience.pk if audience else None,
                variant.pk if variant else None, json.dumps([]) if variant is not None and variant.is_control else None,
-               monthly, shown_at, json.dumps(shown) if shown else None, at, at + timedelta(days=1))
+               monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1))
         if kind is None:
             return row, None, []
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
@@ -192,8 +192,10 @@ class Generator:
 
 
 SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "is_test", "email",
-                   "account_internal_id", "subscription_id", "locale", "data", "audience_id", "variant_id",
-                   "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "expires_at")
+                   "account_internal_id", "subscription_id", "account_key", "locale", "data", "audience_id",
+                   "variant_id",
+                   "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "opened_at",
+                   "expires_at")
 DECISION_COLUMNS = ("session_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
                     "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")
@@ -252,6 +254,8 @@ def sessions_seed(*, app: App, count: int, days: int, progress: Callable[[int], 
     for size in _batches(count):
         with transaction.atomic():
             first = _reserve_ids(CancelSession._meta.db_table, size)
+            if not written:
+                generator.first_pk = first
             sessions, decisions, events = [], [], []
             for pk in range(first, first + size):
                 row, decision, made = generator.session(pk, written)

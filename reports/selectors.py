@@ -4,20 +4,26 @@ queries at a thousand sessions as at a million."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Sum
+from django.db import transaction
+from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models.fields.json import KT
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from flows.models import CancelSession, Decision, Event
+from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
-from . import days, stats
+from . import days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
+from .outcomes import unconfirmed_last_outcomes
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class ReportFilter:
     flow_id: int | None = None
     audience_id: int | None = None
     variant_id: int | None = None
+    include_test: bool = False  # sessions of Apps in test mode are left out unless asked for
     # The Apps the reader may see (flows.admin_access.app_scope); None: every App.
     app_ids: frozenset[int] | None = None
 
@@ -36,19 +43,28 @@ class ReportFilter:
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
                 rows = rows.filter(**{name: getattr(self, name)})
+        if not self.include_test:
+            rows = rows.filter(is_test=False)
         if self.app_ids is not None:
             rows = rows.filter(app_id__in=self.app_ids)
         return rows.order_by()
 
-    def sessions(self, prefix: str = "") -> Q:
-        start, end = days.bounds(self.first_day, self.last_day)
-        q = Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end})
+    def scope(self, prefix: str = "") -> Q:
+        """The report's App, flow, audience, variant and test choice over sessions, whatever their dates
+        (a staff member's allowed Apps narrow it here too)."""
+        q = Q(**{f"{prefix}opened_at__isnull": False})
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
+        if not self.include_test:
+            q &= Q(**{f"{prefix}is_test": False})
         if self.app_ids is not None:
             q &= Q(**{f"{prefix}app_id__in": self.app_ids})
         return q
+
+    def sessions(self, prefix: str = "") -> Q:
+        start, end = days.bounds(self.first_day, self.last_day)
+        return Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end}) & self.scope(prefix)
 
 
 def _share(part: int | None, whole: int | None) -> float | None:
@@ -57,8 +73,17 @@ def _share(part: int | None, whole: int | None) -> float | None:
 
 # --- overview -------------------------------------------------------------------------------------
 
+def closed_through(today: date | None = None) -> date:
+    """The last day whose sessions' watch windows have all closed (decided within the page's life, then
+    watched SAVE_WATCH_DAYS, then confirmed by beat within the day): only those days have a save rate."""
+    today = today or days.today()
+    open_days = math.ceil(settings.SESSION_TTL_SECONDS / 86400)
+    return today - timedelta(days=settings.SAVE_WATCH_DAYS + open_days + 1)
+
+
 @dataclass
 class Overview:
+    # Sessions: every opened visit.
     sessions: int = 0
     reason_given: int = 0
     offers_shown: int = 0
@@ -66,47 +91,107 @@ class Overview:
     nevermind: int = 0
     accepted: int = 0
     canceled: int = 0
-    confirmed: int = 0
-    offer_confirmed: int = 0
-    revenue_saved: Decimal = Decimal(0)
+    # Accounts, by their last outcome (reports.outcomes).
+    deflected_nevermind: int = 0
+    deflected_offer: int = 0
+    canceled_accounts: int = 0
+    saved_nevermind: int = 0
+    saved_offer: int = 0
+    # The same accounts on the days whose watch windows have closed: the save rate's.
+    closed_through: date | None = None
+    closed_decided: int = 0
+    closed_saved: int = 0
+    revenue_kept: list[dict] = field(default_factory=list)  # [{currency, amount}]
     days: list[dict] = field(default_factory=list)
 
     @property
+    def deflected(self) -> int:
+        return self.deflected_nevermind + self.deflected_offer
+
+    @property
     def saved(self) -> int:
-        return self.nevermind + self.accepted
+        return self.saved_nevermind + self.saved_offer
+
+    @property
+    def decided_accounts(self) -> int:
+        return self.deflected + self.canceled_accounts
+
+    @property
+    def deflect_rate(self) -> float | None:
+        return _share(self.deflected, self.decided_accounts)
 
     @property
     def save_rate(self) -> float | None:
-        return _share(self.saved, self.decided)
+        """Saved / decided accounts, over the days whose watch windows have closed."""
+        return _share(self.closed_saved, self.closed_decided)
 
     @property
     def funnel(self) -> list[tuple[str, int, float | None]]:
-        steps = [("Started", self.sessions), ("Gave a reason", self.reason_given),
-                 ("Saw an offer", self.offers_shown), ("Accepted an offer", self.accepted),
-                 ("Save confirmed after the watch window", self.offer_confirmed)]
+        steps = [("Started (opened the page)", self.sessions), ("Gave a reason", self.reason_given),
+                 ("Saw an offer", self.offers_shown), ("Accepted an offer", self.accepted)]
         return [(label, count, _share(count, self.sessions)) for label, count in steps]
 
 
-COUNTERS = ("sessions", "reason_given", "offers_shown", "decided", "nevermind", "accepted", "canceled", "confirmed")
+SESSION_COUNTERS = ("sessions", "reason_given", "offers_shown", "decided", "nevermind", "accepted", "canceled")
+ACCOUNT_COUNTERS = ("deflected_nevermind", "deflected_offer", "canceled_accounts", "saved_nevermind", "saved_offer")
+
+
+def money_by_currency(rows: QuerySet, column: str) -> list[dict]:
+    """One sum of `column` per App currency (rollups are per App): never one across currencies."""
+    sums = rows.values("app__currency").annotate(total=Sum(column)).order_by()
+    return value.money({row["app__currency"]: row["total"] or Decimal(0) for row in sums if row["total"]})
 
 
 def overview(report: ReportFilter) -> Overview:
     rows = report.rollups(DailyStat)
-    totals = rows.aggregate(**{name: Sum(name) for name in COUNTERS}, revenue_saved=Sum("revenue_saved"))
-    result = Overview(revenue_saved=totals["revenue_saved"] or Decimal(0))
-    for name in COUNTERS:
+    totals = rows.aggregate(**{name: Sum(name) for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS)})
+    result = Overview(closed_through=closed_through(), revenue_kept=money_by_currency(rows, "revenue_kept"))
+    for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS):
         setattr(result, name, totals[name] or 0)
-    result.offer_confirmed = report.rollups(DailyOfferStat).aggregate(n=Sum("confirmed"))["n"] or 0
+    closed = rows.filter(day__lte=result.closed_through).aggregate(
+        decided=Sum(F("deflected_nevermind") + F("deflected_offer") + F("canceled_accounts")),
+        saved=Sum(F("saved_nevermind") + F("saved_offer")))
+    result.closed_decided, result.closed_saved = closed["decided"] or 0, closed["saved"] or 0
     per_day = (rows.values("day").annotate(sessions=Sum("sessions"), decided=Sum("decided"),
-                                           saved=Sum(F("nevermind") + F("accepted"))).order_by("day"))
+                                           deflected=Sum(F("deflected_nevermind") + F("deflected_offer")),
+                                           saved=Sum(F("saved_nevermind") + F("saved_offer"))).order_by("day"))
     by_day = {row["day"]: row for row in per_day}
     current = report.first_day
     while current <= report.last_day:
-        row = by_day.get(current, {"sessions": 0, "decided": 0, "saved": 0})
+        row = by_day.get(current, {"sessions": 0, "decided": 0, "deflected": 0, "saved": 0})
         result.days.append({"day": current, "sessions": row["sessions"], "decided": row["decided"],
-                            "saved": row["saved"], "save_rate": _share(row["saved"], row["decided"])})
+                            "deflected": row["deflected"], "saved": row["saved"]})
         current += timedelta(days=1)
     return result
+
+
+SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
+
+
+def saved_source(report: ReportFilter) -> str:
+    """How the report's saves were confirmed, as the page labels them."""
+    from billing.selectors import apps_with_billing  # reports read billing's state; billing never reads reports
+
+    if report.app_id is not None:
+        apps = [report.app_id]
+    else:
+        apps = list(App.objects.filter(**({"pk__in": report.app_ids} if report.app_ids is not None else {}))
+                    .values_list("pk", flat=True))
+    connected = apps_with_billing(app_ids=apps)
+    if apps and len(connected) == len(apps):
+        return _("still paying, read from the billing system")
+    if not connected:
+        return _("did not cancel through us (no billing system connected)")
+    return _("read from billing where connected; elsewhere, did not cancel through us")
+
+
+def no_confirmations_note(report: ReportFilter, figures: Overview) -> str:
+    """Why the range shows no save rate, when it cannot: its days' watch windows have not closed yet."""
+    if figures.closed_decided or figures.closed_through is None or report.first_day <= figures.closed_through:
+        return ""
+    return _("No save rate yet: the watch windows (%(days)s days) of these sessions have not closed. Sessions "
+             "up to %(day)s have one; widen the range to include them.") % {
+        "days": settings.SAVE_WATCH_DAYS, "day": figures.closed_through.isoformat()}
 
 
 # --- reasons --------------------------------------------------------------------------------------
@@ -121,7 +206,15 @@ def reasons(report: ReportFilter) -> list[dict[str, Any]]:
                       accepted=Sum("accepted"), canceled=Sum("canceled"))
             .order_by("-decided", "reason_code"))
     result = [dict(row) for row in rows]
-    total = sum(row["decided"] for row in result)
+    # Shares are of every decision, those without a reason included (their own row).
+    everything = report.rollups(DailyStat).aggregate(
+        decided=Sum("decided"), saved=Sum(F("nevermind") + F("accepted")), accepted=Sum("accepted"),
+        canceled=Sum("canceled"))
+    total = everything["decided"] or 0
+    without = {name: (everything[name] or 0) - sum(row[name] for row in result)
+               for name in ("decided", "saved", "accepted", "canceled")}
+    if without["decided"] > 0:
+        result.append({"reason_code": "", "label": _("No reason given"), **without})
     for row in result:
         row["share"] = _share(row["decided"], total)
         row["save_rate"] = _share(row["saved"], row["decided"])
@@ -142,50 +235,22 @@ def reasons(report: ReportFilter) -> list[dict[str, Any]]:
 # --- offers ---------------------------------------------------------------------------------------
 
 def offers(report: ReportFilter) -> list[dict[str, Any]]:
-    rows = (report.rollups(DailyOfferStat).values("offer_code")
-            .annotate(shown=Sum("shown"), accepted=Sum("accepted"), confirmed=Sum("confirmed"),
-                      revenue_saved=Sum("revenue_saved"))
-            .order_by("-accepted", "offer_code"))
+    """Per offer (a flow's offer code): shown to, accepted by (sessions), accounts whose last outcome it
+    is, and those still paying after the watch window, with what they kept in their App's currency."""
+    rows = (report.rollups(DailyOfferStat).values("flow_id", "flow__name", "offer_code", "app__currency")
+            .annotate(shown=Sum("shown"), accepted=Sum("accepted"), deflected=Sum("deflected"), saved=Sum("saved"),
+                      revenue_kept=Sum("revenue_kept"))
+            .order_by("-accepted", "offer_code", "flow_id"))
     result = [dict(row) for row in rows]
-    titles = dict(Offer.objects.filter(code__in=[row["offer_code"] for row in result])
-                  .filter(**({"flow__app_id": report.app_id} if report.app_id else {}))
-                  .filter(**({"flow__app_id__in": report.app_ids} if report.app_ids is not None else {}))
-                  .order_by("code", "-is_active", "-id").values_list("code", "title").distinct())
+    # Each offer's own title: codes are unique within a flow only.
+    titles = {(flow_id, code): title for flow_id, code, title in Offer.objects.filter(
+        flow_id__in={row["flow_id"] for row in result}, code__in={row["offer_code"] for row in result})
+        .values_list("flow_id", "code", "title")}
     for row in result:
-        row["title"] = titles.get(row["offer_code"], "")
+        row["title"] = titles.get((row["flow_id"], row["offer_code"]), "")
         row["conversion"] = _share(row["accepted"], row["shown"])
+        row["revenue_kept"] = {"currency": row.pop("app__currency"), "amount": row["revenue_kept"] or Decimal(0)}
     return result
-
-
-# --- experiments ----------------------------------------------------------------------------------
-
-def experiments(report: ReportFilter) -> list[dict[str, Any]]:
-    """Per flow with variants in the period: each variant's save rate, and its lift over the control."""
-    rows = (report.rollups(DailyStat).filter(variant__isnull=False)
-            .values("flow_id", "flow__name", "variant_id", "variant__code", "variant__name", "variant__is_control",
-                    "variant__weight", "variant__is_active")
-            .annotate(sessions=Sum("sessions"), decided=Sum("decided"), saved=Sum(F("nevermind") + F("accepted")),
-                      revenue_saved=Sum("revenue_saved"))
-            .order_by("flow__name", "flow_id", "-variant__is_control", "variant__code"))
-    flows: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        flow = flows.setdefault(row["flow_id"], {"flow": row["flow__name"], "variants": [], "control": None})
-        variant = {"code": row["variant__code"], "name": row["variant__name"], "is_control": row["variant__is_control"],
-                   "weight": row["variant__weight"], "is_active": row["variant__is_active"],
-                   "sessions": row["sessions"], "decided": row["decided"], "saved": row["saved"],
-                   "revenue_saved": row["revenue_saved"], "save_rate": _share(row["saved"], row["decided"]),
-                   "enough": stats.enough_data(row["saved"], row["decided"]), "comparison": None}
-        flow["variants"].append(variant)
-        if variant["is_control"]:
-            flow["control"] = variant
-    for flow in flows.values():
-        control = flow["control"]
-        for variant in flow["variants"]:
-            if control is not None and variant is not control:
-                variant["comparison"] = stats.compare(saved=variant["saved"], decided=variant["decided"],
-                                                      control_saved=control["saved"],
-                                                      control_decided=control["decided"])
-    return list(flows.values())
 
 
 # --- the watch list -------------------------------------------------------------------------------
@@ -193,49 +258,50 @@ def experiments(report: ReportFilter) -> list[dict[str, Any]]:
 WATCH_LIST_ROWS = 100
 
 
-def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str, Any]:
-    """Saved customers (nevermind or an accepted offer) still inside their watch window, newest first.
+def _watched(report: ReportFilter, *, since: datetime) -> QuerySet[CancelSession]:
+    """Deflected accounts (their last outcome) decided after `since`, not confirmed yet."""
+    return unconfirmed_last_outcomes(CancelSession.objects.filter(report.scope(), decision__kind__in=SAVED_KINDS,
+                                                                  decision__created_at__gt=since))
+
+
+def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool = True) -> dict[str, Any]:
+    """Deflected customers (their last outcome) still inside their watch window, newest first.
 
     The window is the last SAVE_WATCH_DAYS whatever the report's dates: these are the saves still to
-    prove themselves. The report's App, flow, audience and variant apply. The totals come from the
-    rollups (saves of sessions started in the window, less those already confirmed); the rows are the
-    latest saves, and those whose customer has canceled since are marked.
+    prove themselves. The report's App, flow, audience and variant apply. `count` and `at_stake` (what
+    they would pay over the window, per currency) come from the rollups for the days wholly inside the
+    window, and from the sessions themselves for the days it cuts through; the rows are the latest ones.
     """
     now = now or timezone.now()
     since = now - timedelta(days=settings.SAVE_WATCH_DAYS)
-    window = ReportFilter(first_day=days.day_of(since), last_day=days.day_of(now),
+    boundary = days.day_of(since)
+    window = ReportFilter(first_day=boundary + timedelta(days=1), last_day=days.day_of(now) + timedelta(days=1),
                           app_id=report.app_id, flow_id=report.flow_id, audience_id=report.audience_id,
-                          variant_id=report.variant_id, app_ids=report.app_ids)
-    totals = window.rollups(DailyStat).aggregate(saved=Sum(F("nevermind") + F("accepted")), confirmed=Sum("confirmed"),
-                                                 value=Sum("revenue_saved"))
-    scope = Q()
-    for name in ("app_id", "flow_id", "audience_id", "variant_id"):
-        if getattr(report, name) is not None:
-            scope &= Q(**{f"session__{name}": getattr(report, name)})
-    if report.app_ids is not None:
-        scope &= Q(session__app_id__in=report.app_ids)
-    rows = list(Decision.objects.filter(scope, kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
-                                        created_at__gte=since)
-                .exclude(Exists(Event.objects.filter(session_id=OuterRef("session_id"),
-                                                     type=Event.Type.SAVE_CONFIRMED)))
-                .select_related("session", "session__app", "session__variant").order_by("-created_at")
-                [:WATCH_LIST_ROWS])
-    accounts = {(d.session.app_id, d.session.account_internal_id) for d in rows if d.session.account_internal_id}
-    cancels: dict[tuple[int, str], datetime] = {}
-    if accounts:
-        later = (Decision.objects.filter(kind=Decision.Kind.CANCEL, created_at__gte=since,
-                                         session__app_id__in={app for app, _ in accounts},
-                                         session__account_internal_id__in={account for _, account in accounts})
-                 .values_list("session__app_id", "session__account_internal_id").annotate(last=Max("created_at")))
-        cancels = {(app, account): last for app, account, last in later}
+                          variant_id=report.variant_id, include_test=report.include_test,
+                          app_ids=report.app_ids)
+    rollups = window.rollups(DailyStat)
+    totals = rollups.aggregate(deflected=Sum(F("deflected_nevermind") + F("deflected_offer")),
+                               saved=Sum(F("saved_nevermind") + F("saved_offer")))
+    count = (totals["deflected"] or 0) - (totals["saved"] or 0)
+    at_stake = {row["currency"]: row["amount"] for row in money_by_currency(rollups, "value_deflected")}
+    # Days the window's start cuts through: sessions decided up to a page's life after they started.
+    open_days = math.ceil(settings.SESSION_TTL_SECONDS / 86400)
+    start, end = days.bounds(boundary - timedelta(days=open_days), boundary)
+    edge = (_watched(report, since=since).filter(created_at__gte=start, created_at__lt=end)
+            .values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS)))
+    for row in edge:
+        count += 1
+        kept = value.value_kept(row["monthly_value"], confirmed=False, **value.terms_of(row, "decision__offer__"))
+        at_stake[row["app__currency"]] = at_stake.get(row["app__currency"], Decimal(0)) + kept
+    sessions = list(_watched(report, since=since).select_related("app", "decision", "variant")
+                    .order_by("-decision__created_at")[:WATCH_LIST_ROWS]) if rows else []
     entries = []
-    for decision in rows:
+    for session in sessions:
+        decision = session.decision
         ends = decision.created_at + timedelta(days=settings.SAVE_WATCH_DAYS)
-        canceled = cancels.get((decision.session.app_id, decision.session.account_internal_id))
-        entries.append({"decision": decision, "session": decision.session, "ends": ends,
-                        "days_left": max((ends - now).days, 0),
-                        "canceled_since": canceled if canceled and canceled > decision.created_at else None})
-    return {"count": (totals["saved"] or 0) - (totals["confirmed"] or 0), "value": totals["value"] or Decimal(0),
+        entries.append({"decision": decision, "session": session, "ends": ends,
+                        "days_left": max((ends - now).days, 0)})
+    return {"count": count, "at_stake": value.money({c: a for c, a in at_stake.items() if a}),
             "rows": entries, "watch_days": settings.SAVE_WATCH_DAYS}
 
 
@@ -245,7 +311,42 @@ def last_refresh() -> RollupRun | None:
     return RollupRun.objects.order_by("-finished_at").first()
 
 
-def sessions_for_export(report: ReportFilter) -> QuerySet[CancelSession]:
-    return (CancelSession.objects.filter(report.sessions())
-            .select_related("app", "flow", "audience", "variant", "decision", "decision__offer")
-            .order_by("created_at", "id"))
+EXPORT_HEADER = ["session_id", "started_at", "opened_at", "app_id", "test", "flow", "audience", "variant", "email",
+                 "account_internal_id", "plan", "plan_term", "monthly_value", "currency", "offers_shown", "decision",
+                 "decided_at", "reason_code", "reason_label", "feedback", "offer_code", "discount_percent",
+                 "value_kept"]
+_EXPORT_COLUMNS = ("public_id", "created_at", "opened_at", "app__app_id", "is_test", "flow__name", "audience__name",
+                   "variant__code", "email", "account_internal_id", "plan", "plan_term",
+                   "monthly_value", "app__currency", "offers_shown", "decision__kind", "decision__created_at",
+                   "decision__reason_code", "decision__reason_label", "decision__feedback", "decision__offer_code",
+                   *(f"decision__offer__{name}" for name in value.TERMS))
+EXPORT_CHUNK = 5000
+
+
+def sessions_for_export(report: ReportFilter) -> Iterator[list]:
+    """The export's rows, in EXPORT_HEADER's order, in the order sessions were created (their id, which
+    PostgreSQL reads in index order without sorting the range first): a server-side cursor (iterator)
+    inside a transaction, so it is declared WITHOUT HOLD and hands rows over as it finds them (outside
+    one, a cursor WITH HOLD is filled completely first); plain tuples, no model instances. So a large range
+    starts at once and streams tens of thousands of rows a second. `value_kept` is what the customer pays
+    over the watch window net of the offer they took, for deflected sessions (reports.value)."""
+    rows = (CancelSession.objects.filter(report.sessions()).order_by("id")
+            # The plan as text (->>): no JSON to decode per row.
+            .annotate(plan=KT("data__account__plan"), plan_term=KT("data__account__plan_term"))
+            .values_list(*_EXPORT_COLUMNS))
+    terms = len(value.TERMS)
+    with transaction.atomic():
+        for row in rows.iterator(chunk_size=EXPORT_CHUNK):
+            (public_id, created, opened, app_id, is_test, flow, audience, variant, email, account, plan, term,
+             monthly, currency, shown, kind, decided, reason_code, reason_label, feedback, offer_code) = row[:-terms]
+            offer_kind, discount_percent, *_ = row[-terms:]
+            kept = (value.value_kept(monthly, confirmed=False, **dict(zip(
+                ("offer_kind", *value.TERMS[1:]), row[-terms:], strict=True)))
+                if kind in SAVED_KINDS and monthly is not None else None)
+            yield [public_id, created.isoformat(), opened.isoformat() if opened else "", app_id,
+                   "yes" if is_test else "", flow, audience or "", variant or "", email, account,
+                   plan or "", term or "",
+                   monthly, currency, " ".join(shown or []), kind or "", decided.isoformat() if decided else "",
+                   reason_code or "", reason_label or "", feedback or "", offer_code or "",
+                   discount_percent if offer_kind == "discount" and discount_percent is not None else "",
+                   kept if kept is not None else ""]

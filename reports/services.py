@@ -18,29 +18,25 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from flows.models import CancelSession, Decision, Event
+from flows.models import CancelSession, Decision
 from flows.services import SAVE_CONFIRM_LOOKBACK_DAYS
-from offers.models import Offer
 
-from . import days
+from . import days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
+from .outcomes import with_outcomes
 
 SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
-CENT = Decimal("0.01")
-DIMENSIONS = ("app_id", "flow_id", "audience_id", "variant_id")
+CENT = value.CENT
+DIMENSIONS = ("app_id", "flow_id", "audience_id", "variant_id", "is_test")
 
 
-def value_kept(monthly_value: Decimal | None, *, offer_kind: str | None, discount_percent: int | None) -> Decimal:
-    """What a save keeps each month: the plan's monthly value, less the discount it took to keep it."""
-    if monthly_value is None:
-        return Decimal(0)
-    if offer_kind == Offer.Kind.DISCOUNT and discount_percent:
-        return monthly_value * (Decimal(100) - Decimal(discount_percent)) / Decimal(100)
-    return monthly_value
+def _opened() -> QuerySet[CancelSession]:
+    """The sessions reports count: those whose page was opened. A page never opened was no visit."""
+    return CancelSession.objects.filter(opened_at__isnull=False)
 
 
 def _session_key(row: dict, prefix: str = "") -> tuple:
@@ -51,17 +47,19 @@ def _dims(key: tuple) -> dict:
     return {"day": key[0], **dict(zip(DIMENSIONS, key[1:], strict=True))}
 
 
+OFFER_TERMS = tuple(f"decision__offer__{name}" for name in value.TERMS)
+
+
 def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
-    in_range = CancelSession.objects.filter(created_at__gte=start, created_at__lt=end).order_by()
+    in_range = with_outcomes(_opened().filter(created_at__gte=start, created_at__lt=end).order_by())
     rows = (in_range.annotate(day=TruncDate("created_at", tzinfo=days.zone()))
-            .values("day", *DIMENSIONS, "decision__kind", "decision__offer__kind",
-                    "decision__offer__discount_percent")
+            .values("day", *DIMENSIONS, "decision__kind", *OFFER_TERMS, "superseded", "confirmed")
             .annotate(n=Count("id"), reasons=Count("id", filter=Q(decision__reason_code__gt="")),
                       shown=Count("id", filter=Q(offers_shown_at__isnull=False)), value=Sum("monthly_value")))
     stats: dict[tuple, DailyStat] = {}
     for row in rows:
         key = _session_key(row)
-        stat = stats.setdefault(key, DailyStat(**_dims(key), revenue_saved=Decimal(0)))
+        stat = stats.setdefault(key, DailyStat(**_dims(key), revenue_kept=Decimal(0), value_deflected=Decimal(0)))
         kind, n = row["decision__kind"], row["n"]
         stat.sessions += n
         stat.reason_given += row["reasons"]
@@ -75,24 +73,31 @@ def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
             stat.accepted += n
         else:
             stat.canceled += n
-        if kind in SAVED_KINDS:
-            stat.revenue_saved += value_kept(row["value"], offer_kind=row["decision__offer__kind"],
-                                             discount_percent=row["decision__offer__discount_percent"])
-    confirmed = (Event.objects.filter(type=Event.Type.SAVE_CONFIRMED, session__created_at__gte=start,
-                                      session__created_at__lt=end).order_by()
-                 .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
-                 .values("day", *(f"session__{name}" for name in DIMENSIONS)).annotate(n=Count("id")))
-    for row in confirmed:
-        key = _session_key(row, "session__")
-        if key in stats:
-            stats[key].confirmed += row["n"]
-    for stat in stats.values():
-        stat.revenue_saved = stat.revenue_saved.quantize(CENT)
+        if row["superseded"]:
+            continue  # not the account's last outcome
+        if kind == Decision.Kind.CANCEL:
+            stat.canceled_accounts += n
+            continue
+        offer = kind == Decision.Kind.ACCEPT
+        terms = value.terms_of(row, "decision__offer__")
+        if offer:
+            stat.deflected_offer += n
+        else:
+            stat.deflected_nevermind += n
+        if row["confirmed"]:
+            if offer:
+                stat.saved_offer += n
+            else:
+                stat.saved_nevermind += n
+            stat.revenue_kept += value.value_kept(row["value"], **terms)
+        else:  # still to prove itself: at stake
+            stat.value_deflected += value.value_kept(row["value"], confirmed=False, **terms)
     return list(stats.values())
 
 
 def _reason_stats(start: datetime, end: datetime) -> list[DailyReasonStat]:
-    rows = (Decision.objects.filter(session__created_at__gte=start, session__created_at__lt=end)
+    rows = (Decision.objects.filter(session__created_at__gte=start, session__created_at__lt=end,
+                                    session__opened_at__isnull=False)
             .exclude(reason_code="").order_by()
             .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
             .values("day", *(f"session__{name}" for name in DIMENSIONS), "reason_code", "kind")
@@ -116,34 +121,28 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
     stats: dict[tuple, DailyOfferStat] = {}
 
     def stat_for(key: tuple, code: str) -> DailyOfferStat:
-        return stats.setdefault((*key, code), DailyOfferStat(**_dims(key), offer_code=code, revenue_saved=Decimal(0)))
+        return stats.setdefault((*key, code), DailyOfferStat(**_dims(key), offer_code=code, revenue_kept=Decimal(0)))
 
-    shown = (CancelSession.objects.filter(created_at__gte=start, created_at__lt=end, offers_shown_at__isnull=False)
+    shown = (_opened().filter(created_at__gte=start, created_at__lt=end, offers_shown_at__isnull=False)
              .order_by().annotate(day=TruncDate("created_at", tzinfo=days.zone()))
              .values_list("day", *DIMENSIONS, "offers_shown"))
     for row in shown.iterator(chunk_size=5000):
         for code in set(row[-1] or ()):
             stat_for(row[:-1], code).shown += 1
-    accepted = (Decision.objects.filter(kind=Decision.Kind.ACCEPT, session__created_at__gte=start,
-                                        session__created_at__lt=end).order_by()
-                .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
-                .values("day", *(f"session__{name}" for name in DIMENSIONS), "offer_code", "offer__kind",
-                        "offer__discount_percent")
-                .annotate(n=Count("id"), value=Sum("session__monthly_value")))
+    accepted = (with_outcomes(_opened().filter(created_at__gte=start, created_at__lt=end,
+                                           decision__kind=Decision.Kind.ACCEPT).order_by())
+                .annotate(day=TruncDate("created_at", tzinfo=days.zone()))
+                .values("day", *DIMENSIONS, "decision__offer_code", *OFFER_TERMS, "superseded", "confirmed")
+                .annotate(n=Count("id"), value=Sum("monthly_value")))
     for row in accepted:
-        stat = stat_for(_session_key(row, "session__"), row["offer_code"])
+        stat = stat_for(_session_key(row), row["decision__offer_code"])
         stat.accepted += row["n"]
-        stat.revenue_saved += value_kept(row["value"], offer_kind=row["offer__kind"],
-                                         discount_percent=row["offer__discount_percent"])
-    confirmed = (Event.objects.filter(type=Event.Type.SAVE_CONFIRMED, session__decision__kind=Decision.Kind.ACCEPT,
-                                      session__created_at__gte=start, session__created_at__lt=end).order_by()
-                 .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
-                 .values("day", *(f"session__{name}" for name in DIMENSIONS), "session__decision__offer_code")
-                 .annotate(n=Count("id")))
-    for row in confirmed:
-        stat_for(_session_key(row, "session__"), row["session__decision__offer_code"]).confirmed += row["n"]
-    for stat in stats.values():
-        stat.revenue_saved = stat.revenue_saved.quantize(CENT)
+        if row["superseded"]:
+            continue
+        stat.deflected += row["n"]
+        if row["confirmed"]:
+            stat.saved += row["n"]
+            stat.revenue_kept += value.value_kept(row["value"], **value.terms_of(row, "decision__offer__"))
     return list(stats.values())
 
 
@@ -198,10 +197,38 @@ def _merge(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
     return merged
 
 
+def days_superseded_since(since: datetime) -> set[date]:
+    """The days of earlier decided sessions of the accounts decided since `since`: their last outcome
+    moved to a later session, so those days' account counts change. One bounded read of recent decisions,
+    then an indexed look-up per App (session_app_key_created)."""
+    recent = (CancelSession.objects.filter(status=CancelSession.Status.DECIDED, decision__created_at__gte=since)
+              .exclude(account_key="").order_by().values_list("app_id", "account_key", "created_at"))
+    first_seen: dict[tuple[int, str], datetime] = {}
+    for app_id, key, created in recent.iterator(chunk_size=5000):
+        first_seen[(app_id, key)] = min(created, first_seen.get((app_id, key), created))
+    by_app: dict[int, list[str]] = {}
+    for app_id, key in first_seen:
+        by_app.setdefault(app_id, []).append(key)
+    found: set[date] = set()
+    for app_id, keys in by_app.items():
+        for chunk in range(0, len(keys), 1000):
+            earlier = (CancelSession.objects.filter(app_id=app_id, account_key__in=keys[chunk:chunk + 1000],
+                                                    status=CancelSession.Status.DECIDED, created_at__lt=since)
+                       .order_by().values_list("account_key", "created_at"))
+            found.update(days.day_of(created) for key, created in earlier if created < first_seen[(app_id, key)])
+    return found
+
+
 def rollups_refresh_recent(*, now: datetime | None = None) -> int:
-    """Refresh the days that can still change; return how many days were rewritten."""
+    """Refresh the days that can still change, and the earlier days whose accounts decided again since;
+    return how many days were rewritten."""
+    now = now or timezone.now()
+    ranges = days_that_can_change(today=days.today(now))
+    # Decisions since the start of the earliest refreshed recent day (beat runs every few minutes).
+    since = days.bounds(ranges[-1][0], ranges[-1][0])[0]
+    ranges = _merge([*ranges, *((day, day) for day in days_superseded_since(since))])
     count = 0
-    for first, last in days_that_can_change(today=days.today(now)):
+    for first, last in ranges:
         rollups_refresh(first_day=first, last_day=last)
         count += (last - first).days + 1
     return count

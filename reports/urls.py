@@ -11,5 +11,6 @@ urlpatterns = [
     path("experiments/", views.experiments, name="experiments"),
     path("watch-list/", views.watch_list, name="watch_list"),
     path("sessions.csv", views.sessions_csv, name="sessions_csv"),
+    path("summary.json", views.summary_json, name="summary_json"),
     path("refresh/", views.refresh, name="refresh"),
 ]

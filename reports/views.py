@@ -11,9 +11,10 @@ import csv
 from collections.abc import Callable, Iterator
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,7 +23,9 @@ from django.views.decorators.http import require_GET, require_POST
 from flows.admin_access import app_scope
 
 from . import charts, selectors, services
+from . import experiments as experiments_report
 from .filters import ReportFilterForm
+from .summary import report_summary
 
 REPORTS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -68,10 +71,14 @@ def _page(request: HttpRequest, tab: str, build: Callable[[selectors.ReportFilte
 def overview(request: HttpRequest) -> HttpResponse:
     def build(report: selectors.ReportFilter) -> dict:
         figures = selectors.overview(report)
-        return {"figures": figures,
-                "daily_chart": charts.daily_chart(figures.days, title=_("Sessions per day, saves in dark blue")),
+        return {"figures": figures, "watch_days": settings.SAVE_WATCH_DAYS,
+                "saved_source": selectors.saved_source(report),
+                "no_confirmations_note": selectors.no_confirmations_note(report, figures),
+                "daily_chart": charts.daily_chart(figures.days, title=_("Sessions opened per day, and deflected"),
+                                                  labels=(_("Sessions opened"), _("Deflected accounts"))),
                 "funnel_chart": charts.bar_list([(label, share or 0, f"{count:,}") for label, count, share
-                                                 in figures.funnel], title=_("The funnel"))}
+                                                 in figures.funnel], title=_("The funnel"),
+                                                meaning=_("Share of the sessions started"))}
 
     return _page(request, "overview", build)
 
@@ -82,7 +89,8 @@ def reasons(request: HttpRequest) -> HttpResponse:
     def build(report: selectors.ReportFilter) -> dict:
         rows = selectors.reasons(report)
         chart = charts.bar_list([(row["label"] or row["reason_code"], row["share"] or 0,
-                                  f"{row['decided']:,}") for row in rows], title=_("Decisions by reason"))
+                                  f"{row['decided']:,}") for row in rows], title=_("Decisions by reason"),
+                                meaning=_("Share of all decisions"))
         return {"rows": rows, "chart": chart}
 
     return _page(request, "reasons", build)
@@ -95,8 +103,9 @@ def offers(request: HttpRequest) -> HttpResponse:
         rows = selectors.offers(report)
         chart = charts.bar_list([(row["title"] or row["offer_code"], row["conversion"] or 0,
                                   f"{(row['conversion'] or 0) * 100:.1f}%") for row in rows],
-                                title=_("Offer conversion: accepted out of shown"))
-        return {"rows": rows, "chart": chart}
+                                title=_("Offer conversion: accepted out of shown"),
+                                meaning=_("Sessions that accepted, of those shown the offer"))
+        return {"rows": rows, "chart": chart, "watch_days": settings.SAVE_WATCH_DAYS}
 
     return _page(request, "offers", build)
 
@@ -104,7 +113,8 @@ def offers(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_report
 def experiments(request: HttpRequest) -> HttpResponse:
-    return _page(request, "experiments", lambda report: {"experiments": selectors.experiments(report)})
+    return _page(request, "experiments", lambda report: {"experiments": experiments_report.experiments(report),
+                                                         "detect_points": settings.EXPERIMENT_DETECT_POINTS})
 
 
 @require_GET
@@ -115,9 +125,8 @@ def watch_list(request: HttpRequest) -> HttpResponse:
 
 # Spreadsheet programs run cells starting with these as formulas: a customer's feedback must stay text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-CSV_HEADER = ["session_id", "started_at", "app_id", "flow", "audience", "variant", "email", "account_internal_id",
-              "plan", "plan_term", "monthly_value", "offers_shown", "decision", "decided_at", "reason_code",
-              "reason_label", "feedback", "offer_code", "discount_percent", "value_kept"]
+# The columns whose text comes from customers or staff; the others are ours (ids, codes, numbers, times).
+FREE_TEXT = {"flow", "audience", "email", "account_internal_id", "plan", "plan_term", "reason_label", "feedback"}
 
 
 def _cell(value: object) -> str:
@@ -131,24 +140,15 @@ class _Echo:
 
 
 def _csv_rows(report: selectors.ReportFilter) -> Iterator[str]:
+    """The header, then one line per session, as the database's server-side cursor hands them over:
+    the first bytes leave before the query has finished, and nothing but tuples is built."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
-    for session in selectors.sessions_for_export(report).iterator(chunk_size=2000):
-        decision = getattr(session, "decision", None)
-        offer = decision.offer if decision is not None else None
-        kept = services.value_kept(session.monthly_value, offer_kind=offer.kind if offer else None,
-                                   discount_percent=offer.discount_percent if offer else None) \
-            if decision is not None and decision.kind in services.SAVED_KINDS else None
-        account = session.account
-        yield writer.writerow([_cell(v) for v in (
-            session.public_id, session.created_at.isoformat(), session.app.app_id, session.flow.name,
-            session.audience.name if session.audience else "", session.variant.code if session.variant else "",
-            session.email, session.account_internal_id, account.get("plan", ""), account.get("plan_term", ""),
-            session.monthly_value, " ".join(session.offers_shown or []),
-            decision.kind if decision else "", decision.created_at.isoformat() if decision else "",
-            decision.reason_code if decision else "", decision.reason_label if decision else "",
-            decision.feedback if decision else "", decision.offer_code if decision else "",
-            offer.discount_percent if offer else "", kept.quantize(services.CENT) if kept is not None else "")])
+    yield writer.writerow(selectors.EXPORT_HEADER)
+    free_text = [i for i, name in enumerate(selectors.EXPORT_HEADER) if name in FREE_TEXT]
+    for row in selectors.sessions_for_export(report):
+        for i in free_text:
+            row[i] = _cell(row[i])
+        yield writer.writerow(row)
 
 
 @require_GET
@@ -161,6 +161,20 @@ def sessions_csv(request: HttpRequest) -> HttpResponse:
     report = form.report()
     response = StreamingHttpResponse(_csv_rows(report), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="sessions-{report.first_day}-{report.last_day}.csv"')
+    return response
+
+
+@require_GET
+@staff_report
+def summary_json(request: HttpRequest) -> HttpResponse:
+    """What `manage.py report_summary` prints, for the page's filter (over the reader's Apps), as a download."""
+    form = ReportFilterForm(request.GET, apps=app_scope(request))
+    if not form.is_valid():
+        return JsonResponse({"errors": {name: [str(e) for e in errors] for name, errors in form.errors.items()}},
+                            status=400)
+    report = form.report()
+    response = JsonResponse(report_summary(report), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="summary-{report.first_day}-{report.last_day}.json"'
     return response
 
 

@@ -52,12 +52,14 @@ def test_an_experiment_with_a_control_runs_from_document_to_report(client: Clien
 
     today = timezone.now().date()
     services.rollups_refresh(first_day=today, last_day=today)
-    html = admin_client.get(reverse("reports:experiments")).content.decode()
+    # The demo App is in test mode: its sessions are counted when the report asks for them.
+    html = admin_client.get(reverse("reports:experiments"), {"include_test": "on"}).content.decode()
     for code in ("control", "offers"):
         decided = Decision.objects.filter(session__variant__code=code)
         saved = decided.exclude(kind="cancel").count()
         cells = re.search(rf'<tr data-variant="{code}">(.*?)</tr>', html, re.S).group(1)
         numbers = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", cells, re.S)]
-        assert numbers[2:4] == [str(decided.count()), str(saved)]
+        # Customers decided (each once) and those deflected.
+        assert [numbers[1].split()[0], numbers[2]] == [str(decided.count()), str(saved)]
     offers_row = re.search(r'<tr data-variant="offers">(.*?)</tr>', html, re.S).group(1)
-    assert "pts (" in offers_row or "not enough data yet" in offers_row
+    assert "pts (" in offers_row  # every arm is compared, however few its customers

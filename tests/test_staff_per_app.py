@@ -109,26 +109,29 @@ def test_reports_and_their_export_cover_only_the_staff_members_apps(acme: Tenant
     today = days.today()
     rollups_refresh(first_day=today - timedelta(days=1), last_day=today + timedelta(days=1))
     client = login(acme_viewer(acme))
+    test = {"include_test": "on"}  # the tenants' Apps are in test mode: their sessions are counted when asked
     for name in ("overview", "reasons", "offers", "experiments", "watch_list"):
-        page = client.get(reverse(f"reports:{name}"))
+        page = client.get(reverse(f"reports:{name}"), test)
         assert page.status_code == 200, name
         assert "globex" not in page.content.decode().lower(), f"the {name} report names the other App"
-    reasons = client.get(reverse("reports:reasons")).content.decode()
+    reasons = client.get(reverse("reports:reasons"), test).content.decode()
     assert "Feedback from acme" in reasons
-    overview = client.get(reverse("reports:overview"))
+    overview = client.get(reverse("reports:overview"), test)
     assert overview.context["figures"].sessions == 1
     # Asking for the other App by its id is refused, not answered.
     assert client.get(reverse("reports:overview"), {"app": globex.app.pk}).status_code == 400
     assert client.get(reverse("reports:sessions_csv"), {"app": globex.app.pk}).status_code == 400
-    export = b"".join(client.get(reverse("reports:sessions_csv")).streaming_content).decode()
+    export = b"".join(client.get(reverse("reports:sessions_csv"), {"include_test": "on"}).streaming_content).decode()
     assert acme.email in export and globex.email not in export and "globex" not in export
+    assert client.get(reverse("reports:summary_json"), {"app": globex.app.pk}).status_code == 400
+    assert client.get(reverse("reports:summary_json"), test).json()["sessions_opened"] == 1
 
 
 def test_a_superuser_sees_every_app(acme: Tenant, globex: Tenant):
     client = login(User.objects.create_superuser("owner", password="pw"))
     sessions = client.get(reverse("admin:flows_cancelsession_changelist")).context["cl"]
     assert sessions.result_count == 2
-    export = b"".join(client.get(reverse("reports:sessions_csv")).streaming_content).decode()
+    export = b"".join(client.get(reverse("reports:sessions_csv"), {"include_test": "on"}).streaming_content).decode()
     assert acme.email in export and globex.email in export
 
 
@@ -136,7 +139,7 @@ def test_staff_with_no_app_granted_see_no_rows(acme: Tenant):
     client = login(staff_user("newcomer", view_all=True))
     for model_admin in scoped_admins():
         assert client.get(changelist(model_admin)).context["cl"].result_count == 0, changelist(model_admin)
-    export = b"".join(client.get(reverse("reports:sessions_csv")).streaming_content).decode()
+    export = b"".join(client.get(reverse("reports:sessions_csv"), {"include_test": "on"}).streaming_content).decode()
     assert acme.email not in export
 
 
@@ -223,7 +226,8 @@ def test_the_apps_page_lists_and_grants_staff_access(acme: Tenant):
 def test_a_staff_member_who_creates_an_app_edits_it(acme: Tenant):
     user = staff_user("founder", "flows.add_app", view_all=True)
     client = login(user)
-    client.post(reverse("admin:flows_app_add"), {"name": "Initech", "app_id": "initech", "mode": "test"})
+    client.post(reverse("admin:flows_app_add"), {"name": "Initech", "app_id": "initech", "mode": "test",
+                                                  "currency": "USD"})
     app = App.objects.get(app_id="initech")
     assert AppAccess.objects.get(user=user, app=app).role == AppAccess.Role.EDITOR
     assert Flow.objects.filter(app=app).count() == 0
@@ -246,7 +250,8 @@ def test_access_is_granted_and_revoked_on_the_apps_page(acme: Tenant):
     owner = login(User.objects.create_superuser("owner", password="pw"))
     member = staff_user("member", view_all=True)
     url = reverse("admin:flows_app_change", args=[acme.app.pk])
-    app = {"name": acme.app.name, "mode": acme.app.mode, "allowed_return_hosts": acme.app.allowed_return_hosts,
+    app = {"name": acme.app.name, "mode": acme.app.mode, "currency": acme.app.currency,
+           "allowed_return_hosts": acme.app.allowed_return_hosts,
            "allowed_origins": "", "support_email": acme.app.support_email, "offer_blocklist": ""}
     management = {"staff_access-INITIAL_FORMS": "0", "staff_access-TOTAL_FORMS": "1",
                   "staff_access-MIN_NUM_FORMS": "0", "staff_access-MAX_NUM_FORMS": "1000"}

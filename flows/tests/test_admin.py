@@ -56,7 +56,7 @@ def result_counts() -> dict[str, int]:
 @pytest.mark.django_db
 def test_new_app_secret_is_shown_once_then_never_again(admin_client: Client) -> None:
     response = admin_client.post(reverse("admin:flows_app_add"), {
-        "name": "Acme", "app_id": "acme", "mode": "live", "allowed_return_hosts": "app.acme.test",
+        "name": "Acme", "app_id": "acme", "mode": "live", "currency": "EUR", "allowed_return_hosts": "app.acme.test",
         "allowed_origins": "https://app.acme.test", "support_email": "help@acme.test",
     })
 
@@ -75,7 +75,8 @@ def test_new_app_secret_is_shown_once_then_never_again(admin_client: Client) -> 
 @pytest.mark.django_db
 def test_saving_an_app_without_return_hosts_warns_that_every_return_url_is_refused(admin_client: Client) -> None:
     response = admin_client.post(reverse("admin:flows_app_add"), {
-        "name": "Bare", "app_id": "bare", "mode": "test", "allowed_return_hosts": "", "allowed_origins": "",
+        "name": "Bare", "app_id": "bare", "mode": "test", "currency": "USD", "allowed_return_hosts": "",
+        "allowed_origins": "",
         "support_email": ""})
 
     shown = [str(m) for m in response.context["messages"]]

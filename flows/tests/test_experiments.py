@@ -135,6 +135,7 @@ def test_the_page_reads_the_assignment_from_the_session_without_extra_queries(cl
         return len(captured)
 
     queries(plain)  # the first view reads the flow's reasons into this process's memory
+    queries(unassigned)  # and records that the page was opened, once
     assert queries(plain) == queries(unassigned)
 
 
@@ -167,3 +168,26 @@ def test_precancel_only_writes_the_session_once_the_apps_content_is_in_memory(cl
     assert len(first) <= 7, [sql[:80] for sql in first]
     # ...and the next ones find them in this process's memory: the session's insert is all they cost.
     assert [sql.split()[0] for sql in post()] == ["INSERT"]
+
+
+def test_customers_known_only_by_subscription_id_spread_over_the_arms_by_weight(client, snippet_data, experiment):
+    from scipy.stats import chisquare
+
+    sessions = [start(client, snippet_data, email="", account={}, subscription_id=f"sub_{n}") for n in range(200)]
+    counts = Counter(session.variant.code for session in sessions)
+    assert len(counts) == 3  # not all in one arm
+    weights = {"control": 10, "discount-only": 45, "everything": 45}
+    expected = [200 * weights[code] / 100 for code in weights]
+    assert chisquare([counts[code] for code in weights], expected).pvalue > 0.001
+    assert {s.account_key for s in sessions} == {f"sub:sub_{n}" for n in range(200)}
+    # The key is the same one for every later visit: the customer keeps their arm.
+    again = start(client, snippet_data, email="", account={}, subscription_id="sub_7")
+    assert again.variant == sessions[7].variant
+
+
+def test_the_experiment_key_is_internal_id_else_email_else_subscription_id():
+    from flows.experiments import account_key
+
+    assert account_key(internal_id="a1", email="x@example.com", subscription_id="s") == "id:a1"
+    assert account_key(internal_id="", email=" X@Example.com ", subscription_id="s") == "email:x@example.com"
+    assert account_key(internal_id="", email="", subscription_id="sub_9") == "sub:sub_9"

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def start(demo_app, snippet_data):  # noqa: ANN001, ANN201
-    def make(**data) -> CancelSession:  # noqa: ANN003
-        return services.session_start(app=demo_app, data=clean_snippet_data(snippet_data(**data)))
+    def make(*, opened: bool = True, **data) -> CancelSession:  # noqa: ANN003
+        session = services.session_start(app=demo_app, data=clean_snippet_data(snippet_data(**data)))
+        if opened:  # the customer opened the page, as the sessions these tests mean
+            services.session_opened(session_pk=session.pk)
+            session.refresh_from_db()
+        return session
 
     return make
 
@@ -53,6 +57,44 @@ def test_an_expired_open_session_is_abandoned_once_with_its_event(start):
     assert event.type == "session.abandoned" and event.id.startswith("evt_")
     assert event.data["email"] == "jane@example.com" and event.data["reason"] is None
     assert event.data["expired_at"] == session.expires_at.isoformat()
+
+
+def test_a_session_never_opened_expires_quietly_without_event_webhook_or_alert(start, demo_app):
+    from alerts.models import AlertDelivery
+    from alerts.services import rule_create
+    from webhooks.models import Delivery, Endpoint
+
+    Endpoint.objects.create(app=demo_app, url="http://127.0.0.1:9/all")
+    rule_create(app=demo_app, events=["session.abandoned"], recipients=["team@example.com"])
+    # Three loads of the account page post /precancel three times; the customer never clicks Cancel.
+    loads = [start(opened=False, email=f"load{n}@example.com") for n in range(3)]
+    visit = start(email="visit@example.com")
+    CancelSession.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    assert services.sessions_abandon_expired(batch=2) == 1  # only the visit was abandoned
+
+    statuses = dict(CancelSession.objects.values_list("pk", "status"))
+    assert [statuses[s.pk] for s in loads] == [CancelSession.Status.EXPIRED] * 3
+    assert statuses[visit.pk] == CancelSession.Status.ABANDONED
+    assert list(Event.objects.values_list("session_id", flat=True)) == [visit.pk]
+    assert Delivery.objects.count() == 1 and AlertDelivery.objects.count() == 1
+
+
+def test_opening_the_page_records_when_once_and_a_decision_opens_an_unopened_session(start, client):
+    session = start(opened=False)
+    assert session.opened_at is None
+    client.get(f"/c/{session.token}")
+    session.refresh_from_db()
+    first = session.opened_at
+    assert first is not None
+    client.get(f"/c/{session.token}")
+    session.refresh_from_db()
+    assert session.opened_at == first  # a later view does not move it
+
+    unopened = start(opened=False, email="api@example.com")
+    services.decision_record(session=unopened, kind="cancel")
+    unopened.refresh_from_db()
+    assert unopened.opened_at is not None
 
 
 def test_open_sessions_not_yet_expired_and_decided_sessions_are_left_alone(start):

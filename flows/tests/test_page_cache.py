@@ -89,6 +89,25 @@ def test_the_language_and_the_variant_copy_are_the_customers_own(start):
     assert "One question before you go" not in first_view(english)
 
 
+def test_a_kept_first_view_of_a_new_session_records_its_opening_with_one_update(start, demo_app):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conftest import need
+
+    need(connection.vendor == "postgresql", "the narrow query reads PostgreSQL's row versions")
+    page_cache.forget()
+    Client().get(f"/c/{start().token}")  # renders and keeps the flow's copy
+    session = start(email="second@example.com")
+    assert session.opened_at is None
+    with CaptureQueriesContext(connection) as queries:
+        Client().get(f"/c/{session.token}")
+    assert len(queries) == 2 and "flows_first_view_by_token" in queries[0]["sql"]
+    assert queries[1]["sql"].startswith("UPDATE") and "opened_at" in queries[1]["sql"]
+    session.refresh_from_db()
+    assert session.opened_at is not None
+
+
 def test_a_kept_first_view_costs_one_narrow_query_and_answers_as_the_full_path(start, demo_app):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

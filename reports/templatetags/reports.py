@@ -48,5 +48,20 @@ def money(value: Decimal | float | None) -> str:
 
 
 @register.filter
+def pvalue(value: float | None) -> str:
+    if value is None:
+        return NONE
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+@register.filter
+def amount(value: dict | None) -> str:
+    """{currency, amount} as "1,234.50 USD": money is never shown without its currency."""
+    if not value:
+        return NONE
+    return f"{Decimal(value['amount']):,.2f} {value['currency']}"
+
+
+@register.filter
 def sub(value: int, other: int) -> int:
     return (value or 0) - (other or 0)

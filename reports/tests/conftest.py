@@ -21,7 +21,8 @@ def make_session(demo_app: App) -> Callable[..., CancelSession]:
     def make(*, at: datetime | None = None, value: float | None = 10, plan_term: str = "month",
              decision: str | None = None, reason: str = "", feedback: str = "", offer: str = "",
              shown: list[str] | None = None, variant: Variant | None = None, confirmed: bool = False,
-             account: str | None = None, decided_at: datetime | None = None) -> CancelSession:
+             account: str | None = None, decided_at: datetime | None = None, opened: bool = True,
+             is_test: bool = False) -> CancelSession:
         at = at or timezone.now()
         number = next(counter)
         account_data = {"internal_id": account or f"acct_{number}", "plan_term": plan_term}
@@ -31,6 +32,8 @@ def make_session(demo_app: App) -> Callable[..., CancelSession]:
             app=demo_app, flow=flow, variant=variant, email=f"c{number}@example.com",
             account_internal_id=account_data["internal_id"], data={"app_id": "demo", "account": account_data},
             monthly_value=facts.monthly_value(account_data), created_at=at, expires_at=at + timedelta(days=1),
+            opened_at=at if opened or decision else None, is_test=is_test,
+            account_key=f"id:{account_data['internal_id']}",
             offers_shown=shown, offers_shown_at=at + timedelta(minutes=1) if shown else None,
             status=CancelSession.Status.DECIDED if decision else CancelSession.Status.OPEN)
         if decision:

@@ -59,11 +59,14 @@ def test_a_day_runs_from_midnight_to_midnight_on_the_teams_clocks(settings) -> N
     assert days.today(datetime(2026, 3, 9, 7, 0, tzinfo=UTC)) == date(2026, 3, 9)
 
 
-def test_the_filter_defaults_to_the_last_thirty_days_ending_today_where_the_team_is(admin_client: Client, settings,
-                                                                                      monkeypatch) -> None:  # noqa: ANN001
+def test_the_default_range_has_closed_watch_windows_and_ends_today_where_the_team_is(
+        admin_client: Client, settings, monkeypatch) -> None:  # noqa: ANN001
     from django.utils import timezone
 
     settings.TIME_ZONE = "Pacific/Auckland"  # already tomorrow there when it is the afternoon in UTC
     monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 6, 1, 15, 0, tzinfo=UTC))
     html = admin_client.get(reverse("reports:overview")).content.decode()
-    assert 'value="2026-06-02"' in html and 'value="2026-05-04"' in html
+    # Today there is June 2; the last day whose 30-day windows (and 1-day pages) have closed is May 1, and
+    # the range reaches 30 days before it, so confirmed saves are in it.
+    assert settings.SAVE_WATCH_DAYS == 30 and settings.SESSION_TTL_SECONDS == 86400
+    assert 'value="2026-06-02"' in html and 'value="2026-04-02"' in html
