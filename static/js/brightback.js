@@ -7,7 +7,9 @@
  *
  * handleData(data) posts the data to /precancel on the server this file was loaded from and stores the
  * hosted page's URL; clicks on #bb-cancel then go there (or to the link's own href when no URL came
- * back). handleDataPromise(data) resolves with the parsed answer ({valid, url, message}).
+ * back). handleDataPromise(data) resolves with the parsed answer ({valid, url, message}), a refusal
+ * included ({valid: false, message}), and rejects only when the server cannot be reached. Either way
+ * one console line names the problem and #bb-cancel keeps its own href.
  */
 (function (window, document) {
   "use strict";
@@ -33,6 +35,10 @@
     };
   }
 
+  function warn(message) {
+    if (window.console) { window.console.warn("Brightback: " + message); }
+  }
+
   function send(data) {
     var body = {};
     for (var key in data) { if (Object.prototype.hasOwnProperty.call(data, key)) { body[key] = data[key]; } }
@@ -44,14 +50,22 @@
       xhr.withCredentials = true;
       xhr.setRequestHeader("Content-Type", "application/json");
       xhr.onload = function () {
+        // Any answer, refusal or not, resolves: only an unreachable server rejects.
         var answer;
-        try { answer = JSON.parse(xhr.responseText); }
-        catch (e) { answer = {valid: false, message: "unreadable answer (HTTP " + xhr.status + ")"}; }
-        cancelUrl = answer && answer.valid ? (answer.url || answer.message) : false;
-        if (!answer.valid && window.console) { window.console.warn("Brightback: " + answer.message); }
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
+        if (!answer || typeof answer !== "object") {
+          answer = {valid: false, message: "unreadable answer (HTTP " + xhr.status + ")"};
+        }
+        cancelUrl = answer.valid ? (answer.url || answer.message) : false;
+        if (!answer.valid) { warn("/precancel refused (HTTP " + xhr.status + "): " + answer.message + "; #bb-cancel keeps its own href"); }
         resolve(answer);
       };
-      xhr.onerror = function () { cancelUrl = false; reject(new Error("Brightback: /precancel unreachable")); };
+      xhr.onerror = function () {
+        var problem = "/precancel unreachable at " + base + " (network, or this origin is not allowed); #bb-cancel keeps its own href";
+        cancelUrl = false;
+        warn(problem);
+        reject(new Error("Brightback: " + problem));
+      };
       xhr.send(JSON.stringify(body));
     });
   }
@@ -62,7 +76,7 @@
   }
 
   function handleData(data) {
-    handleDataPromise(data).catch(function (err) { if (window.console) { window.console.warn(err.message); } });
+    handleDataPromise(data).catch(function () { /* send() said why, once */ });
   }
 
   function go(link) {
