@@ -8,6 +8,9 @@ COPY offers ./offers
 COPY alerts ./alerts
 COPY billing ./billing
 COPY webhooks ./webhooks
+COPY reports ./reports
+COPY audiences ./audiences
+COPY embeds ./embeds
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

@@ -45,3 +45,9 @@ def subscription_still_active(*, session: CancelSession) -> bool | None:
         logger.info("could not check session %s's subscription: %s", session.public_id, exc)
         return None
     return any(s.is_active and not s.cancel_at_period_end for s in subscriptions)
+
+
+def cancel_timing(*, app_id: int) -> str | None:
+    """When a Cancel on this App's page takes effect in billing (a CancelTiming value); None without a
+    billing connection, when the business acts on the webhook itself."""
+    return BillingConnection.objects.filter(app_id=app_id).values_list("cancel_timing", flat=True).first()

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "billing",
     "webhooks",
     "reports",
+    "embeds",
 ]
 
 MIDDLEWARE = [
@@ -168,7 +169,8 @@ REST_FRAMEWORK: dict[str, object] = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cancel-flow API",
-    "DESCRIPTION": "The snippet's POST /precancel (Brightback-compatible) and the health check.",
+    "DESCRIPTION": "The snippet's POST /precancel (Brightback-compatible), the headless API "
+                   "(/api/v1/pages/<token>) and the health check.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
