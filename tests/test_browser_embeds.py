@@ -230,3 +230,29 @@ def test_an_origin_the_app_does_not_allow_cannot_frame_the_page(page, live_serve
     while not framed.url.startswith("chrome-error://") and time.monotonic() < deadline:
         page.wait_for_timeout(50)
     assert framed.url.startswith("chrome-error://")
+
+
+# --- the headless API, from the business's own origin -----------------------------------------------
+
+def test_a_page_of_its_own_describes_the_session_and_cancels_once_across_origins(
+    page, live_server, demo_app, business_site
+):
+    allow(demo_app, business_site.url)
+    result = open_account(page, business_site.account_page(snippet_server=live_server.url,
+                                                           data=account_data(live_server)))
+    token = urlsplit(result["resolved"]["url"]).path.rsplit("/", 1)[1]
+    api = f"{live_server.url}/api/v1/pages/{token}"
+    answers = page.evaluate("""async (api) => {
+        const page = await (await fetch(api)).json();
+        const post = () => fetch(api + "/decision", {method: "POST", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({action: "cancel", reason: page.reasons[0].code})}).then(r => r.json());
+        return {page, first: await post(), again: await post()};
+    }""", api)
+
+    assert answers["page"]["copy"]["nevermind_label"] == "Never mind, keep my subscription"
+    assert answers["first"] == answers["again"]
+    assert answers["first"]["event"] == "session.canceled"
+    decision = Decision.objects.get()
+    assert answers["first"]["redirect_url"] == decision.redirect_url and "bb_sig=" in decision.redirect_url
+    page.goto(answers["first"]["redirect_url"])
+    landing(page, demo_app, path="/demo/return/canceled", event="session.canceled", token=token)
