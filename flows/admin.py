@@ -159,6 +159,13 @@ class FlowAdmin(admin.ModelAdmin):
         (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),
     ]
     inlines = [ReasonInline, OfferInline, VariantInline]
+    actions = ["duplicate"]
+
+    @admin.action(description=_("Duplicate flow (the copy starts inactive)"), permissions=["add"])
+    def duplicate(self, request: HttpRequest, queryset: QuerySet[Flow]) -> None:
+        copies = [services.flow_duplicate(flow=flow) for flow in queryset]
+        self.message_user(request, _("Made %(names)s, inactive until you turn them on.")
+                          % {"names": ", ".join(f"“{copy.name}”" for copy in copies)}, messages.SUCCESS)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
         super().save_related(request, form, formsets, change)
