@@ -58,7 +58,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = envstr("SITE_URL", "").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "brightback_site.admin_site.ConsoleAdminConfig",  # django.contrib.admin, its index grouped by task
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
