@@ -256,3 +256,13 @@ def test_a_page_of_its_own_describes_the_session_and_cancels_once_across_origins
     assert answers["first"]["redirect_url"] == decision.redirect_url and "bb_sig=" in decision.redirect_url
     page.goto(answers["first"]["redirect_url"])
     landing(page, demo_app, path="/demo/return/canceled", event="session.canceled", token=token)
+
+
+def test_the_demo_opens_the_modal_when_asked(page, live_server, demo_app):
+    page.goto(f"{live_server.url}/demo/?display=modal")
+    page.wait_for_function("() => window.Brightback !== undefined")
+    page.click("#bb-cancel")
+    frame = page.wait_for_selector("#bb-modal iframe").content_frame()
+    frame.click("[data-bb-action=nevermind]")
+    page.wait_for_url("**/demo/return/saved?**")
+    assert page.get_attribute("#signature", "data-verified") == "true"
