@@ -80,14 +80,15 @@ def rows_of(rule: Any) -> tuple[str, list[str], list[dict]] | None:
 
 def _row_fields() -> dict[str, forms.Field]:
     fields: dict[str, forms.Field] = {
-        "combine": forms.ChoiceField(label=_("Customers match"), choices=_COMBINE, initial="all",
+        "combine": forms.ChoiceField(label=_("Customers match"), choices=_COMBINE, initial="all", required=False,
                                      help_text=_("How the groups below combine."))}
     for group in range(1, GROUPS + 1):
         fields[f"group_{group}"] = forms.ChoiceField(
-            label=_("Group %(n)s matches") % {"n": group}, choices=_COMBINE, initial="all")
+            label=_("Group %(n)s matches") % {"n": group}, choices=_COMBINE, initial="all", required=False)
     for row in range(ROWS):
         fields[f"row_{row}_group"] = forms.TypedChoiceField(
-            label=_("Group"), choices=[(g, g) for g in range(1, GROUPS + 1)], coerce=int, initial=1)
+            label=_("Group"), choices=[(g, g) for g in range(1, GROUPS + 1)], coerce=int, initial=1,
+            required=False, empty_value=1)
         fields[f"row_{row}_field"] = forms.CharField(label=_("Field"), required=False, max_length=200,
                                                      help_text=_("e.g. account.plan, custom.seats"))
         fields[f"row_{row}_op"] = forms.ChoiceField(label=_("Comparison"), choices=_OPS, required=False)
