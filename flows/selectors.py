@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
-from .models import App, CancelSession, Decision, Event, Flow, Reason, Variant
+from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -383,3 +383,21 @@ def decision_event_type(decision: Decision) -> str:
     recorded = (Event.objects.filter(session_id=decision.session_id, type__in=DECISION_EVENT_TYPES)
                 .values_list("type", flat=True).first())
     return recorded or ""
+
+
+# --- staff access per App -------------------------------------------------------------------------
+
+def staff_app_ids(user: Any, *, editing: bool = False) -> frozenset[int] | None:
+    """The pks of the Apps a staff user may read (or, `editing`, change); None means every App.
+
+    Superusers reach every App; anyone else only the Apps granted to them (flows.AppAccess), so a user
+    with no grant sees nothing. Django's permissions still decide what they may do within those Apps.
+    """
+    if not getattr(user, "is_active", False):
+        return frozenset()
+    if user.is_superuser:
+        return None
+    grants = AppAccess.objects.filter(user_id=user.pk)
+    if editing:
+        grants = grants.filter(role=AppAccess.Role.EDITOR)
+    return frozenset(grants.values_list("app_id", flat=True))
