@@ -34,7 +34,6 @@ from _results import record, row  # noqa: E402
 BENCH_DB = "bench_hot_path"
 BENCH_REDIS_DB = 12
 PORT = int(os.environ.get("BENCH_PORT", "18101"))
-CSRF = "b" * 32  # an unmasked CSRF secret: the cookie and the form field carry the same value
 
 PRECANCEL_BODY = {"app_id": "demo", "email": "jane@example.com", "subscription_id": "sub_1",
                   "account": {"internal_id": "acct_42", "plan": "pro", "value": 49},
@@ -42,8 +41,11 @@ PRECANCEL_BODY = {"app_id": "demo", "email": "jane@example.com", "subscription_i
                   "cancel_confirmation_url": "http://127.0.0.1/canceled"}
 
 DECISION_LUA = """
-local tokens = {}
-for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+local tokens, forms = {}, {}
+for line in io.lines(os.getenv("BENCH_TOKENS")) do
+  local token, form = line:match("(%%S+) (%%S+)")
+  tokens[#tokens + 1] = token; forms[#forms + 1] = form
+end
 local thread_count, n = 0, 0
 function setup(thread) thread:set("offset", thread_count); thread_count = thread_count + 1 end
 function init(args) n = 0 end
@@ -51,8 +53,8 @@ function request()
   local i = (n * %(threads)d + offset) %% #tokens + 1
   n = n + 1
   return wrk.format("POST", "/c/" .. tokens[i], {
-    ["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = "csrftoken=%(csrf)s"},
-    "csrfmiddlewaretoken=%(csrf)s&action=cancel&reason=too-expensive")
+    ["Content-Type"] = "application/x-www-form-urlencoded"},
+    "csrfmiddlewaretoken=" .. forms[i] .. "&action=cancel&reason=too-expensive")
 end
 """
 
@@ -136,7 +138,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from flows import services
+    from flows import csrf, services
     from flows.models import App, CancelSession, Decision
     from flows.snippet_data import clean_snippet_data
 
@@ -150,8 +152,9 @@ def main() -> None:
         page_session = services.session_start(app=app, data=data)
         count = 5000
         tokens = [services.session_start(app=app, data=data).token for _ in range(count)]
-        (workdir / "tokens").write_text("\n".join(tokens) + "\n")
-        (workdir / "decision.lua").write_text(DECISION_LUA % {"threads": args.threads, "csrf": CSRF})
+        # Each page's form carries its session's own token (flows/csrf.py), as a browser would post it.
+        (workdir / "tokens").write_text("".join(f"{t} {csrf.page_form_token(t)}\n" for t in tokens))
+        (workdir / "decision.lua").write_text(DECISION_LUA % {"threads": args.threads})
         (workdir / "precancel.lua").write_text(
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
             f"wrk.body = {json.dumps(json.dumps(PRECANCEL_BODY))}\n")

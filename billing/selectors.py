@@ -56,3 +56,9 @@ def apps_with_billing(*, app_ids: list[int] | None = None) -> set[int]:
     if app_ids is not None:
         connections = connections.filter(app_id__in=app_ids)
     return set(connections.values_list("app_id", flat=True))
+
+
+def cancel_timing(*, app_id: int) -> str | None:
+    """When a Cancel on this App's page takes effect in billing (a CancelTiming value); None without a
+    billing connection, when the business acts on the webhook itself."""
+    return BillingConnection.objects.filter(app_id=app_id).values_list("cancel_timing", flat=True).first()

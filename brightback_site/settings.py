@@ -63,7 +63,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = envstr("SITE_URL", "").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "brightback_site.admin_site.ConsoleAdminConfig",  # django.contrib.admin, its index grouped by task
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "webhooks",
     "reports",
     "privacy",
+    "embeds",
 ]
 
 MIDDLEWARE = [
@@ -176,7 +177,8 @@ REST_FRAMEWORK: dict[str, object] = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cancel-flow API",
-    "DESCRIPTION": "The snippet's POST /precancel (Brightback-compatible) and the health check.",
+    "DESCRIPTION": "The snippet's POST /precancel (Brightback-compatible), the headless API "
+                   "(/api/v1/pages/<token>) and the health check.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }

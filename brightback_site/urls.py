@@ -60,6 +60,7 @@ urlpatterns = [
     path("c/", include("flows.urls")),
     path("js/brightback.js", views.snippet, name="snippet"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/pages/", include("embeds.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("demo/", demo.demo_page, name="demo"),
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),

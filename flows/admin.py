@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from audiences.forms import GROUPS, ROWS, AudienceForm
 from offers.admin import OfferInline
 
 from . import admin_views, services, timeline
@@ -183,8 +184,13 @@ class AudienceAdmin(AppScopedAdmin):
     list_select_related = ("app", "flow")
     list_filter = ("is_active", "app")
     search_fields = ("name", "app__app_id")
-    fields = ("app", "name", "position", "rules", "flow", "is_active")
-    formfield_overrides = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 8, "cols": 80})}}
+    form = AudienceForm  # rows of field, comparison and value; the JSON still accepted
+    fieldsets = [
+        (None, {"fields": ("app", "name", "position", "flow", "is_active")}),
+        (_("Who belongs"), {"fields": ("combine", *(f"group_{g}" for g in range(1, GROUPS + 1)), *(
+            (f"row_{r}_group", f"row_{r}_field", f"row_{r}_op", f"row_{r}_value") for r in range(ROWS)))}),
+        (_("Advanced"), {"fields": ("rules",)}),
+    ]
 
     def get_form(self, request: HttpRequest, obj: Audience | None = None, change: bool = False, **kwargs):  # noqa: ANN003, ANN201
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -206,6 +212,13 @@ class FlowAdmin(AppScopedAdmin):
         (_("Branding"), {"fields": ("logo_url", "brand_color", "background_color")}),
     ]
     inlines = [ReasonInline, OfferInline, VariantInline]
+    actions = ["duplicate"]
+
+    @admin.action(description=_("Duplicate flow (the copy starts inactive)"), permissions=["add"])
+    def duplicate(self, request: HttpRequest, queryset: QuerySet[Flow]) -> None:
+        copies = [services.flow_duplicate(flow=flow) for flow in queryset]
+        self.message_user(request, _("Made %(names)s, inactive until you turn them on.")
+                          % {"names": ", ".join(f"“{copy.name}”" for copy in copies)}, messages.SUCCESS)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
         super().save_related(request, form, formsets, change)

@@ -132,7 +132,26 @@ def _precancel(request: HttpRequest, *, parse: Callable[[], object]) -> Response
     the APIException (ParseError, _TooLarge) that exception_handler turns into the answer."""
     # The App and its routing come from memory under one version, read once (one cache round trip).
     with selectors.app_versions_read_once():
-        return _precancel_answer(request, parse=parse)
+        try:
+            response = _precancel_answer(request, parse=parse)
+        except APIException as exc:
+            response = exception_handler(exc, {"request": request})
+            if response is None:  # every APIException has an answer; anything else is raised
+                raise
+    return _refusal_readable(request, response)
+
+
+def _refusal_readable(request: HttpRequest, response: Response) -> Response:
+    """A refusal the page's own script can read: its message names the problem (a wrong app_id, a refused
+    return host, a bad field) and is no secret, so it carries CORS for any origin that the preflight lets
+    through (one some App on this server lists), whichever App the body names or whether it parses at all.
+    A success carries CORS only for its own App's origins (_precancel_answer), as its URL opens the page.
+    """
+    origin = request.headers.get("Origin", "")
+    if (origin and "Access-Control-Allow-Origin" not in response and not (response.data or {}).get("valid")
+            and _origin_allowed(request, origin, None)):
+        _cors(response, origin)
+    return response
 
 
 def _precancel_answer(request: HttpRequest, *, parse: Callable[[], object]) -> Response:
@@ -228,12 +247,7 @@ def precancel_view(view_class: type[PrecancelView]) -> Callable[..., HttpRespons
     def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not _plain_post(request):
             return described(request, *args, **kwargs)
-        try:
-            response = _precancel(request, parse=lambda: _parse_body(request.body))
-        except APIException as exc:
-            response = exception_handler(exc, {"request": request})
-            if response is None:  # every APIException has an answer; anything else is raised above
-                raise
+        response = _precancel(request, parse=lambda: _parse_body(request.body))
         response.accepted_renderer = _RENDERER
         response.accepted_media_type = _RENDERER.media_type
         response.renderer_context = {}

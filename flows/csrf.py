@@ -1,40 +1,41 @@
-"""The hosted page's CSRF token: Django's own, drawn faster.
+"""The hosted page's form token: bound to the cancel session, not to a cookie.
 
-Django's get_token() draws a new visitor's 32-character secret and the token's 32-character mask one
-character at a time (`secrets.choice`, 64 calls): about 60 µs, a tenth of the page's first view and more
-than the rest of that view's own work. This draws both from `os.urandom`, over the same alphabet with the
-same uniform distribution, and masks the secret exactly as Django does. Django's CsrfViewMiddleware then
-sets the cookie and checks the posted token as it would its own; flows/tests/test_csrf.py holds it to that
-(and tests/test_security.py shows a post without the token refused).
+The page may be shown in a business's own page (the snippet's modal, flows/embedding.py), where browsers
+block third-party cookies, so Django's cookie-paired token cannot work there. The form instead carries an
+HMAC of the session's token under SECRET_KEY: the page's own HTML is the only place it appears (another
+site cannot read it, and knowing the page's URL is not enough to compute it), and the view checks it on
+every POST before anything else. It needs no cookie and no storage, and a replayed or double-clicked
+decision still records nothing new (flows.services.decision_record), as before.
 """
 
 from __future__ import annotations
 
-import os
+import hmac
 
+from django.conf import settings
 from django.http import HttpRequest
-from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+from django.utils.crypto import salted_hmac
 
-_BASE = len(CSRF_ALLOWED_CHARS)
-_INDEX = {char: i for i, char in enumerate(CSRF_ALLOWED_CHARS)}
-# A byte picks a character by its remainder; the bytes from here up would favour the first few characters.
-_UNBIASED_BELOW = 256 - 256 % _BASE
+FIELD = "csrfmiddlewaretoken"  # the name {% csrf_token %} renders, so the template stays Django's
+_SALT = "flows.page-form"
 
 
-def random_chars(length: int) -> str:
-    chars: list[str] = []
-    while len(chars) < length:
-        chars += [CSRF_ALLOWED_CHARS[byte % _BASE] for byte in os.urandom(length + length // 4)
-                  if byte < _UNBIASED_BELOW]
-    return "".join(chars[:length])
+def _token_under(secret: str, session_token: str) -> str:
+    return salted_hmac(_SALT, session_token, secret=secret, algorithm="sha256").hexdigest()
 
 
-def get_token(request: HttpRequest) -> str:
-    """What django.middleware.csrf.get_token returns, and with the same effect on the response's cookie."""
-    if "CSRF_COOKIE" not in request.META:  # CsrfViewMiddleware puts a valid cookie's secret here
-        request.META["CSRF_COOKIE"] = random_chars(CSRF_SECRET_LENGTH)
-    request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True
-    secret = request.META["CSRF_COOKIE"]
-    mask = random_chars(CSRF_SECRET_LENGTH)
-    cipher = "".join(CSRF_ALLOWED_CHARS[(_INDEX[s] + _INDEX[m]) % _BASE] for s, m in zip(secret, mask, strict=True))
-    return mask + cipher
+def page_form_token(session_token: str) -> str:
+    return _token_under(settings.SECRET_KEY, session_token)
+
+
+def page_form_valid(request: HttpRequest, session_token: str) -> bool:
+    """The POST carries the token made for this session (under the current SECRET_KEY or a fallback, so
+    pages opened before a key rotation still work). Django's test client without enforce_csrf_checks
+    skips the check, as it does Django's own."""
+    if getattr(request, "_dont_enforce_csrf_checks", False):
+        return True
+    posted = request.POST.get(FIELD, "")
+    if not posted:
+        return False
+    return any(hmac.compare_digest(_token_under(secret, session_token), posted)
+               for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS])

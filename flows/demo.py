@@ -40,6 +40,8 @@ def demo_page(request: HttpRequest) -> HttpResponse:
         "account": {"internal_id": "acct_demo_1", "plan": "pro", "plan_term": "monthly", "value": 49},
         "custom": {"seats": 3},
     }
+    if request.GET.get("display") == "modal":  # /demo/?display=modal: the hosted page in an overlay here
+        data["display"] = "modal"
     # One call, run by the page and shown on it: what runs is exactly what a developer reads.
     # "<" is escaped so no value can close the script element.
     call = "window.Brightback.handleData(" + json.dumps(data, indent=2).replace("<", "\\u003c") + ");"

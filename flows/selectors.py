@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
-from .models import App, AppAccess, CancelSession, Decision, Flow, Reason, Variant
+from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -376,6 +376,17 @@ def forget_published_content(*, flow_ids: list[int]) -> None:
 def apps_allowing_origin(origin: str) -> bool:
     origin = origin.rstrip("/").lower()
     return any(origin in app.origins for app in App.objects.filter(allowed_origins__icontains=origin))
+
+
+DECISION_EVENT_TYPES = (Event.Type.SESSION_NEVERMIND, Event.Type.OFFER_ACCEPTED, Event.Type.OFFER_EMAIL_REQUESTED,
+                        Event.Type.SESSION_CANCELED)
+
+
+def decision_event_type(decision: Decision) -> str:
+    """The event a decision recorded (`session.nevermind`, `offer.accepted`, …), as its return URL's bb_event."""
+    recorded = (Event.objects.filter(session_id=decision.session_id, type__in=DECISION_EVENT_TYPES)
+                .values_list("type", flat=True).first())
+    return recorded or ""
 
 
 # --- staff access per App -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 from audiences import facts
 
 from . import experiments, ids, routing, selectors, signing
-from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason
+from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 from .snippet_data import OFFER_URL, URL_FIELDS
 
 if TYPE_CHECKING:
@@ -370,6 +370,40 @@ def flow_content_changed(*, flow_ids: list[int]) -> None:
     selectors.forget_published_content(flow_ids=flow_ids)
     for app_pk in set(Flow.objects.filter(pk__in=flow_ids).values_list("app_id", flat=True)):
         selectors.app_row_changed(pk=app_pk)
+
+
+@transaction.atomic
+def flow_duplicate(*, flow: Flow) -> Flow:
+    """A copy of the flow, its reasons, offers (with their reasons and audiences) and variants, made
+    inactive so staff can edit it before it meets a customer. Audiences that route to the original keep
+    routing there; sessions, assignments and reports stay with the original."""
+    from offers.models import Offer
+
+    original_pk = flow.pk
+    names = set(Flow.objects.filter(app_id=flow.app_id).values_list("name", flat=True))
+    name, n = f"{flow.name} (copy)", 2
+    while name in names:
+        name, n = f"{flow.name} (copy {n})", n + 1
+    copy = Flow.objects.get(pk=original_pk)
+    copy.pk, copy.id, copy.name, copy.is_active = None, None, name[:200], False
+    copy.save()
+    reasons: dict[int, Reason] = {}
+    for reason in Reason.objects.filter(flow_id=original_pk):
+        old_pk = reason.pk
+        reason.pk, reason.id, reason.flow = None, None, copy
+        reason.save()
+        reasons[old_pk] = reason
+    for offer in Offer.objects.filter(flow_id=original_pk).prefetch_related("reasons", "audiences"):
+        offer_reasons, audiences = [reasons[r.pk] for r in offer.reasons.all()], list(offer.audiences.all())
+        offer.pk, offer.id, offer.flow = None, None, copy
+        offer.save()
+        offer.reasons.set(offer_reasons)
+        offer.audiences.set(audiences)
+    for variant in Variant.objects.filter(flow_id=original_pk):
+        variant.pk, variant.id, variant.flow = None, None, copy
+        variant.save()
+    selectors.app_row_changed(pk=copy.app_id)
+    return copy
 
 
 # --- apps ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
@@ -22,7 +23,7 @@ from rest_framework.response import Response
 from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import csrf, openapi, page_cache, selectors, services
+from . import csrf, embedding, openapi, page_cache, selectors, services
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,14 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
         "preview": preview, "support_email": session.app.support_email,
         "action_url": request.path, **_brand(flow),
     }
-    first_view = step == "reasons" and status == 200 and not (reason_code or feedback or error or preview)
+    parent = _embed_parent(request)
+    if not preview:
+        context["csrf_token"] = csrf.page_form_token(session.token)
+    if parent is not None:
+        context.update(action_url=embedding.action_url(request, parent), embed_parent=parent,
+                       embed_script=embedding.SCRIPT)
+    first_view = (step == "reasons" and status == 200 and parent is None
+                  and not (reason_code or feedback or error or preview))
     with translation.override(_language(session)):
         if first_view:
             response = _first_view(request, session=session, reasons=reasons, context=context)
@@ -138,14 +146,16 @@ def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, 
         slotted = {**context, "csrf_token": page_cache.CSRF_SLOT, "action_url": page_cache.ACTION_SLOT}
         html = render(request, "flows/page.html", slotted).content.decode()
         page_cache.keep(page_key, reasons, html)
-    return HttpResponse(page_cache.fill(html, csrf_token=csrf.get_token(request), action_url=request.path))
+    return HttpResponse(page_cache.fill(html, csrf_token=csrf.page_form_token(session.token), action_url=request.path))
 
 
 def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
     """The first view of an open session straight from page_cache, after one narrow query and no models
     (or the unknown-link page, when that query found no session); None when that cannot answer (a decided
-    or expired session, a copy not rendered yet, a database other than PostgreSQL), and the full path
-    answers instead."""
+    or expired session, a copy not rendered yet, a database other than PostgreSQL, the modal), and the full
+    path answers instead."""
+    if embedding.wants_modal(request):
+        return None
     state = selectors.first_view_state(token)
     if state is False:
         return _unknown(request)
@@ -162,24 +172,61 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
                                               flow_version=state.flow_version), reasons)
     if html is None:
         return None
-    response = HttpResponse(page_cache.fill(html, csrf_token=csrf.get_token(request), action_url=request.path))
+    response = HttpResponse(page_cache.fill(html, csrf_token=csrf.page_form_token(token), action_url=request.path))
     _customer_headers(response, language)
     return response
 
 
+def _embed_parent(request: HttpRequest) -> str | None:
+    return getattr(request, "bb_embed_parent", None)
+
+
+def _refused_form(request: HttpRequest) -> HttpResponse:
+    return _problem(request, status=403, title=translation.gettext("This form has expired"),
+                    message=translation.gettext(
+                        "Nothing was changed. Please go back to your account and choose Cancel again."))
+
+
+def _handoff(request: HttpRequest, session: CancelSession, decision: Decision) -> HttpResponse:
+    """The decision's answer inside the modal: the snippet takes the whole window to the signed URL."""
+    url = decision.redirect_url or request.build_absolute_uri(reverse("flows:done", args=[session.token]))
+    with translation.override(_language(session)):
+        response = render(request, "flows/handoff.html", {
+            "session": session, "flow": session.flow, **_brand(session.flow), "embed_parent": _embed_parent(request),
+            "embed_script": embedding.SCRIPT,
+            "decision_data": {"event": selectors.decision_event_type(decision), "url": url},
+            "url": url})
+        _customer_headers(response)
+    return response
+
+
+# The page checks its own form token (flows/csrf.py): a cookie-paired one fails inside the modal.
+@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and (limited := ratelimits.check(request, scope="decision-ip")):
         return _too_many(request, limited)
+    if request.method == "POST" and not csrf.page_form_valid(request, token):
+        return _refused_form(request)
     if request.method == "GET" and (kept := _first_view_kept(request, token)) is not None:
         return kept
     session = selectors.session_by_token(token)
     if session is None:
         return _unknown(request)
+    parent = embedding.parent_origin(request, session.app)
+    response = _page(request, session, parent)
+    return embedding.allow_framing(response, request=request, app=session.app) if parent else response
+
+
+def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> HttpResponse:
+    token = session.token
+    request.bb_embed_parent = parent  # type: ignore[attr-defined]  # render_page and _handoff read it
     decision = getattr(session, "decision", None)
     if decision is not None:
         # A replayed POST or a back-button GET: the decision stands, go where it went.
+        if parent is not None:
+            return _handoff(request, session, decision)
         return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
     if not session.is_open:
         return _expired(request, session)
@@ -196,6 +243,8 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
                                                 feedback=feedback, offer_code=offer_code)
         except services.SessionClosed:
             return _expired(request, session)
+        if parent is not None:
+            return _handoff(request, session, decision)
         return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
 
     return page_post(request, session=session, decide=record)

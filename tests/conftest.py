@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from conftest import need
+from tests.business_site import business_site  # noqa: F401 - fixture for the embeds tests
 from tests.workers import real_services, worker  # noqa: F401 - fixtures for every test here
 
 CHROMIUM = "/usr/bin/chromium"

@@ -55,12 +55,13 @@ def test_every_answer_matches_the_schema_and_none_is_a_server_error(case):  # no
     case.call_and_validate(checks=CHECKS)
 
 
-def test_the_schema_is_served_at_api_schema_and_describes_precancel_and_healthz(client):
+def test_the_schema_is_served_at_api_schema_and_describes_precancel_the_pages_and_healthz(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert response.json() == schema.raw_schema
     paths = response.json()["paths"]
-    assert set(paths) == {"/precancel", "/healthz"}
+    assert set(paths) == {"/precancel", "/healthz", "/api/v1/pages/{token}", "/api/v1/pages/{token}/decision"}
+    assert set(paths["/api/v1/pages/{token}/decision"]["post"]["responses"]) >= {"200", "400", "404", "410", "429"}
     precancel = paths["/precancel"]["post"]
     assert {"200", "400", "403", "404", "429"} <= precancel["responses"].keys()
     assert "Retry-After" in precancel["responses"]["429"]["headers"]

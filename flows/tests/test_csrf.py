@@ -1,24 +1,22 @@
-"""The hosted page's CSRF token (flows/csrf.py) is Django's own in all but how it is drawn."""
+"""The hosted page's form token (flows/csrf.py): bound to the session, no cookie, checked on every POST."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
-from django.middleware.csrf import CSRF_ALLOWED_CHARS, _unmask_cipher_token
 from django.test import Client
 
 from flows import csrf
-from flows.models import Decision
+from flows.models import CancelSession, Decision
 
 pytestmark = pytest.mark.django_db
 
 
-def open_page(browser: Client, snippet_data) -> tuple[str, str]:  # noqa: ANN001
-    answer = browser.post("/precancel", json.dumps(snippet_data()), content_type="application/json").json()
+def open_page(browser: Client, snippet_data, **overrides) -> tuple[str, str]:  # noqa: ANN001, ANN003
+    answer = browser.post("/precancel", json.dumps(snippet_data(**overrides)), content_type="application/json").json()
     path = urlsplit(answer["url"]).path
     page = browser.get(path)
     assert page.status_code == 200
@@ -26,37 +24,54 @@ def open_page(browser: Client, snippet_data) -> tuple[str, str]:  # noqa: ANN001
     return path, token
 
 
-def test_django_sets_the_cookie_and_accepts_the_token(demo_app, snippet_data) -> None:  # noqa: ANN001
+def test_a_decision_needs_no_cookie_only_the_pages_own_form_token(demo_app, snippet_data) -> None:  # noqa: ANN001
     browser = Client(enforce_csrf_checks=True)
     path, token = open_page(browser, snippet_data)
-    secret = browser.cookies["csrftoken"].value
-    assert len(token) == 64 and _unmask_cipher_token(token) == secret
+    assert "csrftoken" not in browser.cookies  # as inside a third-party frame, where it would be blocked
 
-    response = browser.post(path, {"csrfmiddlewaretoken": token, "action": "cancel", "reason": "too-expensive"})
+    cookieless = Client(enforce_csrf_checks=True)
+    response = cookieless.post(path, {"csrfmiddlewaretoken": token, "action": "cancel", "reason": "too-expensive"})
     assert response.status_code == 303
     assert Decision.objects.get().kind == "cancel"
+    # The same POST again (a double click, a replay) records nothing new and goes the same way.
+    again = cookieless.post(path, {"csrfmiddlewaretoken": token, "action": "cancel", "reason": "too-expensive"})
+    assert again.status_code == 303 and again["Location"] == response["Location"]
+    assert Decision.objects.count() == 1
 
 
-def test_a_returning_visitor_keeps_the_secret_and_gets_a_new_mask(demo_app, snippet_data) -> None:  # noqa: ANN001
-    browser = Client(enforce_csrf_checks=True)
-    _, first = open_page(browser, snippet_data)
-    secret = browser.cookies["csrftoken"].value
-    _, second = open_page(browser, snippet_data)
-    assert browser.cookies["csrftoken"].value == secret
-    assert first != second and _unmask_cipher_token(first) == _unmask_cipher_token(second) == secret
-
-
-def test_a_token_for_another_secret_is_refused(demo_app, snippet_data) -> None:  # noqa: ANN001
+def test_a_post_without_the_form_token_is_refused_and_records_nothing(demo_app, snippet_data) -> None:  # noqa: ANN001
     browser = Client(enforce_csrf_checks=True)
     path, _ = open_page(browser, snippet_data)
-    response = browser.post(path, {"csrfmiddlewaretoken": csrf.random_chars(64), "action": "cancel"})
+    response = browser.post(path, {"action": "cancel", "reason": "too-expensive"})
+    assert response.status_code == 403
+    assert "This form has expired" in response.content.decode()
+    assert not Decision.objects.exists()
+
+
+def test_another_sessions_form_token_is_refused(demo_app, snippet_data) -> None:  # noqa: ANN001
+    browser = Client(enforce_csrf_checks=True)
+    mine, _ = open_page(browser, snippet_data)
+    _, theirs = open_page(browser, snippet_data, email="someone@example.com")
+    response = browser.post(mine, {"csrfmiddlewaretoken": theirs, "action": "cancel"})
     assert response.status_code == 403
     assert not Decision.objects.exists()
 
 
-def test_every_character_is_equally_likely(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every byte value once: the 248 below the cut pick each of the 62 characters exactly four times,
-    # the 8 above it (which would favour the first 8 characters) are thrown away.
-    monkeypatch.setattr(csrf.os, "urandom", lambda n: bytes(range(256)))
-    drawn = csrf.random_chars(248)
-    assert Counter(drawn) == {char: 4 for char in CSRF_ALLOWED_CHARS}
+def test_the_form_token_is_not_computable_from_the_link_alone(demo_app, snippet_data, settings) -> None:  # noqa: ANN001
+    browser = Client(enforce_csrf_checks=True)
+    path, token = open_page(browser, snippet_data)
+    session = CancelSession.objects.get()
+    assert token == csrf.page_form_token(session.token)
+    assert session.token not in token
+    settings.SECRET_KEY = "another-secret-key"
+    assert csrf.page_form_token(session.token) != token
+
+
+def test_a_page_opened_before_a_key_rotation_still_validates(settings, rf) -> None:  # noqa: ANN001
+    token = csrf.page_form_token("a-session-token")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "the-new-secret-key"
+    assert csrf.page_form_valid(rf.post("/", {"csrfmiddlewaretoken": token}), "a-session-token")
+    settings.SECRET_KEY_FALLBACKS = []
+    assert not csrf.page_form_valid(rf.post("/", {"csrfmiddlewaretoken": token}), "a-session-token")
+    assert not csrf.page_form_valid(rf.post("/", {}), "a-session-token")
