@@ -64,6 +64,10 @@ class BillingSection:
             problems.append(f"{path}.site: Chargebee needs the site name (acme in acme.chargebee.com)")
         if not isinstance(value.get("dry_run", False), bool):
             problems.append(f"{path}.dry_run: must be true or false")
+        elif not _dry_run(value, app_id) and not _has_key(app_id, provider):
+            problems.append(f"{path}.dry_run: false needs the App's API key for its mode first; set it with "
+                            f"`manage.py billing_connect {app_id} {provider} --api-key-env VAR`, or import with "
+                            "\"dry_run\": true until then")
         cancel = value.get("cancel", {})
         if not isinstance(cancel, dict):
             problems.append(f"{path}.cancel: must be an object")
@@ -94,6 +98,20 @@ class BillingSection:
             return [f"billing: {connection.get_provider_display()} has no {app.mode} key yet; set it with "
                     f"`manage.py billing_connect {app.app_id} {connection.provider} --api-key-env VAR`"]
         return []
+
+
+def _dry_run(value: dict, app_id: str) -> bool:
+    """What the connection's dry run will be after the import: the document's, else the stored one, else
+    off (a new connection's default)."""
+    if "dry_run" in value:
+        return bool(value["dry_run"])
+    stored = BillingConnection.objects.filter(app__app_id=app_id).values_list("dry_run", flat=True).first()
+    return bool(stored)
+
+
+def _has_key(app_id: str, provider: Any) -> bool:
+    connection = BillingConnection.objects.select_related("app").filter(app__app_id=app_id).first()
+    return connection is not None and connection.provider == provider and bool(connection.api_key)
 
 
 def _connected_site(app_id: str) -> str:

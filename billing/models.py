@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -62,6 +63,38 @@ class BillingConnection(models.Model):
     def credentials(self, *, timeout: float) -> Credentials:
         return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout)
 
+    def clean(self) -> None:
+        """Refused at save: an API address billing may not send a key to (billing.addresses), a key of
+        the other mode where the provider's key format tells, and dry run off with no key for the App's
+        mode (every action would fail)."""
+        from .addresses import AddressRefused, api_base_check, site_problem
+        from .providers import provider_class
+
+        errors: dict[str, str] = {}
+        if not self.provider:
+            return
+        problem = site_problem(self.provider, self.site)
+        if problem:
+            errors["site"] = problem
+        else:
+            try:
+                api_base_check(self.provider, self.api_base, site=self.site)
+            except AddressRefused as exc:
+                errors["api_base"] = str(exc)
+        provider = provider_class(self.provider)
+        wrong = [mode for mode, key in ((App.Mode.TEST, self.test_api_key), (App.Mode.LIVE, self.live_api_key))
+                 if key and provider.key_mode(key) not in (None, mode)]
+        if wrong:
+            errors[NON_FIELD_ERRORS] = " ".join(
+                f"The {mode} key is a {provider.key_mode(key)} key of {provider.name}; set a {mode} key there."
+                for mode, key in ((App.Mode.TEST, self.test_api_key), (App.Mode.LIVE, self.live_api_key))
+                if mode in wrong)
+        if not self.dry_run and not self.api_key and self.app_id is not None:
+            errors["dry_run"] = (f"The App is in {self.app.mode} mode and no {self.app.mode} key is set: set the "
+                                 f"{self.app.mode} key, or turn dry run on until you have one.")
+        if errors:
+            raise ValidationError(errors)
+
 
 class BillingAction(OutboxRow):
     """One decision carried out in the billing system: the outbox row, written in the event's transaction.
@@ -103,6 +136,8 @@ class BillingAction(OutboxRow):
     summary = models.TextField(blank=True)
     log = models.JSONField(default=list, blank=True, help_text=_("Each attempt: when, and what happened."))
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_detail = models.TextField(blank=True, help_text=_("The billing system's own words about the last "
+                                                            "failure, behind the plain summary."))
     # Attempts the provider answered with an error: each starts a new idempotency key (see services).
     answered_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -30,9 +30,10 @@ def subscription_still_active(*, session: CancelSession) -> bool | None:
     connection = BillingConnection.objects.select_related("app").filter(app_id=session.app_id).first()
     if connection is None or connection.dry_run or not connection.api_key:
         return None
-    provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
     customer = str(session.account.get("billing_id") or "")
     try:
+        provider = provider_for(connection.provider,
+                                connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
         if session.subscription_id:
             subscriptions = [provider.subscription_get(session.subscription_id)]
         elif customer:

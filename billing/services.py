@@ -153,8 +153,10 @@ class ExecuteResult:
     retry_in: float | None = None
 
 
-def _log(action: BillingAction, *, now: datetime, outcome: str, detail: str) -> list:
+def _log(action: BillingAction, *, now: datetime, outcome: str, detail: str, raw: str = "") -> list:
     entry = {"attempt": action.attempt_count + 1, "at": now.isoformat(), "outcome": outcome, "detail": detail[:500]}
+    if raw:
+        entry["raw"] = raw[:1000]  # the provider's own words, behind the admin's "details" toggle
     return [*action.log, entry][-LOG_KEPT:]
 
 
@@ -167,12 +169,29 @@ def _keep(action: BillingAction, lease_until: datetime, **fields: Any) -> None:
         setattr(action, name, value)
 
 
+def _same_customer(one: str, other: str) -> bool:
+    # Recurly names an account by its code, which its API also takes as `code-<code>`.
+    return one.removeprefix("code-") == other.removeprefix("code-")
+
+
+def _owned(provider: BillingProvider, subscription_id: str, customer: str) -> None:
+    """The second line of defence behind the embed's signature: never act on a subscription the billing
+    system says belongs to another customer than the page's `account.billing_id`."""
+    owner = provider.subscription_get(subscription_id).customer_id
+    if not _same_customer(owner, customer):
+        raise ActionImpossible(
+            f"subscription {subscription_id} belongs to customer {owner or '(none)'} in {provider.name}, not to "
+            f"{customer}, the customer the page named (account.billing_id); nothing was changed")
+
+
 def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str]:
     if action.subscription_ids:
-        return list(action.subscription_ids)
+        return list(action.subscription_ids)  # found, and their owner checked, by an earlier attempt
     request = action.request
     named, customer = request.get("subscription_id", ""), request.get("customer_id", "")
     wants_all = bool(request.get("all_subscriptions"))
+    if named and customer:
+        _owned(provider, named, customer)
     if named and not (wants_all and customer):
         return [named]
     if not customer:
@@ -273,17 +292,22 @@ def action_execute(*, action_id: int) -> ExecuteResult:
             _keep(action, claim.lease_until, result=results)
     except ProviderError as exc:
         return _failed(action, error=exc.message, retryable=exc.retryable, status_code=exc.status_code,
-                       retry_after=exc.retry_after, finish=finish)
+                       retry_after=exc.retry_after, finish=finish, detail=exc.detail)
     except ActionImpossible as exc:
         return _failed(action, error=str(exc), retryable=False, status_code=None, retry_after=None, finish=finish)
+    except ODD_ANSWERS as exc:
+        odd = _odd_answer(action.get_provider_display(), exc)
+        return _failed(action, error=odd.message, retryable=False, status_code=None, retry_after=None,
+                       finish=finish, detail=odd.detail)
     summary = "; ".join(f"{sid}: {r['summary']}" if len(results) > 1 else r["summary"] for sid, r in results.items())
-    outbox.finish(action, status=BillingAction.Status.SUCCEEDED, summary=summary, last_error="", finished_at=now,
+    outbox.finish(action, status=BillingAction.Status.SUCCEEDED, summary=summary, last_error="", error_detail="",
+                  finished_at=now,
                   log=_log(action, now=now, outcome="succeeded", detail=summary), **finish)
     return ExecuteResult(BillingAction.Status.SUCCEEDED)
 
 
 def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: int | None,
-            retry_after: float | None, finish: dict[str, Any]) -> ExecuteResult:
+            retry_after: float | None, finish: dict[str, Any], detail: str = "") -> ExecuteResult:
     now = finish["now"]
     retry_in = None
     if retryable:
@@ -292,7 +316,8 @@ def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: 
     answered = action.answered_failures + (1 if status_code is not None else 0)
     outcome = "retrying" if retry_in is not None else "failed"
     fields: dict[str, Any] = {"last_error": error, "last_status_code": status_code, "answered_failures": answered,
-              "log": _log(action, now=now, outcome=outcome, detail=error), **finish}
+                              "error_detail": detail,
+                              "log": _log(action, now=now, outcome=outcome, detail=error, raw=detail), **finish}
     if retry_in is not None:
         outbox.finish(action, status=BillingAction.Status.PENDING, retry_in=retry_in, **fields)
         return ExecuteResult(BillingAction.Status.PENDING, retry_in)
@@ -352,11 +377,11 @@ def connection_save(*, app: App, provider: str, api_key: str | None = None, mode
     by default). A new connection starts on DESIGN §8's defaults: cancel at period end, offers apply
     their own terms, dry run off."""
     connection = BillingConnection.objects.filter(app=app).first() or BillingConnection(app=app)
-    connection.provider = provider
+    connection_provider_set(connection, provider)
     if site is not None:
         connection.site = site
     if api_base is not None:
-        connection.api_base = api_base
+        connection_address_set(connection, api_base)
     if api_key is not None:
         if (mode or app.mode) == App.Mode.LIVE:
             connection.live_api_key = api_key
@@ -369,15 +394,46 @@ def connection_save(*, app: App, provider: str, api_key: str | None = None, mode
     return connection
 
 
+def connection_provider_set(connection: BillingConnection, provider: str) -> None:
+    """Another billing system clears the stored keys too: one provider's key is never sent to another."""
+    if connection.pk is not None and provider != connection.provider:
+        connection.test_api_key = connection.live_api_key = ""
+    connection.provider = provider
+
+
+def connection_address_set(connection: BillingConnection, api_base: str) -> None:
+    """A new API address clears the stored keys (not yet saved): a key typed in for one server never
+    goes to another. The caller sets the new server's keys in the same save."""
+    api_base = api_base.strip()
+    if connection.pk is not None and api_base != connection.api_base:
+        connection.test_api_key = connection.live_api_key = ""
+    connection.api_base = api_base
+
+
+def _odd_answer(provider: str, exc: Exception) -> ProviderError:
+    """An answer the provider module could not read (a field it needs is missing): a failure that says
+    so, never a 500. Logged with its traceback, as it may also be a defect of ours."""
+    logger.warning("unreadable answer from %s", provider, exc_info=exc)
+    return ProviderError(f"{provider} answered in a way billing could not read; nothing was assumed",
+                         retryable=False, detail=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+ODD_ANSWERS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+
+
 def connection_check(*, connection: BillingConnection) -> str:
     """One harmless read call; the provider's description of what it found is kept on the connection.
     Raises ProviderError (the provider's message) when it fails."""
     now = timezone.now()
     if not connection.api_key:
         raise ProviderError(f"no {connection.app.mode} API key is set", retryable=False)
-    provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
     try:
-        found = provider.connection_check()
+        provider = provider_for(connection.provider,
+                                connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
+        try:
+            found = provider.connection_check()
+        except ODD_ANSWERS as exc:
+            raise _odd_answer(connection.get_provider_display(), exc) from exc
     except ProviderError as exc:
         BillingConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_result=f"failed: {exc}")
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -305,6 +306,15 @@ BILLING_TIMEOUT_SECONDS = envfloat("BILLING_TIMEOUT_SECONDS", 20.0, positive=Tru
 BILLING_RETRY_SCALE = envfloat("BILLING_RETRY_SCALE", 1.0, positive=True)
 # A worker holds a claimed action this long; keep it above the task's hard limit (4 x timeout + 20).
 BILLING_LEASE_SECONDS = envfloat("BILLING_LEASE_SECONDS", BILLING_TIMEOUT_SECONDS * 4 + 60.0, positive=True)
+# URL prefixes an App's billing API address may use besides the providers' own hosts (comma-separated;
+# a provider's test server, a local fake). Nothing else, and no private or loopback address, gets a key.
+BILLING_ALLOWED_API_BASES = envlist("BILLING_ALLOWED_API_BASES", [])
+for _base in BILLING_ALLOWED_API_BASES:
+    _parts = urlsplit(_base)
+    if _parts.scheme not in ("http", "https") or not _parts.hostname or _parts.query or _parts.fragment \
+            or _parts.username is not None:
+        raise ImproperlyConfigured(f"BILLING_ALLOWED_API_BASES: {_base!r} is not an http(s) URL prefix "
+                                   "(scheme, host, optional port and path)")
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -17,7 +17,15 @@ Rules every provider keeps
   the provider sent a Retry-After header); `retryable=False` for 400/401/403/404/409/422 and for
   anything we can tell will not get better by waiting (a coupon or plan the provider does not know).
   `message` is plain words a support person can act on and names what was missing
-  ("coupon SAVE30 does not exist in Stripe"), followed by the provider's own message.
+  ("coupon SAVE30 does not exist in Stripe"); `detail` is the provider's own text (its error message
+  and code), which the admin keeps behind a "details" toggle. Neither ever carries the body of an
+  answer that is not the provider's API (a proxy's page, another server's): only its status, type
+  and size.
+- Ownership. `Subscription.customer_id` is the provider's customer the subscription belongs to, in
+  the form the business passes as `account.billing_id` (Stripe `cus_…`, Recurly's account code,
+  Chargebee's customer id): billing refuses to act when the two differ.
+- Odd answers. An answer the module cannot read (a field it needs is missing) is a ProviderError
+  (not retryable) saying so, never a KeyError or an AttributeError.
 - No network retries inside the SDK (Stripe `max_network_retries=0`, and so on): the shared outbox
   engine owns retries, their backoff and their record.
 - Timeouts: every HTTP call gives up after `Credentials.timeout` seconds.
@@ -36,9 +44,10 @@ class ProviderError(Exception):
     """A provider call that did not succeed. `retryable` says whether trying again later can help."""
 
     def __init__(self, message: str, *, retryable: bool, status_code: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.retryable = retryable
         self.status_code = status_code
         self.retry_after = retry_after
@@ -94,6 +103,12 @@ class BillingProvider(ABC):
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
+
+    @classmethod
+    def key_mode(cls, api_key: str) -> str | None:
+        """"test" or "live" when the provider's key format tells which mode a key is for (Stripe's
+        `sk_test_`/`sk_live_`), else None. A key whose mode contradicts the App's is refused at save."""
+        return None
 
     @abstractmethod
     def connection_check(self) -> str:

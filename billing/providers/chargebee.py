@@ -88,21 +88,31 @@ def subscription_from(raw: dict[str, Any]) -> Subscription:
     )
 
 
-def _provider_message(err: Exception) -> str:
+def _plain(err: Exception) -> tuple[str, str]:
+    """(plain words for support staff, the provider's own text) about one failure. The text of an answer
+    that is not Chargebee's API (a proxy's page, another server's) is never kept: only its status."""
     if isinstance(err, chargebee.APIError):
         code = err.api_error_code or "error"
-        return f"Chargebee said: {err.json_obj.get('message') or code} ({code})"
+        said = f"{err.json_obj.get('message') or code} ({code})"
+        http_status = int(err.http_status_code)
+        if http_status == 401:
+            return "Chargebee refused the API key: check it and the site in the connection", said
+        if http_status in RETRYABLE_STATUSES:
+            return f"Chargebee could not do it just now ({http_status}); it will be tried again", said
+        return f"Chargebee refused it ({http_status})", said
     if isinstance(err, httpx.TimeoutException):
-        return "Chargebee did not answer in time"
+        return "Chargebee did not answer in time; it will be tried again", type(err).__name__
     if isinstance(err, httpx.HTTPError):
-        return f"could not reach Chargebee ({type(err).__name__}: {err})"
-    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return f"Chargebee answered something that is not its API ({first_line[:200]})"
+        return "Chargebee could not be reached; it will be tried again", f"{type(err).__name__}: {err}"
+    found = re.search(r"http_status_code:\s*(\d{3})", str(err))
+    status = found.group(1) if found else "?"
+    return "the server answered something that is not Chargebee's API", f"HTTP {status}, not Chargebee's JSON"
 
 
 def provider_error(err: Exception, what: str) -> ProviderError:
     """Map an SDK or transport failure to a ProviderError; `what` says what we were doing."""
-    message = f"{what}: {_provider_message(err)}"
+    plain, detail = _plain(err)
+    message = f"{what}: {plain}"
     if isinstance(err, chargebee.APIError):
         status = int(err.http_status_code)
         retry_after = None
@@ -110,14 +120,14 @@ def provider_error(err: Exception, what: str) -> ProviderError:
         if raw_retry_after and str(raw_retry_after).strip().isdigit():
             retry_after = float(raw_retry_after)
         return ProviderError(message, retryable=status in RETRYABLE_STATUSES, status_code=status,
-                             retry_after=retry_after)
+                             retry_after=retry_after, detail=detail)
     if isinstance(err, httpx.HTTPError):
-        return ProviderError(message, retryable=True)
+        return ProviderError(message, retryable=True, detail=detail)
     # The SDK raises a bare Exception for an answer that is not Chargebee's JSON (a proxy's error page).
     found = re.search(r"http_status_code:\s*(\d{3})", str(err))
     status_code = int(found.group(1)) if found else None
     return ProviderError(message, retryable=status_code is None or status_code in RETRYABLE_STATUSES,
-                         status_code=status_code)
+                         status_code=status_code, detail=detail)
 
 
 def _not_found(err: Exception) -> bool:
@@ -130,6 +140,14 @@ class ChargebeeProvider(BillingProvider):
     slug = "chargebee"
     name = "Chargebee"
     needs_site = True
+
+    @classmethod
+    def key_mode(cls, api_key: str) -> str | None:
+        # Chargebee's keys name the kind of site they belong to: test_… (acme-test) or live_… (acme).
+        for mode in ("test", "live"):
+            if api_key.startswith(f"{mode}_"):
+                return mode
+        return None
 
     # --- plumbing ---------------------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ from urllib.parse import urlsplit
 
 import recurly
 
+from brightback_site import ssrf
+
 from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
 
 RECURLY_HOST = "v3.recurly.com"
@@ -62,13 +64,30 @@ ENDED_STATES = ("expired", "failed")
 T = TypeVar("T")
 
 
+class _UnsafePeer(Exception):
+    """Recurly's own host reached an address the webhooks' guard refuses."""
+
+
 class _Recording:
     """What our connection adds to http.client's: a path prefix (an api_base such as
-    http://127.0.0.1:8080/recurly) and the last answer's status and headers."""
+    http://127.0.0.1:8080/recurly), the last answer's status and headers, and, for Recurly's own host,
+    a check of the address the socket really reached (brightback_site.ssrf)."""
 
     prefix = ""
+    check_peer = False
     last_status: int | None = None
     last_headers: Message | None = None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        if self.check_peer:
+            sock = self.sock  # type: ignore[attr-defined]
+            peer = (sock.getpeername() if sock is not None else ("",))[0]
+            try:
+                ssrf.check_address(peer)
+            except (ssrf.UnsafeAddress, ValueError) as exc:
+                self.close()  # type: ignore[attr-defined]
+                raise _UnsafePeer(str(exc)) from exc
 
     def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
         self.last_status, self.last_headers = None, None
@@ -96,7 +115,9 @@ def _connection(credentials: Credentials) -> _Connection:
     its private connection (`Client._BaseClient__conn`) is replaced by ours."""
     base = credentials.api_base.strip()
     if not base:
-        return _HTTPSConnection(RECURLY_HOST, 443, timeout=credentials.timeout)
+        own = _HTTPSConnection(RECURLY_HOST, 443, timeout=credentials.timeout)
+        own.check_peer = True
+        return own
     url = urlsplit(base)
     try:
         port = url.port
@@ -149,13 +170,23 @@ class RecurlyProvider(BillingProvider):
             return call()
         except recurly.ApiError as exc:
             raise self._api_error(exc, doing, missing) from exc
+        except _UnsafePeer as exc:
+            raise ProviderError(f"Recurly was not called to {doing}: its address reached a private or loopback "
+                                "address", retryable=False, detail=str(exc)) from exc
         except (recurly.NetworkError, OSError, http.client.HTTPException) as exc:
             if self._conn is not None:
                 self._conn.close()  # a connection left mid-answer cannot carry the next request
             reason = str(exc) or type(exc).__name__
-            raise ProviderError(f"Recurly could not be reached to {doing}: {reason}.", retryable=True) from exc
-        except ValueError as exc:  # an answer that is not Recurly's JSON (a proxy's page, say)
-            raise ProviderError(f"Recurly's answer to {doing} could not be read: {exc}.", retryable=True) from exc
+            raise ProviderError(f"Recurly could not be reached to {doing}; it will be tried again", retryable=True,
+                                detail=reason) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # An answer that is not Recurly's JSON (a proxy's page, another server): its body is never shown.
+            conn = self._conn
+            status = conn.last_status if conn is not None else None
+            kind = (conn.last_headers.get("Content-Type") if conn is not None and conn.last_headers else None)
+            raise ProviderError(f"The server's answer to {doing} is not an answer of Recurly's API", retryable=False,
+                                status_code=status,
+                                detail=f"HTTP {status}, {kind or 'no content type'}, {type(exc).__name__}") from exc
 
     def _api_error(self, exc: Exception, doing: str, missing: str) -> ProviderError:
         conn = self._conn
@@ -163,21 +194,27 @@ class RecurlyProvider(BillingProvider):
         headers = conn.last_headers if conn is not None else None
         detail = str(exc)
         if status is None:  # the SDK refused the call before sending it (an empty id, say)
-            return ProviderError(f"Recurly could not {doing}: {detail}", retryable=False)
+            return ProviderError(f"Recurly could not {doing}: {detail}", retryable=False, detail=detail)
         retry_after = None
         if headers is not None:
             retry_after = _seconds(headers.get("Retry-After"))
             reset = _seconds(headers.get("X-RateLimit-Reset"))
             if retry_after is None and status == 429 and reset is not None:
                 retry_after = max(0.0, reset - time.time())
+        retryable = status == 429 or status >= 500
+        if getattr(exc, "error", None) is None:  # not Recurly's error format: no body to show
+            kind = headers.get("Content-Type") if headers is not None else None
+            detail = f"HTTP {status}, {kind or 'no content type'}"
         if status == 404 and missing:
-            message = f"{missing} does not exist in Recurly: {detail}"
+            message = f"{missing} does not exist in Recurly"
         elif status == 401:
-            message = f"Recurly refused the API key (401) when trying to {doing}: {detail}"
+            message = "Recurly refused the API key: check it in the connection"
+        elif retryable:
+            message = f"Recurly could not {doing} just now ({status}); it will be tried again"
         else:
-            message = f"Recurly refused to {doing} ({status}): {detail}"
-        return ProviderError(message, retryable=status == 429 or status >= 500, status_code=status,
-                             retry_after=retry_after)
+            message = f"Recurly refused to {doing} ({status})"
+        return ProviderError(message, retryable=retryable, status_code=status, retry_after=retry_after,
+                             detail=detail)
 
     def _read(self, subscription_id: str) -> Any:
         return self._call(f"read subscription {subscription_id}",

@@ -49,6 +49,8 @@ from stripe.params import (
     SubscriptionUpdateParamsDiscount,
 )
 
+from brightback_site import ssrf
+
 from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
 
 ACTIVE = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
@@ -61,19 +63,33 @@ class StripeProvider(BillingProvider):
 
     def __init__(self, credentials: Credentials) -> None:
         super().__init__(credentials)
+        # Stripe's own host: every connection is checked against the address it really reached (the
+        # webhooks' guard). An address the operator listed (BILLING_ALLOWED_API_BASES) may be private.
+        session = None if credentials.api_base else ssrf.checked_session(user_agent="brightback-billing")
         self._client = stripe.StripeClient(
             credentials.api_key,
             base_addresses={"api": credentials.api_base.rstrip("/")} if credentials.api_base else None,
             max_network_retries=0,
-            http_client=stripe.RequestsClient(timeout=credentials.timeout),
+            http_client=stripe.RequestsClient(timeout=credentials.timeout, session=session),
         )
+
+    @classmethod
+    def key_mode(cls, api_key: str) -> str | None:
+        for mode in ("test", "live"):
+            if api_key.startswith((f"sk_{mode}_", f"rk_{mode}_")):
+                return mode
+        return None
 
     # --- reads -----------------------------------------------------------------------------------
 
     def connection_check(self) -> str:
         account = self._call("account", lambda: self._client.v1.accounts.retrieve_current())
+        if not isinstance(account.get("id"), str) or not account["id"]:
+            raise ProviderError("The server answered, but not as Stripe does: its account has no id",
+                                retryable=False, detail=f"fields: {', '.join(sorted(account)) or 'none'}")
         mode = "test mode" if "_test_" in self.credentials.api_key else "live mode"
-        display = (account.get("settings") or {}).get("dashboard", {}).get("display_name")
+        dashboard = (account.get("settings") or {}).get("dashboard") or {}
+        display = dashboard.get("display_name") if isinstance(dashboard, dict) else None
         named = f" ({display})" if display else ""
         return f"Stripe account {account['id']}{named}, {mode}"
 
@@ -221,8 +237,8 @@ class StripeProvider(BillingProvider):
             fetch()
         except stripe.StripeError as failed:
             if failed.http_status == 404:
-                raise ProviderError(f"{what} does not exist in Stripe: {_said(failed)}", retryable=False,
-                                    status_code=404) from failed
+                raise ProviderError(f"{what} does not exist in Stripe", retryable=False, status_code=404,
+                                    detail=_said(failed)) from failed
             raise _error(what, failed) from failed
 
     def _call(self, what: str, request: Any) -> dict[str, Any]:
@@ -238,7 +254,11 @@ def _error(what: str, failed: stripe.StripeError) -> ProviderError:
     said = _said(failed)
     status = failed.http_status
     if status is None:  # no answer: refused connection, timeout, network
-        return ProviderError(f"Stripe could not be reached for {what}: {said}", retryable=True)
+        unsafe = isinstance(failed.__cause__, ssrf.UnsafeAddress) or "UnsafeAddress" in said
+        if unsafe:
+            return ProviderError(f"Stripe was not called for {what}: its address reached a private or "
+                                 "loopback address", retryable=False, detail=said)
+        return ProviderError(f"Stripe could not be reached for {what}", retryable=True, detail=said)
     retry_after = None
     for name, value in (failed.headers or {}).items():
         if name.lower() == "retry-after":
@@ -247,18 +267,39 @@ def _error(what: str, failed: stripe.StripeError) -> ProviderError:
             except ValueError:
                 retry_after = None
     retryable = status == 429 or status >= 500
+    if not _from_stripe(failed):
+        # Not Stripe's error format (a proxy's page, another server): its body is never shown.
+        kind = _header(failed, "content-type") or "no content type"
+        size = len(failed.http_body or b"")
+        return ProviderError(f"The server answered {what} with HTTP {status}, which is not an answer of Stripe's "
+                             "API", retryable=retryable, status_code=status, retry_after=retry_after,
+                             detail=f"HTTP {status}, {kind}, {size} bytes")
     if status == 401:
-        plain = "Stripe refused the API key"
+        plain = "Stripe refused the API key: check it in the connection"
     elif status == 404:
         plain = f"{what} was not found in Stripe"
     elif retryable:
-        plain = f"Stripe could not handle {what} just now"
+        plain = f"Stripe could not handle {what} just now; it will be tried again"
     else:
         plain = f"Stripe refused the change to {what}"
-    return ProviderError(f"{plain}: {said}", retryable=retryable, status_code=status, retry_after=retry_after)
+    return ProviderError(plain, retryable=retryable, status_code=status, retry_after=retry_after, detail=said)
+
+
+def _from_stripe(failed: stripe.StripeError) -> bool:
+    body = failed.json_body
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
+def _header(failed: stripe.StripeError, name: str) -> str:
+    for key, value in (failed.headers or {}).items():
+        if key.lower() == name:
+            return str(value).split(";")[0].strip()
+    return ""
 
 
 def _said(failed: stripe.StripeError) -> str:
+    if failed.http_status is not None and not _from_stripe(failed):
+        return f"HTTP {failed.http_status}, not Stripe's error format"
     return failed.user_message or str(failed) or type(failed).__name__
 
 

@@ -9,6 +9,7 @@ get one through `fake_billing(slug)`, or the `fake_billing` fixture in billing/t
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +119,29 @@ class FaultsMixin:
 
     def stall_next(self, seconds: float, *, times: int = 1) -> None:
         self.faults.stall_next(seconds, times=times)
+
+
+def allow_api_base(url: str) -> None:
+    """List a running server's address in BILLING_ALLOWED_API_BASES, as an operator would for a local
+    fake: in this process's settings, and in the environment that the workers and commands a test
+    starts inherit. Billing refuses every other loopback address (billing/addresses.py)."""
+    from django.conf import settings
+
+    allowed = list(getattr(settings, "BILLING_ALLOWED_API_BASES", []))
+    if url not in allowed:
+        settings.BILLING_ALLOWED_API_BASES = [*allowed, url]
+    listed = [u for u in os.environ.get("BILLING_ALLOWED_API_BASES", "").split(",") if u]
+    if url not in listed:
+        os.environ["BILLING_ALLOWED_API_BASES"] = ",".join([*listed, url])
+
+
+def forbid_api_base(url: str) -> None:
+    """Undo allow_api_base when the server stops."""
+    from django.conf import settings
+
+    settings.BILLING_ALLOWED_API_BASES = [u for u in getattr(settings, "BILLING_ALLOWED_API_BASES", []) if u != url]
+    listed = [u for u in os.environ.get("BILLING_ALLOWED_API_BASES", "").split(",") if u and u != url]
+    os.environ["BILLING_ALLOWED_API_BASES"] = ",".join(listed)
 
 
 def fake_billing(slug: str) -> FakeBilling:

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote, allow_api_base, forbid_api_base
 from brightback_site.testing import LocalHTTPServer
 
 API_KEY = "test_cbfake_3b1e9d0c"
@@ -312,6 +312,7 @@ class ChargebeeFake(FaultsMixin):
         self.requests: list[dict[str, Any]] = []  # what the SDK sent: method, path, params, headers
         self._http = LocalHTTPServer(_handler_for(self), name="chargebee-fake")
         self.port = self._http.port
+        allow_api_base(self.url)
 
     # --- FakeBilling --------------------------------------------------------------------------------
 
@@ -367,6 +368,7 @@ class ChargebeeFake(FaultsMixin):
             self.requests.clear()
 
     def close(self) -> None:
+        forbid_api_base(self.url)
         self._http.stop()
 
     # --- the API ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote, allow_api_base, forbid_api_base
 from brightback_site.testing import LocalHTTPServer
 
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
@@ -211,6 +211,7 @@ class RecurlyFake(FaultsMixin):
         self.reset()
         self._http = LocalHTTPServer(_handler_for(self), name="recurly-fake")
         self.port = self._http.port
+        allow_api_base(f"http://127.0.0.1:{self.port}")
 
     # --- the FakeBilling protocol ---------------------------------------------------------------
 
@@ -258,6 +259,7 @@ class RecurlyFake(FaultsMixin):
             self._seq = 0
 
     def close(self) -> None:
+        forbid_api_base(f"http://127.0.0.1:{self.port}")
         self._http.stop()
 
     # --- request handling -----------------------------------------------------------------------

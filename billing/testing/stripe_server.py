@@ -42,7 +42,7 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, store
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote, allow_api_base, forbid_api_base
 from billing.testing.stripe_resources import (
     HarnessSubscription,
     account,
@@ -109,6 +109,7 @@ class StripeFake(FaultsMixin):
         try:
             self.port = self._on_loop(self._start())
             self.base_url = f"http://127.0.0.1:{self.port}"
+            allow_api_base(self.base_url)
             self.reset()
         except BaseException:
             self.close()
@@ -162,6 +163,8 @@ class StripeFake(FaultsMixin):
     def close(self) -> None:
         if StripeFake._running is not self:
             return
+        if getattr(self, "base_url", ""):
+            forbid_api_base(self.base_url)
         try:
             self._http.close()
             self._on_loop(self._clear())

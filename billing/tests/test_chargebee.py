@@ -156,7 +156,7 @@ def test_a_refused_action_names_the_subscription_and_keeps_chargebees_words(fake
     with pytest.raises(ProviderError) as caught:
         provider.subscription_pause(sub, months=1, idempotency_key="k")
     assert (caught.value.status_code, caught.value.retryable) == (409, False)
-    assert sub in caught.value.message and "invalid_state_for_request" in caught.value.message
+    assert sub in caught.value.message and "invalid_state_for_request" in caught.value.detail
     assert fake.writes(sub) == 0
 
 

@@ -214,7 +214,8 @@ def test_a_timeout_is_retryable(fake_billing, sub) -> None:  # noqa: ANN001
     assert caught.value.status_code is None
 
 
-def test_a_refused_connection_is_retryable(fake_billing) -> None:  # noqa: ANN001
+def test_a_refused_connection_is_retryable(fake_billing, settings) -> None:  # noqa: ANN001
+    settings.BILLING_ALLOWED_API_BASES = [*settings.BILLING_ALLOWED_API_BASES, "http://127.0.0.1:9"]
     good = fake_billing.credentials()
     closed = Credentials(api_key=good.api_key, site=good.site, api_base="http://127.0.0.1:9", timeout=2.0)
     with pytest.raises(ProviderError) as caught:

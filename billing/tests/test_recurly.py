@@ -190,7 +190,8 @@ def test_a_server_error_without_retry_after_is_retryable_with_no_delay_given(fak
     with pytest.raises(ProviderError) as caught:
         provider_for("recurly", fake.credentials()).subscription_get(sub)
     assert (caught.value.status_code, caught.value.retryable, caught.value.retry_after) == (503, True, None)
-    assert "Injected failure 503" in caught.value.message
+    assert "it will be tried again" in caught.value.message
+    assert "Injected failure 503" in caught.value.detail
 
 
 @pytest.mark.parametrize(("api_key", "api_base"), [("k", "127.0.0.1:9"), ("k", "http://127.0.0.1:port"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing import services
@@ -24,7 +24,9 @@ class Command(BaseCommand):
                             help="The environment variable holding the API key.")
         parser.add_argument("--site", help="Chargebee's site name (acme in acme.chargebee.com).")
         parser.add_argument("--api-base", metavar="URL",
-                            help="Another server for the SDK to talk to (a provider's test server, a local fake).")
+                            help="Another server for the SDK to talk to (a provider's test server, a local fake): "
+                                 "the provider's own host, or under an address listed in BILLING_ALLOWED_API_BASES. "
+                                 "A new address clears the stored keys.")
         parser.add_argument("--mode", choices=[m.value for m in App.Mode],
                             help="Which key this is (default: the App's mode).")
         parser.add_argument("--check", action="store_true", help="Then make one harmless read call with it.")
@@ -43,8 +45,9 @@ class Command(BaseCommand):
             connection = services.connection_save(app=app, provider=provider, api_key=api_key, mode=mode,
                                                   site=site, api_base=api_base)
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{field}: {' '.join(errors)}"
-                                         for field, errors in exc.message_dict.items())) from None
+            raise CommandError("; ".join(
+                " ".join(errors) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(errors)}"
+                for field, errors in exc.message_dict.items())) from None
         self.stdout.write(f"{app.app_id} is connected to {connection.get_provider_display()} "
                           f"({mode or app.mode} key{', at ' + connection.api_base if connection.api_base else ''}).")
         if check:
