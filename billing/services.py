@@ -238,14 +238,23 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     until_by_subscription = dict(request.get("until") or {})
     if subscription_id not in until_by_subscription:
         current = provider.subscription_get(subscription_id)
-        base = current.trial_end or current.current_period_end
+        # Providers keep trial_end after the trial: only a trial still running is extended, otherwise
+        # the next bill is pushed (a date in the past would read as "already done").
+        base = current.trial_end if current.trialing and current.trial_end else current.current_period_end
         if base is None:
-            raise ActionImpossible(f"subscription {subscription_id} has neither a trial end nor a next bill date")
+            raise ActionImpossible(f"subscription {subscription_id} has neither a running trial nor a next bill date")
         until_by_subscription[subscription_id] = (base + timedelta(days=int(request["days"]))).isoformat()
         _keep(action, lease_until, request={**request, "until": until_by_subscription})
     until = parse_datetime(until_by_subscription[subscription_id])
     assert until is not None
-    return provider.trial_extend(subscription_id, until=until, idempotency_key=key)
+    outcome = provider.trial_extend(subscription_id, until=until, idempotency_key=key)
+    after = provider.subscription_get(subscription_id)  # done only when the provider shows it
+    moved = after.trial_end if after.trialing else after.current_period_end
+    if moved is None or moved < until - timedelta(seconds=1):
+        raise ProviderError(f"{provider.name} did not move the {'trial end' if after.trialing else 'next bill date'} "
+                            f"of subscription {subscription_id} to {until.date().isoformat()}",
+                            retryable=False, detail=f"it reads {moved.isoformat() if moved else 'no date'}")
+    return outcome
 
 
 def _dry_run_summary(action: BillingAction) -> str:

@@ -80,8 +80,9 @@ class Subscription:
     canceled: bool = False  # ended, or ends at period end
     paused: bool = False  # a pause is in force or scheduled
     coupons: tuple[str, ...] = ()
-    trial_end: datetime | None = None
+    trial_end: datetime | None = None  # providers keep it after the trial: see `trialing`
     current_period_end: datetime | None = None  # the next bill date
+    trialing: bool = False  # in its trial now (Stripe `trialing`, Chargebee `in_trial`, Recurly a trial end ahead)
     raw_status: dict = field(default_factory=dict, compare=False)  # a few provider fields, for the record
 
 
@@ -153,10 +154,12 @@ class BillingProvider(ABC):
 
     @abstractmethod
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
-        """Move the trial end (a trialing subscription) or else the next bill date to `until`, without
-        charging for the extra days. The caller works `until` out once, from a first read
-        (`(trial_end or current_period_end) + N days`), and stores it on its row before calling, so a
-        replay asks for the same date: when the date is already at or past `until`, changed=False."""
+        """Move the trial end (a `trialing` subscription) or else the next bill date to `until`, without
+        charging for the extra days. The caller works `until` out once, from a first read (`trial_end`
+        while trialing, else `current_period_end`, plus N days: a trial that ended long ago is never the
+        base), and stores it on its row before calling, so a replay asks for the same date: when the
+        date is already at or past `until`, changed=False. The caller reads the subscription back and
+        records the action done only when that date is at or past `until`."""
 
 
 REGISTRY: dict[str, type[BillingProvider]] = {}

@@ -84,6 +84,7 @@ def subscription_from(raw: dict[str, Any]) -> Subscription:
         coupons=tuple(str(c["coupon_id"]) for c in raw.get("coupons") or []),
         trial_end=_when(raw.get("trial_end")),
         current_period_end=_when(raw.get("next_billing_at") or raw.get("current_term_end")),
+        trialing=status == "in_trial",
         raw_status={k: raw[k] for k in kept if k in raw},
     )
 

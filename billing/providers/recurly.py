@@ -324,7 +324,7 @@ class RecurlyProvider(BillingProvider):
         target = _utc(until).replace(microsecond=0)
         sub = self._read(subscription_id)
         current = _subscription(sub)
-        in_trial = current.trial_end is not None and current.trial_end > datetime.now(UTC)
+        in_trial = current.trialing
         moving = current.trial_end if in_trial else current.current_period_end
         what = "trial end" if in_trial else "next bill date"
         if moving is not None and moving >= target:
@@ -362,6 +362,7 @@ def _subscription(sub: Any) -> Subscription:
                       if getattr(r, "state", "active") == "active" and getattr(r, "coupon", None)),
         trial_end=_utc(trial_end) if trial_end else None,
         current_period_end=_utc(period_end) if period_end else None,
+        trialing=trial_end is not None and _utc(trial_end) > datetime.now(UTC) and state in BILLABLE_STATES,
         raw_status={
             "state": state,
             "pending_plan": pending.plan.code if pending is not None and getattr(pending, "plan", None) else "",

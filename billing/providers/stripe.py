@@ -322,7 +322,7 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
         is_active=status in ACTIVE, plan=_id(price) if price else "",
         cancel_at_period_end=at_period_end, canceled=canceled or at_period_end,
         paused=bool(pause) or status == "paused", coupons=tuple(coupons),
-        trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end),
+        trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end), trialing=status == "trialing",
         raw_status={key: raw.get(key) for key in ("status", "created", "cancel_at_period_end", "canceled_at",
                                                   "pause_collection", "schedule", "trial_end")},
     )

@@ -20,6 +20,7 @@ from billing.providers.base import Credentials
 
 PLANS = ("basic", "pro")
 COUPON = "SAVE30"
+TRIAL_ENDED_DAYS_AGO = 60
 
 FAKES = {
     "stripe": "billing.testing.stripe_server:StripeFake",
@@ -52,9 +53,10 @@ class FakeBilling(Protocol):
     def bad_credentials(self) -> Credentials:
         """A key the server refuses with its provider's 401 answer."""
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         """Create a customer (if new) with an active (or trialing, 14 days) monthly subscription to
-        `plan`, its period ending about a month from now; return the subscription id."""
+        `plan`, its period ending about a month from now; return the subscription id. `trial_ended`:
+        paying now after a 14-day trial that ended 60 days ago (the provider keeps its trial end)."""
 
     def remote(self, subscription_id: str) -> Remote:
         """The subscription's state, read from the server's own store."""

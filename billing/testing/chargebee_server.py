@@ -26,7 +26,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote, allow_api_base, forbid_api_base
+from billing.testing import (
+    COUPON,
+    PLANS,
+    TRIAL_ENDED_DAYS_AGO,
+    FaultsMixin,
+    InjectedFaults,
+    Remote,
+    allow_api_base,
+    forbid_api_base,
+)
 from brightback_site.testing import LocalHTTPServer
 
 API_KEY = "test_cbfake_3b1e9d0c"
@@ -326,7 +335,7 @@ class ChargebeeFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key="test_wrong_key", site=SITE, api_base=self.url, timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         now = datetime.now(UTC).replace(microsecond=0)
         with self._lock:
             self._counter += 1
@@ -340,6 +349,8 @@ class ChargebeeFake(FaultsMixin):
             self._subs[sub_id] = Sub(id=sub_id, customer_id=customer_id, plan=plan,
                                      status="in_trial" if trialing else "active", created_at=ts(now) + self._counter,
                                      term_start=ts(now), term_end=ts(end), trial_end=ts(end) if trialing else None)
+            if trial_ended:  # Chargebee keeps trial_start and trial_end after the trial
+                self._subs[sub_id].trial_end = ts(now - timedelta(days=TRIAL_ENDED_DAYS_AGO))
             self._writes[sub_id] = 0
         return sub_id
 

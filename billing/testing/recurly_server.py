@@ -37,7 +37,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote, allow_api_base, forbid_api_base
+from billing.testing import (
+    COUPON,
+    PLANS,
+    TRIAL_ENDED_DAYS_AGO,
+    FaultsMixin,
+    InjectedFaults,
+    Remote,
+    allow_api_base,
+    forbid_api_base,
+)
 from brightback_site.testing import LocalHTTPServer
 
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
@@ -221,7 +230,7 @@ class RecurlyFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key="recurly_wrong_key", api_base=f"http://127.0.0.1:{self.port}", timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         now = datetime.now(UTC).replace(microsecond=0)
         with self._lock:
             self._accounts.setdefault(customer_id, (_new_id(), now))
@@ -231,6 +240,9 @@ class RecurlyFake(FaultsMixin):
             if trialing:
                 sub.trial_start, sub.trial_end = now, now + timedelta(days=14)
                 sub.period_end = sub.trial_end  # a trial is the subscription's first period in Recurly
+            elif trial_ended:
+                ended = now - timedelta(days=TRIAL_ENDED_DAYS_AGO)
+                sub.trial_start, sub.trial_end = ended - timedelta(days=14), ended
             self._subs[sub.id] = sub
             return sub.id
 

@@ -42,7 +42,16 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, store
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote, allow_api_base, forbid_api_base
+from billing.testing import (
+    COUPON,
+    PLANS,
+    TRIAL_ENDED_DAYS_AGO,
+    FaultsMixin,
+    InjectedFaults,
+    Remote,
+    allow_api_base,
+    forbid_api_base,
+)
 from billing.testing.stripe_resources import (
     HarnessSubscription,
     account,
@@ -123,7 +132,7 @@ class StripeFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key=BAD_KEY, api_base=self.base_url, timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         self._on_loop(self._ensure_customer(customer_id))
         card = {"number": "4242424242424242", "exp_month": "12", "exp_year": str(datetime.now(UTC).year + 3),
                 "cvc": "123"}
@@ -133,7 +142,10 @@ class StripeFake(FaultsMixin):
         sub: dict[str, Any] = {"customer": customer_id, "items": [{"price": plan}]}
         if trialing:
             sub["trial_end"] = int(time.time()) + 14 * 86400
-        return str(self._call("POST", "/v1/subscriptions", sub)["id"])
+        made = str(self._call("POST", "/v1/subscriptions", sub)["id"])
+        if trial_ended:
+            self._on_loop(self._trial_ended(made))
+        return made
 
     def remote(self, subscription_id: str) -> Remote:
         return self._on_loop(self._remote(subscription_id))
@@ -213,6 +225,12 @@ class StripeFake(FaultsMixin):
         del store["customer:" + customer.id]
         customer.id = customer_id
         store["customer:" + customer_id] = customer
+
+    async def _trial_ended(self, subscription_id: str) -> None:
+        # Stripe keeps trial_start and trial_end on a subscription after its trial: set them in the past.
+        sub = store["subscription:" + subscription_id]
+        ended = int(time.time()) - TRIAL_ENDED_DAYS_AGO * 86400
+        sub.trial_start, sub.trial_end = ended - 14 * 86400, ended
 
     async def _remote(self, subscription_id: str) -> Remote:
         sub = store.get("subscription:" + subscription_id)

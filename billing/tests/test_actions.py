@@ -128,6 +128,20 @@ def test_accepting_a_trial_extension_pushes_the_trial_end(connect, decide, demo_
     assert sub in action.request["until"]
 
 
+def test_a_trial_extension_after_the_trial_ended_pushes_the_next_bill(connect, decide, demo_app, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    add_offer(demo_app, code="more-trial", kind=Offer.Kind.TRIAL_EXTENSION, trial_days=7)
+    sub = fake_billing.seed(customer_id="cus_jane", trial_ended=True)
+    before = fake_billing.remote(sub)
+    assert before.trial_end is not None and before.trial_end < timezone.now()  # the provider kept it
+    action = run(the_action(decide("accept", subscription_id=sub, offer_code="more-trial")))
+    assert action.status == "succeeded", action.last_error
+    assert action.result[sub]["changed"] is True
+    after = fake_billing.remote(sub)
+    assert abs((after.next_bill_at - before.next_bill_at - timedelta(days=7)).total_seconds()) < 2
+    assert fake_billing.writes(sub) == 1
+
+
 def test_nevermind_and_contact_support_change_nothing_in_billing(connect, decide) -> None:  # noqa: ANN001
     connect()
     decide("nevermind", subscription_id="sub_x")
