@@ -116,6 +116,7 @@ class BillingAction(OutboxRow):
         PAUSE = "pause", _("Pause")
         PLAN_CHANGE = "plan_change", _("Change plan")
         TRIAL_EXTENSION = "trial_extension", _("Extend trial")
+        REACTIVATE = "reactivate", _("Keep (remove a scheduled cancel)")
 
     CLAIMED = Status.RUNNING
 

@@ -20,7 +20,8 @@ def actions_for_session(*, session_id: int) -> QuerySet[BillingAction]:
 
 
 def action_for_event(*, event_id: str) -> BillingAction | None:
-    return BillingAction.objects.filter(event_id=event_id).order_by("pk").last()
+    # The event's own action (a cancel, an offer's change) comes before the reactivate of a save.
+    return BillingAction.objects.filter(event_id=event_id).order_by("pk").first()
 
 
 def subscription_still_active(*, session: CancelSession) -> bool | None:

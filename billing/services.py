@@ -69,12 +69,36 @@ class ActionImpossible(Exception):
 
 # --- the outbox: rows written with the event ----------------------------------------------------
 
-def action_request(*, event: Event, connection: BillingConnection) -> tuple[str, dict] | None:
-    """What an event asks of billing, frozen now: (kind, request), or None when it asks nothing."""
+# Decisions that keep the customer: each also removes a cancel scheduled for the end of the period
+# (a `reactivate` action of its own), so a saved customer does not leave anyway. "session.reactivated"
+# is a customer who canceled and came back to keep the subscription.
+SAVE_EVENTS = (Event.Type.SESSION_NEVERMIND, Event.Type.OFFER_ACCEPTED, "session.reactivated")
+
+
+def _target(event: Event) -> dict[str, str]:
     data = event.data
     account = data.get("account") or {}
-    target = {"subscription_id": data.get("subscription_id") or "",
-              "customer_id": str(account.get("billing_id") or "")}
+    return {"subscription_id": data.get("subscription_id") or "", "customer_id": str(account.get("billing_id") or "")}
+
+
+def action_requests(*, event: Event, connection: BillingConnection) -> list[tuple[str, dict]]:
+    """Everything an event asks of billing, frozen now, in the order the rows are written: the event's
+    own action (a cancel, an offer's change), then for a save the `reactivate` that keeps it."""
+    asked = []
+    own = action_request(event=event, connection=connection)
+    if own is not None:
+        asked.append(own)
+    target = _target(event)
+    if event.type in SAVE_EVENTS and (target["subscription_id"] or target["customer_id"]):
+        asked.append((BillingAction.Kind.REACTIVATE, target))
+    return asked
+
+
+def action_request(*, event: Event, connection: BillingConnection) -> tuple[str, dict] | None:
+    """The event's own change in billing (not the reactivate of a save), frozen now: (kind, request), or
+    None when it asks none."""
+    data = event.data
+    target = _target(event)
     if event.type == Event.Type.SESSION_CANCELED:
         return BillingAction.Kind.CANCEL, {
             **target,
@@ -108,16 +132,23 @@ def _connection(*, app: App) -> BillingConnection | None:
                     load=lambda: BillingConnection.objects.filter(app_id=app.pk).first())
 
 
-def action_planned(*, event: Event) -> tuple[BillingConnection, str, dict] | None:
-    """The App's connection and the (kind, request) an event asks of it, or None when it asks nothing
-    (no connection, or an event billing does not act on)."""
-    if event.type not in (Event.Type.SESSION_CANCELED, Event.Type.OFFER_ACCEPTED):
-        return None
+def actions_planned(*, event: Event) -> tuple[BillingConnection | None, list[tuple[str, dict]]]:
+    """The App's connection and the (kind, request) pairs an event asks of it: none without a
+    connection, or for an event billing does not act on."""
+    if event.type not in (Event.Type.SESSION_CANCELED, *SAVE_EVENTS):
+        return None, []
     connection = _connection(app=event.app)
     if connection is None:
+        return None, []
+    return connection, action_requests(event=event, connection=connection)
+
+
+def action_planned(*, event: Event) -> tuple[BillingConnection, str, dict] | None:
+    """The connection and the first action an event asks of billing (what alerts show), or None."""
+    connection, asked = actions_planned(event=event)
+    if connection is None or not asked:
         return None
-    asked = action_request(event=event, connection=connection)
-    return None if asked is None else (connection, *asked)
+    return (connection, *asked[0])
 
 
 def actions_create_for_event(*, event: Event) -> list[int]:
@@ -127,17 +158,16 @@ def actions_create_for_event(*, event: Event) -> list[int]:
         raise RuntimeError("billing actions must be written in the transaction of their event")
     if event.session_id is None:
         return []
-    planned = action_planned(event=event)
-    if planned is None:
+    connection, asked = actions_planned(event=event)
+    if connection is None or not asked:
         return []
-    connection, kind, request = planned
     decision_id = Decision.objects.filter(session_id=event.session_id).values_list("pk", flat=True).first()
-    action = BillingAction.objects.create(
+    made = [BillingAction.objects.create(
         app_id=event.app_id, session_id=event.session_id, decision_id=decision_id, event=event,
         provider=connection.provider, kind=kind, dry_run=connection.dry_run, request=request,
-        next_attempt_at=event.created_at, created_at=event.created_at)
-    _channel().wake_on_commit([action.pk])
-    return [action.pk]
+        next_attempt_at=event.created_at, created_at=event.created_at).pk for kind, request in asked]
+    _channel().wake_on_commit(made)
+    return made
 
 
 def actions_sweep(*, now: datetime | None = None) -> int:
@@ -197,7 +227,13 @@ def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str
     if not customer:
         raise ActionImpossible("the page passed neither subscription_id nor account.billing_id, so there is no "
                                "subscription to act on")
-    found = [s.id for s in provider.subscriptions_for_customer(customer)]
+    subscriptions = provider.subscriptions_for_customer(customer)
+    if action.kind == BillingAction.Kind.REACTIVATE:
+        # A save keeps the customer's subscription that is set to end; none set so: nothing to undo.
+        subscriptions = [s for s in subscriptions if s.cancel_at_period_end]
+        if not subscriptions:
+            return []
+    found = [s.id for s in subscriptions]
     if wants_all:
         found = list(dict.fromkeys([*([named] if named else []), *found]))
     if not found:
@@ -216,6 +252,12 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     # provider reads first anyway); a timeout keeps the key, so Stripe replays an answer we lost.
     key = f"bb_{action.public_id}_{subscription_id}_{action.answered_failures}"
     kind = action.kind
+    if kind == BillingAction.Kind.REACTIVATE:
+        outcome = provider.subscription_reactivate(subscription_id, idempotency_key=key)
+        if outcome.changed and provider.subscription_get(subscription_id).cancel_at_period_end:
+            raise ProviderError(f"{provider.name} still shows subscription {subscription_id} set to cancel at the "
+                                "end of its period", retryable=False)
+        return outcome
     if kind == BillingAction.Kind.CANCEL:
         return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
                                             prorate=bool(request["prorate"]),
@@ -309,6 +351,8 @@ def action_execute(*, action_id: int) -> ExecuteResult:
         return _failed(action, error=odd.message, retryable=False, status_code=None, retry_after=None,
                        finish=finish, detail=odd.detail)
     summary = "; ".join(f"{sid}: {r['summary']}" if len(results) > 1 else r["summary"] for sid, r in results.items())
+    if not subscription_ids:
+        summary = "no subscription of the customer is set to cancel: nothing to undo"
     outbox.finish(action, status=BillingAction.Status.SUCCEEDED, summary=summary, last_error="", error_detail="",
                   finished_at=now,
                   log=_log(action, now=now, outcome="succeeded", detail=summary), **finish)

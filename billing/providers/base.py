@@ -153,6 +153,15 @@ class BillingProvider(ABC):
         scheduled to move to it at renewal): changed=False."""
 
     @abstractmethod
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        """Keep a subscription that is set to cancel at the end of its period: remove the scheduled cancel
+        so it renews as before (the `reactivate` action of a save: Never mind, an accepted offer, a
+        customer who comes back). Not set to cancel: changed=False, nothing sent. Already ended (canceled
+        now, expired): ProviderError(retryable=False) saying it cannot be kept, never a new subscription.
+        The caller reads the subscription back and records it done only when it is no longer set to
+        cancel."""
+
+    @abstractmethod
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         """Move the trial end (a `trialing` subscription) or else the next bill date to `until`, without
         charging for the extra days. The caller works `until` out once, from a first read (`trial_end`

@@ -318,6 +318,18 @@ class ChargebeeProvider(BillingProvider):
         summary = f"plan {plan} from the next renewal" if at_renewal else f"moved to plan {plan}"
         return ActionResult(changed=True, summary=summary, subscription=after)
 
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        current = subscription_from(self._raw(subscription_id))
+        if current.status == "cancelled":
+            raise ProviderError(f"subscription {subscription_id} has already ended in Chargebee and cannot be kept; "
+                                "the customer needs a new subscription", retryable=False)
+        if current.status != "non_renewing":
+            return ActionResult(changed=False, summary="not set to cancel: nothing to undo", subscription=current)
+        after = self._write("removing the scheduled cancel", subscription_id,
+                            lambda c: c.Subscription.remove_scheduled_cancellation(
+                                subscription_id, {}, headers=self._keyed(idempotency_key)))
+        return ActionResult(changed=True, summary="scheduled cancel removed: it renews again", subscription=after)
+
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         current = subscription_from(self._raw(subscription_id))
         trialing = current.status == "in_trial"

@@ -320,6 +320,17 @@ class RecurlyProvider(BillingProvider):
                    else f"plan changed to {plan} now")
         return self._result(True, summary, self._read(subscription_id))
 
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        sub = self._read(subscription_id)
+        if sub.state in ENDED_STATES:
+            raise ProviderError(f"subscription {subscription_id} has already ended in Recurly ({sub.state}) and "
+                                "cannot be kept; the customer needs a new subscription", retryable=False)
+        if sub.state != "canceled":
+            return self._result(False, "not set to cancel: nothing to undo", sub)
+        sub = self._call(f"reactivate subscription {subscription_id}", lambda: self._client.reactivate_subscription(
+            subscription_id, **self._write(idempotency_key)))
+        return self._result(True, "scheduled cancel removed: it renews again", sub)
+
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         target = _utc(until).replace(microsecond=0)
         sub = self._read(subscription_id)

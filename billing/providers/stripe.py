@@ -188,6 +188,16 @@ class StripeProvider(BillingProvider):
         after = self.subscription_get(subscription_id)
         return ActionResult(True, f"moves to plan {plan} at renewal ({_day(after.current_period_end)})", after)
 
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        before = self.subscription_get(subscription_id)
+        if before.canceled and not before.cancel_at_period_end:
+            raise ProviderError(f"subscription {subscription_id} has already ended in Stripe and cannot be kept; "
+                                "the customer needs a new subscription", retryable=False)
+        if not before.cancel_at_period_end:
+            return ActionResult(False, "not set to cancel: nothing to undo", before)
+        after = self._update(subscription_id, {"cancel_at_period_end": False}, idempotency_key)
+        return ActionResult(True, "scheduled cancel removed: it renews again", after)
+
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         before = self.subscription_get(subscription_id)
         trialing = before.status == "trialing" and before.trial_end is not None

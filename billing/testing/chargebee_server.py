@@ -74,6 +74,8 @@ SPEC: dict[str, dict[str, Param]] = {
     # "Coupons > Retrieve a coupon", "Item prices > Retrieve an item price".
     "retrieve_coupon": {},
     "retrieve_item_price": {},
+    # "Subscriptions > Remove scheduled cancellation": billing_cycles (optional) for a non-renewing one.
+    "remove_scheduled_cancellation": {"billing_cycles": INTEGER},
     # "Subscriptions > Cancel subscription for items".
     "cancel_for_items": {
         "cancel_option": enum("immediately", "end_of_term", "specific_date", "end_of_billing_term"),
@@ -176,6 +178,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", r"subscriptions/(?P<id>[^/]+)/update_for_items", "update_for_items"),
         ("POST", r"subscriptions/(?P<id>[^/]+)/pause", "pause"),
         ("POST", r"subscriptions/(?P<id>[^/]+)/change_term_end", "change_term_end"),
+        ("POST", r"subscriptions/(?P<id>[^/]+)/remove_scheduled_cancellation", "remove_scheduled_cancellation"),
     )
 )
 
@@ -483,6 +486,15 @@ class ChargebeeFake(FaultsMixin):
         if sub.status not in states:
             raise ApiError(409, f"Subscription {sub.id} is {sub.status}; this needs {' or '.join(states)}.",
                            code="invalid_state_for_request")
+
+    def _remove_scheduled_cancellation(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        # Chargebee: only a non_renewing subscription has a cancellation to remove (else 409); it
+        # renews again, in its trial if one is still running.
+        sub = self._sub(sub_id)
+        self._require_state(sub, "non_renewing")
+        in_trial = sub.trial_end is not None and sub.trial_end > int(time.time())
+        sub.status, sub.cancelled_at = ("in_trial" if in_trial else "active"), None
+        return self._with_customer(sub)
 
     def _cancel_for_items(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
         sub = self._sub(sub_id)

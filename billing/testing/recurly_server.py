@@ -477,6 +477,14 @@ class RecurlyFake(FaultsMixin):
         self._wrote(sub)
         return 200, self._subscription(sub)
 
+    def reactivate_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        if sub.state != "canceled":  # the spec's own example: "Only canceled subscriptions can be reactivated"
+            raise SpecError(422, "Only canceled subscriptions can be reactivated")
+        sub.state, sub.canceled_at, sub.expires_at = "active", None, None
+        self._wrote(sub)
+        return 200, self._subscription(sub)
+
     def terminate_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
         sub = self._sub(ref)
         if sub.state in ("expired", "failed"):
@@ -552,6 +560,7 @@ _ENDPOINTS: list[tuple[str, str, Handler]] = [
     ("put", "/subscriptions/{subscription_id}", RecurlyFake.update_subscription),
     ("delete", "/subscriptions/{subscription_id}", RecurlyFake.terminate_subscription),
     ("put", "/subscriptions/{subscription_id}/cancel", RecurlyFake.cancel_subscription),
+    ("put", "/subscriptions/{subscription_id}/reactivate", RecurlyFake.reactivate_subscription),
     ("put", "/subscriptions/{subscription_id}/pause", RecurlyFake.pause_subscription),
     ("post", "/subscriptions/{subscription_id}/change", RecurlyFake.create_subscription_change),
 ]

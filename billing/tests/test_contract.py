@@ -99,6 +99,30 @@ def test_cancel_twice_changes_the_subscription_once(fake_billing, provider, sub,
     assert fake_billing.writes(sub) == 1
 
 
+def test_reactivate_removes_a_scheduled_cancel_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key=key("c"))
+    first = provider.subscription_reactivate(sub, idempotency_key=key("keep"))
+    again = provider.subscription_reactivate(sub, idempotency_key=key("keep"))
+    assert first.changed and not again.changed
+    assert not first.subscription.cancel_at_period_end and first.subscription.is_active
+    remote = fake_billing.remote(sub)
+    assert not remote.cancel_at_period_end and not remote.canceled
+    assert fake_billing.writes(sub) == 2
+
+
+def test_reactivate_of_a_subscription_not_set_to_cancel_sends_nothing(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    assert provider.subscription_reactivate(sub, idempotency_key=key("keep")).changed is False
+    assert fake_billing.writes(sub) == 0
+
+
+def test_reactivate_of_an_ended_subscription_fails_for_good(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    provider.subscription_cancel(sub, at_period_end=False, prorate=False, invoice_now=False, idempotency_key=key("c"))
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_reactivate(sub, idempotency_key=key("keep"))
+    assert caught.value.retryable is False and "cannot be kept" in caught.value.message
+    assert fake_billing.remote(sub).canceled
+
+
 # --- offers -------------------------------------------------------------------------------------
 
 def test_coupon_is_applied_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
