@@ -10,6 +10,7 @@ row; beat runs `actions_sweep`, which re-publishes what the broker lost or a kil
 
 from __future__ import annotations
 
+import calendar
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -269,7 +270,15 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     if kind == BillingAction.Kind.PAUSE:
         if not request.get("months"):
             raise ActionImpossible(f"offer {request.get('offer')} has no pause length")
-        return provider.subscription_pause(subscription_id, months=int(request["months"]), idempotency_key=key)
+        months = int(request["months"])
+        resumes_by_subscription = dict(request.get("resumes_at") or {})
+        if subscription_id not in resumes_by_subscription:  # worked out once: a retry sends the same date
+            resumes_by_subscription[subscription_id] = add_months(timezone.now(), months).isoformat()
+            _keep(action, lease_until, request={**request, "resumes_at": resumes_by_subscription})
+        resumes_at = parse_datetime(resumes_by_subscription[subscription_id])
+        assert resumes_at is not None
+        return provider.subscription_pause(subscription_id, months=months, resumes_at=resumes_at,
+                                           idempotency_key=key)
     if kind == BillingAction.Kind.PLAN_CHANGE:
         if not request.get("plan"):
             raise ActionImpossible(f"offer {request.get('offer')} has no target plan")
@@ -297,6 +306,13 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
                             f"of subscription {subscription_id} to {until.date().isoformat()}",
                             retryable=False, detail=f"it reads {moved.isoformat() if moved else 'no date'}")
     return outcome
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 def _dry_run_summary(action: BillingAction) -> str:
@@ -366,7 +382,9 @@ def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: 
     if retryable:
         retry_in = outbox.retry_delay(schedule=RETRY_DELAYS, attempt_number=finish["attempt_count"],
                                       retry_after=retry_after, scale=settings.BILLING_RETRY_SCALE)
-    answered = action.answered_failures + (1 if status_code is not None else 0)
+    # A new key after an answer that did not apply the change; a timeout or a 409 (a request with this key
+    # still running) keeps it, so the provider replays or finishes that request rather than a second one.
+    answered = action.answered_failures + (1 if status_code not in (None, 409) else 0)
     outcome = "retrying" if retry_in is not None else "failed"
     fields: dict[str, Any] = {"last_error": error, "last_status_code": status_code, "answered_failures": answered,
                               "error_detail": detail,

@@ -141,9 +141,12 @@ class BillingProvider(ABC):
         ProviderError(retryable=False) naming it. Already attached: changed=False."""
 
     @abstractmethod
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
-        """Suspend billing for `months` months (or billing cycles, where the provider counts cycles),
-        resuming by itself afterwards. Already paused: changed=False."""
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
+        """Suspend billing for `months` months, resuming by itself at `resumes_at`. The caller works
+        `resumes_at` out once and stores it on its row before calling, so a retry under the same key
+        asks for exactly the same change (Stripe refuses a key reused with other parameters). A
+        provider that counts billing cycles converts `months` itself. Already paused: changed=False."""
 
     @abstractmethod
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,

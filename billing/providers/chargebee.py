@@ -8,8 +8,8 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
 - coupon: GET /coupons/{id} first, so a coupon the site does not know is named, then
   POST /subscriptions/{id}/update_for_items with `coupon_ids[0]` (added to the list, not replacing it).
   Done: the coupon is among the subscription's `coupons`.
-- pause: POST /subscriptions/{id}/pause with `pause_option=immediately` and `resume_date` N calendar
-  months from now. Done: status `paused`, or a pause already scheduled (`pause_date` set).
+- pause: POST /subscriptions/{id}/pause with `pause_option=immediately` and `resume_date` (the date on
+  our row), N calendar months from the first attempt. Done: status `paused`, or a pause already scheduled (`pause_date` set).
 - plan change: GET /item_prices/{id} first (the plan must be a `plan` item price), then
   POST /subscriptions/{id}/update_for_items with `subscription_items[item_price_id][0]` and
   `change_option=immediately` (with `prorate`) or `change_option=end_of_term`. Done: the plan item is
@@ -273,13 +273,14 @@ class ChargebeeProvider(BillingProvider):
             subscription_id, {"coupon_ids": [coupon]}, headers=self._keyed(idempotency_key)))
         return ActionResult(changed=True, summary=f"coupon {coupon} applied", subscription=after)
 
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
         if months < 1:
             raise ProviderError(f"a pause needs at least one month, not {months}", retryable=False)
         current = subscription_from(self._raw(subscription_id))
         if current.paused:
             return ActionResult(changed=False, summary="already paused", subscription=current)
-        resume = add_months(datetime.now(UTC), months)
+        resume = resumes_at
         params = {"pause_option": "immediately", "resume_date": _timestamp(resume)}
         after = self._write("pause", subscription_id, lambda c: c.Subscription.pause(
             subscription_id, params, headers=self._keyed(idempotency_key)))

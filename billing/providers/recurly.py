@@ -289,7 +289,8 @@ class RecurlyProvider(BillingProvider):
                    lambda: self._client.create_coupon_redemption(account, body, **self._write(idempotency_key)))
         return self._result(True, f"coupon {coupon} applied", self._read(subscription_id))
 
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
         if months < 1:
             raise ProviderError(f"A pause of {months} months cannot be asked of Recurly: at least one billing "
                                 "cycle is needed (zero would cancel a scheduled pause).", retryable=False)

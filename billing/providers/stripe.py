@@ -12,7 +12,7 @@ our `idempotency_key` as Stripe's Idempotency-Key header. Each action first read
   answers "No such subscription" to a second cancel).
 - coupon: update `discounts` to the discounts already there plus `{coupon}` (a populated `discounts`
   replaces the whole list). Done: a discount from that coupon is on the subscription.
-- pause: update `pause_collection={behavior: void, resumes_at: now + N calendar months}`: no invoice
+- pause: update `pause_collection={behavior: void, resumes_at}` (the date on our row, N calendar months on): no invoice
   is collected until then. Done: `pause_collection` is set.
 - plan change now: update `items=[{id: <its item>, price: <plan>}]` with `proration_behavior`
   `create_prorations` (or `none`). Done: its item is on that price.
@@ -37,7 +37,6 @@ a discount names its coupon in `source.coupon`, and the period end lives on the 
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,14 +135,15 @@ class StripeProvider(BillingProvider):
         after = self._update(subscription_id, {"discounts": [*kept, {"coupon": coupon}]}, idempotency_key)
         return ActionResult(True, f"coupon {coupon} applied", after)
 
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
         if months < 1:
             raise ProviderError(f"a pause of subscription {subscription_id} needs at least one month, not {months}",
                                 retryable=False)
         before = self.subscription_get(subscription_id)
         if before.paused:
             return ActionResult(False, "already paused", before)
-        resumes = _add_months(datetime.now(UTC), months)
+        resumes = resumes_at
         after = self._update(subscription_id, {"pause_collection": {
             "behavior": "void", "resumes_at": int(resumes.timestamp())}}, idempotency_key)
         return ActionResult(True, f"billing paused until {_day(resumes)}", after)
@@ -276,7 +276,10 @@ def _error(what: str, failed: stripe.StripeError) -> ProviderError:
                 retry_after = float(value)
             except ValueError:
                 retry_after = None
-    retryable = status == 429 or status >= 500
+    # As Stripe's own SDK decides: its Stripe-Should-Retry header first, then 409 (a request with this
+    # key still running, a lock), 429 and 5xx.
+    should = _header(failed, "stripe-should-retry")
+    retryable = should == "true" if should in ("true", "false") else (status in (409, 429) or status >= 500)
     if not _from_stripe(failed):
         # Not Stripe's error format (a proxy's page, another server): its body is never shown.
         kind = _header(failed, "content-type") or "no content type"
@@ -377,9 +380,3 @@ def _cancel_words(sub: Subscription) -> str:
     if not sub.cancel_at_period_end:
         return "canceled"
     return f"set to cancel at period end ({_day(sub.current_period_end)})"
-
-
-def _add_months(moment: datetime, months: int) -> datetime:
-    month = moment.month - 1 + months
-    year, month = moment.year + month // 12, month % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))

@@ -68,8 +68,9 @@ class FakeBilling(Protocol):
         """Answer the next `times` API requests with `status` and the provider's own error body
         (and a Retry-After header when given), changing nothing."""
 
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        """Hold the next `times` API requests for `seconds` before answering (to provoke timeouts)."""
+    def stall_next(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        """Hold the next `times` API requests (after letting `after` through) for `seconds` before
+        answering (to provoke timeouts)."""
 
     def reset(self) -> None:
         """Forget every customer, subscription and injected failure (plans and the coupon remain)."""
@@ -91,9 +92,10 @@ class InjectedFaults:
         with self._lock:
             self._failures.extend([(status, retry_after)] * times)
 
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+    def stall_next(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        """Hold `times` requests for `seconds`, after letting `after` requests through at once."""
         with self._lock:
-            self._stalls.extend([seconds] * times)
+            self._stalls.extend([0.0] * after + [seconds] * times)
 
     def take_stall(self) -> float:
         """Seconds to hold this request before answering (0 when none was asked for)."""
@@ -119,8 +121,8 @@ class FaultsMixin:
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
         self.faults.fail_next(status, retry_after=retry_after, times=times)
 
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        self.faults.stall_next(seconds, times=times)
+    def stall_next(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        self.faults.stall_next(seconds, times=times, after=after)
 
 
 def allow_api_base(url: str) -> None:

@@ -21,6 +21,10 @@ from billing.testing.chargebee_server import API_KEY, SITE, ChargebeeFake
 pytestmark = pytest.mark.billing
 
 
+def months_ahead(months: int) -> datetime:
+    return add_months(datetime.now(UTC), months)
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[ChargebeeFake]:
     fake = ChargebeeFake()
@@ -105,7 +109,7 @@ def test_a_subscription_set_to_end_can_still_be_canceled_now(fake, provider) -> 
 
 def test_pause_resumes_by_itself_after_the_months_asked(fake, provider) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_pause")
-    provider.subscription_pause(sub, months=3, idempotency_key="k")
+    provider.subscription_pause(sub, months=3, resumes_at=months_ahead(3), idempotency_key="k")
     sent = form(writes_sent(fake)[0])
     assert sent["pause_option"] == "immediately"
     resume = datetime.fromtimestamp(int(sent["resume_date"]), UTC)
@@ -154,7 +158,7 @@ def test_an_unknown_customer_is_a_permanent_404(fake, provider) -> None:  # noqa
 def test_a_refused_action_names_the_subscription_and_keeps_chargebees_words(fake, provider) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_trialing", trialing=True)
     with pytest.raises(ProviderError) as caught:
-        provider.subscription_pause(sub, months=1, idempotency_key="k")
+        provider.subscription_pause(sub, months=1, resumes_at=months_ahead(1), idempotency_key="k")
     assert (caught.value.status_code, caught.value.retryable) == (409, False)
     assert sub in caught.value.message and "invalid_state_for_request" in caught.value.detail
     assert fake.writes(sub) == 0

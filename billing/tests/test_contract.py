@@ -12,8 +12,13 @@ import pytest
 
 from billing.providers import ProviderError, provider_for
 from billing.providers.base import Credentials
+from billing.services import add_months
 
 pytestmark = pytest.mark.billing
+
+
+def months_ahead(months: int) -> datetime:
+    return add_months(datetime.now(UTC), months)
 
 
 @pytest.fixture
@@ -143,8 +148,8 @@ def test_an_unknown_coupon_fails_for_good_and_names_it(fake_billing, provider, s
 
 
 def test_pause_suspends_billing_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
-    first = provider.subscription_pause(sub, months=2, idempotency_key=key("pause"))
-    again = provider.subscription_pause(sub, months=2, idempotency_key=key("pause"))
+    first = provider.subscription_pause(sub, months=2, resumes_at=months_ahead(2), idempotency_key=key("pause"))
+    again = provider.subscription_pause(sub, months=2, resumes_at=months_ahead(2), idempotency_key=key("pause"))
     assert first.changed and not again.changed
     assert fake_billing.remote(sub).paused
     assert fake_billing.writes(sub) == 1
@@ -223,7 +228,7 @@ def test_429_is_retryable_and_keeps_retry_after(fake_billing, provider, sub) -> 
 def test_server_errors_are_retryable(fake_billing, provider, sub, status) -> None:  # noqa: ANN001
     fake_billing.fail_next(status, times=3)
     with pytest.raises(ProviderError) as caught:
-        provider.subscription_pause(sub, months=1, idempotency_key=key("pause"))
+        provider.subscription_pause(sub, months=1, resumes_at=months_ahead(1), idempotency_key=key("pause"))
     assert caught.value.retryable is True
     assert caught.value.status_code == status
 

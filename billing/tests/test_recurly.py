@@ -7,15 +7,20 @@ import base64
 import http.client
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from billing.providers import ProviderError, provider_for
 from billing.providers.base import Credentials
+from billing.services import add_months
 from billing.testing.recurly_server import RecurlyFake
 
 pytestmark = pytest.mark.billing
+
+
+def months_ahead(months: int) -> datetime:
+    return add_months(datetime.now(UTC), months)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,7 @@ def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake)
     sub = fake.seed(customer_id="cus_wire")
     trial = fake.seed(customer_id="cus_wire", trialing=True)
     provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_test_coupon")
-    provider.subscription_pause(sub, months=2, idempotency_key="bb_test_pause")
+    provider.subscription_pause(sub, months=2, resumes_at=months_ahead(2), idempotency_key="bb_test_pause")
     provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key="bb_test_plan")
     until = fake.remote(trial).trial_end + timedelta(days=3)
     provider.trial_extend(trial, until=until, idempotency_key="bb_test_trial")
@@ -154,7 +159,8 @@ def test_cancel_now_after_cancel_at_period_end_still_ends_it_now(fake) -> None: 
 def test_a_pause_of_zero_months_is_refused_without_asking_recurly(fake) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_pause")
     with pytest.raises(ProviderError) as caught:
-        provider_for("recurly", fake.credentials()).subscription_pause(sub, months=0, idempotency_key="k")
+        provider_for("recurly", fake.credentials()).subscription_pause(sub, months=0, resumes_at=months_ahead(0),
+                                                                       idempotency_key="k")
     assert caught.value.retryable is False
     assert fake.received == []
 
