@@ -45,8 +45,16 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = BillingConnection
-        fields = ["app", "provider", "site", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
+        fields = ["app", "provider", "site", "region", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
                   "cancel_invoice_now", "cancel_scope"]
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        if "region" in self.fields:
+            self.fields["region"].required = False  # Recurly only; the others leave it at us
+
+    def clean_region(self) -> str:
+        return self.cleaned_data.get("region") or "us"
 
     def clean(self) -> dict:
         cleaned = super().clean() or {}
@@ -80,8 +88,8 @@ class BillingConnectionAdmin(admin.ModelAdmin):
     list_filter = ["provider", "dry_run"]
     readonly_fields = ["keys", "checked_at", "check_result"]
     fieldsets = [
-        (None, {"fields": ["app", "provider", "site", "keys", "new_test_api_key", "new_live_api_key", "api_base",
-                           "dry_run", "checked_at", "check_result"]}),
+        (None, {"fields": ["app", "provider", "site", "region", "keys", "new_test_api_key", "new_live_api_key",
+                           "api_base", "dry_run", "checked_at", "check_result"]}),
         ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_invoice_now", "cancel_scope"]}),
     ]
 

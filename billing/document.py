@@ -1,7 +1,7 @@
 """The flow document's `billing` section (docs/flow-format.md): the provider and the App's choices,
 never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
 
-    "billing": {"provider": "stripe", "site": "", "dry_run": false,
+    "billing": {"provider": "stripe", "site": "", "region": "us" (Recurly only), "dry_run": false,
                 "cancel": {"timing": "period_end", "prorate": false, "invoice_now": false, "scope": "named"}}
 
 `null` means "not connected" (an import removes the connection); a document without the section leaves
@@ -25,7 +25,7 @@ CANCEL_FIELDS = {
     "invoice_now": ("cancel_invoice_now", None),
     "scope": ("cancel_scope", BillingConnection.CancelScope.values),
 }
-TOP_FIELDS = {"provider", "site", "dry_run", "cancel"}
+TOP_FIELDS = {"provider", "site", "region", "dry_run", "cancel"}
 SECRET_WORDS = ("key", "secret", "token", "password")
 
 
@@ -39,6 +39,7 @@ class BillingSection:
         return {
             "provider": connection.provider,
             "site": connection.site,
+            **({"region": connection.region} if connection.provider == "recurly" else {}),
             "dry_run": connection.dry_run,
             "cancel": {name: getattr(connection, column) for name, (column, _) in CANCEL_FIELDS.items()},
         }
@@ -62,6 +63,8 @@ class BillingSection:
             problems.append(f"{path}.site: must be a string")
         elif provider == "chargebee" and not value.get("site") and not _connected_site(app_id):
             problems.append(f"{path}.site: Chargebee needs the site name (acme in acme.chargebee.com)")
+        if value.get("region", "us") not in ("us", "eu"):
+            problems.append(f"{path}.region: must be us or eu (Recurly's regions)")
         if not isinstance(value.get("dry_run", False), bool):
             problems.append(f"{path}.dry_run: must be true or false")
         elif not _dry_run(value, app_id) and not _has_key(app_id, provider):
@@ -92,6 +95,8 @@ class BillingSection:
                    if name in value.get("cancel", {})}
         if "dry_run" in value:
             choices["dry_run"] = value["dry_run"]
+        if "region" in value:
+            choices["region"] = value["region"]
         connection = services.connection_save(app=app, provider=value["provider"],
                                               site=value.get("site") if "site" in value else None, **choices)
         if not connection.api_key:

@@ -30,6 +30,9 @@ class BillingConnection(models.Model):
     live_api_key = EncryptedTextField(blank=True, default="", editable=False)
     site = models.CharField(max_length=100, blank=True, help_text=_("Chargebee only: the site name (acme in "
                                                                     "acme.chargebee.com)."))
+    region = models.CharField(
+        max_length=2, choices=[("us", "US (v3.recurly.com)"), ("eu", "EU (v3.eu.recurly.com)")], default="us",
+        help_text=_("Recurly only: the region the Recurly site is hosted in."))
     api_base = models.URLField(
         _("API address"), blank=True,
         help_text=_("Blank: the provider's own service. Another address (a provider's test server, a local "
@@ -61,7 +64,8 @@ class BillingConnection(models.Model):
         return self.live_api_key if self.app.is_live else self.test_api_key
 
     def credentials(self, *, timeout: float) -> Credentials:
-        return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout)
+        return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout,
+                           region=self.region)
 
     def clean(self) -> None:
         """Refused at save: an API address billing may not send a key to (billing.addresses), a key of

@@ -65,6 +65,7 @@ class Credentials:
     site: str = ""  # Chargebee's site name (acme in acme.chargebee.com); unused elsewhere
     api_base: str = ""
     timeout: float = 20.0
+    region: str = "us"  # Recurly's data region: "us" (v3.recurly.com) or "eu" (v3.eu.recurly.com)
 
 
 @dataclass(frozen=True)

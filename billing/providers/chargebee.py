@@ -9,7 +9,8 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
   POST /subscriptions/{id}/update_for_items with `coupon_ids[0]` (added to the list, not replacing it).
   Done: the coupon is among the subscription's `coupons`.
 - pause: POST /subscriptions/{id}/pause with `pause_option=immediately` and `resume_date` (the date on
-  our row), N calendar months from the first attempt. Done: status `paused`, or a pause already scheduled (`pause_date` set).
+  our row), N calendar months from the first attempt. Done: status `paused`, or a pause already
+  scheduled (`pause_date` set).
 - plan change: GET /item_prices/{id} first (the plan must be a `plan` item price), then
   POST /subscriptions/{id}/update_for_items with `subscription_items[item_price_id][0]` and
   `change_option=immediately` (with `prorate`) or `change_option=end_of_term`. Done: the plan item is

@@ -58,7 +58,7 @@ from brightback_site import ssrf
 
 from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
 
-RECURLY_HOST = "v3.recurly.com"
+RECURLY_HOSTS = {"us": "v3.recurly.com", "eu": "v3.eu.recurly.com"}  # the SDK's own, by `region`
 BILLABLE_STATES = ("active", "canceled", "future", "paused")
 ENDED_STATES = ("expired", "failed")
 T = TypeVar("T")
@@ -115,7 +115,10 @@ def _connection(credentials: Credentials) -> _Connection:
     its private connection (`Client._BaseClient__conn`) is replaced by ours."""
     base = credentials.api_base.strip()
     if not base:
-        own = _HTTPSConnection(RECURLY_HOST, 443, timeout=credentials.timeout)
+        host = RECURLY_HOSTS.get(credentials.region)
+        if host is None:
+            raise ProviderError(f"Recurly has no region {credentials.region!r}: it is us or eu.", retryable=False)
+        own = _HTTPSConnection(host, 443, timeout=credentials.timeout)
         own.check_peer = True
         return own
     url = urlsplit(base)

@@ -214,3 +214,31 @@ def test_an_api_base_with_a_path_keeps_it_in_front_of_every_request(fake) -> Non
     with pytest.raises(ProviderError):  # the local Recurly serves no prefix: proof the request went there
         provider_for("recurly", prefixed).subscription_get("abc")
     assert [r["path"] for r in fake.received] == ["/recurly/subscriptions/abc"]
+
+
+@pytest.mark.parametrize(("region", "host"), [("us", "v3.recurly.com"), ("eu", "v3.eu.recurly.com")])
+def test_a_site_is_reached_at_its_regions_host(region: str, host: str) -> None:
+    # Recurly's own hosts cannot be reached from a test: the connection the SDK would use is inspected.
+    provider = provider_for("recurly", Credentials(api_key="k", region=region))
+    provider._client  # noqa: B018 - builds the SDK client and its connection
+    assert (provider._conn.host, provider._conn.port, provider._conn.check_peer) == (host, 443, True)
+
+
+def test_an_eu_connection_is_kept_from_the_command_to_the_document(demo_app, monkeypatch) -> None:  # noqa: ANN001
+    import io
+
+    from django.core.management import call_command
+
+    from billing.models import BillingConnection
+    from flows.flow_document import document_export, document_import
+
+    monkeypatch.setenv("RECURLY_KEY", "recurly_key")
+    call_command("billing_connect", "demo", "recurly", "--api-key-env", "RECURLY_KEY", "--region", "eu",
+                 stdout=io.StringIO())
+    connection = BillingConnection.objects.get()
+    assert connection.region == "eu" and connection.credentials(timeout=1).region == "eu"
+    document = document_export(app=demo_app)
+    assert document["billing"]["region"] == "eu"
+    document_import(document={**document, "billing": {**document["billing"], "region": "us"}})
+    connection.refresh_from_db()
+    assert connection.region == "us"

@@ -90,3 +90,24 @@ def test_a_pause_retried_after_a_timeout_asks_for_the_same_dates_under_the_same_
     assert pauses[0].idempotency_key == pauses[1].idempotency_key
     assert pauses[0].params == pauses[1].params  # the same resume date, worked out once
     assert fake.writes(sub) == 1
+
+
+def test_the_time_limit_covers_every_call_of_the_longest_action(demo_app, fake: StripeFake,  # noqa: ANN001
+                                                                snippet_data) -> None:
+    from billing.tasks import CALLS_PER_ACTION, SOFT_TIME_LIMIT
+    from offers.models import Offer
+
+    creds = fake.credentials()
+    services.connection_save(app=demo_app, provider="stripe", api_key=creds.api_key, api_base=creds.api_base)
+    flow = demo_app.flows.get()
+    Offer.objects.create(flow=flow, title="Pro", code="go-pro", kind=Offer.Kind.PLAN_CHANGE, plan="pro",
+                         plan_change_timing="renewal")
+    sub = fake.seed(customer_id="cus_jane")
+    data = snippet_data(subscription_id=sub, account={"internal_id": "acct_42", "billing_id": "cus_jane"})
+    session = flow_services.session_start(app=demo_app, data=clean_snippet_data(data))
+    decision = flow_services.decision_record(session=session, kind="accept", offer_code="go-pro")
+    action = run(BillingAction.objects.filter(session=decision.session, kind="plan_change").get())
+    assert action.status == "succeeded", action.last_error
+    calls = len(fake.seen())
+    assert calls <= CALLS_PER_ACTION  # the task's time limit allows a full timeout for each
+    assert SOFT_TIME_LIMIT > CALLS_PER_ACTION  # (BILLING_TIMEOUT_SECONDS x CALLS_PER_ACTION + 10)
