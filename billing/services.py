@@ -273,7 +273,9 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
         months = int(request["months"])
         resumes_by_subscription = dict(request.get("resumes_at") or {})
         if subscription_id not in resumes_by_subscription:  # worked out once: a retry sends the same date
-            resumes_by_subscription[subscription_id] = add_months(timezone.now(), months).isoformat()
+            # One meaning everywhere: the pause starts when the period the customer paid for ends.
+            paid_until = provider.subscription_get(subscription_id).current_period_end or timezone.now()
+            resumes_by_subscription[subscription_id] = add_months(paid_until, months).isoformat()
             _keep(action, lease_until, request={**request, "resumes_at": resumes_by_subscription})
         resumes_at = parse_datetime(resumes_by_subscription[subscription_id])
         assert resumes_at is not None

@@ -144,10 +144,14 @@ class BillingProvider(ABC):
     @abstractmethod
     def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
                            idempotency_key: str) -> ActionResult:
-        """Suspend billing for `months` months, resuming by itself at `resumes_at`. The caller works
-        `resumes_at` out once and stores it on its row before calling, so a retry under the same key
-        asks for exactly the same change (Stripe refuses a key reused with other parameters). A
-        provider that counts billing cycles converts `months` itself. Already paused: changed=False."""
+        """Bill nothing for `months` calendar months from the end of the period the customer paid for
+        (the customer keeps what they paid for), then resume by itself at `resumes_at` (= that period
+        end + `months`). The caller works `resumes_at` out once, from a first read, and stores it on
+        its row before calling, so a retry under the same key asks for exactly the same change (Stripe
+        refuses a key reused with other parameters). A provider that counts billing cycles converts
+        `months` to whole cycles of the subscription's plan, or refuses (ProviderError, not retryable,
+        naming the plan's cycle) when they do not divide: never a silently longer pause. Already paused
+        or a pause scheduled: changed=False."""
 
     @abstractmethod
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,

@@ -8,9 +8,9 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
 - coupon: GET /coupons/{id} first, so a coupon the site does not know is named, then
   POST /subscriptions/{id}/update_for_items with `coupon_ids[0]` (added to the list, not replacing it).
   Done: the coupon is among the subscription's `coupons`.
-- pause: POST /subscriptions/{id}/pause with `pause_option=immediately` and `resume_date` (the date on
-  our row), N calendar months from the first attempt. Done: status `paused`, or a pause already
-  scheduled (`pause_date` set).
+- pause: POST /subscriptions/{id}/pause with `pause_option=end_of_term` (the customer keeps the term
+  they paid for) and `resume_date` (the date on our row: the term end plus N calendar months).
+  Done: status `paused`, or a pause already scheduled (`pause_date` set).
 - plan change: GET /item_prices/{id} first (the plan must be a `plan` item price), then
   POST /subscriptions/{id}/update_for_items with `subscription_items[item_price_id][0]` and
   `change_option=immediately` (with `prorate`) or `change_option=end_of_term`. Done: the plan item is
@@ -282,10 +282,12 @@ class ChargebeeProvider(BillingProvider):
         if current.paused:
             return ActionResult(changed=False, summary="already paused", subscription=current)
         resume = resumes_at
-        params = {"pause_option": "immediately", "resume_date": _timestamp(resume)}
+        # end_of_term: the customer keeps the term they paid for; Chargebee pauses when it ends.
+        params = {"pause_option": "end_of_term", "resume_date": _timestamp(resume)}
         after = self._write("pause", subscription_id, lambda c: c.Subscription.pause(
             subscription_id, params, headers=self._keyed(idempotency_key)))
-        return ActionResult(changed=True, summary=f"paused until {resume.date().isoformat()}", subscription=after)
+        return ActionResult(changed=True, summary=f"pauses at the term end, until {resume.date().isoformat()}",
+                            subscription=after)
 
     def _scheduled_plan(self, subscription_id: str) -> str:
         raw = self._call(

@@ -19,9 +19,11 @@ the v2021-02-25 description does not document: exactly once rests on reading fir
 - coupon: `GET /coupons/code-{coupon}` first (an unknown coupon is named in the error), then
   `POST /accounts/{account}/coupon_redemptions/active {"coupon_id", "subscription_id"}`; the
   subscription is sent when the coupon is redeemed on subscriptions (`redemption_resource`).
-- pause: `PUT /subscriptions/{id}/pause {"remaining_pause_cycles": months}`: Recurly pauses from the
-  next bill date for that many billing cycles and resumes by itself. Zero would cancel a scheduled
-  pause, so it is refused here.
+- pause: `GET /plans/code-{plan}` (its billing cycle), then `PUT /subscriptions/{id}/pause
+  {"remaining_pause_cycles": cycles}`: Recurly pauses from the next bill date (the end of the period
+  paid for) for that many billing cycles and resumes by itself. N months become N / (months per cycle)
+  whole cycles, or the pause is refused (3 months on a yearly plan): never three years. Zero would
+  cancel a scheduled pause, so it is refused here.
 - plan change: `GET /plans/code-{plan}` first, then `POST /subscriptions/{id}/change {"plan_code",
   "timeframe": "now"|"renewal"}`; a change at renewal shows as the subscription's `pending_change`.
   This API version has no proration switch: a change now is prorated by Recurly, one at renewal has
@@ -300,10 +302,25 @@ class RecurlyProvider(BillingProvider):
         sub = self._read(subscription_id)
         if sub.state == "paused" or getattr(sub, "paused_at", None) is not None:
             return self._result(False, f"already paused ({_day(getattr(sub, 'paused_at', None))})", sub)
+        cycles = self._pause_cycles(sub.plan.code, months)
         sub = self._call(f"pause subscription {subscription_id}", lambda: self._client.pause_subscription(
-            subscription_id, {"remaining_pause_cycles": months}, **self._write(idempotency_key)))
-        return self._result(True, f"paused for {months} billing cycle{'s' if months != 1 else ''} from "
-                                  f"{_day(getattr(sub, 'paused_at', None))}", sub)
+            subscription_id, {"remaining_pause_cycles": cycles}, **self._write(idempotency_key)))
+        return self._result(True, f"paused for {months} month{'s' if months != 1 else ''} ({cycles} billing "
+                                  f"cycle{'s' if cycles != 1 else ''}) from {_day(getattr(sub, 'paused_at', None))}",
+                            sub)
+
+    def _pause_cycles(self, plan_code: str, months: int) -> int:
+        """Recurly counts a pause in billing cycles of the plan: N months become N / (months per cycle)
+        whole cycles, or the pause is refused (a 3-month pause is not 3 cycles of a yearly plan)."""
+        plan = self._call(f"look up plan {plan_code}", lambda: self._client.get_plan(f"code-{plan_code}"),
+                          missing=f"plan {plan_code}")
+        unit, length = getattr(plan, "interval_unit", None), int(getattr(plan, "interval_length", 0) or 0)
+        if unit != "months" or length < 1 or months % length:
+            cycle = f"{length} {unit}" if unit and length else "unknown"
+            raise ProviderError(f"A pause of {months} month{'s' if months != 1 else ''} is not a whole number of "
+                                f"billing cycles of Recurly plan {plan_code} (one cycle is {cycle}); offer this "
+                                "pause to plans it divides, or change its months", retryable=False)
+        return months // length
 
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
                     idempotency_key: str) -> ActionResult:

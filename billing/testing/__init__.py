@@ -42,6 +42,7 @@ class Remote:
     pending_plan: str  # the plan it moves to at renewal; "" when none is scheduled
     trial_end: datetime | None
     next_bill_at: datetime | None
+    pause_resumes_at: datetime | None = None  # when a pause in force or scheduled ends (billing resumes)
 
 
 class FakeBilling(Protocol):

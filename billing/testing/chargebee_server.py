@@ -365,6 +365,7 @@ class ChargebeeFake(FaultsMixin):
                           cancel_at_period_end=sub.status == "non_renewing", coupons=tuple(sub.coupons),
                           paused=sub.status == "paused" or sub.pause_date is not None, plan=sub.plan,
                           pending_plan=sub.pending_plan, trial_end=when(sub.trial_end),
+                          pause_resumes_at=when(sub.resume_date),
                           next_bill_at=when(sub.term_end if sub.status in ("active", "in_trial", "non_renewing")
                                             else None))
 
@@ -553,12 +554,15 @@ class ChargebeeFake(FaultsMixin):
             raise ApiError(400, "The subscription has scheduled changes; remove them before pausing.",
                            code="operation_failed", type_="operation_failed")
         option, now = params.get("pause_option", "immediately"), int(time.time())
-        if option != "immediately":
+        if option not in ("immediately", "end_of_term"):
             raise wrong("pause_option", f"pause_option : {option} is not supported by this server")
+        starts = now if option == "immediately" else sub.term_end
         resume = params.get("resume_date")
-        if resume is not None and resume <= now:
-            raise wrong("resume_date", "resume_date : must be in the future")
-        sub.status, sub.pause_date, sub.resume_date = "paused", now, resume
+        if resume is not None and resume <= starts:
+            raise wrong("resume_date", "resume_date : must be after the pause date")
+        if option == "immediately":
+            sub.status = "paused"
+        sub.pause_date, sub.resume_date = starts, resume  # end_of_term: scheduled, active until then
         return self._with_customer(sub)
 
     def _change_term_end(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -253,7 +253,8 @@ class StripeFake(FaultsMixin):
         return Remote(status=sub.status, canceled=canceled, cancel_at_period_end=bool(sub.cancel_at_period_end),
                       coupons=tuple(d["source"]["coupon"] for d in sub._discounts),
                       paused=sub.pause_collection is not None, plan=plan, pending_plan=pending,
-                      trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end))
+                      trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end),
+                      pause_resumes_at=when((sub.pause_collection or {}).get("resumes_at")))
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])

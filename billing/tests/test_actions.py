@@ -108,6 +108,19 @@ def test_accepting_a_pause_pauses_billing(connect, decide, fake_billing) -> None
     assert fake_billing.remote(sub).paused
 
 
+def test_a_pause_starts_when_the_period_paid_for_ends_and_lasts_its_months(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    from billing.services import add_months
+
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    paid_until = fake_billing.remote(sub).next_bill_at
+    action = run(the_action(decide("accept", subscription_id=sub, reason_code="not-using", offer_code="pause-2")))
+    assert action.status == "succeeded", action.last_error
+    remote = fake_billing.remote(sub)
+    assert remote.paused and remote.status == "active"  # the customer keeps the period they paid for
+    assert abs((remote.pause_resumes_at - add_months(paid_until, 2)).total_seconds()) < 2
+
+
 @pytest.mark.parametrize("timing", ["", "renewal"])
 def test_accepting_a_plan_change_moves_the_plan_now_or_at_renewal(connect, decide, demo_app, fake_billing,  # noqa: ANN001
                                                                   timing) -> None:

@@ -107,13 +107,16 @@ def test_a_subscription_set_to_end_can_still_be_canceled_now(fake, provider) -> 
     assert form(writes_sent(fake)[1]) == {"end_of_term": "false", "credit_option_for_current_term_charges": "none"}
 
 
-def test_pause_resumes_by_itself_after_the_months_asked(fake, provider) -> None:  # noqa: ANN001
+def test_pause_waits_for_the_term_paid_for_and_resumes_on_the_date_asked(fake, provider) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_pause")
-    provider.subscription_pause(sub, months=3, resumes_at=months_ahead(3), idempotency_key="k")
+    term_end = fake.remote(sub).next_bill_at
+    resumes_at = add_months(term_end, 3)
+    provider.subscription_pause(sub, months=3, resumes_at=resumes_at, idempotency_key="k")
     sent = form(writes_sent(fake)[0])
-    assert sent["pause_option"] == "immediately"
-    resume = datetime.fromtimestamp(int(sent["resume_date"]), UTC)
-    assert abs((resume - add_months(datetime.now(UTC), 3)).total_seconds()) < 5
+    assert sent["pause_option"] == "end_of_term"
+    assert datetime.fromtimestamp(int(sent["resume_date"]), UTC) == resumes_at
+    remote = fake.remote(sub)
+    assert remote.status == "active" and remote.paused and remote.pause_resumes_at == resumes_at
 
 
 def test_a_plan_change_at_renewal_is_scheduled_and_read_back_as_scheduled(fake, provider) -> None:  # noqa: ANN001

@@ -242,3 +242,17 @@ def test_an_eu_connection_is_kept_from_the_command_to_the_document(demo_app, mon
     document_import(document={**document, "billing": {**document["billing"], "region": "us"}})
     connection.refresh_from_db()
     assert connection.region == "us"
+
+
+def test_a_pause_counts_whole_cycles_of_the_plan_and_never_three_years(fake) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials())
+    yearly = fake.seed(customer_id="cus_yearly", plan="annual")
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_pause(yearly, months=3, resumes_at=months_ahead(3), idempotency_key="k3")
+    assert caught.value.retryable is False and "one cycle is 12 months" in caught.value.message
+    assert not fake.remote(yearly).paused and fake.writes(yearly) == 0
+
+    result = provider.subscription_pause(yearly, months=12, resumes_at=months_ahead(12), idempotency_key="k12")
+    assert result.changed and result.subscription.raw_status["remaining_pause_cycles"] == 1
+    remote = fake.remote(yearly)
+    assert remote.pause_resumes_at == add_months(remote.next_bill_at, 12)

@@ -75,7 +75,7 @@ def test_a_pause_retried_after_a_timeout_asks_for_the_same_dates_under_the_same_
     decision = flow_services.decision_record(session=session, kind="accept", reason_code="not-using",
                                              offer_code="pause-2")
     action = BillingAction.objects.filter(session=decision.session, kind="pause").get()
-    fake.stall_next(4.0, after=1)  # the read answers; the pause itself outlives our timeout, then applies
+    fake.stall_next(4.0, after=2)  # the reads answer; the pause itself outlives our timeout, then applies
 
     action = run(action)  # times out: no answer, so the next attempt keeps the key
     assert (action.status, action.last_status_code) == ("pending", None), action.last_error
