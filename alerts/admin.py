@@ -11,13 +11,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from brightback_site.badges import badge
+from flows.admin_access import AppScopedAdmin
 from flows.models import Event
 
 from . import selectors, services
@@ -92,7 +92,7 @@ class AlertRuleForm(forms.ModelForm):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):
+class AlertRuleAdmin(AppScopedAdmin):
     form = AlertRuleForm
     change_form_template = "admin/alerts/alertrule/change_form.html"
     list_display = ["__str__", "app", "event_list", "recipient_list", "has_slack", "live_only", "test_link"]
@@ -128,9 +128,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
     def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: exactly what each destination receives for a made-up event; POST: send it, marked as a test."""
-        rule = get_object_or_404(AlertRule.objects.select_related("app"), pk=object_id)
-        if not self.has_view_or_change_permission(request, rule):
-            raise PermissionDenied
+        rule = self.checked_object(request, object_id, "view")
         event_type = request.POST.get("event") or request.GET.get("event") or rule.events[0]
         if event_type not in Event.Type.values:
             return HttpResponse(f"Unknown event type {event_type!r}.", status=400, content_type="text/plain")
@@ -158,7 +156,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertSettings)
-class AlertSettingsAdmin(admin.ModelAdmin):
+class AlertSettingsAdmin(AppScopedAdmin):
     list_display = ["app", "response_business_days", "customer_acknowledgement", "cancellation_receipt"]
     list_select_related = ["app"]
     fields = ["app", "response_business_days", "customer_acknowledgement", "cancellation_receipt",
@@ -166,7 +164,7 @@ class AlertSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertDelivery)
-class AlertDeliveryAdmin(admin.ModelAdmin):
+class AlertDeliveryAdmin(AppScopedAdmin):
     change_form_template = "admin/alerts/alertdelivery/change_form.html"
     list_display = ["created_at", "event_type", "kind", "destination", "session_link", "status_badge",
                     "attempt_count", "short_error", "next_attempt_at"]
@@ -225,15 +223,15 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        delivery = get_object_or_404(AlertDelivery, pk=object_id)
-        if request.method == "POST" and self.has_change_permission(request, delivery):
+        delivery = self.checked_object(request, object_id, "change")
+        if request.method == "POST":
             if services.delivery_resend(delivery=delivery):
                 self.message_user(request, "Queued to be sent again.", messages.SUCCESS)
             else:
                 self.message_user(request, "It is being sent right now; try again in a moment.", messages.WARNING)
         return HttpResponseRedirect(reverse("admin:alerts_alertdelivery_change", args=[delivery.pk]))
 
-    @admin.action(description="Re-send (fresh retry schedule)")
+    @admin.action(description="Re-send (fresh retry schedule)", permissions=["change"])
     def resend(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         queued = sum(services.delivery_resend(delivery=d) for d in queryset)
         self.message_user(request, f"{queued} alert(s) queued to be sent again.")

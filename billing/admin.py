@@ -7,11 +7,11 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from brightback_site.badges import badge
+from flows.admin_access import AppScopedAdmin
 
 from . import services
 from .models import BillingAction, BillingConnection
@@ -81,7 +81,7 @@ class ConnectionForm(forms.ModelForm):
 
 
 @admin.register(BillingConnection)
-class BillingConnectionAdmin(admin.ModelAdmin):
+class BillingConnectionAdmin(AppScopedAdmin):
     form = ConnectionForm
     change_form_template = "admin/billing/billingconnection/change_form.html"
     list_display = ["app", "provider", "dry_run", "cancel_timing", "cancel_scope", "checked_at", "check_result"]
@@ -105,8 +105,8 @@ class BillingConnectionAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def check_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        connection = get_object_or_404(BillingConnection.objects.select_related("app"), pk=object_id)
-        if request.method == "POST" and self.has_change_permission(request, connection):
+        connection = self.checked_object(request, object_id, "change")
+        if request.method == "POST":
             try:
                 found = connection_check(connection=connection)
             except ProviderError as exc:
@@ -120,7 +120,7 @@ class BillingConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingAction)
-class BillingActionAdmin(admin.ModelAdmin):
+class BillingActionAdmin(AppScopedAdmin):
     change_form_template = "admin/billing/billingaction/change_form.html"
     list_display = ["created_at", "kind", "app", "session_link", "provider", "status_badge", "subscriptions",
                     "attempt_count", "short_summary", "next_attempt_at"]
@@ -188,9 +188,8 @@ class BillingActionAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        action = get_object_or_404(BillingAction, pk=object_id)
-        if request.method == "POST" and self.has_view_permission(request, action) and request.user.has_perm(
-                "billing.change_billingaction"):
+        action = self.checked_object(request, object_id, "change")
+        if request.method == "POST":
             if action_retry(action=action):
                 self.message_user(request, f"{action.public_id} queued to run again.", messages.SUCCESS)
             else:

@@ -7,8 +7,9 @@ from contextvars import ContextVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import display_for_value, unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import display_for_value
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -23,7 +24,8 @@ from django.utils.translation import gettext_lazy as _
 from offers.admin import OfferInline
 
 from . import admin_views, services, timeline
-from .models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
+from .admin_access import ActionsNamePermissions, AppScopedAdmin, TabularInline, app_scope
+from .models import App, AppAccess, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 
 # The request whose session page is being drawn (CancelSessionAdmin.change_view sets it).
 _viewing: ContextVar[HttpRequest | None] = ContextVar("session_admin_request", default=None)
@@ -39,16 +41,60 @@ def _pretty_json(value: object) -> SafeString:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
 
 
+# --- Staff ----------------------------------------------------------------------------------------
+# Django's own user and group pages, with the same rule for actions as every other page.
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class StaffUserAdmin(ActionsNamePermissions, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class StaffGroupAdmin(ActionsNamePermissions, GroupAdmin):
+    pass
+
+
 # --- Apps -----------------------------------------------------------------------------------------
 
+class AppAccessInline(TabularInline):
+    """Who of the staff reads (viewer) or changes (editor) this App; superusers always reach it."""
+
+    model = AppAccess
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    extra = 0
+    verbose_name = _("staff member with access")
+    verbose_name_plural = _("staff access (superusers reach every App; other staff only the Apps listed here)")
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if db_field.name == "user":
+            kwargs["queryset"] = db_field.related_model.objects.filter(is_staff=True, is_active=True,
+                                                                       is_superuser=False).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(App)
-class AppAdmin(admin.ModelAdmin):
+class AppAdmin(AppScopedAdmin):
+    app_path = ""
     list_display = ("name", "app_id", "mode", "support_email", "created_at")
     list_filter = ("mode",)
     search_fields = ("name", "app_id", "support_email")
     fields = ("name", "app_id", "mode", "allowed_return_hosts", "allowed_origins", "support_email",
               "offer_blocklist", "secret_hint", "created_at")
     readonly_fields = ("secret_hint", "created_at")
+    inlines = [AppAccessInline]
+
+    def get_inlines(self, request: HttpRequest, obj: App | None) -> list:
+        # Access is granted to an App that exists: on its page, once created.
+        return self.inlines if obj is not None else []
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A new App belongs to no one yet: the model permission alone decides, and its creator edits it.
+        return admin.ModelAdmin.has_add_permission(self, request)
 
     def get_readonly_fields(self, request: HttpRequest, obj: App | None = None) -> tuple[str, ...]:
         # Pages embed the app_id: changing it would break every one of them.
@@ -62,7 +108,12 @@ class AppAdmin(admin.ModelAdmin):
             "hint": admin_views.secret_hint(obj.secret)}
 
     def save_model(self, request: HttpRequest, obj: App, form, change: bool) -> None:  # noqa: ANN001
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            admin.ModelAdmin.save_model(self, request, obj, form, change)
+            if not request.user.is_superuser:
+                services.app_access_grant(app=obj, user=request.user, role=AppAccess.Role.EDITOR)
         if not obj.return_hosts:
             messages.warning(request, _(
                 "%(app)s has no allowed return-URL hosts: every return URL will be refused, so /precancel "
@@ -89,11 +140,7 @@ class AppAdmin(admin.ModelAdmin):
         ]
 
     def rotate_secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        app = self.get_object(request, unquote(object_id))
-        if app is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, app):
-            raise PermissionDenied
+        app = self.checked_object(request, object_id, "change")
         if request.method == "POST":
             secret = services.app_rotate_secret(app=app)
             self.log_change(request, app, [{"changed": {"fields": ["secret"]}}])
@@ -105,7 +152,7 @@ class AppAdmin(admin.ModelAdmin):
 
 # --- Flows ----------------------------------------------------------------------------------------
 
-class ReasonInline(admin.TabularInline):
+class ReasonInline(TabularInline):
     model = Reason
     fields = ("position", "code", "label", "wants_feedback", "is_active")
     ordering = ("position", "id")
@@ -119,7 +166,7 @@ class VariantForm(forms.ModelForm):
         widgets = {"intro": forms.Textarea(attrs={"rows": 2, "cols": 30})}
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(TabularInline):
     """The flow's experiment: each variant's share of new customers, its offers and copy."""
 
     model = Variant
@@ -131,7 +178,7 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Audience)
-class AudienceAdmin(admin.ModelAdmin):
+class AudienceAdmin(AppScopedAdmin):
     list_display = ("name", "app", "position", "flow", "is_active")
     list_select_related = ("app", "flow")
     list_filter = ("is_active", "app")
@@ -147,7 +194,7 @@ class AudienceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Flow)
-class FlowAdmin(admin.ModelAdmin):
+class FlowAdmin(AppScopedAdmin):
     list_display = ("name", "app", "is_active", "priority", "languages", "updated_at")
     list_select_related = ("app",)
     list_filter = ("is_active", "app")
@@ -183,17 +230,14 @@ class FlowAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        flow = self.get_object(request, unquote(object_id))
-        if flow is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_view_permission(request, flow):
-            raise PermissionDenied
+        # A preview's POST shows what a decision would do and records nothing: reading is enough.
+        flow = self.checked_object(request, object_id, "view")
         return admin_views.flow_preview(request, flow=flow)
 
 
 # --- Results (read-only) --------------------------------------------------------------------------
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AppScopedAdmin):
     """Results are facts: staff read them; only the cancel flow writes them."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -262,10 +306,13 @@ class CancelSessionAdmin(ReadOnlyAdmin):
     def timeline(self, obj: CancelSession) -> SafeString:
         request = _viewing.get()
         here = reverse("admin:flows_cancelsession_change", args=[obj.pk])
+        # Buttons (a billing action's Retry) only for those who edit this App; their page checks the rest.
+        editable = app_scope(request, editing=True) if request is not None else frozenset()
+        may_press = editable is None or obj.app_id in editable
 
         def what(entry: timeline.Entry) -> SafeString | str:
             title = format_html('<a href="{}">{}</a>', entry.url, entry.title) if entry.url else entry.title
-            if entry.action is None or request is None:
+            if entry.action is None or request is None or not may_press:
                 return title
             label, url = entry.action
             return format_html(
@@ -297,6 +344,7 @@ class CancelSessionAdmin(ReadOnlyAdmin):
 
 @admin.register(Decision)
 class DecisionAdmin(ReadOnlyAdmin):
+    app_path = "session__app"
     list_display = ("session_id", "app", "kind", "reason_code", "offer_code", "created_at")
     list_select_related = ("session", "session__app")
     list_filter = ("kind", "session__app")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -403,6 +404,33 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.type}"
+
+
+class AppAccess(models.Model):
+    """A staff member's access to one App: reading its rows (viewer) or also changing them (editor).
+
+    Superusers see every App. Any other staff user sees only the Apps granted here, and changes only
+    those where they are an editor, and then only what their Django permissions allow: the role is a
+    ceiling on the permissions, never a grant of more.
+    """
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", _("viewer (reads only)")
+        EDITOR = "editor", _("editor (changes what their permissions allow)")
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="staff_access")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_access")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["app", "user"]
+        verbose_name = _("staff access")
+        verbose_name_plural = _("staff access")
+        constraints = [models.UniqueConstraint(fields=["app", "user"], name="app_access_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.app}"
 
 
 def readable_text_on(hex_colour: str) -> str:

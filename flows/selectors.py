@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
-from .models import App, CancelSession, Decision, Flow, Reason, Variant
+from .models import App, AppAccess, CancelSession, Decision, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -372,3 +372,21 @@ def forget_published_content(*, flow_ids: list[int]) -> None:
 def apps_allowing_origin(origin: str) -> bool:
     origin = origin.rstrip("/").lower()
     return any(origin in app.origins for app in App.objects.filter(allowed_origins__icontains=origin))
+
+
+# --- staff access per App -------------------------------------------------------------------------
+
+def staff_app_ids(user: Any, *, editing: bool = False) -> frozenset[int] | None:
+    """The pks of the Apps a staff user may read (or, `editing`, change); None means every App.
+
+    Superusers reach every App; anyone else only the Apps granted to them (flows.AppAccess), so a user
+    with no grant sees nothing. Django's permissions still decide what they may do within those Apps.
+    """
+    if not getattr(user, "is_active", False):
+        return frozenset()
+    if user.is_superuser:
+        return None
+    grants = AppAccess.objects.filter(user_id=user.pk)
+    if editing:
+        grants = grants.filter(role=AppAccess.Role.EDITOR)
+    return frozenset(grants.values_list("app_id", flat=True))

@@ -19,10 +19,12 @@ from django.utils.module_loading import import_string
 from audiences import facts
 
 from . import experiments, ids, routing, selectors, signing
-from .models import App, CancelSession, Decision, Event, Flow, Reason
+from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason
 from .snippet_data import OFFER_URL, URL_FIELDS
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from offers.models import Offer
 
 logger = logging.getLogger(__name__)
@@ -366,6 +368,21 @@ def app_rotate_secret(*, app: App) -> str:
     selectors.app_changed(app_id=app.app_id)
     app.secret = secret
     return secret
+
+
+def app_access_grant(*, app: App, user: User, role: str) -> AppAccess:
+    """Let a staff user read (viewer) or also change (editor) one App's rows; a second grant replaces
+    the first's role."""
+    if role not in AppAccess.Role.values:
+        raise ValueError(f"role must be one of {', '.join(AppAccess.Role.values)}")
+    access, _created = AppAccess.objects.update_or_create(app=app, user=user, defaults={"role": role})
+    return access
+
+
+def app_access_revoke(*, app: App, user: User) -> bool:
+    """Take one App away from a staff user; False when they had no access to it."""
+    deleted, _rows = AppAccess.objects.filter(app=app, user=user).delete()
+    return deleted > 0
 
 
 # --- lifecycle: abandoned sessions and confirmed saves (run by beat) ----------------------------

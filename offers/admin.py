@@ -8,6 +8,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from flows.admin_access import AppScopedAdmin, StackedInline, app_scope, in_apps
 from flows.models import Audience, Reason
 
 from .models import Offer
@@ -75,7 +76,7 @@ class OfferForm(forms.ModelForm):
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class OfferInline(admin.StackedInline):
+class OfferInline(StackedInline):
     """A Flow's offers, edited on the Flow's page; reasons are limited to that flow's reasons."""
 
     model = Offer
@@ -102,7 +103,8 @@ class OfferInline(admin.StackedInline):
 
 
 @admin.register(Offer)
-class OfferAdmin(admin.ModelAdmin):
+class OfferAdmin(AppScopedAdmin):
+    app_path = "flow__app"
     form = OfferForm
     formfield_overrides = URL_FIELDS
     fieldsets = [(None, {"fields": ("flow",)}), *FIELDSETS]
@@ -127,6 +129,7 @@ class OfferAdmin(admin.ModelAdmin):
             reasons.queryset = Reason.objects.filter(flow_id=obj.flow_id)
             form.base_fields["audiences"].queryset = Audience.objects.filter(app_id=obj.flow.app_id)
         else:
-            reasons.queryset = Reason.objects.select_related("flow", "flow__app")
+            reasons.queryset = in_apps(Reason.objects.select_related("flow", "flow__app"), "flow__app",
+                                       app_scope(request, editing=True))
             reasons.label_from_instance = lambda r: f"{r.flow.app.app_id} / {r.flow.name}: {r.label} ({r.code})"
         return form

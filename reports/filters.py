@@ -42,13 +42,19 @@ class ReportFilterForm(forms.Form):
     variant = VariantChoice(Variant.objects.select_related("flow").order_by("flow__name", "code"), required=False,
                             empty_label=_("All variants"))
 
-    def __init__(self, data=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+    def __init__(self, data=None, *, apps: frozenset[int] | None = None, **kwargs) -> None:  # noqa: ANN001, ANN003
         # Show the range the numbers cover: the default one is written into the date inputs too.
         if data is not None and not (data.get("start") or data.get("end")):
             data = data.copy()
             end = days.today()
             data["start"], data["end"] = (end - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), end.isoformat()
         super().__init__(data, **kwargs)
+        # Staff limited to some Apps choose among those only; anything else is "not one of the choices".
+        self.apps = apps
+        if apps is not None:
+            for name, path in (("app", "pk"), ("flow", "app"), ("audience", "app"), ("variant", "flow__app")):
+                field = self.fields[name]
+                field.queryset = field.queryset.filter(**{f"{path}__in": apps})  # type: ignore[attr-defined]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -68,4 +74,5 @@ class ReportFilterForm(forms.Form):
                             app_id=data["app"].pk if data.get("app") else None,
                             flow_id=data["flow"].pk if data.get("flow") else None,
                             audience_id=data["audience"].pk if data.get("audience") else None,
-                            variant_id=data["variant"].pk if data.get("variant") else None)
+                            variant_id=data["variant"].pk if data.get("variant") else None,
+                            app_ids=self.apps)

@@ -28,12 +28,16 @@ class ReportFilter:
     flow_id: int | None = None
     audience_id: int | None = None
     variant_id: int | None = None
+    # The Apps the reader may see (flows.admin_access.app_scope); None: every App.
+    app_ids: frozenset[int] | None = None
 
     def rollups(self, model: type[DailyStat] | type[DailyReasonStat] | type[DailyOfferStat]) -> QuerySet:
         rows = model.objects.filter(day__gte=self.first_day, day__lte=self.last_day)
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
                 rows = rows.filter(**{name: getattr(self, name)})
+        if self.app_ids is not None:
+            rows = rows.filter(app_id__in=self.app_ids)
         return rows.order_by()
 
     def sessions(self, prefix: str = "") -> Q:
@@ -42,6 +46,8 @@ class ReportFilter:
         for name in ("app_id", "flow_id", "audience_id", "variant_id"):
             if getattr(self, name) is not None:
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
+        if self.app_ids is not None:
+            q &= Q(**{f"{prefix}app_id__in": self.app_ids})
         return q
 
 
@@ -143,6 +149,7 @@ def offers(report: ReportFilter) -> list[dict[str, Any]]:
     result = [dict(row) for row in rows]
     titles = dict(Offer.objects.filter(code__in=[row["offer_code"] for row in result])
                   .filter(**({"flow__app_id": report.app_id} if report.app_id else {}))
+                  .filter(**({"flow__app_id__in": report.app_ids} if report.app_ids is not None else {}))
                   .order_by("code", "-is_active", "-id").values_list("code", "title").distinct())
     for row in result:
         row["title"] = titles.get(row["offer_code"], "")
@@ -198,13 +205,15 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None) -> dict[str
     since = now - timedelta(days=settings.SAVE_WATCH_DAYS)
     window = ReportFilter(first_day=days.day_of(since), last_day=days.day_of(now),
                           app_id=report.app_id, flow_id=report.flow_id, audience_id=report.audience_id,
-                          variant_id=report.variant_id)
+                          variant_id=report.variant_id, app_ids=report.app_ids)
     totals = window.rollups(DailyStat).aggregate(saved=Sum(F("nevermind") + F("accepted")), confirmed=Sum("confirmed"),
                                                  value=Sum("revenue_saved"))
     scope = Q()
     for name in ("app_id", "flow_id", "audience_id", "variant_id"):
         if getattr(report, name) is not None:
             scope &= Q(**{f"session__{name}": getattr(report, name)})
+    if report.app_ids is not None:
+        scope &= Q(session__app_id__in=report.app_ids)
     rows = list(Decision.objects.filter(scope, kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT],
                                         created_at__gte=since)
                 .exclude(Exists(Event.objects.filter(session_id=OuterRef("session_id"),

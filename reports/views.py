@@ -1,6 +1,7 @@
 """The report pages under /admin/reports/. Thin: parse the filter, call selectors, render.
 
-Staff need the permission to view cancel sessions. Every page is served with a strict
+Staff need the permission to view cancel sessions, and see only the Apps granted to them (flows.AppAccess).
+Every page is served with a strict
 Content-Security-Policy: the charts are inline SVG, the styles a file of our own, and nothing runs.
 """
 
@@ -18,12 +19,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from flows.admin_access import app_scope
+
 from . import charts, selectors, services
 from .filters import ReportFilterForm
 
 REPORTS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 PERMISSION = "flows.view_cancelsession"
+# A refresh records a RollupRun: that is the permission it needs, beyond reading the reports.
+REFRESH_PERMISSION = "reports.add_rolluprun"
 TABS = [("overview", "Overview"), ("reasons", "Reasons"), ("offers", "Offers"), ("experiments", "Experiments"),
         ("watch_list", "Watch list")]
 
@@ -43,7 +48,8 @@ def staff_report(view: View) -> View:
 
 
 def _page(request: HttpRequest, tab: str, build: Callable[[selectors.ReportFilter], dict]) -> HttpResponse:
-    form = ReportFilterForm(request.GET)  # bound even when empty: clean() fills in the default dates
+    # Bound even when empty: clean() fills in the default dates.
+    form = ReportFilterForm(request.GET, apps=app_scope(request))
     valid = form.is_valid()
     context = {
         **admin.site.each_context(request),
@@ -148,7 +154,7 @@ def _csv_rows(report: selectors.ReportFilter) -> Iterator[str]:
 @require_GET
 @staff_report
 def sessions_csv(request: HttpRequest) -> HttpResponse:
-    form = ReportFilterForm(request.GET)
+    form = ReportFilterForm(request.GET, apps=app_scope(request))
     if not form.is_valid():
         return HttpResponse("; ".join(str(e) for errors in form.errors.values() for e in errors), status=400,
                             content_type="text/plain; charset=utf-8")
@@ -161,6 +167,8 @@ def sessions_csv(request: HttpRequest) -> HttpResponse:
 @require_POST
 @staff_report
 def refresh(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(REFRESH_PERMISSION):
+        raise PermissionDenied
     days = services.rollups_refresh_recent()
     messages.success(request, _("Refreshed the numbers of %(days)s days that can still change.") % {"days": days})
     target = reverse("reports:overview")

@@ -7,9 +7,7 @@ import json
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -17,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from brightback_site.badges import badge
+from flows.admin_access import AppScopedAdmin, TabularInline
 from flows.models import Event
 
 from . import services
@@ -39,7 +38,7 @@ class EndpointForm(forms.ModelForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(AppScopedAdmin):
     form = EndpointForm
     change_form_template = "admin/webhooks/endpoint/change_form.html"
     list_display = ["url", "app", "state_badge", "types", "failing_since", "disabled_at", "log_link"]
@@ -123,9 +122,7 @@ class EndpointAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def rotate_secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        endpoint = get_object_or_404(Endpoint, pk=object_id)
-        if not self.has_change_permission(request, endpoint):
-            raise PermissionDenied
+        endpoint = self.checked_object(request, object_id, "change")
         if request.method != "POST":
             context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": endpoint,
                        "title": "Rotate the signing secret?",
@@ -135,28 +132,28 @@ class EndpointAdmin(admin.ModelAdmin):
         return self._show_secret(request, endpoint, secret, rotated=True)
 
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        endpoint = get_object_or_404(Endpoint, pk=object_id)
-        if request.method == "POST" and self.has_change_permission(request, endpoint):
+        endpoint = self.checked_object(request, object_id, "change")
+        if request.method == "POST":
             delivery = services.endpoint_send_test(endpoint=endpoint)
             self.message_user(request, format_html(
                 'Test event {} queued: <a href="{}">follow its delivery</a>.', delivery.message_id,
                 reverse("admin:webhooks_delivery_change", args=[delivery.pk])), messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]))
 
-    @admin.action(description="Send a test event")
+    @admin.action(description="Send a test event", permissions=["change"])
     def send_test_event(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for endpoint in queryset.select_related("app"):
             services.endpoint_send_test(endpoint=endpoint)
         self.message_user(request, f"Test events queued for {queryset.count()} endpoint(s): see the delivery log.")
 
-    @admin.action(description="Enable (and clear the failure record)")
+    @admin.action(description="Enable (and clear the failure record)", permissions=["change"])
     def enable(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for endpoint in queryset:
             services.endpoint_enable(endpoint=endpoint)
         self.message_user(request, f"{queryset.count()} endpoint(s) enabled.")
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
@@ -173,7 +170,8 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(AppScopedAdmin):
+    app_path = "endpoint__app"
     change_form_template = "admin/webhooks/delivery/change_form.html"
     list_display = ["created_at", "event_type", "message_id", "endpoint_link", "session_link", "status_badge",
                     "attempt_count", "last_answer", "next_attempt_at"]
@@ -222,22 +220,23 @@ class DeliveryAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def redeliver_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        delivery = get_object_or_404(Delivery, pk=object_id)
-        if request.method == "POST" and self.has_change_permission(request, delivery):
+        delivery = self.checked_object(request, object_id, "change")
+        if request.method == "POST":
             if services.delivery_redeliver(delivery=delivery):
                 self.message_user(request, f"{delivery.message_id} queued for redelivery.", messages.SUCCESS)
             else:
                 self.message_user(request, "It is being sent right now; try again in a moment.", messages.WARNING)
         return HttpResponseRedirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
 
-    @admin.action(description="Redeliver (same webhook-id, fresh retry schedule)")
+    @admin.action(description="Redeliver (same webhook-id, fresh retry schedule)", permissions=["change"])
     def redeliver(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         queued = sum(services.delivery_redeliver(delivery=d) for d in queryset)
         self.message_user(request, f"{queued} deliver{'y' if queued == 1 else 'ies'} queued for redelivery.")
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(admin.ModelAdmin):
+class DeliveryAttemptAdmin(AppScopedAdmin):
+    app_path = "delivery__endpoint__app"
     list_display = ["started_at", "delivery_link", "number", "outcome_badge", "status_code", "duration_ms",
                     "short_error"]
     list_filter = ["outcome", "delivery__endpoint__app", "delivery__endpoint"]
