@@ -27,6 +27,7 @@ PROVIDER_HOSTS: dict[str, tuple[str, ...]] = {
     "stripe": ("api.stripe.com",),
     "recurly": ("v3.recurly.com", "v3.eu.recurly.com"),
     "chargebee": (),  # {site}.chargebee.com, see _provider_host
+    "paddle": ("api.paddle.com", "sandbox-api.paddle.com"),
 }
 CHARGEBEE_SITE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 

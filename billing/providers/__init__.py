@@ -7,8 +7,8 @@ from importlib import import_module
 from .base import REGISTRY, BillingProvider, Credentials, ProviderError
 
 # The modules register themselves on import; only each module imports its vendor's SDK.
-PROVIDER_MODULES = ("stripe", "recurly", "chargebee")
-CHOICES = (("stripe", "Stripe"), ("recurly", "Recurly"), ("chargebee", "Chargebee"))
+PROVIDER_MODULES = ("stripe", "recurly", "chargebee", "paddle")
+CHOICES = (("stripe", "Stripe"), ("recurly", "Recurly"), ("chargebee", "Chargebee"), ("paddle", "Paddle"))
 
 
 def provider_class(slug: str) -> type[BillingProvider]:

@@ -26,6 +26,7 @@ FAKES = {
     "stripe": "billing.testing.stripe_server:StripeFake",
     "recurly": "billing.testing.recurly_server:RecurlyFake",
     "chargebee": "billing.testing.chargebee_server:ChargebeeFake",
+    "paddle": "billing.testing.paddle_server:PaddleFake",
 }
 
 
