@@ -133,6 +133,19 @@ def _check_request(method: str, template: str, path: str, query: dict[str, str],
         raise SpecError(400, "bad_request", f"{str(exc).split(': Value ')[0]}: {detail}") from exc
 
 
+def _check_field(component: str, value: Any, name: str) -> None:
+    """Check one field against a schema of the excerpt (for operations whose own text it does not hold)."""
+    from openapi_schema_validator import OAS31Validator
+
+    _, raw = _spec()
+    schema = raw["components"]["schemas"][component]  # these hold no references
+    validator = OAS31Validator(schema, format_checker=OAS31Validator.FORMAT_CHECKER)
+    errors = [e.message for e in validator.iter_errors(value)]
+    if errors:
+        raise SpecError(400, "bad_request", f"Invalid field {name}: {'; '.join(errors)}",
+                        [{"field": name, "message": errors[0]}])
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
 
@@ -400,6 +413,12 @@ class PaddleFake(FaultsMixin):
         if ("items" in body or "next_billed_at" in body) and "proration_billing_mode" not in body:
             raise SpecError(400, "invalid_field", "proration_billing_mode is required when changing items or "
                             "next_billed_at", [{"field": "proration_billing_mode", "message": "required"}])
+        for name, component in (("proration_billing_mode", "subscription_update_proration_billing_mode"),
+                                ("next_billed_at", "timestamp")):
+            if name in body:
+                _check_field(component, body[name], name)
+        if body.get("discount"):
+            _check_field("effective_from", body["discount"].get("effective_from"), "discount.effective_from")
         if "scheduled_change" in body and body["scheduled_change"] is not None:
             raise SpecError(400, "invalid_field", "scheduled_change can only be null")
         items = sub.items

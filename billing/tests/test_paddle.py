@@ -241,3 +241,14 @@ def test_the_server_refuses_what_the_description_rules_out(fake) -> None:  # noq
     status, body = raw(fake, "POST", f"/subscriptions/{sub}/cancel", {"effective_from": "immediately", "refund": True})
     assert status == 400 and "refund" in body["error"]["detail"]
     assert fake.writes(sub) == 0 and not fake.remote(sub).canceled
+
+
+def test_the_server_checks_patch_fields_against_the_description(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="ctm_a")
+    status, body = raw(fake, "PATCH", f"/subscriptions/{sub}", {"items": [{"price_id": "pro", "quantity": 1}],
+                                                                 "proration_billing_mode": "prorate_please"})
+    assert status == 400 and body["error"]["errors"][0]["field"] == "proration_billing_mode"
+    status, body = raw(fake, "PATCH", f"/subscriptions/{sub}", {"next_billed_at": "next tuesday",
+                                                                 "proration_billing_mode": "do_not_bill"})
+    assert status == 400 and body["error"]["errors"][0]["field"] == "next_billed_at"
+    assert fake.writes(sub) == 0 and fake.remote(sub).plan == "basic"
