@@ -266,7 +266,8 @@ class PaddleProvider(BillingProvider):
         if current.status == "canceled" or (at_period_end and current.cancel_at_period_end):
             return ActionResult(changed=False, summary="already canceled" if current.status == "canceled"
                                 else "already set to cancel at period end", subscription=current)
-        effective = SubscriptionEffectiveFrom.NextBillingPeriod if at_period_end else SubscriptionEffectiveFrom.Immediately
+        effective = (SubscriptionEffectiveFrom.NextBillingPeriod if at_period_end
+                     else SubscriptionEffectiveFrom.Immediately)
         after = self._write("cancel", subscription_id, lambda c: c.subscriptions.cancel(
             subscription_id, CancelSubscription(effective_from=effective)))
         if at_period_end:
@@ -294,7 +295,8 @@ class PaddleProvider(BillingProvider):
             ids = [(found.id, _value(found.status))]
         else:
             ids = self._call(f"could not look up discount {coupon} in Paddle",
-                             lambda c: [(d.id, _value(d.status)) for d in c.discounts.list(ListDiscounts(codes=[coupon]))])
+                             lambda c: [(d.id, _value(d.status))
+                                        for d in c.discounts.list(ListDiscounts(codes=[coupon]))])
         usable = [i for i, status in ids if status == "active"]
         if not ids:
             raise ProviderError(missing, retryable=False)
@@ -332,8 +334,8 @@ class PaddleProvider(BillingProvider):
         after = self._write("pause", subscription_id, lambda c: c.subscriptions.pause(
             subscription_id, PauseSubscription(effective_from=SubscriptionEffectiveFrom.NextBillingPeriod,
                                                resume_at=DateTime.from_datetime(resume))))
-        return ActionResult(changed=True, summary=f"paused for {months} month(s) from {_day(current.current_period_end)}, "
-                            f"resumes {_day(resume)}", subscription=after)
+        summary = f"paused for {months} month(s) from {_day(current.current_period_end)}, resumes {_day(resume)}"
+        return ActionResult(changed=True, summary=summary, subscription=after)
 
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
                     idempotency_key: str) -> ActionResult:

@@ -198,7 +198,7 @@ class _Sub:
         return PRICES[self.items[0].price][2]
 
 
-Handler = Callable[..., tuple[int, dict]]
+Handler = Callable[..., tuple[int, dict | list]]
 
 
 class PaddleFake(FaultsMixin):
@@ -474,7 +474,8 @@ class PaddleFake(FaultsMixin):
         sub = self._sub(ref)
         self._editable(sub)
         if sub.status == "paused" or sub.change:
-            raise SpecError(400, "subscription_locked_pending_changes", "Subscription is paused or has a scheduled change")
+            raise SpecError(400, "subscription_locked_pending_changes",
+                            "Subscription is paused or has a scheduled change")
         now = datetime.now(UTC)
         resume = _parse_time(body["resume_at"]) if body.get("resume_at") else None
         at = now if body.get("effective_from") == "immediately" else sub.next_billed_at
