@@ -14,6 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# Every Celery queue (settings.WORKER_QUEUES): one worker consumes them all here; README, "Deployment",
+# says how to give each its own pool.
+QUEUES := webhooks,billing,alerts,sweeps,reports,celery
+
 ## make run: migrate, load the demo App, then web server + Celery worker and beat on embedded defaults.
 ## With no EMAIL_BACKEND or EMAIL_HOST in the environment, alerts are printed to the worker's log
 ## (Django's console backend) instead of waiting on a mail server that is not there.
@@ -28,7 +32,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py demo_setup
 	@echo "Demo customer page: http://127.0.0.1:$(PORT)/demo/   Admin: http://127.0.0.1:$(PORT)/admin/"
 	@echo "(an admin account: $(PY) manage.py createsuperuser)"
-	$(PY) -m celery -A brightback_site worker --beat --loglevel=INFO --concurrency=2 \
+	$(PY) -m celery -A brightback_site worker --beat --loglevel=INFO --concurrency=2 --queues=$(QUEUES) \
 	    --schedule=var/celerybeat-schedule & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)

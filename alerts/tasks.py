@@ -41,4 +41,4 @@ def alert_send(self, delivery_id: int) -> str:  # noqa: ANN001
              time_limit=150, max_retries=0, ignore_result=True)
 def alerts_sweep() -> int:
     # Beat runs it again shortly, so a failed sweep needs no retry of its own.
-    return services.deliveries_sweep()
+    return outbox.run_alone("alerts.sweep", seconds=150, job=services.deliveries_sweep)

@@ -46,6 +46,7 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = BillingConnection
         fields = ["app", "provider", "site", "region", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
+                  "cancel_refund",
                   "cancel_invoice_now", "cancel_scope"]
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
@@ -90,7 +91,8 @@ class BillingConnectionAdmin(AppScopedAdmin):
     fieldsets = [
         (None, {"fields": ["app", "provider", "site", "region", "keys", "new_test_api_key", "new_live_api_key",
                            "api_base", "dry_run", "checked_at", "check_result"]}),
-        ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_invoice_now", "cancel_scope"]}),
+        ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_refund", "cancel_invoice_now",
+                                  "cancel_scope"]}),
     ]
 
     @admin.display(description="stored keys")

@@ -2,7 +2,8 @@
 never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
 
     "billing": {"provider": "stripe", "site": "", "region": "us" (Recurly only), "dry_run": false,
-                "cancel": {"timing": "period_end", "prorate": false, "invoice_now": false, "scope": "named"}}
+                "cancel": {"timing": "period_end", "prorate": false, "refund": false, "invoice_now": false,
+                           "scope": "named"}}
 
 `null` means "not connected" (an import removes the connection); a document without the section leaves
 the connection as it is. Keys are set with `manage.py billing_connect` or in the admin, so a document
@@ -22,6 +23,7 @@ from .providers import PROVIDER_MODULES
 CANCEL_FIELDS = {
     "timing": ("cancel_timing", BillingConnection.CancelTiming.values),
     "prorate": ("cancel_prorate", None),
+    "refund": ("cancel_refund", None),
     "invoice_now": ("cancel_invoice_now", None),
     "scope": ("cancel_scope", BillingConnection.CancelScope.values),
 }

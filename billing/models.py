@@ -42,7 +42,13 @@ class BillingConnection(models.Model):
     cancel_timing = models.CharField(max_length=12, choices=CancelTiming.choices, default=CancelTiming.PERIOD_END)
     cancel_prorate = models.BooleanField(
         _("prorate an immediate cancel"), default=False,
-        help_text=_("Credit the unused part of the period (immediate cancels only)."))
+        help_text=_("Immediate cancels only. Stripe: the unused time is credited to the customer's balance. "
+                    "Chargebee: a credit note for the unused time. Recurly: no effect (its cancel has no "
+                    "credit; see refund)."))
+    cancel_refund = models.BooleanField(
+        _("refund unused time"), default=False,
+        help_text=_("Immediate cancels only. Recurly: the unused part of the period is refunded in money "
+                    "(refund=partial). Off: nothing is refunded. Stripe and Chargebee never refund here."))
     cancel_invoice_now = models.BooleanField(
         _("invoice outstanding charges"), default=False,
         help_text=_("Bill outstanding usage and charges now (immediate cancels only)."))

@@ -105,6 +105,7 @@ def action_request(*, event: Event, connection: BillingConnection) -> tuple[str,
             **target,
             "at_period_end": connection.cancel_timing == BillingConnection.CancelTiming.PERIOD_END,
             "prorate": connection.cancel_prorate,
+            "refund": connection.cancel_refund,
             "invoice_now": connection.cancel_invoice_now,
             "all_subscriptions": connection.cancel_scope == BillingConnection.CancelScope.ALL,
         }
@@ -261,7 +262,7 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
         return outcome
     if kind == BillingAction.Kind.CANCEL:
         return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
-                                            prorate=bool(request["prorate"]),
+                                            prorate=bool(request["prorate"]), refund=bool(request.get("refund")),
                                             invoice_now=bool(request["invoice_now"]), idempotency_key=key)
     if kind == BillingAction.Kind.COUPON:
         if not request.get("coupon"):

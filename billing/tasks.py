@@ -45,4 +45,4 @@ def billing_execute(self, action_id: int) -> str:  # noqa: ANN001
              time_limit=150, max_retries=0, ignore_result=True)
 def billing_sweep() -> int:
     # Beat runs it again shortly, so a failed sweep needs no retry of its own.
-    return services.actions_sweep()
+    return outbox.run_alone("billing.sweep", seconds=150, job=services.actions_sweep)

@@ -22,3 +22,14 @@ def _recycle_database_connections(task=None, **kwargs: object) -> None:  # noqa:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.task_prerun.connect
+def _note_queue_progress(task=None, **kwargs: object) -> None:  # noqa: ANN001
+    # How far each queue has got, for the outbox sweeper (brightback_site.outbox.lost).
+    runnable_at = getattr(getattr(task, "request", None), "runnable_at", None)
+    if task is None or runnable_at is None or getattr(task.request, "is_eager", False):
+        return
+    from brightback_site import outbox
+
+    outbox.queue_head_seen(outbox.queue_of(task.name), float(runnable_at))

@@ -7,8 +7,14 @@ the same life:
    worker was killed) is taken over by the next claim;
 3. carried out once, then finished by the holder of the claim only (`finish`): succeeded, failed, or
    pending again with its next attempt scheduled on the row (`retry_delay`), never in the broker alone;
-4. swept by beat (`sweep`): rows still pending well after they were due, or whose lease ran out, are
-   published again, so a message the broker lost delays work and never drops it.
+4. swept by beat (`sweep`): rows whose message can have been lost are published again, so a message
+   the broker lost delays work and never drops it. A row merely waiting in its queue is left alone:
+   only a row due longer than a queue wait can explain (its queue is empty, or the workers already
+   started messages published after its own) or whose lease ran out is woken again.
+
+Each channel has its own Celery queue (CELERY_TASK_ROUTES), so a backlog in one never delays another;
+every message carries the time it becomes runnable (`runnable_at`), and workers note, per queue, the
+latest they started (`queue_head`): the sweeper's measure of how far each queue has got.
 
 A publish that fails (the broker is down, or hangs) is logged and dropped: the row is still in the
 database and the sweeper re-publishes it. A request must never fail or wait because the broker is
@@ -23,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
 from celery import Task
@@ -75,7 +81,8 @@ def publish(task: Task, *, args: Sequence, countdown: float | None = None) -> bo
     if _paused():
         return False
     try:
-        task.apply_async(args=list(args), countdown=countdown)
+        task.apply_async(args=list(args), countdown=countdown,
+                         headers={"runnable_at": time.time() + (countdown or 0)})
     except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper has the row
         _pause()
         logger.warning("broker unavailable, %s%s left to the sweeper: %s", task.name, list(args), exc)
@@ -89,6 +96,89 @@ def publish_retry(task: Task, *, args: Sequence, retry_in: float | None) -> bool
     if retry_in is None or retry_in > COUNTDOWN_MAX_SECONDS:
         return False
     return publish(task, args=args, countdown=retry_in)
+
+
+# --- the queues ------------------------------------------------------------------------------------
+
+HEAD_KEY = "outbox:queue-head:{}"
+HEAD_KEPT_SECONDS = 7 * 24 * 3600
+
+
+def queue_of(task_name: str) -> str:
+    """The Celery queue a task's messages go to (CELERY_TASK_ROUTES, else the default queue)."""
+    route = getattr(settings, "CELERY_TASK_ROUTES", {}).get(task_name) or {}
+    return str(route.get("queue") or getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery"))
+
+
+def queue_head_seen(queue: str, runnable_at: float) -> None:
+    """A worker started a message that became runnable at `runnable_at` (unix seconds): everything
+    published to `queue` before it has been taken from the queue (FIFO). Kept in the cache, shared by
+    every worker; a lost update only makes the sweeper quieter for one tick."""
+    from django.core.cache import cache
+
+    key = HEAD_KEY.format(queue)
+    try:
+        current = cache.get(key)
+        if current is None or runnable_at > current:
+            cache.set(key, runnable_at, HEAD_KEPT_SECONDS)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation of the sweeper, never a requirement
+        logger.debug("could not note the head of queue %s", queue, exc_info=True)
+
+
+def queue_head(queue: str) -> datetime | None:
+    """The runnable time of the latest message workers started from `queue`, or None when unknown (no
+    worker has started one since the cache was emptied, e.g. a Redis restarted empty)."""
+    from django.core.cache import cache
+
+    try:
+        value = cache.get(HEAD_KEY.format(queue))
+    except Exception:  # noqa: BLE001
+        return None
+    return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def forget_queue_heads() -> None:
+    """Forget how far every queue has got (tests start from nothing). Never raises."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete_many([HEAD_KEY.format(q) for q in getattr(settings, "WORKER_QUEUES", [])])
+    except Exception:  # noqa: BLE001 - no cache, nothing remembered
+        logger.debug("could not forget the queues' heads", exc_info=True)
+
+
+def queue_size(queue: str) -> int | None:
+    """How many messages wait in `queue` (not counting those a worker holds), or None when the broker
+    cannot say."""
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_read() as connection:
+            channel = connection.default_channel
+            return int(channel._size(queue))  # the virtual transports' (Redis, filesystem) own count
+    except Exception:  # noqa: BLE001 - unknown: the sweeper then assumes the message can be lost
+        return None
+
+
+def run_alone(name: str, *, seconds: float, job: Callable[[], int]) -> int:
+    """Run `job` unless another copy of it is running (a cache lock that expires after `seconds`, the
+    job's hard time limit): two sweeps side by side would publish the same wake-ups twice."""
+    from django.core.cache import cache
+
+    key = f"outbox:running:{name}"
+    try:
+        if not cache.add(key, 1, seconds):
+            logger.info("%s already running; this copy does nothing", name)
+            return 0
+    except Exception:  # noqa: BLE001 - no cache: running twice is wasteful, not wrong
+        return job()
+    try:
+        return job()
+    finally:
+        try:
+            cache.delete(key)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 # --- the rows ---------------------------------------------------------------------------------------
@@ -252,19 +342,37 @@ def finish_many(rows: Sequence[OutboxRow], *, lease_until: datetime, status: str
                        where={"status": model.CLAIMED, "lease_expires_at": lease_until})
 
 
-def sweep(model: type[OutboxRow], *, grace_seconds: float, wake: Callable[[list[Any]], int],
-          group_by: str = "pk", now: datetime | None = None, limit: int = 1000) -> int:
-    """Publish again what the broker lost: rows pending `grace_seconds` past their due time, or claimed
-    by a worker whose lease ran out. `wake` receives the distinct `group_by` values (row ids, or e.g.
-    the endpoints that drain them) and returns how many messages it published. Each row triggers at
-    most one wake-up per grace period, so a long queue is not flooded."""
-    now = now or timezone.now()
+def lost(model: type[OutboxRow], *, queue: str, grace_seconds: float, now: datetime) -> Q:
+    """Rows whose message can have been lost: claimed by a worker whose lease ran out, or pending more
+    than `grace_seconds` past their due time while nothing can explain the wait. A row's message was
+    published when it fell due (on commit, as a retry's ETA) or when it was last swept; it is still on
+    its way while workers have not yet reached that point of `queue`. So a pending row is woken again
+    only when the queue is empty, when the workers started a message published after the row's, when
+    the queue's progress is unknown (a Redis restarted empty), or after OUTBOX_LOST_AFTER_SECONDS
+    whatever the queue says."""
     grace = timedelta(seconds=grace_seconds)
-    stale = (Q(status=PENDING, next_attempt_at__lte=now - grace)
-             | Q(status=model.CLAIMED, lease_expires_at__lt=now))
     not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)
-    rows = list(model.objects.filter(stale & not_recently_swept)
-                .order_by("next_attempt_at").values_list("pk", group_by)[:limit])
+    overdue = Q(status=PENDING, next_attempt_at__lte=now - grace)
+    head = queue_head(queue)
+    waiting = queue_size(queue) if head is not None else None
+    if head is not None and waiting:  # an empty queue, or one the broker cannot count, explains nothing
+        published_before_head = Q(next_attempt_at__lt=head) & (Q(swept_at__isnull=True) | Q(swept_at__lt=head))
+        too_long = Q(next_attempt_at__lte=now - timedelta(seconds=settings.OUTBOX_LOST_AFTER_SECONDS))
+        overdue &= published_before_head | too_long
+    lapsed = Q(status=model.CLAIMED, lease_expires_at__lt=now)
+    return (overdue | lapsed) & not_recently_swept
+
+
+def sweep(model: type[OutboxRow], *, grace_seconds: float, wake: Callable[[list[Any]], int], queue: str,
+          group_by: str = "pk", scope: Q | None = None, now: datetime | None = None, limit: int = 1000) -> int:
+    """Publish again what the broker can have lost (see `lost`). `wake` receives the distinct
+    `group_by` values (row ids, or e.g. the endpoints that drain them) and returns how many messages it
+    published. Each row triggers at most one wake-up per grace period, so a long queue is not flooded."""
+    now = now or timezone.now()
+    stale = lost(model, queue=queue, grace_seconds=grace_seconds, now=now)
+    if scope is not None:
+        stale &= scope
+    rows = list(model.objects.filter(stale).order_by("next_attempt_at").values_list("pk", group_by)[:limit])
     if not rows:
         return 0
     model.objects.filter(pk__in=[pk for pk, _ in rows]).update(swept_at=now)
@@ -297,4 +405,5 @@ class Channel:
                      on_takeover=self.on_takeover)
 
     def sweep(self, *, now: datetime | None = None) -> int:
-        return sweep(self.model, grace_seconds=self.grace_seconds(), wake=self.wake, now=now)
+        return sweep(self.model, grace_seconds=self.grace_seconds(), wake=self.wake, queue=queue_of(self.task.name),
+                     now=now)

@@ -242,17 +242,41 @@ OUTBOX_SWEEP_SECONDS = envfloat("OUTBOX_SWEEP_SECONDS", 30.0, positive=True)
 # After a failed publish, a process stops trying the broker for this long and leaves its outbox
 # rows to the sweeper, so requests stay fast even when the broker hangs instead of refusing.
 OUTBOX_PUBLISH_PAUSE_SECONDS = envfloat("OUTBOX_PUBLISH_PAUSE_SECONDS", 5.0, positive=True)
-# The sweeper re-publishes an outbox row still pending this long after it was due (the broker lost it).
+# The sweeper re-publishes an outbox row still pending this long after it was due when its message can
+# have been lost (its queue is empty or already past it: brightback_site.outbox.lost).
 OUTBOX_PUBLISH_GRACE_SECONDS = envfloat("OUTBOX_PUBLISH_GRACE_SECONDS", 60.0, positive=True)
+# Whatever its queue says, a row pending this long past its due time is published again.
+OUTBOX_LOST_AFTER_SECONDS = envfloat("OUTBOX_LOST_AFTER_SECONDS", 900.0, positive=True)
+# A sweep runs only while no other copy of it runs (brightback_site.outbox.run_alone); a sweep message
+# that waited longer than its period is dropped unrun (`expires`): the next tick does the same work.
+def _periodic(task: str, seconds: float) -> dict:
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+
+
 CELERY_BEAT_SCHEDULE = {
-    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
-    "billing-sweep": {"task": "billing.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
-    "sessions-expire": {"task": "flows.sessions_expire", "schedule": 60.0},
-    "saves-confirm": {"task": "flows.saves_confirm", "schedule": 3600.0},
-    "alerts-sweep": {"task": "alerts.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
-    "reports-refresh": {"task": "reports.refresh", "schedule": envfloat("REPORTS_REFRESH_SECONDS", 300.0,
-                                                                        positive=True)},
+    "webhooks-sweep": _periodic("webhooks.sweep", OUTBOX_SWEEP_SECONDS),
+    "billing-sweep": _periodic("billing.sweep", OUTBOX_SWEEP_SECONDS),
+    "sessions-expire": _periodic("flows.sessions_expire", 60.0),
+    "saves-confirm": _periodic("flows.saves_confirm", 3600.0),
+    "alerts-sweep": _periodic("alerts.sweep", OUTBOX_SWEEP_SECONDS),
+    "reports-refresh": _periodic("reports.refresh", envfloat("REPORTS_REFRESH_SECONDS", 300.0, positive=True)),
 }
+# Queues per channel: a backlog in one (a receiver timing out, a provider rate-limiting) never delays
+# another, and the sweeps never wait behind deliveries. One worker consumes them all on a small install
+# (`-Q` with all of WORKER_QUEUES, as `make run` does); separate pools per queue where it grows (README).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "webhooks.deliver": {"queue": "webhooks"},
+    "billing.execute": {"queue": "billing"},
+    "alerts.send": {"queue": "alerts"},
+    "webhooks.sweep": {"queue": "sweeps"},
+    "billing.sweep": {"queue": "sweeps"},
+    "alerts.sweep": {"queue": "sweeps"},
+    "flows.sessions_expire": {"queue": "sweeps"},
+    "flows.saves_confirm": {"queue": "sweeps"},
+    "reports.refresh": {"queue": "reports"},
+}
+WORKER_QUEUES = ["webhooks", "billing", "alerts", "sweeps", "reports", "celery"]
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths of
 # `on_event(event)`). flows never imports them: a new channel is one module and one line here. A module
@@ -286,6 +310,15 @@ for _network in WEBHOOK_ALLOWED_NETWORKS:
     except ValueError:
         raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a CIDR network") from None
 WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 15.0, positive=True)
+# A receiver that does not even accept the connection is given this long (a reachable host accepts in
+# milliseconds); WEBHOOK_TIMEOUT_SECONDS bounds the wait for its answer.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = envfloat("WEBHOOK_CONNECT_TIMEOUT_SECONDS", min(3.0, WEBHOOK_TIMEOUT_SECONDS),
+                                           positive=True)
+# An endpoint in trouble (timeouts, 5xx, 429, refused connections) backs off as a whole: no attempt to it
+# for this many seconds after its first troubled run, doubling with each troubled run in a row up to
+# WEBHOOK_BACKOFF_MAX_SECONDS; one success ends it. Multiplied by WEBHOOK_RETRY_SCALE.
+WEBHOOK_BACKOFF_SECONDS = envfloat("WEBHOOK_BACKOFF_SECONDS", 5.0, positive=True)
+WEBHOOK_BACKOFF_MAX_SECONDS = envfloat("WEBHOOK_BACKOFF_MAX_SECONDS", 600.0, positive=True)
 # Multiplies every retry delay: 1.0 in production; tests compress time with a small value.
 WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0, positive=True)
 # A worker claims deliveries for this long; a claim that outlives it (the worker was killed) is

@@ -77,7 +77,8 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "brightback_site", "worker", "--beat",
              "--schedule", str(self.directory / "beat-schedule"), "--loglevel", "INFO", "--pool", "prefork",
-             "--concurrency", "2", "--hostname", f"faults-{uuid.uuid4().hex[:8]}@%h",
+             "--concurrency", "2", "--queues", ",".join(settings.WORKER_QUEUES),
+             "--hostname", f"faults-{uuid.uuid4().hex[:8]}@%h",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,

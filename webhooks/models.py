@@ -39,6 +39,13 @@ class Endpoint(models.Model):
     disabled_reason = models.TextField(blank=True, editable=False)
     # A wake-up for this endpoint is queued: new deliveries need not publish another (services.endpoints_wake).
     wake_requested = models.BooleanField(default=False, editable=False)
+    # One run at a time per endpoint (services.endpoint_deliver_due): held until this time by the run
+    # sending to it, so a receiver that hangs holds one worker slot at most, never all of them.
+    run_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # An endpoint in trouble (no answer, 5xx, 429) backs off as a whole: nothing is sent to it before
+    # this time. `troubled_runs` counts the runs in a row that ended in trouble (the backoff doubles).
+    backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
+    troubled_runs = models.PositiveSmallIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -49,6 +49,7 @@ class AttemptResult:
     retry_in: float | None = None  # seconds until the next attempt is due
     # The receiver is in trouble (no answer, 5xx, 429), not just refusing this one message.
     endpoint_trouble: bool = False
+    no_answer: bool = False  # a timeout or a failed connection: the receiver said nothing at all
 
 
 # --- payloads -----------------------------------------------------------------------------------
@@ -111,13 +112,15 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
     return [row.pk for row in created]
 
 
-def endpoints_wake(endpoint_ids: list[int], *, force: bool = False) -> int:
-    """Ask a worker to deliver what is due to each endpoint; return how many messages the broker took.
+def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: float | None = None) -> int:
+    """Ask a worker to deliver what is due to each endpoint (after `countdown` seconds when given);
+    return how many messages the broker took.
 
-    One queued wake-up per endpoint is enough however many rows are waiting (the worker takes them
-    all), so a wake-up is only published when the endpoint has none queued (Endpoint.wake_requested,
-    cleared by the worker before it looks). `force` publishes anyway: the sweeper's way past a
-    wake-up the broker lost.
+    One queued wake-up per endpoint is enough however many rows are waiting (the run takes them all),
+    so a wake-up is only published when the endpoint has none queued (Endpoint.wake_requested, cleared
+    by the run that looks). Every wake-up goes through this gate: new events, a run's own next look
+    (a retry, a backoff, a batch left over), redeliveries. `force` publishes anyway: the sweeper's way
+    past a wake-up the broker lost.
     """
     from .tasks import webhook_deliver  # tasks import this module
 
@@ -126,7 +129,7 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False) -> int:
         if not force and not Endpoint.objects.filter(pk=endpoint_id, wake_requested=False).update(
                 wake_requested=True):
             continue  # a queued wake-up will see the new rows
-        if outbox.publish(webhook_deliver, args=[endpoint_id]):
+        if outbox.publish(webhook_deliver, args=[endpoint_id], countdown=countdown):
             woken += 1
         elif not force:
             Endpoint.objects.filter(pk=endpoint_id).update(wake_requested=False)  # the next event retries
@@ -134,18 +137,32 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False) -> int:
 
 
 def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Wake the endpoints of deliveries the broker lost (the shared sweep, grouped by endpoint).
-    Returns how many wake-ups were published."""
+    """Wake the endpoints of deliveries whose wake-up can have been lost (outbox.lost, grouped by
+    endpoint); an endpoint backing off is left to the wake-up its backoff scheduled. Returns how many
+    wake-ups were published."""
+    from .tasks import webhook_deliver  # tasks import this module
+
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS)
+    not_backing_off = Q(endpoint__backoff_until__isnull=True) | Q(endpoint__backoff_until__lte=now - grace)
     return outbox.sweep(Delivery, grace_seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS,
-                        wake=partial(endpoints_wake, force=True), group_by="endpoint_id", now=now, limit=limit)
+                        wake=partial(endpoints_wake, force=True), queue=outbox.queue_of(webhook_deliver.name),
+                        group_by="endpoint_id", scope=not_backing_off, now=now, limit=limit)
 
 
 # --- claiming and sending -----------------------------------------------------------------------
 
-# A worker takes up to this many due deliveries of an endpoint at once, and stops taking more after
-# DRAIN_BUDGET_SECONDS (what it claimed but did not send goes back, and another wake-up follows).
+# A run takes up to this many due deliveries of an endpoint at once, and stops taking more after
+# DRAIN_BUDGET_SECONDS (what it claimed but did not send goes back, and its next look is queued).
 DRAIN_BATCH = 50
 DRAIN_BUDGET_SECONDS = 30.0
+# A run stops, and the endpoint backs off, at the first attempt without an answer (a timeout, a refused
+# connection) or after this many 5xx/429 answers in a row; a single 5xx only delays its own delivery.
+TROUBLE_IN_A_ROW = 3
+# A run's next look is queued ahead of time only for a retry due this soon: a later one would hold the
+# wake-up gate, and new events wait behind it. Later retries are picked up by the next event's run or
+# by the sweeper.
+WAKE_AHEAD_SECONDS = 10.0
 
 
 def _close_lost_attempts(delivery_ids: list[int]) -> None:
@@ -214,53 +231,136 @@ class _Successes:
 class DrainResult:
     sent: int = 0
     retry_in: float | None = None  # seconds until the soonest retry this run scheduled
+    backoff: float | None = None  # seconds the endpoint backs off, when the run ended in trouble
+
+
+def _run_lease_seconds() -> float:
+    """How long a run holds its endpoint without renewing: one attempt's worst case and a margin, so a
+    killed worker's hold lapses well before its deliveries' leases (WEBHOOK_LEASE_SECONDS) do."""
+    return settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 10.0
+
+
+def _backoff_seconds(troubled_runs: int, rng: random.Random | None = None) -> float:
+    step = settings.WEBHOOK_BACKOFF_SECONDS * 2 ** min(max(troubled_runs - 1, 0), 20)
+    return (min(step, settings.WEBHOOK_BACKOFF_MAX_SECONDS) * (1 + (rng or random).uniform(0, outbox.JITTER))
+            * settings.WEBHOOK_RETRY_SCALE)
 
 
 def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDGET_SECONDS,
                          batch_size: int = DRAIN_BATCH) -> DrainResult:
     """Send every delivery due to one endpoint, a batch at a time, over one kept-alive connection.
 
+    How a slow or dead receiver is kept from taking the workers (one Celery slot per POST):
+    - one run per endpoint at a time (Endpoint.run_lease_until, a compare-and-set renewed as the run
+      goes): a receiver that hangs holds one slot at most, the others serve the other endpoints and
+      channels. A wake-up that finds the endpoint busy leaves its wake-up flag set and returns at once:
+      the run in progress looks again before it ends;
+    - each POST is bounded (WEBHOOK_CONNECT_TIMEOUT_SECONDS to connect, WEBHOOK_TIMEOUT_SECONDS for the
+      answer);
+    - a receiver in trouble backs off as a whole: at the first attempt without an answer, or after
+      TROUBLE_IN_A_ROW 5xx/429 answers in a row, the run gives back what it claimed untouched and
+      nothing is sent to the endpoint until Endpoint.backoff_until (doubling with each troubled run in
+      a row, reset by a success), so a dead receiver costs one timeout per backoff, not one per
+      delivery. New events meanwhile publish nothing: the backoff's own wake-up is queued.
+    - one queued wake-up per endpoint: every next look (a retry, the backoff's end, a batch left over)
+      goes through the gate of `endpoints_wake`, and a full batch is not a reason for another run.
+
     Safe to run any number of times and side by side: each delivery is claimed with a compare-and-set
-    and sent by one worker only. A full batch wakes another worker to help with the backlog. When the
-    receiver is in trouble (no answer, 5xx, 429) the run stops: what it claimed goes back untouched,
-    to be tried when the failed delivery's retry, a new event or the sweeper wakes the endpoint again,
-    so a dead receiver costs one attempt per wake-up instead of a timeout per queued delivery, and
-    cannot keep every worker busy.
+    and sent by one worker only.
     """
-    Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
     result = DrainResult()
-    endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
-    if endpoint is None:
+    now = timezone.now()
+    free = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
+    not_backing_off = Q(backoff_until__isnull=True) | Q(backoff_until__lte=now + outbox.EARLY_TOLERANCE)
+    run_lease = now + timedelta(seconds=_run_lease_seconds())
+    if not Endpoint.objects.filter(free & not_backing_off, pk=endpoint_id).update(run_lease_until=run_lease):
+        # Busy (its run looks again before it ends), backing off (the backoff's wake-up is queued), or gone.
         return result
+    Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
+    hold = [run_lease]
+    try:
+        endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
+        if endpoint is not None:
+            _drain(endpoint, result=result, hold=hold, budget_seconds=budget_seconds, batch_size=batch_size)
+    finally:
+        Endpoint.objects.filter(pk=endpoint_id, run_lease_until=hold[0]).update(run_lease_until=None)
+        _look_again(endpoint_id, result=result)
+    return result
+
+
+def _drain(endpoint: Endpoint, *, result: DrainResult, hold: list[datetime], budget_seconds: float,
+           batch_size: int) -> None:
+    """The body of a run. `hold[0]` is the run's hold on the endpoint, renewed as it goes."""
     deadline = time.monotonic() + budget_seconds
-    healthy = True
+    in_a_row = 0
+    renew_after = time.monotonic() + _run_lease_seconds() / 2
     while time.monotonic() < deadline:
-        claim = _claim(Q(endpoint_id=endpoint_id), limit=batch_size)
+        claim = _claim(Q(endpoint_id=endpoint.pk), limit=batch_size)
         if not claim.rows:
             break
-        if len(claim.rows) == batch_size and healthy:
-            endpoints_wake([endpoint_id])
         successes = _Successes(claim.lease_until)
         try:
             for index, delivery in enumerate(claim.rows):
                 if time.monotonic() >= deadline:
                     _release(claim, claim.rows[index:])
-                    endpoints_wake([endpoint_id])
                     break
+                if time.monotonic() >= renew_after:
+                    renewed = timezone.now() + timedelta(seconds=_run_lease_seconds())
+                    Endpoint.objects.filter(pk=endpoint.pk, run_lease_until=hold[0]).update(run_lease_until=renewed)
+                    hold[0], renew_after = renewed, time.monotonic() + _run_lease_seconds() / 2
                 attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
                 result.sent += 1
                 if attempt.retry_in is not None:
                     result.retry_in = min(attempt.retry_in, result.retry_in or attempt.retry_in)
-                if attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED and not delivery.is_test:
-                    healthy = False
-                    if attempt.endpoint_trouble:
+                if delivery.is_test:
+                    continue
+                if attempt.outcome == DeliveryAttempt.Outcome.SUCCEEDED:
+                    in_a_row = 0
+                    if endpoint.troubled_runs:
+                        Endpoint.objects.filter(pk=endpoint.pk).update(troubled_runs=0)
+                        endpoint.troubled_runs = 0
+                elif attempt.endpoint_trouble:
+                    in_a_row += 1
+                    if attempt.no_answer or in_a_row >= TROUBLE_IN_A_ROW:
                         _release(claim, claim.rows[index + 1:])
-                        return result
+                        result.backoff = _endpoint_back_off(endpoint)
+                        return
                 if successes.due():
                     successes.record()
         finally:
             successes.record()
-    return result
+
+
+def _endpoint_back_off(endpoint: Endpoint) -> float:
+    """Nothing more to this endpoint for a while; returns the backoff in seconds."""
+    troubled = endpoint.troubled_runs + 1
+    seconds = _backoff_seconds(troubled)
+    Endpoint.objects.filter(pk=endpoint.pk).update(troubled_runs=troubled,
+                                                   backoff_until=timezone.now() + timedelta(seconds=seconds))
+    endpoint.troubled_runs = troubled
+    logger.info("webhook endpoint %s in trouble (%d runs in a row): backing off %.1f s", endpoint.pk, troubled,
+                seconds, extra={"endpoint_id": endpoint.pk})
+    return seconds
+
+
+def _look_again(endpoint_id: int, *, result: DrainResult) -> None:
+    """Queue the endpoint's next look, through the wake-up gate, when one is needed: at the end of its
+    backoff, now if deliveries are due (a batch left over, rows written during the run), or when the
+    soonest retry falls due if that is soon. A wake-up that arrived while this run held the endpoint
+    left the flag set and did nothing: this run answers it."""
+    Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
+    if result.backoff is not None:
+        endpoints_wake([endpoint_id], countdown=result.backoff)
+        return
+    now = timezone.now()
+    soonest = (Delivery.objects.filter(outbox.due(Delivery, now + timedelta(seconds=WAKE_AHEAD_SECONDS)),
+                                       endpoint_id=endpoint_id)
+               .order_by("next_attempt_at").values_list("status", "next_attempt_at").first())
+    if soonest is None:
+        return
+    status, due_at = soonest
+    wait = (due_at - now).total_seconds() if status == Delivery.Status.PENDING else 0.0
+    endpoints_wake([endpoint_id], countdown=wait if wait > outbox.EARLY_TOLERANCE.total_seconds() else None)
 
 
 def delivery_attempt(*, delivery_id: int) -> AttemptResult:
@@ -332,7 +432,8 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
     answer: transport.HttpAnswer | None
     try:
         answer = transport.post(endpoint.url, body=body, headers=headers,
-                                timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+                                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+                                connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS)
     except transport.TransportError as exc:
         answer, error, permanent = None, exc.message, exc.permanent
     else:
@@ -355,8 +456,8 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
     if answer is not None and not error:
         attempt.outcome = DeliveryAttempt.Outcome.SUCCEEDED
         if endpoint.failing_since is not None and not delivery.is_test:
-            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-            endpoint.failing_since = None
+            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None, troubled_runs=0)
+            endpoint.failing_since, endpoint.troubled_runs = None, 0
         if successes is not None and answer is not None:
             successes.add(attempt=attempt, delivery=delivery, number=number, status_code=answer.status_code,
                           now=done_at)
@@ -375,7 +476,8 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
     # delivery given up on fails here without costing the receiver anything.
     result = finish(outcome=attempt.outcome, now=done_at, retry_in=retry_in, error=error,
                     status_code=status_code, attempts=number,
-                    endpoint_trouble=status_code is None or status_code >= 500 or status_code == 429)
+                    endpoint_trouble=status_code is None or status_code >= 500 or status_code == 429,
+                    no_answer=answer is None)
     if not delivery.is_test:
         _endpoint_failed(endpoint=endpoint, now=done_at, error=error,
                          gone=answer is not None and answer.status_code == 410)
@@ -384,7 +486,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
 
 def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: datetime,
             retry_in: float | None = None, error: str = "", status_code: int | None = None,
-            attempts: int | None = None, endpoint_trouble: bool = False) -> AttemptResult:
+            attempts: int | None = None, endpoint_trouble: bool = False, no_answer: bool = False) -> AttemptResult:
     fields: dict = {"last_error": error, "last_status_code": status_code,
                     "attempt_count": delivery.attempt_count if attempts is None else attempts}
     if outcome == DeliveryAttempt.Outcome.SUCCEEDED:
@@ -398,7 +500,7 @@ def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: dat
                        delivery.endpoint.url, error,
                        extra={"delivery_id": delivery.pk, "event_id": delivery.message_id,
                               "endpoint_id": delivery.endpoint_id})
-    return AttemptResult(outcome, retry_in, endpoint_trouble=endpoint_trouble)
+    return AttemptResult(outcome, retry_in, endpoint_trouble=endpoint_trouble, no_answer=no_answer)
 
 
 def _endpoint_failed(*, endpoint: Endpoint, now: datetime, error: str, gone: bool) -> None:
@@ -455,7 +557,8 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime | None = 
 
 def endpoint_enable(*, endpoint: Endpoint) -> None:
     Endpoint.objects.filter(pk=endpoint.pk).update(is_active=True, disabled_at=None, disabled_reason="",
-                                                   failing_since=None, updated_at=timezone.now())
+                                                   failing_since=None, backoff_until=None, troubled_runs=0,
+                                                   updated_at=timezone.now())
     app_row_changed(pk=endpoint.app_id)
     endpoint.refresh_from_db()
 
@@ -504,7 +607,10 @@ def endpoint_send_test(*, endpoint: Endpoint) -> Delivery:
                              data=_test_data(endpoint=endpoint, message_id=message_id)),
         next_attempt_at=now, created_at=now,
     )
-    transaction.on_commit(partial(endpoints_wake, [endpoint.pk]))
+    # Staff asked to try the endpoint now: its backoff, and a wake-up queued for the backoff's end,
+    # must not make them wait.
+    Endpoint.objects.filter(pk=endpoint.pk).update(backoff_until=None)
+    transaction.on_commit(partial(endpoints_wake, [endpoint.pk], force=True))
     return delivery
 
 

@@ -21,7 +21,8 @@ from . import services
 logger = logging.getLogger(__name__)
 
 # A run stops claiming after DRAIN_BUDGET_SECONDS; the attempt in flight then needs its own timeout.
-SOFT_TIME_LIMIT = services.DRAIN_BUDGET_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 10
+SOFT_TIME_LIMIT = (services.DRAIN_BUDGET_SECONDS + settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS
+                   + settings.WEBHOOK_TIMEOUT_SECONDS + 10)
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 
@@ -35,7 +36,7 @@ def webhook_deliver(self, endpoint_id: int) -> int:  # noqa: ANN001
         # Parked, not lost: the claims' leases run out and the sweeper wakes the endpoint again.
         logger.exception("webhook delivery to endpoint %s crashed", endpoint_id)
         return 0
-    outbox.publish_retry(self, args=[endpoint_id], retry_in=result.retry_in)
+    # The run queued its own next look (a retry, its backoff's end) through the wake-up gate.
     return result.sent
 
 
@@ -43,4 +44,4 @@ def webhook_deliver(self, endpoint_id: int) -> int:  # noqa: ANN001
              time_limit=150, max_retries=0, ignore_result=True)
 def webhooks_sweep() -> int:
     # Beat runs it again shortly, so a failed sweep needs no retry of its own.
-    return services.deliveries_sweep()
+    return outbox.run_alone("webhooks.sweep", seconds=150, job=services.deliveries_sweep)

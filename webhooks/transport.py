@@ -50,11 +50,14 @@ def _session() -> requests.Session:
     return session
 
 
-def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float,
+         connect_timeout: float | None = None) -> HttpAnswer:
+    """`connect_timeout` bounds the TCP (and TLS) connection, `timeout` each wait for the answer."""
     started = time.monotonic()
     response = None
     try:
-        response = _session().post(url, data=body, headers=headers, timeout=(timeout, timeout),
+        response = _session().post(url, data=body, headers=headers,
+                                   timeout=(connect_timeout or timeout, timeout),
                                    allow_redirects=False, stream=True)
         head = bytearray()
         complete = True

@@ -130,11 +130,14 @@ class BillingProvider(ABC):
 
     @abstractmethod
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
-        """Cancel now, or at the end of the current period. `prorate` credits unused time and
-        `invoice_now` bills outstanding charges now, where the provider supports them for an immediate
-        cancel (ignored at period end). Already canceled (or already set to cancel at period end when
-        that is asked): changed=False, nothing sent."""
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
+        """Cancel now, or at the end of the current period. `prorate` credits unused time (never a
+        refund) and `invoice_now` bills outstanding charges now, where the provider supports them for an
+        immediate cancel (ignored at period end). Money goes back to the customer only when `refund`
+        says so (the App's "refund unused time" choice), in a provider whose immediate cancel can refund
+        (Recurly's `refund=partial`); a provider that can only refund where it would credit leaves the
+        unused time alone unless `refund` is set. Already canceled (or already set to cancel at period
+        end when that is asked): changed=False, nothing sent."""
 
     @abstractmethod
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:

@@ -241,7 +241,7 @@ class ChargebeeProvider(BillingProvider):
     # --- writes -----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
         current = subscription_from(self._raw(subscription_id))
         if current.status == "cancelled" or (at_period_end and current.status == "non_renewing"):
             return ActionResult(changed=False, summary=f"already {current.status.replace('_', '-')}",

@@ -13,9 +13,9 @@ the v2021-02-25 description does not document: exactly once rests on reading fir
   `canceled` and the subscription expires when its term does.
 - cancel now: `DELETE /subscriptions/{id}?refund=partial|none&charge=true|false` (Recurly's "terminate",
   which expires it at once; `timeframe=bill_date` would still run to the next bill date, so it is not
-  "now"). `prorate` asks for `refund=partial`, Recurly's prorated credit of the unused part of the
-  current period, else `none` (never `full`); `invoice_now` is `charge`: unbilled usage goes on the final
-  invoice.
+  "now"). `refund=partial` refunds the unused part of the current period in money, so it is sent only
+  when the App chose to refund (`refund`); `prorate` alone sends `none`, as Recurly's terminate has no
+  credit (never `full`); `invoice_now` is `charge`: unbilled usage goes on the final invoice.
 - coupon: `GET /coupons/code-{coupon}` first (an unknown coupon is named in the error), then
   `POST /accounts/{account}/coupon_redemptions/active {"coupon_id", "subscription_id"}`; the
   subscription is sent when the coupon is redeemed on subscriptions (`redemption_resource`).
@@ -255,7 +255,7 @@ class RecurlyProvider(BillingProvider):
     # --- writes ---------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
         sub = self._read(subscription_id)
         state = sub.state
         if state in ENDED_STATES or (at_period_end and state == "canceled"):
@@ -267,10 +267,11 @@ class RecurlyProvider(BillingProvider):
             sub = self._call(doing, lambda: self._client.cancel_subscription(
                 subscription_id, body={"timeframe": "term_end"}, **self._write(idempotency_key)))
             return self._result(True, f"canceled at period end ({_day(getattr(sub, 'expires_at', None))})", sub)
-        refund = "partial" if prorate else "none"
+        # Recurly's terminate has no credit: `partial` refunds money. Only the App's refund choice sends it.
+        refunded = "partial" if refund else "none"
         sub = self._call(doing, lambda: self._client.terminate_subscription(
-            subscription_id, params={"refund": refund, "charge": invoice_now}, **self._write(idempotency_key)))
-        return self._result(True, f"canceled now (refund: {refund}, usage charged: {'yes' if invoice_now else 'no'})",
+            subscription_id, params={"refund": refunded, "charge": invoice_now}, **self._write(idempotency_key)))
+        return self._result(True, f"canceled now (refund: {refunded}, usage charged: {'yes' if invoice_now else 'no'})",
                             sub)
 
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:

@@ -109,7 +109,7 @@ class StripeProvider(BillingProvider):
     # --- writes ----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
         raw = self._read(subscription_id)
         before = _subscription(raw)
         ended = before.canceled and not before.cancel_at_period_end

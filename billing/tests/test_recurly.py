@@ -133,15 +133,17 @@ def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake)
     assert abs((fake.remote(trial).trial_end - until).total_seconds()) < 2
 
 
-@pytest.mark.parametrize(("prorate", "invoice_now", "query"), [
-    (True, True, {"refund": "partial", "charge": "true"}),
-    (False, False, {"refund": "none", "charge": "false"}),
+@pytest.mark.parametrize(("prorate", "refund", "invoice_now", "query"), [
+    (True, False, True, {"refund": "none", "charge": "true"}),  # prorate is a credit: Recurly has none, no money
+    (False, True, False, {"refund": "partial", "charge": "false"}),  # the App chose to refund
+    (False, False, False, {"refund": "none", "charge": "false"}),
 ])
-def test_cancel_now_terminates_refunding_only_the_unused_part_when_asked(fake, prorate, invoice_now, query) -> None:  # noqa: ANN001
+def test_cancel_now_refunds_money_only_when_the_app_chose_to_refund(fake, prorate, refund, invoice_now,  # noqa: ANN001
+                                                                    query) -> None:
     provider = provider_for("recurly", fake.credentials())
     sub = fake.seed(customer_id="cus_now")
     result = provider.subscription_cancel(sub, at_period_end=False, prorate=prorate, invoice_now=invoice_now,
-                                          idempotency_key="bb_test_now")
+                                          idempotency_key="bb_test_now", refund=refund)
     [terminate] = writes_sent(fake)
     assert (terminate["method"], terminate["query"]) == ("DELETE", query)
     assert result.subscription.status == "expired" and fake.remote(sub).canceled

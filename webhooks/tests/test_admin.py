@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def no_broker(monkeypatch):  # noqa: ANN001, ANN201
     """Record what would be published instead of needing a broker for admin pages."""
     published: list[int] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: published.extend(ids) or len(ids))
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: published.extend(ids) or len(ids))
     return published
 
 

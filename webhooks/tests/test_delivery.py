@@ -316,7 +316,7 @@ def test_an_expired_lease_is_taken_over_and_the_lost_attempt_marked_interrupted(
 def test_redelivery_sends_again_under_the_same_webhook_id(receiver, make_endpoint, delivery_for,
                                                            django_capture_on_commit_callbacks, monkeypatch):
     published: list[list[int]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: published.append(ids) or len(ids))
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: published.append(ids) or len(ids))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     delivery = delivery_for(endpoint)
     services.delivery_attempt(delivery_id=delivery.pk)
@@ -387,7 +387,8 @@ def test_sweeper_wakes_endpoints_of_lost_and_orphaned_deliveries_once_per_grace_
         make_endpoint, delivery_for, receiver, monkeypatch, settings):
     settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
     woken: list[tuple[list[int], bool]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: woken.append((ids, force)) or len(ids))
+    monkeypatch.setattr(services, "endpoints_wake",
+                        lambda ids, force=False, **_: woken.append((ids, force)) or len(ids))
     lost_to, orphaned_to, quiet = (make_endpoint(f"{receiver.url}/{n}", receiver=receiver) for n in range(3))
     now = timezone.now()
     delivery_for(quiet)  # just woken on commit: not the sweeper's business yet
@@ -420,7 +421,7 @@ def test_an_endpoint_is_woken_once_however_many_deliveries_wait(make_endpoint, d
     from webhooks.tasks import webhook_deliver
 
     sent: list[list] = []
-    monkeypatch.setattr(webhook_deliver, "apply_async", lambda args, countdown=None: sent.append(args))
+    monkeypatch.setattr(webhook_deliver, "apply_async", lambda args, countdown=None, **kwargs: sent.append(args))
     endpoint = make_endpoint("http://127.0.0.1:9/hooks")
     for n in range(5):
         with django_capture_on_commit_callbacks(execute=True):
@@ -434,7 +435,7 @@ def test_an_endpoint_is_woken_once_however_many_deliveries_wait(make_endpoint, d
 
 def test_draining_an_endpoint_sends_everything_due_and_running_it_again_sends_nothing(
         receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     other = make_endpoint(f"{receiver.url}/other", receiver=receiver)
     for n in range(7):
@@ -452,7 +453,7 @@ def test_draining_an_endpoint_sends_everything_due_and_running_it_again_sends_no
 
 def test_a_drain_out_of_time_gives_back_what_it_did_not_send(receiver, make_endpoint, decide, monkeypatch):
     woken: list[list[int]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: woken.append(ids) or 1)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: woken.append(ids) or 1)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
         decide("cancel", email=f"c{n}@example.com")
@@ -467,24 +468,51 @@ def test_a_drain_out_of_time_gives_back_what_it_did_not_send(receiver, make_endp
     assert woken == [[endpoint.pk]]  # another run picks up the rest
 
 
-def test_a_receiver_in_trouble_gets_one_attempt_per_wake_up_not_one_per_queued_delivery(
+def test_a_receiver_answering_5xx_backs_off_as_a_whole_after_a_few_attempts(
         receiver, make_endpoint, decide, monkeypatch):
-    woken: list[list[int]] = []
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: woken.append(ids) or 1)
+    woken: list[tuple[list[int], float | None]] = []
+    monkeypatch.setattr(services, "endpoints_wake",
+                        lambda ids, force=False, countdown=None: woken.append((ids, countdown)) or 1)
     receiver.respond = always(503)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
-    for n in range(5):
+    for n in range(6):
         decide("cancel", email=f"c{n}@example.com")
 
     result = services.endpoint_deliver_due(endpoint_id=endpoint.pk)
 
-    assert result.sent == 1 and len(receiver.snapshot()) == 1
-    assert 5 <= result.retry_in <= 5.5  # the failed one's retry wakes the endpoint again
+    assert result.sent == services.TROUBLE_IN_A_ROW == len(receiver.snapshot())
     # The others were given back untouched: still due, no attempt spent, nobody holding them.
     untouched = Delivery.objects.filter(attempt_count=0)
-    assert untouched.count() == 4 and set(untouched.values_list("status", flat=True)) == {"pending"}
+    assert untouched.count() == 3 and set(untouched.values_list("status", flat=True)) == {"pending"}
     assert not Delivery.objects.filter(lease_expires_at__isnull=False).exists()
-    assert woken == []  # and no helper was woken for a failing receiver
+    # The endpoint backs off as a whole; its one next look is queued for the backoff's end.
+    endpoint.refresh_from_db()
+    assert endpoint.troubled_runs == 1 and endpoint.backoff_until is not None
+    assert woken == [([endpoint.pk], result.backoff)] and 5 <= result.backoff <= 5.5
+    # A wake-up meanwhile (a new event's, a stray one) sends nothing to it.
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 0
+    assert len(receiver.snapshot()) == services.TROUBLE_IN_A_ROW
+
+
+def test_a_receiver_that_does_not_answer_costs_one_timeout_per_backoff(receiver, make_endpoint, decide,
+                                                                      monkeypatch, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, countdown=None: 1)
+    answered = threading.Event()
+    receiver.respond = lambda got: (answered.wait(5), (200, {}, b""))[1]  # hangs past the timeout
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    for n in range(4):
+        decide("cancel", email=f"c{n}@example.com")
+    try:
+        first = services.endpoint_deliver_due(endpoint_id=endpoint.pk)
+        assert first.sent == 1 and first.backoff is not None
+        # Back after the backoff (time moved on by hand): one more attempt, and a doubled backoff.
+        Endpoint.objects.filter(pk=endpoint.pk).update(backoff_until=timezone.now() - timedelta(seconds=1))
+        second = services.endpoint_deliver_due(endpoint_id=endpoint.pk)
+    finally:
+        answered.set()
+    assert second.sent == 1 and 10 <= second.backoff <= 11
+    assert Delivery.objects.filter(attempt_count=0).count() == 2
 
 
 def test_a_receiver_refusing_one_message_does_not_hold_up_the_others(receiver, make_endpoint, decide):
@@ -499,7 +527,8 @@ def test_a_receiver_refusing_one_message_does_not_hold_up_the_others(receiver, m
 
 def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
         receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
+    monkeypatch.setattr(services, "TROUBLE_IN_A_ROW", 1)  # the first 503 stops the run
     receiver.respond = in_turn((503, {}, b"busy"))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     decide("cancel", email="first@example.com")
@@ -512,7 +541,8 @@ def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
 
     # The next run takes both over, but the receiver is in trouble: the orphan goes back unsent...
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
-    # ...and the run after that sends it.
+    # ...and the run after the endpoint's backoff sends it.
+    Endpoint.objects.filter(pk=endpoint.pk).update(backoff_until=None)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
 
     outcomes = list(orphan.attempts.order_by("number").values_list("number", "outcome"))
@@ -522,7 +552,7 @@ def test_a_lost_attempt_stays_counted_when_its_takeover_is_given_back_unsent(
 
 
 def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
         decide("cancel", email=f"c{n}@example.com")
@@ -535,7 +565,7 @@ def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver,
 
 
 def test_successes_recorded_together_keep_each_answer(receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     receiver.respond = in_turn((200, {}, b"first"), (201, {}, b"second"), (202, {}, b"third"))
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
@@ -557,7 +587,7 @@ def test_successes_recorded_together_keep_each_answer(receiver, make_endpoint, d
 
 def test_a_worker_lost_before_recording_its_successes_leaves_every_attempt_counted(
         receiver, make_endpoint, decide, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(2):
         decide("cancel", email=f"c{n}@example.com")

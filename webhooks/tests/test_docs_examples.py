@@ -88,7 +88,7 @@ def documented_receiver(request, tmp_path, make_endpoint) -> Iterator[tuple]:  #
 
 
 def test_documented_receiver_verifies_and_dedupes(documented_receiver, delivery_for, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint, output, expected = documented_receiver
     delivery = delivery_for(endpoint, "cancel")
 
@@ -105,7 +105,7 @@ def test_documented_receiver_verifies_and_dedupes(documented_receiver, delivery_
 
 
 def test_documented_receiver_refuses_a_wrong_signature(documented_receiver, delivery_for, monkeypatch):
-    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False: 0)
+    monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint, _, _ = documented_receiver
     services.endpoint_secret_rotate(endpoint=endpoint)
     endpoint.previous_secret = ""  # as if the overlap were over: only a secret the receiver lacks signs

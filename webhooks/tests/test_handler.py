@@ -47,7 +47,7 @@ def test_deliveries_roll_back_with_the_decision(make_endpoint, decide):
 def test_deliveries_are_published_only_after_commit(make_endpoint, decide, django_capture_on_commit_callbacks,
                                                     monkeypatch):
     sent: list[list] = []
-    monkeypatch.setattr(webhook_deliver, "apply_async", lambda args, countdown=None: sent.append(args))
+    monkeypatch.setattr(webhook_deliver, "apply_async", lambda args, countdown=None, **kwargs: sent.append(args))
     make_endpoint("http://127.0.0.1:9/every")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         decide("cancel")
@@ -61,7 +61,7 @@ def test_a_broker_outage_does_not_fail_the_decision_and_leaves_the_row_for_the_s
         make_endpoint, decide, django_capture_on_commit_callbacks, monkeypatch):
     calls: list[float] = []
 
-    def broker_down(args, countdown=None):  # noqa: ANN001, ANN202 - kombu's error for a refused connection
+    def broker_down(args, countdown=None, **kwargs):  # noqa: ANN001, ANN202 - kombu's error for a refused connection
         calls.append(time.monotonic())
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
