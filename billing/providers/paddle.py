@@ -7,9 +7,9 @@ pending (a cancel or a pause at the period end).
 
 How each action maps to Paddle's API, and what "already done" means:
 - cancel: POST /subscriptions/{id}/cancel with `effective_from=next_billing_period` (at period end) or
-  `immediately`. Paddle's cancel takes no proration, refund or invoicing options (a refund is an
-  adjustment, which billing never makes): `prorate`, `refund` and `invoice_now` do not apply. Done: status `canceled`, or a
-  scheduled change `cancel` when the period end was asked for.
+  `immediately`. Paddle's cancel takes no proration, refund or invoicing options (a refund is
+  an adjustment, which billing never makes): `prorate`, `refund` and `invoice_now` do not apply.
+  Done: status `canceled`, or a scheduled change `cancel` when the period end was asked for.
 - reactivate: PATCH /subscriptions/{id} with `scheduled_change: null`, which removes a scheduled cancel.
   Not scheduled to cancel: nothing sent. Status `canceled`: refused, it cannot be kept.
 - coupon (a Paddle discount, by id `dsc_…` or by its checkout code): GET /discounts/{id} or
@@ -261,7 +261,8 @@ class PaddleProvider(BillingProvider):
     # --- writes -----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str,
+                            refund: bool = False) -> ActionResult:
         current = self.subscription_get(subscription_id)
         if current.status == "canceled" or (at_period_end and current.cancel_at_period_end):
             return ActionResult(changed=False, summary="already canceled" if current.status == "canceled"
@@ -273,7 +274,8 @@ class PaddleProvider(BillingProvider):
         if at_period_end:
             return ActionResult(changed=True, summary=f"canceled at period end ({_day(current.current_period_end)})",
                                 subscription=after)
-        return ActionResult(changed=True, summary="canceled now (Paddle credits and refunds nothing on cancel)", subscription=after)
+        return ActionResult(changed=True, summary="canceled now (Paddle credits and refunds nothing on cancel)",
+                            subscription=after)
 
     def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
         current = self.subscription_get(subscription_id)

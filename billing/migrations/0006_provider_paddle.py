@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_connection_recurly_region'),
+        ('billing', '0005_connection_cancel_refund'),
     ]
 
     operations = [
