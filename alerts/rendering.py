@@ -45,7 +45,7 @@ TERM_LABELS = {"coupon": "coupon", "discount_percent": "discount (%)", "discount
 # processes cancels by hand that this one is being done for them).
 BILLING_ACTIONS = {"cancel": "Cancel the subscription", "coupon": "Apply the coupon", "pause": "Pause billing",
                    "plan_change": "Change the plan", "trial_extension": "Extend the trial"}
-BILLING_PROVIDERS = {"stripe": "Stripe", "recurly": "Recurly", "chargebee": "Chargebee"}
+BILLING_PROVIDERS = {"stripe": "Stripe", "recurly": "Recurly", "chargebee": "Chargebee", "paddle": "Paddle"}
 BILLING_STATUSES = {"pending": "queued, carried out automatically", "running": "in progress, carried out automatically",
                     "succeeded": "done automatically", "skipped": "dry run, nothing was sent", "failed": "failed"}
 

@@ -13,9 +13,17 @@ from django.utils.html import format_html
 from brightback_site.badges import badge
 from flows.admin_access import AppScopedAdmin
 
+from . import services
 from .models import BillingAction, BillingConnection
-from .providers import ProviderError
+from .providers import PROVIDER_MODULES, ProviderError, provider_class
 from .services import action_retry, connection_check
+
+
+def _plain_and_details(prefix: str, plain: str, detail: str) -> str:
+    if not detail:
+        return f"{prefix}{plain}"
+    return format_html("{}{} <details><summary>details</summary><pre style='white-space:pre-wrap'>{}</pre></details>",
+                       prefix, plain, detail)
 
 
 def _key_hint(key: str) -> str:
@@ -28,7 +36,8 @@ class ConnectionForm(forms.ModelForm):
     new_test_api_key = forms.CharField(
         label="Test API key", required=False, strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Used while the App is in test mode. Leave blank to keep the stored key.")
+        help_text="Used while the App is in test mode. Leave blank to keep the stored key (a new API address "
+                  "clears both keys).")
     new_live_api_key = forms.CharField(
         label="Live API key", required=False, strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
@@ -36,24 +45,40 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = BillingConnection
-        fields = ["app", "provider", "site", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
+        fields = ["app", "provider", "site", "region", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
+                  "cancel_refund",
                   "cancel_invoice_now", "cancel_scope"]
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        if "region" in self.fields:
+            self.fields["region"].required = False  # Recurly only; the others leave it at us
+
+    def clean_region(self) -> str:
+        return self.cleaned_data.get("region") or "us"
 
     def clean(self) -> dict:
         cleaned = super().clean() or {}
-        if cleaned.get("provider") == "chargebee" and not cleaned.get("site"):
+        provider = cleaned.get("provider")
+        if provider == "chargebee" and not cleaned.get("site"):
             self.add_error("site", "Chargebee needs the site name (acme in acme.chargebee.com).")
+        # The keys are set on the instance before the model's own checks run (ModelForm._post_clean):
+        # a new address clears the stored ones, and a key of the wrong mode is named on its own field.
+        instance = self.instance
+        if provider:
+            services.connection_provider_set(instance, provider)
+        if "api_base" in cleaned:
+            services.connection_address_set(instance, cleaned["api_base"] or "")
+        for mode, field in (("test", "new_test_api_key"), ("live", "new_live_api_key")):
+            key = cleaned.get(field)
+            if not key:
+                continue
+            found = provider_class(provider).key_mode(key) if provider in PROVIDER_MODULES else None
+            if found not in (None, mode):
+                self.add_error(field, f"This is a {found} key; the {mode} key goes here.")
+            else:
+                setattr(instance, f"{mode}_api_key", key)
         return cleaned
-
-    def save(self, commit: bool = True) -> BillingConnection:
-        connection = super().save(commit=False)
-        if self.cleaned_data.get("new_test_api_key"):
-            connection.test_api_key = self.cleaned_data["new_test_api_key"]
-        if self.cleaned_data.get("new_live_api_key"):
-            connection.live_api_key = self.cleaned_data["new_live_api_key"]
-        if commit:
-            connection.save()
-        return connection
 
 
 @admin.register(BillingConnection)
@@ -64,9 +89,10 @@ class BillingConnectionAdmin(AppScopedAdmin):
     list_filter = ["provider", "dry_run"]
     readonly_fields = ["keys", "checked_at", "check_result"]
     fieldsets = [
-        (None, {"fields": ["app", "provider", "site", "keys", "new_test_api_key", "new_live_api_key", "api_base",
-                           "dry_run", "checked_at", "check_result"]}),
-        ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_invoice_now", "cancel_scope"]}),
+        (None, {"fields": ["app", "provider", "site", "region", "keys", "new_test_api_key", "new_live_api_key",
+                           "api_base", "dry_run", "checked_at", "check_result"]}),
+        ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_refund", "cancel_invoice_now",
+                                  "cancel_scope"]}),
     ]
 
     @admin.display(description="stored keys")
@@ -86,7 +112,10 @@ class BillingConnectionAdmin(AppScopedAdmin):
             try:
                 found = connection_check(connection=connection)
             except ProviderError as exc:
-                self.message_user(request, f"The connection failed: {exc}", messages.ERROR)
+                # Plain words first; the provider's own text behind a toggle. Neither ever carries the
+                # body of an answer that is not the provider's (see providers/base.py).
+                self.message_user(request, _plain_and_details("The connection failed: ", exc.message, exc.detail),
+                                  messages.ERROR)
             else:
                 self.message_user(request, f"Connected: {found}", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:billing_billingconnection_change", args=[connection.pk]))
@@ -104,8 +133,8 @@ class BillingActionAdmin(AppScopedAdmin):
     date_hierarchy = "created_at"
     actions = ["retry"]
     fields = ["public_id", "app", "session_link", "kind", "provider", "dry_run", "status_badge", "subscriptions",
-              "summary", "last_error", "last_status_code", "attempt_count", "next_attempt_at", "started_at",
-              "finished_at", "created_at", "request_pretty", "result_pretty", "log_pretty"]
+              "summary", "last_error", "error_details", "last_status_code", "attempt_count", "next_attempt_at",
+              "started_at", "finished_at", "created_at", "request_pretty", "result_pretty", "log_pretty"]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -130,6 +159,13 @@ class BillingActionAdmin(AppScopedAdmin):
     @admin.display(description="outcome")
     def short_summary(self, obj: BillingAction) -> str:
         return (obj.summary or obj.last_error)[:100]
+
+    @admin.display(description="billing system's words")
+    def error_details(self, obj: BillingAction) -> str:
+        if not obj.error_detail:
+            return "—"
+        return format_html("<details><summary>details</summary><pre style='white-space:pre-wrap'>{}</pre>"
+                           "</details>", obj.error_detail)
 
     @staticmethod
     def _pretty(value: object) -> str:

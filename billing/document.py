@@ -1,8 +1,9 @@
 """The flow document's `billing` section (docs/flow-format.md): the provider and the App's choices,
 never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
 
-    "billing": {"provider": "stripe", "site": "", "dry_run": false,
-                "cancel": {"timing": "period_end", "prorate": false, "invoice_now": false, "scope": "named"}}
+    "billing": {"provider": "stripe", "site": "", "region": "us" (Recurly only), "dry_run": false,
+                "cancel": {"timing": "period_end", "prorate": false, "refund": false, "invoice_now": false,
+                           "scope": "named"}}
 
 `null` means "not connected" (an import removes the connection); a document without the section leaves
 the connection as it is. Keys are set with `manage.py billing_connect` or in the admin, so a document
@@ -22,10 +23,11 @@ from .providers import PROVIDER_MODULES
 CANCEL_FIELDS = {
     "timing": ("cancel_timing", BillingConnection.CancelTiming.values),
     "prorate": ("cancel_prorate", None),
+    "refund": ("cancel_refund", None),
     "invoice_now": ("cancel_invoice_now", None),
     "scope": ("cancel_scope", BillingConnection.CancelScope.values),
 }
-TOP_FIELDS = {"provider", "site", "dry_run", "cancel"}
+TOP_FIELDS = {"provider", "site", "region", "dry_run", "cancel"}
 SECRET_WORDS = ("key", "secret", "token", "password")
 
 
@@ -39,6 +41,7 @@ class BillingSection:
         return {
             "provider": connection.provider,
             "site": connection.site,
+            **({"region": connection.region} if connection.provider == "recurly" else {}),
             "dry_run": connection.dry_run,
             "cancel": {name: getattr(connection, column) for name, (column, _) in CANCEL_FIELDS.items()},
         }
@@ -62,8 +65,14 @@ class BillingSection:
             problems.append(f"{path}.site: must be a string")
         elif provider == "chargebee" and not value.get("site") and not _connected_site(app_id):
             problems.append(f"{path}.site: Chargebee needs the site name (acme in acme.chargebee.com)")
+        if value.get("region", "us") not in ("us", "eu"):
+            problems.append(f"{path}.region: must be us or eu (Recurly's regions)")
         if not isinstance(value.get("dry_run", False), bool):
             problems.append(f"{path}.dry_run: must be true or false")
+        elif not _dry_run(value, app_id) and not _has_key(app_id, provider):
+            problems.append(f"{path}.dry_run: false needs the App's API key for its mode first; set it with "
+                            f"`manage.py billing_connect {app_id} {provider} --api-key-env VAR`, or import with "
+                            "\"dry_run\": true until then")
         cancel = value.get("cancel", {})
         if not isinstance(cancel, dict):
             problems.append(f"{path}.cancel: must be an object")
@@ -88,12 +97,28 @@ class BillingSection:
                    if name in value.get("cancel", {})}
         if "dry_run" in value:
             choices["dry_run"] = value["dry_run"]
+        if "region" in value:
+            choices["region"] = value["region"]
         connection = services.connection_save(app=app, provider=value["provider"],
                                               site=value.get("site") if "site" in value else None, **choices)
         if not connection.api_key:
             return [f"billing: {connection.get_provider_display()} has no {app.mode} key yet; set it with "
                     f"`manage.py billing_connect {app.app_id} {connection.provider} --api-key-env VAR`"]
         return []
+
+
+def _dry_run(value: dict, app_id: str) -> bool:
+    """What the connection's dry run will be after the import: the document's, else the stored one, else
+    off (a new connection's default)."""
+    if "dry_run" in value:
+        return bool(value["dry_run"])
+    stored = BillingConnection.objects.filter(app__app_id=app_id).values_list("dry_run", flat=True).first()
+    return bool(stored)
+
+
+def _has_key(app_id: str, provider: Any) -> bool:
+    connection = BillingConnection.objects.select_related("app").filter(app__app_id=app_id).first()
+    return connection is not None and connection.provider == provider and bool(connection.api_key)
 
 
 def _connected_site(app_id: str) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +30,9 @@ class BillingConnection(models.Model):
     live_api_key = EncryptedTextField(blank=True, default="", editable=False)
     site = models.CharField(max_length=100, blank=True, help_text=_("Chargebee only: the site name (acme in "
                                                                     "acme.chargebee.com)."))
+    region = models.CharField(
+        max_length=2, choices=[("us", "US (v3.recurly.com)"), ("eu", "EU (v3.eu.recurly.com)")], default="us",
+        help_text=_("Recurly only: the region the Recurly site is hosted in."))
     api_base = models.URLField(
         _("API address"), blank=True,
         help_text=_("Blank: the provider's own service. Another address (a provider's test server, a local "
@@ -38,7 +42,13 @@ class BillingConnection(models.Model):
     cancel_timing = models.CharField(max_length=12, choices=CancelTiming.choices, default=CancelTiming.PERIOD_END)
     cancel_prorate = models.BooleanField(
         _("prorate an immediate cancel"), default=False,
-        help_text=_("Credit the unused part of the period (immediate cancels only)."))
+        help_text=_("Immediate cancels only. Stripe: the unused time is credited to the customer's balance. "
+                    "Chargebee: a credit note for the unused time. Recurly: no effect (its cancel has no "
+                    "credit; see refund)."))
+    cancel_refund = models.BooleanField(
+        _("refund unused time"), default=False,
+        help_text=_("Immediate cancels only. Recurly: the unused part of the period is refunded in money "
+                    "(refund=partial). Off: nothing is refunded. Stripe and Chargebee never refund here."))
     cancel_invoice_now = models.BooleanField(
         _("invoice outstanding charges"), default=False,
         help_text=_("Bill outstanding usage and charges now (immediate cancels only)."))
@@ -60,7 +70,40 @@ class BillingConnection(models.Model):
         return self.live_api_key if self.app.is_live else self.test_api_key
 
     def credentials(self, *, timeout: float) -> Credentials:
-        return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout)
+        return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout,
+                           region=self.region)
+
+    def clean(self) -> None:
+        """Refused at save: an API address billing may not send a key to (billing.addresses), a key of
+        the other mode where the provider's key format tells, and dry run off with no key for the App's
+        mode (every action would fail)."""
+        from .addresses import AddressRefused, api_base_check, site_problem
+        from .providers import provider_class
+
+        errors: dict[str, str] = {}
+        if not self.provider:
+            return
+        problem = site_problem(self.provider, self.site)
+        if problem:
+            errors["site"] = problem
+        else:
+            try:
+                api_base_check(self.provider, self.api_base, site=self.site)
+            except AddressRefused as exc:
+                errors["api_base"] = str(exc)
+        provider = provider_class(self.provider)
+        wrong = [mode for mode, key in ((App.Mode.TEST, self.test_api_key), (App.Mode.LIVE, self.live_api_key))
+                 if key and provider.key_mode(key) not in (None, mode)]
+        if wrong:
+            errors[NON_FIELD_ERRORS] = " ".join(
+                f"The {mode} key is a {provider.key_mode(key)} key of {provider.name}; set a {mode} key there."
+                for mode, key in ((App.Mode.TEST, self.test_api_key), (App.Mode.LIVE, self.live_api_key))
+                if mode in wrong)
+        if not self.dry_run and not self.api_key and self.app_id is not None:
+            errors["dry_run"] = (f"The App is in {self.app.mode} mode and no {self.app.mode} key is set: set the "
+                                 f"{self.app.mode} key, or turn dry run on until you have one.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class BillingAction(OutboxRow):
@@ -83,6 +126,7 @@ class BillingAction(OutboxRow):
         PAUSE = "pause", _("Pause")
         PLAN_CHANGE = "plan_change", _("Change plan")
         TRIAL_EXTENSION = "trial_extension", _("Extend trial")
+        REACTIVATE = "reactivate", _("Keep (remove a scheduled cancel)")
 
     CLAIMED = Status.RUNNING
 
@@ -103,6 +147,8 @@ class BillingAction(OutboxRow):
     summary = models.TextField(blank=True)
     log = models.JSONField(default=list, blank=True, help_text=_("Each attempt: when, and what happened."))
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_detail = models.TextField(blank=True, help_text=_("The billing system's own words about the last "
+                                                            "failure, behind the plain summary."))
     # Attempts the provider answered with an error: each starts a new idempotency key (see services).
     answered_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)

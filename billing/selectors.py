@@ -20,7 +20,8 @@ def actions_for_session(*, session_id: int) -> QuerySet[BillingAction]:
 
 
 def action_for_event(*, event_id: str) -> BillingAction | None:
-    return BillingAction.objects.filter(event_id=event_id).order_by("pk").last()
+    # The event's own action (a cancel, an offer's change) comes before the reactivate of a save.
+    return BillingAction.objects.filter(event_id=event_id).order_by("pk").first()
 
 
 def subscription_still_active(*, session: CancelSession) -> bool | None:
@@ -30,9 +31,10 @@ def subscription_still_active(*, session: CancelSession) -> bool | None:
     connection = BillingConnection.objects.select_related("app").filter(app_id=session.app_id).first()
     if connection is None or connection.dry_run or not connection.api_key:
         return None
-    provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
     customer = str(session.account.get("billing_id") or "")
     try:
+        provider = provider_for(connection.provider,
+                                connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
         if session.subscription_id:
             subscriptions = [provider.subscription_get(session.subscription_id)]
         elif customer:

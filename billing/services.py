@@ -10,6 +10,7 @@ row; beat runs `actions_sweep`, which re-publishes what the broker lost or a kil
 
 from __future__ import annotations
 
+import calendar
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,17 +70,42 @@ class ActionImpossible(Exception):
 
 # --- the outbox: rows written with the event ----------------------------------------------------
 
-def action_request(*, event: Event, connection: BillingConnection) -> tuple[str, dict] | None:
-    """What an event asks of billing, frozen now: (kind, request), or None when it asks nothing."""
+# Decisions that keep the customer: each also removes a cancel scheduled for the end of the period
+# (a `reactivate` action of its own), so a saved customer does not leave anyway. "session.reactivated"
+# is a customer who canceled and came back to keep the subscription.
+SAVE_EVENTS = (Event.Type.SESSION_NEVERMIND, Event.Type.OFFER_ACCEPTED, "session.reactivated")
+
+
+def _target(event: Event) -> dict[str, str]:
     data = event.data
     account = data.get("account") or {}
-    target = {"subscription_id": data.get("subscription_id") or "",
-              "customer_id": str(account.get("billing_id") or "")}
+    return {"subscription_id": data.get("subscription_id") or "", "customer_id": str(account.get("billing_id") or "")}
+
+
+def action_requests(*, event: Event, connection: BillingConnection) -> list[tuple[str, dict]]:
+    """Everything an event asks of billing, frozen now, in the order the rows are written: the event's
+    own action (a cancel, an offer's change), then for a save the `reactivate` that keeps it."""
+    asked = []
+    own = action_request(event=event, connection=connection)
+    if own is not None:
+        asked.append(own)
+    target = _target(event)
+    if event.type in SAVE_EVENTS and (target["subscription_id"] or target["customer_id"]):
+        asked.append((BillingAction.Kind.REACTIVATE, target))
+    return asked
+
+
+def action_request(*, event: Event, connection: BillingConnection) -> tuple[str, dict] | None:
+    """The event's own change in billing (not the reactivate of a save), frozen now: (kind, request), or
+    None when it asks none."""
+    data = event.data
+    target = _target(event)
     if event.type == Event.Type.SESSION_CANCELED:
         return BillingAction.Kind.CANCEL, {
             **target,
             "at_period_end": connection.cancel_timing == BillingConnection.CancelTiming.PERIOD_END,
             "prorate": connection.cancel_prorate,
+            "refund": connection.cancel_refund,
             "invoice_now": connection.cancel_invoice_now,
             "all_subscriptions": connection.cancel_scope == BillingConnection.CancelScope.ALL,
         }
@@ -108,16 +134,23 @@ def _connection(*, app: App) -> BillingConnection | None:
                     load=lambda: BillingConnection.objects.filter(app_id=app.pk).first())
 
 
-def action_planned(*, event: Event) -> tuple[BillingConnection, str, dict] | None:
-    """The App's connection and the (kind, request) an event asks of it, or None when it asks nothing
-    (no connection, or an event billing does not act on)."""
-    if event.type not in (Event.Type.SESSION_CANCELED, Event.Type.OFFER_ACCEPTED):
-        return None
+def actions_planned(*, event: Event) -> tuple[BillingConnection | None, list[tuple[str, dict]]]:
+    """The App's connection and the (kind, request) pairs an event asks of it: none without a
+    connection, or for an event billing does not act on."""
+    if event.type not in (Event.Type.SESSION_CANCELED, *SAVE_EVENTS):
+        return None, []
     connection = _connection(app=event.app)
     if connection is None:
+        return None, []
+    return connection, action_requests(event=event, connection=connection)
+
+
+def action_planned(*, event: Event) -> tuple[BillingConnection, str, dict] | None:
+    """The connection and the first action an event asks of billing (what alerts show), or None."""
+    connection, asked = actions_planned(event=event)
+    if connection is None or not asked:
         return None
-    asked = action_request(event=event, connection=connection)
-    return None if asked is None else (connection, *asked)
+    return (connection, *asked[0])
 
 
 def actions_create_for_event(*, event: Event) -> list[int]:
@@ -127,17 +160,16 @@ def actions_create_for_event(*, event: Event) -> list[int]:
         raise RuntimeError("billing actions must be written in the transaction of their event")
     if event.session_id is None:
         return []
-    planned = action_planned(event=event)
-    if planned is None:
+    connection, asked = actions_planned(event=event)
+    if connection is None or not asked:
         return []
-    connection, kind, request = planned
     decision_id = Decision.objects.filter(session_id=event.session_id).values_list("pk", flat=True).first()
-    action = BillingAction.objects.create(
+    made = [BillingAction.objects.create(
         app_id=event.app_id, session_id=event.session_id, decision_id=decision_id, event=event,
         provider=connection.provider, kind=kind, dry_run=connection.dry_run, request=request,
-        next_attempt_at=event.created_at, created_at=event.created_at)
-    _channel().wake_on_commit([action.pk])
-    return [action.pk]
+        next_attempt_at=event.created_at, created_at=event.created_at).pk for kind, request in asked]
+    _channel().wake_on_commit(made)
+    return made
 
 
 def actions_sweep(*, now: datetime | None = None) -> int:
@@ -153,8 +185,10 @@ class ExecuteResult:
     retry_in: float | None = None
 
 
-def _log(action: BillingAction, *, now: datetime, outcome: str, detail: str) -> list:
+def _log(action: BillingAction, *, now: datetime, outcome: str, detail: str, raw: str = "") -> list:
     entry = {"attempt": action.attempt_count + 1, "at": now.isoformat(), "outcome": outcome, "detail": detail[:500]}
+    if raw:
+        entry["raw"] = raw[:1000]  # the provider's own words, behind the admin's "details" toggle
     return [*action.log, entry][-LOG_KEPT:]
 
 
@@ -167,18 +201,41 @@ def _keep(action: BillingAction, lease_until: datetime, **fields: Any) -> None:
         setattr(action, name, value)
 
 
+def _same_customer(one: str, other: str) -> bool:
+    # Recurly names an account by its code, which its API also takes as `code-<code>`.
+    return one.removeprefix("code-") == other.removeprefix("code-")
+
+
+def _owned(provider: BillingProvider, subscription_id: str, customer: str) -> None:
+    """The second line of defence behind the embed's signature: never act on a subscription the billing
+    system says belongs to another customer than the page's `account.billing_id`."""
+    owner = provider.subscription_get(subscription_id).customer_id
+    if not _same_customer(owner, customer):
+        raise ActionImpossible(
+            f"subscription {subscription_id} belongs to customer {owner or '(none)'} in {provider.name}, not to "
+            f"{customer}, the customer the page named (account.billing_id); nothing was changed")
+
+
 def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str]:
     if action.subscription_ids:
-        return list(action.subscription_ids)
+        return list(action.subscription_ids)  # found, and their owner checked, by an earlier attempt
     request = action.request
     named, customer = request.get("subscription_id", ""), request.get("customer_id", "")
     wants_all = bool(request.get("all_subscriptions"))
+    if named and customer:
+        _owned(provider, named, customer)
     if named and not (wants_all and customer):
         return [named]
     if not customer:
         raise ActionImpossible("the page passed neither subscription_id nor account.billing_id, so there is no "
                                "subscription to act on")
-    found = [s.id for s in provider.subscriptions_for_customer(customer)]
+    subscriptions = provider.subscriptions_for_customer(customer)
+    if action.kind == BillingAction.Kind.REACTIVATE:
+        # A save keeps the customer's subscription that is set to end; none set so: nothing to undo.
+        subscriptions = [s for s in subscriptions if s.cancel_at_period_end]
+        if not subscriptions:
+            return []
+    found = [s.id for s in subscriptions]
     if wants_all:
         found = list(dict.fromkeys([*([named] if named else []), *found]))
     if not found:
@@ -197,9 +254,15 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     # provider reads first anyway); a timeout keeps the key, so Stripe replays an answer we lost.
     key = f"bb_{action.public_id}_{subscription_id}_{action.answered_failures}"
     kind = action.kind
+    if kind == BillingAction.Kind.REACTIVATE:
+        outcome = provider.subscription_reactivate(subscription_id, idempotency_key=key)
+        if outcome.changed and provider.subscription_get(subscription_id).cancel_at_period_end:
+            raise ProviderError(f"{provider.name} still shows subscription {subscription_id} set to cancel at the "
+                                "end of its period", retryable=False)
+        return outcome
     if kind == BillingAction.Kind.CANCEL:
         return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
-                                            prorate=bool(request["prorate"]),
+                                            prorate=bool(request["prorate"]), refund=bool(request.get("refund")),
                                             invoice_now=bool(request["invoice_now"]), idempotency_key=key)
     if kind == BillingAction.Kind.COUPON:
         if not request.get("coupon"):
@@ -208,7 +271,17 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     if kind == BillingAction.Kind.PAUSE:
         if not request.get("months"):
             raise ActionImpossible(f"offer {request.get('offer')} has no pause length")
-        return provider.subscription_pause(subscription_id, months=int(request["months"]), idempotency_key=key)
+        months = int(request["months"])
+        resumes_by_subscription = dict(request.get("resumes_at") or {})
+        if subscription_id not in resumes_by_subscription:  # worked out once: a retry sends the same date
+            # One meaning everywhere: the pause starts when the period the customer paid for ends.
+            paid_until = provider.subscription_get(subscription_id).current_period_end or timezone.now()
+            resumes_by_subscription[subscription_id] = add_months(paid_until, months).isoformat()
+            _keep(action, lease_until, request={**request, "resumes_at": resumes_by_subscription})
+        resumes_at = parse_datetime(resumes_by_subscription[subscription_id])
+        assert resumes_at is not None
+        return provider.subscription_pause(subscription_id, months=months, resumes_at=resumes_at,
+                                           idempotency_key=key)
     if kind == BillingAction.Kind.PLAN_CHANGE:
         if not request.get("plan"):
             raise ActionImpossible(f"offer {request.get('offer')} has no target plan")
@@ -219,14 +292,30 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     until_by_subscription = dict(request.get("until") or {})
     if subscription_id not in until_by_subscription:
         current = provider.subscription_get(subscription_id)
-        base = current.trial_end or current.current_period_end
+        # Providers keep trial_end after the trial: only a trial still running is extended, otherwise
+        # the next bill is pushed (a date in the past would read as "already done").
+        base = current.trial_end if current.trialing and current.trial_end else current.current_period_end
         if base is None:
-            raise ActionImpossible(f"subscription {subscription_id} has neither a trial end nor a next bill date")
+            raise ActionImpossible(f"subscription {subscription_id} has neither a running trial nor a next bill date")
         until_by_subscription[subscription_id] = (base + timedelta(days=int(request["days"]))).isoformat()
         _keep(action, lease_until, request={**request, "until": until_by_subscription})
     until = parse_datetime(until_by_subscription[subscription_id])
     assert until is not None
-    return provider.trial_extend(subscription_id, until=until, idempotency_key=key)
+    outcome = provider.trial_extend(subscription_id, until=until, idempotency_key=key)
+    after = provider.subscription_get(subscription_id)  # done only when the provider shows it
+    moved = after.trial_end if after.trialing else after.current_period_end
+    if moved is None or moved < until - timedelta(seconds=1):
+        raise ProviderError(f"{provider.name} did not move the {'trial end' if after.trialing else 'next bill date'} "
+                            f"of subscription {subscription_id} to {until.date().isoformat()}",
+                            retryable=False, detail=f"it reads {moved.isoformat() if moved else 'no date'}")
+    return outcome
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 def _dry_run_summary(action: BillingAction) -> str:
@@ -273,26 +362,36 @@ def action_execute(*, action_id: int) -> ExecuteResult:
             _keep(action, claim.lease_until, result=results)
     except ProviderError as exc:
         return _failed(action, error=exc.message, retryable=exc.retryable, status_code=exc.status_code,
-                       retry_after=exc.retry_after, finish=finish)
+                       retry_after=exc.retry_after, finish=finish, detail=exc.detail)
     except ActionImpossible as exc:
         return _failed(action, error=str(exc), retryable=False, status_code=None, retry_after=None, finish=finish)
+    except ODD_ANSWERS as exc:
+        odd = _odd_answer(action.get_provider_display(), exc)
+        return _failed(action, error=odd.message, retryable=False, status_code=None, retry_after=None,
+                       finish=finish, detail=odd.detail)
     summary = "; ".join(f"{sid}: {r['summary']}" if len(results) > 1 else r["summary"] for sid, r in results.items())
-    outbox.finish(action, status=BillingAction.Status.SUCCEEDED, summary=summary, last_error="", finished_at=now,
+    if not subscription_ids:
+        summary = "no subscription of the customer is set to cancel: nothing to undo"
+    outbox.finish(action, status=BillingAction.Status.SUCCEEDED, summary=summary, last_error="", error_detail="",
+                  finished_at=now,
                   log=_log(action, now=now, outcome="succeeded", detail=summary), **finish)
     return ExecuteResult(BillingAction.Status.SUCCEEDED)
 
 
 def _failed(action: BillingAction, *, error: str, retryable: bool, status_code: int | None,
-            retry_after: float | None, finish: dict[str, Any]) -> ExecuteResult:
+            retry_after: float | None, finish: dict[str, Any], detail: str = "") -> ExecuteResult:
     now = finish["now"]
     retry_in = None
     if retryable:
         retry_in = outbox.retry_delay(schedule=RETRY_DELAYS, attempt_number=finish["attempt_count"],
                                       retry_after=retry_after, scale=settings.BILLING_RETRY_SCALE)
-    answered = action.answered_failures + (1 if status_code is not None else 0)
+    # A new key after an answer that did not apply the change; a timeout or a 409 (a request with this key
+    # still running) keeps it, so the provider replays or finishes that request rather than a second one.
+    answered = action.answered_failures + (1 if status_code not in (None, 409) else 0)
     outcome = "retrying" if retry_in is not None else "failed"
     fields: dict[str, Any] = {"last_error": error, "last_status_code": status_code, "answered_failures": answered,
-              "log": _log(action, now=now, outcome=outcome, detail=error), **finish}
+                              "error_detail": detail,
+                              "log": _log(action, now=now, outcome=outcome, detail=error, raw=detail), **finish}
     if retry_in is not None:
         outbox.finish(action, status=BillingAction.Status.PENDING, retry_in=retry_in, **fields)
         return ExecuteResult(BillingAction.Status.PENDING, retry_in)
@@ -355,11 +454,11 @@ def connection_save(*, app: App, provider: str, api_key: str | None = None, mode
     by default). A new connection starts on DESIGN §8's defaults: cancel at period end, offers apply
     their own terms, dry run off."""
     connection = BillingConnection.objects.filter(app=app).first() or BillingConnection(app=app)
-    connection.provider = provider
+    connection_provider_set(connection, provider)
     if site is not None:
         connection.site = site
     if api_base is not None:
-        connection.api_base = api_base
+        connection_address_set(connection, api_base)
     if api_key is not None:
         if (mode or app.mode) == App.Mode.LIVE:
             connection.live_api_key = api_key
@@ -372,15 +471,46 @@ def connection_save(*, app: App, provider: str, api_key: str | None = None, mode
     return connection
 
 
+def connection_provider_set(connection: BillingConnection, provider: str) -> None:
+    """Another billing system clears the stored keys too: one provider's key is never sent to another."""
+    if connection.pk is not None and provider != connection.provider:
+        connection.test_api_key = connection.live_api_key = ""
+    connection.provider = provider
+
+
+def connection_address_set(connection: BillingConnection, api_base: str) -> None:
+    """A new API address clears the stored keys (not yet saved): a key typed in for one server never
+    goes to another. The caller sets the new server's keys in the same save."""
+    api_base = api_base.strip()
+    if connection.pk is not None and api_base != connection.api_base:
+        connection.test_api_key = connection.live_api_key = ""
+    connection.api_base = api_base
+
+
+def _odd_answer(provider: str, exc: Exception) -> ProviderError:
+    """An answer the provider module could not read (a field it needs is missing): a failure that says
+    so, never a 500. Logged with its traceback, as it may also be a defect of ours."""
+    logger.warning("unreadable answer from %s", provider, exc_info=exc)
+    return ProviderError(f"{provider} answered in a way billing could not read; nothing was assumed",
+                         retryable=False, detail=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+ODD_ANSWERS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+
+
 def connection_check(*, connection: BillingConnection) -> str:
     """One harmless read call; the provider's description of what it found is kept on the connection.
     Raises ProviderError (the provider's message) when it fails."""
     now = timezone.now()
     if not connection.api_key:
         raise ProviderError(f"no {connection.app.mode} API key is set", retryable=False)
-    provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
     try:
-        found = provider.connection_check()
+        provider = provider_for(connection.provider,
+                                connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
+        try:
+            found = provider.connection_check()
+        except ODD_ANSWERS as exc:
+            raise _odd_answer(connection.get_provider_display(), exc) from exc
     except ProviderError as exc:
         BillingConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_result=f"failed: {exc}")
         raise

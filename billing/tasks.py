@@ -18,7 +18,12 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-SOFT_TIME_LIMIT = settings.BILLING_TIMEOUT_SECONDS * 4 + 10  # a few provider calls (read, then write)
+# The longest action on one subscription makes this many provider calls, each up to the timeout: a Stripe
+# plan change at renewal reads the subscription (the owner check), reads it again with its schedule and
+# the price, creates the schedule, sets its phases and reads the result (test_retries checks the count).
+# An action on several subscriptions keeps each one's result as it goes, so a takeover resumes it.
+CALLS_PER_ACTION = 8
+SOFT_TIME_LIMIT = settings.BILLING_TIMEOUT_SECONDS * CALLS_PER_ACTION + 10
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 

@@ -29,6 +29,7 @@ def timeline_entries(session: CancelSession) -> list[Entry]:
                              title=f"Billing: {action.get_kind_display().lower()} in {action.get_provider_display()}"
                                    + (" (dry run)" if action.dry_run else ""),
                              detail=f"{action.get_status_display()}: {outcome}",
+                             raw=action.error_detail if action.status != BillingAction.Status.SUCCEEDED else "",
                              status=STATUS.get(action.status, "pending")))
         for attempt in action.log:
             at = parse_datetime(attempt.get("at", ""))
@@ -36,5 +37,6 @@ def timeline_entries(session: CancelSession) -> list[Entry]:
                 continue
             entries.append(Entry(at=at, source="billing", url=url, title=f"Billing attempt {attempt.get('attempt')}",
                                  detail=f"{attempt.get('outcome')}: {attempt.get('detail', '')}",
+                                 raw=str(attempt.get("raw") or ""),
                                  status=ATTEMPT_STATUS.get(attempt.get("outcome", ""), "pending")))
     return entries

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -371,8 +372,18 @@ WEBHOOK_DISABLE_AFTER_HOURS = envfloat("WEBHOOK_DISABLE_AFTER_HOURS", 5 * 24.0, 
 BILLING_TIMEOUT_SECONDS = envfloat("BILLING_TIMEOUT_SECONDS", 20.0, positive=True)
 # Multiplies every retry delay of billing actions: 1.0 in production; tests compress time.
 BILLING_RETRY_SCALE = envfloat("BILLING_RETRY_SCALE", 1.0, positive=True)
-# A worker holds a claimed action this long; keep it above the task's hard limit (4 x timeout + 20).
-BILLING_LEASE_SECONDS = envfloat("BILLING_LEASE_SECONDS", BILLING_TIMEOUT_SECONDS * 4 + 60.0, positive=True)
+# A worker holds a claimed action this long; keep it above the task's hard limit (8 x timeout + 20: the
+# provider calls of the longest action, see billing/tasks.py).
+BILLING_LEASE_SECONDS = envfloat("BILLING_LEASE_SECONDS", BILLING_TIMEOUT_SECONDS * 8 + 60.0, positive=True)
+# URL prefixes an App's billing API address may use besides the providers' own hosts (comma-separated;
+# a provider's test server, a local fake). Nothing else, and no private or loopback address, gets a key.
+BILLING_ALLOWED_API_BASES = envlist("BILLING_ALLOWED_API_BASES", [])
+for _base in BILLING_ALLOWED_API_BASES:
+    _parts = urlsplit(_base)
+    if _parts.scheme not in ("http", "https") or not _parts.hostname or _parts.query or _parts.fragment \
+            or _parts.username is not None:
+        raise ImproperlyConfigured(f"BILLING_ALLOWED_API_BASES: {_base!r} is not an http(s) URL prefix "
+                                   "(scheme, host, optional port and path)")
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

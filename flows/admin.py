@@ -334,8 +334,14 @@ class CancelSessionAdmin(ReadOnlyAdmin):
                 '<input type="hidden" name="next" value="{}"><button type="submit">{}</button></form>',
                 title, url, get_token(request), here, label)
 
+        def detail(entry: timeline.Entry) -> SafeString | str:
+            if not entry.raw:
+                return entry.detail
+            return format_html('{} <details><summary>{}</summary><pre style="white-space:pre-wrap">{}</pre>'
+                               "</details>", entry.detail, _("details"), entry.raw)
+
         rows = ((timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S"), entry.source, entry.status or "—",
-                 what(entry), entry.detail) for entry in timeline.timeline(obj))
+                 what(entry), detail(entry)) for entry in timeline.timeline(obj))
         when = _("when (%(zone)s)") % {"zone": timezone.get_current_timezone_name()}
         return format_html(
             '<table class="bb-timeline"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'

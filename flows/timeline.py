@@ -37,6 +37,7 @@ class Entry:
     status: str = ""     # "ok", "pending", "failed" or "" when it does not apply
     url: str = ""        # an admin page with the whole record
     action: tuple[str, str] | None = None  # (button label, admin URL to POST to), e.g. Retry
+    raw: str = ""        # technical words behind `detail` (a provider's own error), shown behind a toggle
 
 
 @lru_cache(maxsize=1)

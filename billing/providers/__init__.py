@@ -7,8 +7,8 @@ from importlib import import_module
 from .base import REGISTRY, BillingProvider, Credentials, ProviderError
 
 # The modules register themselves on import; only each module imports its vendor's SDK.
-PROVIDER_MODULES = ("stripe", "recurly", "chargebee")
-CHOICES = (("stripe", "Stripe"), ("recurly", "Recurly"), ("chargebee", "Chargebee"))
+PROVIDER_MODULES = ("stripe", "recurly", "chargebee", "paddle")
+CHOICES = (("stripe", "Stripe"), ("recurly", "Recurly"), ("chargebee", "Chargebee"), ("paddle", "Paddle"))
 
 
 def provider_class(slug: str) -> type[BillingProvider]:
@@ -20,7 +20,16 @@ def provider_class(slug: str) -> type[BillingProvider]:
 
 
 def provider_for(slug: str, credentials: Credentials) -> BillingProvider:
-    return provider_class(slug)(credentials)
+    """A client for one billing system. Its address is checked again here, before any request, so a key
+    goes nowhere billing.addresses does not allow, whatever the stored connection says."""
+    from billing.addresses import AddressRefused, api_base_check
+
+    cls = provider_class(slug)
+    try:
+        api_base_check(slug, credentials.api_base, site=credentials.site)
+    except AddressRefused as exc:
+        raise ProviderError(f"{cls.name} was not called: {exc}", retryable=False) from None
+    return cls(credentials)
 
 
 __all__ = ["CHOICES", "PROVIDER_MODULES", "BillingProvider", "Credentials", "ProviderError", "provider_class",

@@ -17,7 +17,15 @@ Rules every provider keeps
   the provider sent a Retry-After header); `retryable=False` for 400/401/403/404/409/422 and for
   anything we can tell will not get better by waiting (a coupon or plan the provider does not know).
   `message` is plain words a support person can act on and names what was missing
-  ("coupon SAVE30 does not exist in Stripe"), followed by the provider's own message.
+  ("coupon SAVE30 does not exist in Stripe"); `detail` is the provider's own text (its error message
+  and code), which the admin keeps behind a "details" toggle. Neither ever carries the body of an
+  answer that is not the provider's API (a proxy's page, another server's): only its status, type
+  and size.
+- Ownership. `Subscription.customer_id` is the provider's customer the subscription belongs to, in
+  the form the business passes as `account.billing_id` (Stripe `cus_…`, Recurly's account code,
+  Chargebee's customer id): billing refuses to act when the two differ.
+- Odd answers. An answer the module cannot read (a field it needs is missing) is a ProviderError
+  (not retryable) saying so, never a KeyError or an AttributeError.
 - No network retries inside the SDK (Stripe `max_network_retries=0`, and so on): the shared outbox
   engine owns retries, their backoff and their record.
 - Timeouts: every HTTP call gives up after `Credentials.timeout` seconds.
@@ -36,9 +44,10 @@ class ProviderError(Exception):
     """A provider call that did not succeed. `retryable` says whether trying again later can help."""
 
     def __init__(self, message: str, *, retryable: bool, status_code: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.retryable = retryable
         self.status_code = status_code
         self.retry_after = retry_after
@@ -56,6 +65,7 @@ class Credentials:
     site: str = ""  # Chargebee's site name (acme in acme.chargebee.com); unused elsewhere
     api_base: str = ""
     timeout: float = 20.0
+    region: str = "us"  # Recurly's data region: "us" (v3.recurly.com) or "eu" (v3.eu.recurly.com)
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,9 @@ class Subscription:
     canceled: bool = False  # ended, or ends at period end
     paused: bool = False  # a pause is in force or scheduled
     coupons: tuple[str, ...] = ()
-    trial_end: datetime | None = None
+    trial_end: datetime | None = None  # providers keep it after the trial: see `trialing`
     current_period_end: datetime | None = None  # the next bill date
+    trialing: bool = False  # in its trial now (Stripe `trialing`, Chargebee `in_trial`, Recurly a trial end ahead)
     raw_status: dict = field(default_factory=dict, compare=False)  # a few provider fields, for the record
 
 
@@ -95,6 +106,12 @@ class BillingProvider(ABC):
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
 
+    @classmethod
+    def key_mode(cls, api_key: str) -> str | None:
+        """"test" or "live" when the provider's key format tells which mode a key is for (Stripe's
+        `sk_test_`/`sk_live_`), else None. A key whose mode contradicts the App's is refused at save."""
+        return None
+
     @abstractmethod
     def connection_check(self) -> str:
         """Make one harmless read call and describe what it found, for the admin's Test connection
@@ -113,11 +130,14 @@ class BillingProvider(ABC):
 
     @abstractmethod
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
-        """Cancel now, or at the end of the current period. `prorate` credits unused time and
-        `invoice_now` bills outstanding charges now, where the provider supports them for an immediate
-        cancel (ignored at period end). Already canceled (or already set to cancel at period end when
-        that is asked): changed=False, nothing sent."""
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
+        """Cancel now, or at the end of the current period. `prorate` credits unused time (never a
+        refund) and `invoice_now` bills outstanding charges now, where the provider supports them for an
+        immediate cancel (ignored at period end). Money goes back to the customer only when `refund`
+        says so (the App's "refund unused time" choice), in a provider whose immediate cancel can refund
+        (Recurly's `refund=partial`); a provider that can only refund where it would credit leaves the
+        unused time alone unless `refund` is set. Already canceled (or already set to cancel at period
+        end when that is asked): changed=False, nothing sent."""
 
     @abstractmethod
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
@@ -125,9 +145,16 @@ class BillingProvider(ABC):
         ProviderError(retryable=False) naming it. Already attached: changed=False."""
 
     @abstractmethod
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
-        """Suspend billing for `months` months (or billing cycles, where the provider counts cycles),
-        resuming by itself afterwards. Already paused: changed=False."""
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
+        """Bill nothing for `months` calendar months from the end of the period the customer paid for
+        (the customer keeps what they paid for), then resume by itself at `resumes_at` (= that period
+        end + `months`). The caller works `resumes_at` out once, from a first read, and stores it on
+        its row before calling, so a retry under the same key asks for exactly the same change (Stripe
+        refuses a key reused with other parameters). A provider that counts billing cycles converts
+        `months` to whole cycles of the subscription's plan, or refuses (ProviderError, not retryable,
+        naming the plan's cycle) when they do not divide: never a silently longer pause. Already paused
+        or a pause scheduled: changed=False."""
 
     @abstractmethod
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
@@ -137,11 +164,22 @@ class BillingProvider(ABC):
         scheduled to move to it at renewal): changed=False."""
 
     @abstractmethod
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        """Keep a subscription that is set to cancel at the end of its period: remove the scheduled cancel
+        so it renews as before (the `reactivate` action of a save: Never mind, an accepted offer, a
+        customer who comes back). Not set to cancel: changed=False, nothing sent. Already ended (canceled
+        now, expired): ProviderError(retryable=False) saying it cannot be kept, never a new subscription.
+        The caller reads the subscription back and records it done only when it is no longer set to
+        cancel."""
+
+    @abstractmethod
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
-        """Move the trial end (a trialing subscription) or else the next bill date to `until`, without
-        charging for the extra days. The caller works `until` out once, from a first read
-        (`(trial_end or current_period_end) + N days`), and stores it on its row before calling, so a
-        replay asks for the same date: when the date is already at or past `until`, changed=False."""
+        """Move the trial end (a `trialing` subscription) or else the next bill date to `until`, without
+        charging for the extra days. The caller works `until` out once, from a first read (`trial_end`
+        while trialing, else `current_period_end`, plus N days: a trial that ended long ago is never the
+        base), and stores it on its row before calling, so a replay asks for the same date: when the
+        date is already at or past `until`, changed=False. The caller reads the subscription back and
+        records the action done only when that date is at or past `until`."""
 
 
 REGISTRY: dict[str, type[BillingProvider]] = {}

@@ -8,8 +8,9 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
 - coupon: GET /coupons/{id} first, so a coupon the site does not know is named, then
   POST /subscriptions/{id}/update_for_items with `coupon_ids[0]` (added to the list, not replacing it).
   Done: the coupon is among the subscription's `coupons`.
-- pause: POST /subscriptions/{id}/pause with `pause_option=immediately` and `resume_date` N calendar
-  months from now. Done: status `paused`, or a pause already scheduled (`pause_date` set).
+- pause: POST /subscriptions/{id}/pause with `pause_option=end_of_term` (the customer keeps the term
+  they paid for) and `resume_date` (the date on our row: the term end plus N calendar months).
+  Done: status `paused`, or a pause already scheduled (`pause_date` set).
 - plan change: GET /item_prices/{id} first (the plan must be a `plan` item price), then
   POST /subscriptions/{id}/update_for_items with `subscription_items[item_price_id][0]` and
   `change_option=immediately` (with `prorate`) or `change_option=end_of_term`. Done: the plan item is
@@ -84,25 +85,36 @@ def subscription_from(raw: dict[str, Any]) -> Subscription:
         coupons=tuple(str(c["coupon_id"]) for c in raw.get("coupons") or []),
         trial_end=_when(raw.get("trial_end")),
         current_period_end=_when(raw.get("next_billing_at") or raw.get("current_term_end")),
+        trialing=status == "in_trial",
         raw_status={k: raw[k] for k in kept if k in raw},
     )
 
 
-def _provider_message(err: Exception) -> str:
+def _plain(err: Exception) -> tuple[str, str]:
+    """(plain words for support staff, the provider's own text) about one failure. The text of an answer
+    that is not Chargebee's API (a proxy's page, another server's) is never kept: only its status."""
     if isinstance(err, chargebee.APIError):
         code = err.api_error_code or "error"
-        return f"Chargebee said: {err.json_obj.get('message') or code} ({code})"
+        said = f"{err.json_obj.get('message') or code} ({code})"
+        http_status = int(err.http_status_code)
+        if http_status == 401:
+            return "Chargebee refused the API key: check it and the site in the connection", said
+        if http_status in RETRYABLE_STATUSES:
+            return f"Chargebee could not do it just now ({http_status}); it will be tried again", said
+        return f"Chargebee refused it ({http_status})", said
     if isinstance(err, httpx.TimeoutException):
-        return "Chargebee did not answer in time"
+        return "Chargebee did not answer in time; it will be tried again", type(err).__name__
     if isinstance(err, httpx.HTTPError):
-        return f"could not reach Chargebee ({type(err).__name__}: {err})"
-    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return f"Chargebee answered something that is not its API ({first_line[:200]})"
+        return "Chargebee could not be reached; it will be tried again", f"{type(err).__name__}: {err}"
+    found = re.search(r"http_status_code:\s*(\d{3})", str(err))
+    status = found.group(1) if found else "?"
+    return "the server answered something that is not Chargebee's API", f"HTTP {status}, not Chargebee's JSON"
 
 
 def provider_error(err: Exception, what: str) -> ProviderError:
     """Map an SDK or transport failure to a ProviderError; `what` says what we were doing."""
-    message = f"{what}: {_provider_message(err)}"
+    plain, detail = _plain(err)
+    message = f"{what}: {plain}"
     if isinstance(err, chargebee.APIError):
         status = int(err.http_status_code)
         retry_after = None
@@ -110,14 +122,14 @@ def provider_error(err: Exception, what: str) -> ProviderError:
         if raw_retry_after and str(raw_retry_after).strip().isdigit():
             retry_after = float(raw_retry_after)
         return ProviderError(message, retryable=status in RETRYABLE_STATUSES, status_code=status,
-                             retry_after=retry_after)
+                             retry_after=retry_after, detail=detail)
     if isinstance(err, httpx.HTTPError):
-        return ProviderError(message, retryable=True)
+        return ProviderError(message, retryable=True, detail=detail)
     # The SDK raises a bare Exception for an answer that is not Chargebee's JSON (a proxy's error page).
     found = re.search(r"http_status_code:\s*(\d{3})", str(err))
     status_code = int(found.group(1)) if found else None
     return ProviderError(message, retryable=status_code is None or status_code in RETRYABLE_STATUSES,
-                         status_code=status_code)
+                         status_code=status_code, detail=detail)
 
 
 def _not_found(err: Exception) -> bool:
@@ -130,6 +142,14 @@ class ChargebeeProvider(BillingProvider):
     slug = "chargebee"
     name = "Chargebee"
     needs_site = True
+
+    @classmethod
+    def key_mode(cls, api_key: str) -> str | None:
+        # Chargebee's keys name the kind of site they belong to: test_… (acme-test) or live_… (acme).
+        for mode in ("test", "live"):
+            if api_key.startswith(f"{mode}_"):
+                return mode
+        return None
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -221,7 +241,7 @@ class ChargebeeProvider(BillingProvider):
     # --- writes -----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
         current = subscription_from(self._raw(subscription_id))
         if current.status == "cancelled" or (at_period_end and current.status == "non_renewing"):
             return ActionResult(changed=False, summary=f"already {current.status.replace('_', '-')}",
@@ -254,17 +274,20 @@ class ChargebeeProvider(BillingProvider):
             subscription_id, {"coupon_ids": [coupon]}, headers=self._keyed(idempotency_key)))
         return ActionResult(changed=True, summary=f"coupon {coupon} applied", subscription=after)
 
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
         if months < 1:
             raise ProviderError(f"a pause needs at least one month, not {months}", retryable=False)
         current = subscription_from(self._raw(subscription_id))
         if current.paused:
             return ActionResult(changed=False, summary="already paused", subscription=current)
-        resume = add_months(datetime.now(UTC), months)
-        params = {"pause_option": "immediately", "resume_date": _timestamp(resume)}
+        resume = resumes_at
+        # end_of_term: the customer keeps the term they paid for; Chargebee pauses when it ends.
+        params = {"pause_option": "end_of_term", "resume_date": _timestamp(resume)}
         after = self._write("pause", subscription_id, lambda c: c.Subscription.pause(
             subscription_id, params, headers=self._keyed(idempotency_key)))
-        return ActionResult(changed=True, summary=f"paused until {resume.date().isoformat()}", subscription=after)
+        return ActionResult(changed=True, summary=f"pauses at the term end, until {resume.date().isoformat()}",
+                            subscription=after)
 
     def _scheduled_plan(self, subscription_id: str) -> str:
         raw = self._call(
@@ -298,6 +321,18 @@ class ChargebeeProvider(BillingProvider):
             subscription_id, params, headers=self._keyed(idempotency_key)))
         summary = f"plan {plan} from the next renewal" if at_renewal else f"moved to plan {plan}"
         return ActionResult(changed=True, summary=summary, subscription=after)
+
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        current = subscription_from(self._raw(subscription_id))
+        if current.status == "cancelled":
+            raise ProviderError(f"subscription {subscription_id} has already ended in Chargebee and cannot be kept; "
+                                "the customer needs a new subscription", retryable=False)
+        if current.status != "non_renewing":
+            return ActionResult(changed=False, summary="not set to cancel: nothing to undo", subscription=current)
+        after = self._write("removing the scheduled cancel", subscription_id,
+                            lambda c: c.Subscription.remove_scheduled_cancellation(
+                                subscription_id, {}, headers=self._keyed(idempotency_key)))
+        return ActionResult(changed=True, summary="scheduled cancel removed: it renews again", subscription=after)
 
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         current = subscription_from(self._raw(subscription_id))

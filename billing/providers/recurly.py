@@ -13,15 +13,17 @@ the v2021-02-25 description does not document: exactly once rests on reading fir
   `canceled` and the subscription expires when its term does.
 - cancel now: `DELETE /subscriptions/{id}?refund=partial|none&charge=true|false` (Recurly's "terminate",
   which expires it at once; `timeframe=bill_date` would still run to the next bill date, so it is not
-  "now"). `prorate` asks for `refund=partial`, Recurly's prorated credit of the unused part of the
-  current period, else `none` (never `full`); `invoice_now` is `charge`: unbilled usage goes on the final
-  invoice.
+  "now"). `refund=partial` refunds the unused part of the current period in money, so it is sent only
+  when the App chose to refund (`refund`); `prorate` alone sends `none`, as Recurly's terminate has no
+  credit (never `full`); `invoice_now` is `charge`: unbilled usage goes on the final invoice.
 - coupon: `GET /coupons/code-{coupon}` first (an unknown coupon is named in the error), then
   `POST /accounts/{account}/coupon_redemptions/active {"coupon_id", "subscription_id"}`; the
   subscription is sent when the coupon is redeemed on subscriptions (`redemption_resource`).
-- pause: `PUT /subscriptions/{id}/pause {"remaining_pause_cycles": months}`: Recurly pauses from the
-  next bill date for that many billing cycles and resumes by itself. Zero would cancel a scheduled
-  pause, so it is refused here.
+- pause: `GET /plans/code-{plan}` (its billing cycle), then `PUT /subscriptions/{id}/pause
+  {"remaining_pause_cycles": cycles}`: Recurly pauses from the next bill date (the end of the period
+  paid for) for that many billing cycles and resumes by itself. N months become N / (months per cycle)
+  whole cycles, or the pause is refused (3 months on a yearly plan): never three years. Zero would
+  cancel a scheduled pause, so it is refused here.
 - plan change: `GET /plans/code-{plan}` first, then `POST /subscriptions/{id}/change {"plan_code",
   "timeframe": "now"|"renewal"}`; a change at renewal shows as the subscription's `pending_change`.
   This API version has no proration switch: a change now is prorated by Recurly, one at renewal has
@@ -54,21 +56,40 @@ from urllib.parse import urlsplit
 
 import recurly
 
+from brightback_site import ssrf
+
 from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
 
-RECURLY_HOST = "v3.recurly.com"
+RECURLY_HOSTS = {"us": "v3.recurly.com", "eu": "v3.eu.recurly.com"}  # the SDK's own, by `region`
 BILLABLE_STATES = ("active", "canceled", "future", "paused")
 ENDED_STATES = ("expired", "failed")
 T = TypeVar("T")
 
 
+class _UnsafePeer(Exception):
+    """Recurly's own host reached an address the webhooks' guard refuses."""
+
+
 class _Recording:
     """What our connection adds to http.client's: a path prefix (an api_base such as
-    http://127.0.0.1:8080/recurly) and the last answer's status and headers."""
+    http://127.0.0.1:8080/recurly), the last answer's status and headers, and, for Recurly's own host,
+    a check of the address the socket really reached (brightback_site.ssrf)."""
 
     prefix = ""
+    check_peer = False
     last_status: int | None = None
     last_headers: Message | None = None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        if self.check_peer:
+            sock = self.sock  # type: ignore[attr-defined]
+            peer = (sock.getpeername() if sock is not None else ("",))[0]
+            try:
+                ssrf.check_address(peer)
+            except (ssrf.UnsafeAddress, ValueError) as exc:
+                self.close()  # type: ignore[attr-defined]
+                raise _UnsafePeer(str(exc)) from exc
 
     def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
         self.last_status, self.last_headers = None, None
@@ -96,7 +117,12 @@ def _connection(credentials: Credentials) -> _Connection:
     its private connection (`Client._BaseClient__conn`) is replaced by ours."""
     base = credentials.api_base.strip()
     if not base:
-        return _HTTPSConnection(RECURLY_HOST, 443, timeout=credentials.timeout)
+        host = RECURLY_HOSTS.get(credentials.region)
+        if host is None:
+            raise ProviderError(f"Recurly has no region {credentials.region!r}: it is us or eu.", retryable=False)
+        own = _HTTPSConnection(host, 443, timeout=credentials.timeout)
+        own.check_peer = True
+        return own
     url = urlsplit(base)
     try:
         port = url.port
@@ -149,13 +175,23 @@ class RecurlyProvider(BillingProvider):
             return call()
         except recurly.ApiError as exc:
             raise self._api_error(exc, doing, missing) from exc
+        except _UnsafePeer as exc:
+            raise ProviderError(f"Recurly was not called to {doing}: its address reached a private or loopback "
+                                "address", retryable=False, detail=str(exc)) from exc
         except (recurly.NetworkError, OSError, http.client.HTTPException) as exc:
             if self._conn is not None:
                 self._conn.close()  # a connection left mid-answer cannot carry the next request
             reason = str(exc) or type(exc).__name__
-            raise ProviderError(f"Recurly could not be reached to {doing}: {reason}.", retryable=True) from exc
-        except ValueError as exc:  # an answer that is not Recurly's JSON (a proxy's page, say)
-            raise ProviderError(f"Recurly's answer to {doing} could not be read: {exc}.", retryable=True) from exc
+            raise ProviderError(f"Recurly could not be reached to {doing}; it will be tried again", retryable=True,
+                                detail=reason) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # An answer that is not Recurly's JSON (a proxy's page, another server): its body is never shown.
+            conn = self._conn
+            status = conn.last_status if conn is not None else None
+            kind = (conn.last_headers.get("Content-Type") if conn is not None and conn.last_headers else None)
+            raise ProviderError(f"The server's answer to {doing} is not an answer of Recurly's API", retryable=False,
+                                status_code=status,
+                                detail=f"HTTP {status}, {kind or 'no content type'}, {type(exc).__name__}") from exc
 
     def _api_error(self, exc: Exception, doing: str, missing: str) -> ProviderError:
         conn = self._conn
@@ -163,21 +199,27 @@ class RecurlyProvider(BillingProvider):
         headers = conn.last_headers if conn is not None else None
         detail = str(exc)
         if status is None:  # the SDK refused the call before sending it (an empty id, say)
-            return ProviderError(f"Recurly could not {doing}: {detail}", retryable=False)
+            return ProviderError(f"Recurly could not {doing}: {detail}", retryable=False, detail=detail)
         retry_after = None
         if headers is not None:
             retry_after = _seconds(headers.get("Retry-After"))
             reset = _seconds(headers.get("X-RateLimit-Reset"))
             if retry_after is None and status == 429 and reset is not None:
                 retry_after = max(0.0, reset - time.time())
+        retryable = status == 429 or status >= 500
+        if getattr(exc, "error", None) is None:  # not Recurly's error format: no body to show
+            kind = headers.get("Content-Type") if headers is not None else None
+            detail = f"HTTP {status}, {kind or 'no content type'}"
         if status == 404 and missing:
-            message = f"{missing} does not exist in Recurly: {detail}"
+            message = f"{missing} does not exist in Recurly"
         elif status == 401:
-            message = f"Recurly refused the API key (401) when trying to {doing}: {detail}"
+            message = "Recurly refused the API key: check it in the connection"
+        elif retryable:
+            message = f"Recurly could not {doing} just now ({status}); it will be tried again"
         else:
-            message = f"Recurly refused to {doing} ({status}): {detail}"
-        return ProviderError(message, retryable=status == 429 or status >= 500, status_code=status,
-                             retry_after=retry_after)
+            message = f"Recurly refused to {doing} ({status})"
+        return ProviderError(message, retryable=retryable, status_code=status, retry_after=retry_after,
+                             detail=detail)
 
     def _read(self, subscription_id: str) -> Any:
         return self._call(f"read subscription {subscription_id}",
@@ -213,7 +255,7 @@ class RecurlyProvider(BillingProvider):
     # --- writes ---------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
         sub = self._read(subscription_id)
         state = sub.state
         if state in ENDED_STATES or (at_period_end and state == "canceled"):
@@ -225,10 +267,11 @@ class RecurlyProvider(BillingProvider):
             sub = self._call(doing, lambda: self._client.cancel_subscription(
                 subscription_id, body={"timeframe": "term_end"}, **self._write(idempotency_key)))
             return self._result(True, f"canceled at period end ({_day(getattr(sub, 'expires_at', None))})", sub)
-        refund = "partial" if prorate else "none"
+        # Recurly's terminate has no credit: `partial` refunds money. Only the App's refund choice sends it.
+        refunded = "partial" if refund else "none"
         sub = self._call(doing, lambda: self._client.terminate_subscription(
-            subscription_id, params={"refund": refund, "charge": invoice_now}, **self._write(idempotency_key)))
-        return self._result(True, f"canceled now (refund: {refund}, usage charged: {'yes' if invoice_now else 'no'})",
+            subscription_id, params={"refund": refunded, "charge": invoice_now}, **self._write(idempotency_key)))
+        return self._result(True, f"canceled now (refund: {refunded}, usage charged: {'yes' if invoice_now else 'no'})",
                             sub)
 
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
@@ -252,17 +295,33 @@ class RecurlyProvider(BillingProvider):
                    lambda: self._client.create_coupon_redemption(account, body, **self._write(idempotency_key)))
         return self._result(True, f"coupon {coupon} applied", self._read(subscription_id))
 
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
         if months < 1:
             raise ProviderError(f"A pause of {months} months cannot be asked of Recurly: at least one billing "
                                 "cycle is needed (zero would cancel a scheduled pause).", retryable=False)
         sub = self._read(subscription_id)
         if sub.state == "paused" or getattr(sub, "paused_at", None) is not None:
             return self._result(False, f"already paused ({_day(getattr(sub, 'paused_at', None))})", sub)
+        cycles = self._pause_cycles(sub.plan.code, months)
         sub = self._call(f"pause subscription {subscription_id}", lambda: self._client.pause_subscription(
-            subscription_id, {"remaining_pause_cycles": months}, **self._write(idempotency_key)))
-        return self._result(True, f"paused for {months} billing cycle{'s' if months != 1 else ''} from "
-                                  f"{_day(getattr(sub, 'paused_at', None))}", sub)
+            subscription_id, {"remaining_pause_cycles": cycles}, **self._write(idempotency_key)))
+        return self._result(True, f"paused for {months} month{'s' if months != 1 else ''} ({cycles} billing "
+                                  f"cycle{'s' if cycles != 1 else ''}) from {_day(getattr(sub, 'paused_at', None))}",
+                            sub)
+
+    def _pause_cycles(self, plan_code: str, months: int) -> int:
+        """Recurly counts a pause in billing cycles of the plan: N months become N / (months per cycle)
+        whole cycles, or the pause is refused (a 3-month pause is not 3 cycles of a yearly plan)."""
+        plan = self._call(f"look up plan {plan_code}", lambda: self._client.get_plan(f"code-{plan_code}"),
+                          missing=f"plan {plan_code}")
+        unit, length = getattr(plan, "interval_unit", None), int(getattr(plan, "interval_length", 0) or 0)
+        if unit != "months" or length < 1 or months % length:
+            cycle = f"{length} {unit}" if unit and length else "unknown"
+            raise ProviderError(f"A pause of {months} month{'s' if months != 1 else ''} is not a whole number of "
+                                f"billing cycles of Recurly plan {plan_code} (one cycle is {cycle}); offer this "
+                                "pause to plans it divides, or change its months", retryable=False)
+        return months // length
 
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
                     idempotency_key: str) -> ActionResult:
@@ -283,11 +342,22 @@ class RecurlyProvider(BillingProvider):
                    else f"plan changed to {plan} now")
         return self._result(True, summary, self._read(subscription_id))
 
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        sub = self._read(subscription_id)
+        if sub.state in ENDED_STATES:
+            raise ProviderError(f"subscription {subscription_id} has already ended in Recurly ({sub.state}) and "
+                                "cannot be kept; the customer needs a new subscription", retryable=False)
+        if sub.state != "canceled":
+            return self._result(False, "not set to cancel: nothing to undo", sub)
+        sub = self._call(f"reactivate subscription {subscription_id}", lambda: self._client.reactivate_subscription(
+            subscription_id, **self._write(idempotency_key)))
+        return self._result(True, "scheduled cancel removed: it renews again", sub)
+
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         target = _utc(until).replace(microsecond=0)
         sub = self._read(subscription_id)
         current = _subscription(sub)
-        in_trial = current.trial_end is not None and current.trial_end > datetime.now(UTC)
+        in_trial = current.trialing
         moving = current.trial_end if in_trial else current.current_period_end
         what = "trial end" if in_trial else "next bill date"
         if moving is not None and moving >= target:
@@ -325,6 +395,7 @@ def _subscription(sub: Any) -> Subscription:
                       if getattr(r, "state", "active") == "active" and getattr(r, "coupon", None)),
         trial_end=_utc(trial_end) if trial_end else None,
         current_period_end=_utc(period_end) if period_end else None,
+        trialing=trial_end is not None and _utc(trial_end) > datetime.now(UTC) and state in BILLABLE_STATES,
         raw_status={
             "state": state,
             "pending_plan": pending.plan.code if pending is not None and getattr(pending, "plan", None) else "",

@@ -12,7 +12,7 @@ our `idempotency_key` as Stripe's Idempotency-Key header. Each action first read
   answers "No such subscription" to a second cancel).
 - coupon: update `discounts` to the discounts already there plus `{coupon}` (a populated `discounts`
   replaces the whole list). Done: a discount from that coupon is on the subscription.
-- pause: update `pause_collection={behavior: void, resumes_at: now + N calendar months}`: no invoice
+- pause: update `pause_collection={behavior: void, resumes_at}` (the date on our row, N calendar months on): no invoice
   is collected until then. Done: `pause_collection` is set.
 - plan change now: update `items=[{id: <its item>, price: <plan>}]` with `proration_behavior`
   `create_prorations` (or `none`). Done: its item is on that price.
@@ -37,7 +37,6 @@ a discount names its coupon in `source.coupon`, and the period end lives on the 
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +47,8 @@ from stripe.params import (
     SubscriptionUpdateParams,
     SubscriptionUpdateParamsDiscount,
 )
+
+from brightback_site import ssrf
 
 from .base import ActionResult, BillingProvider, Credentials, ProviderError, Subscription, register
 
@@ -61,19 +62,33 @@ class StripeProvider(BillingProvider):
 
     def __init__(self, credentials: Credentials) -> None:
         super().__init__(credentials)
+        # Stripe's own host: every connection is checked against the address it really reached (the
+        # webhooks' guard). An address the operator listed (BILLING_ALLOWED_API_BASES) may be private.
+        session = None if credentials.api_base else ssrf.checked_session(user_agent="brightback-billing")
         self._client = stripe.StripeClient(
             credentials.api_key,
             base_addresses={"api": credentials.api_base.rstrip("/")} if credentials.api_base else None,
             max_network_retries=0,
-            http_client=stripe.RequestsClient(timeout=credentials.timeout),
+            http_client=stripe.RequestsClient(timeout=credentials.timeout, session=session),
         )
+
+    @classmethod
+    def key_mode(cls, api_key: str) -> str | None:
+        for mode in ("test", "live"):
+            if api_key.startswith((f"sk_{mode}_", f"rk_{mode}_")):
+                return mode
+        return None
 
     # --- reads -----------------------------------------------------------------------------------
 
     def connection_check(self) -> str:
         account = self._call("account", lambda: self._client.v1.accounts.retrieve_current())
+        if not isinstance(account.get("id"), str) or not account["id"]:
+            raise ProviderError("The server answered, but not as Stripe does: its account has no id",
+                                retryable=False, detail=f"fields: {', '.join(sorted(account)) or 'none'}")
         mode = "test mode" if "_test_" in self.credentials.api_key else "live mode"
-        display = (account.get("settings") or {}).get("dashboard", {}).get("display_name")
+        dashboard = (account.get("settings") or {}).get("dashboard") or {}
+        display = dashboard.get("display_name") if isinstance(dashboard, dict) else None
         named = f" ({display})" if display else ""
         return f"Stripe account {account['id']}{named}, {mode}"
 
@@ -94,7 +109,7 @@ class StripeProvider(BillingProvider):
     # --- writes ----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
         raw = self._read(subscription_id)
         before = _subscription(raw)
         ended = before.canceled and not before.cancel_at_period_end
@@ -120,14 +135,15 @@ class StripeProvider(BillingProvider):
         after = self._update(subscription_id, {"discounts": [*kept, {"coupon": coupon}]}, idempotency_key)
         return ActionResult(True, f"coupon {coupon} applied", after)
 
-    def subscription_pause(self, subscription_id: str, *, months: int, idempotency_key: str) -> ActionResult:
+    def subscription_pause(self, subscription_id: str, *, months: int, resumes_at: datetime,
+                           idempotency_key: str) -> ActionResult:
         if months < 1:
             raise ProviderError(f"a pause of subscription {subscription_id} needs at least one month, not {months}",
                                 retryable=False)
         before = self.subscription_get(subscription_id)
         if before.paused:
             return ActionResult(False, "already paused", before)
-        resumes = _add_months(datetime.now(UTC), months)
+        resumes = resumes_at
         after = self._update(subscription_id, {"pause_collection": {
             "behavior": "void", "resumes_at": int(resumes.timestamp())}}, idempotency_key)
         return ActionResult(True, f"billing paused until {_day(resumes)}", after)
@@ -171,6 +187,16 @@ class StripeProvider(BillingProvider):
             options={"idempotency_key": f"{idempotency_key}-phases"}))
         after = self.subscription_get(subscription_id)
         return ActionResult(True, f"moves to plan {plan} at renewal ({_day(after.current_period_end)})", after)
+
+    def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:
+        before = self.subscription_get(subscription_id)
+        if before.canceled and not before.cancel_at_period_end:
+            raise ProviderError(f"subscription {subscription_id} has already ended in Stripe and cannot be kept; "
+                                "the customer needs a new subscription", retryable=False)
+        if not before.cancel_at_period_end:
+            return ActionResult(False, "not set to cancel: nothing to undo", before)
+        after = self._update(subscription_id, {"cancel_at_period_end": False}, idempotency_key)
+        return ActionResult(True, "scheduled cancel removed: it renews again", after)
 
     def trial_extend(self, subscription_id: str, *, until: datetime, idempotency_key: str) -> ActionResult:
         before = self.subscription_get(subscription_id)
@@ -221,8 +247,8 @@ class StripeProvider(BillingProvider):
             fetch()
         except stripe.StripeError as failed:
             if failed.http_status == 404:
-                raise ProviderError(f"{what} does not exist in Stripe: {_said(failed)}", retryable=False,
-                                    status_code=404) from failed
+                raise ProviderError(f"{what} does not exist in Stripe", retryable=False, status_code=404,
+                                    detail=_said(failed)) from failed
             raise _error(what, failed) from failed
 
     def _call(self, what: str, request: Any) -> dict[str, Any]:
@@ -238,7 +264,11 @@ def _error(what: str, failed: stripe.StripeError) -> ProviderError:
     said = _said(failed)
     status = failed.http_status
     if status is None:  # no answer: refused connection, timeout, network
-        return ProviderError(f"Stripe could not be reached for {what}: {said}", retryable=True)
+        unsafe = isinstance(failed.__cause__, ssrf.UnsafeAddress) or "UnsafeAddress" in said
+        if unsafe:
+            return ProviderError(f"Stripe was not called for {what}: its address reached a private or "
+                                 "loopback address", retryable=False, detail=said)
+        return ProviderError(f"Stripe could not be reached for {what}", retryable=True, detail=said)
     retry_after = None
     for name, value in (failed.headers or {}).items():
         if name.lower() == "retry-after":
@@ -246,19 +276,43 @@ def _error(what: str, failed: stripe.StripeError) -> ProviderError:
                 retry_after = float(value)
             except ValueError:
                 retry_after = None
-    retryable = status == 429 or status >= 500
+    # As Stripe's own SDK decides: its Stripe-Should-Retry header first, then 409 (a request with this
+    # key still running, a lock), 429 and 5xx.
+    should = _header(failed, "stripe-should-retry")
+    retryable = should == "true" if should in ("true", "false") else (status in (409, 429) or status >= 500)
+    if not _from_stripe(failed):
+        # Not Stripe's error format (a proxy's page, another server): its body is never shown.
+        kind = _header(failed, "content-type") or "no content type"
+        size = len(failed.http_body or b"")
+        return ProviderError(f"The server answered {what} with HTTP {status}, which is not an answer of Stripe's "
+                             "API", retryable=retryable, status_code=status, retry_after=retry_after,
+                             detail=f"HTTP {status}, {kind}, {size} bytes")
     if status == 401:
-        plain = "Stripe refused the API key"
+        plain = "Stripe refused the API key: check it in the connection"
     elif status == 404:
         plain = f"{what} was not found in Stripe"
     elif retryable:
-        plain = f"Stripe could not handle {what} just now"
+        plain = f"Stripe could not handle {what} just now; it will be tried again"
     else:
         plain = f"Stripe refused the change to {what}"
-    return ProviderError(f"{plain}: {said}", retryable=retryable, status_code=status, retry_after=retry_after)
+    return ProviderError(plain, retryable=retryable, status_code=status, retry_after=retry_after, detail=said)
+
+
+def _from_stripe(failed: stripe.StripeError) -> bool:
+    body = failed.json_body
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
+def _header(failed: stripe.StripeError, name: str) -> str:
+    for key, value in (failed.headers or {}).items():
+        if key.lower() == name:
+            return str(value).split(";")[0].strip()
+    return ""
 
 
 def _said(failed: stripe.StripeError) -> str:
+    if failed.http_status is not None and not _from_stripe(failed):
+        return f"HTTP {failed.http_status}, not Stripe's error format"
     return failed.user_message or str(failed) or type(failed).__name__
 
 
@@ -281,7 +335,7 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
         is_active=status in ACTIVE, plan=_id(price) if price else "",
         cancel_at_period_end=at_period_end, canceled=canceled or at_period_end,
         paused=bool(pause) or status == "paused", coupons=tuple(coupons),
-        trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end),
+        trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end), trialing=status == "trialing",
         raw_status={key: raw.get(key) for key in ("status", "created", "cancel_at_period_end", "canceled_at",
                                                   "pause_collection", "schedule", "trial_end")},
     )
@@ -326,9 +380,3 @@ def _cancel_words(sub: Subscription) -> str:
     if not sub.cancel_at_period_end:
         return "canceled"
     return f"set to cancel at period end ({_day(sub.current_period_end)})"
-
-
-def _add_months(moment: datetime, months: int) -> datetime:
-    month = moment.month - 1 + months
-    year, month = moment.year + month // 12, month % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))

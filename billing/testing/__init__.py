@@ -9,6 +9,7 @@ get one through `fake_billing(slug)`, or the `fake_billing` fixture in billing/t
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,11 +20,13 @@ from billing.providers.base import Credentials
 
 PLANS = ("basic", "pro")
 COUPON = "SAVE30"
+TRIAL_ENDED_DAYS_AGO = 60
 
 FAKES = {
     "stripe": "billing.testing.stripe_server:StripeFake",
     "recurly": "billing.testing.recurly_server:RecurlyFake",
     "chargebee": "billing.testing.chargebee_server:ChargebeeFake",
+    "paddle": "billing.testing.paddle_server:PaddleFake",
 }
 
 
@@ -40,6 +43,7 @@ class Remote:
     pending_plan: str  # the plan it moves to at renewal; "" when none is scheduled
     trial_end: datetime | None
     next_bill_at: datetime | None
+    pause_resumes_at: datetime | None = None  # when a pause in force or scheduled ends (billing resumes)
 
 
 class FakeBilling(Protocol):
@@ -51,9 +55,10 @@ class FakeBilling(Protocol):
     def bad_credentials(self) -> Credentials:
         """A key the server refuses with its provider's 401 answer."""
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         """Create a customer (if new) with an active (or trialing, 14 days) monthly subscription to
-        `plan`, its period ending about a month from now; return the subscription id."""
+        `plan`, its period ending about a month from now; return the subscription id. `trial_ended`:
+        paying now after a 14-day trial that ended 60 days ago (the provider keeps its trial end)."""
 
     def remote(self, subscription_id: str) -> Remote:
         """The subscription's state, read from the server's own store."""
@@ -65,8 +70,9 @@ class FakeBilling(Protocol):
         """Answer the next `times` API requests with `status` and the provider's own error body
         (and a Retry-After header when given), changing nothing."""
 
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        """Hold the next `times` API requests for `seconds` before answering (to provoke timeouts)."""
+    def stall_next(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        """Hold the next `times` API requests (after letting `after` through) for `seconds` before
+        answering (to provoke timeouts)."""
 
     def reset(self) -> None:
         """Forget every customer, subscription and injected failure (plans and the coupon remain)."""
@@ -88,9 +94,10 @@ class InjectedFaults:
         with self._lock:
             self._failures.extend([(status, retry_after)] * times)
 
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+    def stall_next(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        """Hold `times` requests for `seconds`, after letting `after` requests through at once."""
         with self._lock:
-            self._stalls.extend([seconds] * times)
+            self._stalls.extend([0.0] * after + [seconds] * times)
 
     def take_stall(self) -> float:
         """Seconds to hold this request before answering (0 when none was asked for)."""
@@ -116,8 +123,31 @@ class FaultsMixin:
     def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
         self.faults.fail_next(status, retry_after=retry_after, times=times)
 
-    def stall_next(self, seconds: float, *, times: int = 1) -> None:
-        self.faults.stall_next(seconds, times=times)
+    def stall_next(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        self.faults.stall_next(seconds, times=times, after=after)
+
+
+def allow_api_base(url: str) -> None:
+    """List a running server's address in BILLING_ALLOWED_API_BASES, as an operator would for a local
+    fake: in this process's settings, and in the environment that the workers and commands a test
+    starts inherit. Billing refuses every other loopback address (billing/addresses.py)."""
+    from django.conf import settings
+
+    allowed = list(getattr(settings, "BILLING_ALLOWED_API_BASES", []))
+    if url not in allowed:
+        settings.BILLING_ALLOWED_API_BASES = [*allowed, url]
+    listed = [u for u in os.environ.get("BILLING_ALLOWED_API_BASES", "").split(",") if u]
+    if url not in listed:
+        os.environ["BILLING_ALLOWED_API_BASES"] = ",".join([*listed, url])
+
+
+def forbid_api_base(url: str) -> None:
+    """Undo allow_api_base when the server stops."""
+    from django.conf import settings
+
+    settings.BILLING_ALLOWED_API_BASES = [u for u in getattr(settings, "BILLING_ALLOWED_API_BASES", []) if u != url]
+    listed = [u for u in os.environ.get("BILLING_ALLOWED_API_BASES", "").split(",") if u and u != url]
+    os.environ["BILLING_ALLOWED_API_BASES"] = ",".join(listed)
 
 
 def fake_billing(slug: str) -> FakeBilling:

@@ -26,7 +26,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from billing.testing import (
+    COUPON,
+    PLANS,
+    TRIAL_ENDED_DAYS_AGO,
+    FaultsMixin,
+    InjectedFaults,
+    Remote,
+    allow_api_base,
+    forbid_api_base,
+)
 from brightback_site.testing import LocalHTTPServer
 
 API_KEY = "test_cbfake_3b1e9d0c"
@@ -65,6 +74,8 @@ SPEC: dict[str, dict[str, Param]] = {
     # "Coupons > Retrieve a coupon", "Item prices > Retrieve an item price".
     "retrieve_coupon": {},
     "retrieve_item_price": {},
+    # "Subscriptions > Remove scheduled cancellation": billing_cycles (optional) for a non-renewing one.
+    "remove_scheduled_cancellation": {"billing_cycles": INTEGER},
     # "Subscriptions > Cancel subscription for items".
     "cancel_for_items": {
         "cancel_option": enum("immediately", "end_of_term", "specific_date", "end_of_billing_term"),
@@ -167,6 +178,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", r"subscriptions/(?P<id>[^/]+)/update_for_items", "update_for_items"),
         ("POST", r"subscriptions/(?P<id>[^/]+)/pause", "pause"),
         ("POST", r"subscriptions/(?P<id>[^/]+)/change_term_end", "change_term_end"),
+        ("POST", r"subscriptions/(?P<id>[^/]+)/remove_scheduled_cancellation", "remove_scheduled_cancellation"),
     )
 )
 
@@ -312,6 +324,7 @@ class ChargebeeFake(FaultsMixin):
         self.requests: list[dict[str, Any]] = []  # what the SDK sent: method, path, params, headers
         self._http = LocalHTTPServer(_handler_for(self), name="chargebee-fake")
         self.port = self._http.port
+        allow_api_base(self.url)
 
     # --- FakeBilling --------------------------------------------------------------------------------
 
@@ -325,7 +338,7 @@ class ChargebeeFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key="test_wrong_key", site=SITE, api_base=self.url, timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         now = datetime.now(UTC).replace(microsecond=0)
         with self._lock:
             self._counter += 1
@@ -339,6 +352,8 @@ class ChargebeeFake(FaultsMixin):
             self._subs[sub_id] = Sub(id=sub_id, customer_id=customer_id, plan=plan,
                                      status="in_trial" if trialing else "active", created_at=ts(now) + self._counter,
                                      term_start=ts(now), term_end=ts(end), trial_end=ts(end) if trialing else None)
+            if trial_ended:  # Chargebee keeps trial_start and trial_end after the trial
+                self._subs[sub_id].trial_end = ts(now - timedelta(days=TRIAL_ENDED_DAYS_AGO))
             self._writes[sub_id] = 0
         return sub_id
 
@@ -350,6 +365,7 @@ class ChargebeeFake(FaultsMixin):
                           cancel_at_period_end=sub.status == "non_renewing", coupons=tuple(sub.coupons),
                           paused=sub.status == "paused" or sub.pause_date is not None, plan=sub.plan,
                           pending_plan=sub.pending_plan, trial_end=when(sub.trial_end),
+                          pause_resumes_at=when(sub.resume_date),
                           next_bill_at=when(sub.term_end if sub.status in ("active", "in_trial", "non_renewing")
                                             else None))
 
@@ -367,6 +383,7 @@ class ChargebeeFake(FaultsMixin):
             self.requests.clear()
 
     def close(self) -> None:
+        forbid_api_base(self.url)
         self._http.stop()
 
     # --- the API ------------------------------------------------------------------------------------
@@ -471,6 +488,15 @@ class ChargebeeFake(FaultsMixin):
             raise ApiError(409, f"Subscription {sub.id} is {sub.status}; this needs {' or '.join(states)}.",
                            code="invalid_state_for_request")
 
+    def _remove_scheduled_cancellation(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        # Chargebee: only a non_renewing subscription has a cancellation to remove (else 409); it
+        # renews again, in its trial if one is still running.
+        sub = self._sub(sub_id)
+        self._require_state(sub, "non_renewing")
+        in_trial = sub.trial_end is not None and sub.trial_end > int(time.time())
+        sub.status, sub.cancelled_at = ("in_trial" if in_trial else "active"), None
+        return self._with_customer(sub)
+
     def _cancel_for_items(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
         sub = self._sub(sub_id)
         self._require_state(sub, "future", "in_trial", "active", "non_renewing", "paused")
@@ -528,12 +554,15 @@ class ChargebeeFake(FaultsMixin):
             raise ApiError(400, "The subscription has scheduled changes; remove them before pausing.",
                            code="operation_failed", type_="operation_failed")
         option, now = params.get("pause_option", "immediately"), int(time.time())
-        if option != "immediately":
+        if option not in ("immediately", "end_of_term"):
             raise wrong("pause_option", f"pause_option : {option} is not supported by this server")
+        starts = now if option == "immediately" else sub.term_end
         resume = params.get("resume_date")
-        if resume is not None and resume <= now:
-            raise wrong("resume_date", "resume_date : must be in the future")
-        sub.status, sub.pause_date, sub.resume_date = "paused", now, resume
+        if resume is not None and resume <= starts:
+            raise wrong("resume_date", "resume_date : must be after the pause date")
+        if option == "immediately":
+            sub.status = "paused"
+        sub.pause_date, sub.resume_date = starts, resume  # end_of_term: scheduled, active until then
         return self._with_customer(sub)
 
     def _change_term_end(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ the description promises nothing about them, so the server does not act on them 
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import re
 import secrets
@@ -37,9 +38,20 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from billing.testing import (
+    COUPON,
+    PLANS,
+    TRIAL_ENDED_DAYS_AGO,
+    FaultsMixin,
+    InjectedFaults,
+    Remote,
+    allow_api_base,
+    forbid_api_base,
+)
 from brightback_site.testing import LocalHTTPServer
 
+# Plans billed other than monthly, by their length in months (`annual`: a yearly plan, Recurly's fake only).
+INTERVAL_MONTHS = {"annual": 12}
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
 API_VERSION = "v2021-02-25"
 HOST_URL = "https://v3.recurly.com"  # the spec's server: openapi-core matches requests against it
@@ -205,12 +217,13 @@ class RecurlyFake(FaultsMixin):
         self.api_key = "recurly_test_" + secrets.token_hex(8)
         self._lock = threading.RLock()
         self._generation = 0
-        self._plans = {code: _new_id() for code in PLANS}
+        self._plans = {code: _new_id() for code in (*PLANS, *INTERVAL_MONTHS)}
         self._coupon_id = _new_id()
         self._site_id = _new_id()
         self.reset()
         self._http = LocalHTTPServer(_handler_for(self), name="recurly-fake")
         self.port = self._http.port
+        allow_api_base(f"http://127.0.0.1:{self.port}")
 
     # --- the FakeBilling protocol ---------------------------------------------------------------
 
@@ -220,16 +233,20 @@ class RecurlyFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key="recurly_wrong_key", api_base=f"http://127.0.0.1:{self.port}", timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         now = datetime.now(UTC).replace(microsecond=0)
         with self._lock:
             self._accounts.setdefault(customer_id, (_new_id(), now))
             self._seq += 1
             sub = _Sub(id=_new_id(), uuid=secrets.token_hex(16), account=customer_id, plan=plan, seq=self._seq,
-                       created_at=now, period_start=now, period_end=now + timedelta(days=30))
+                       created_at=now, period_start=now,
+                       period_end=now + timedelta(days=365 if plan in INTERVAL_MONTHS else 30))
             if trialing:
                 sub.trial_start, sub.trial_end = now, now + timedelta(days=14)
                 sub.period_end = sub.trial_end  # a trial is the subscription's first period in Recurly
+            elif trial_ended:
+                ended = now - timedelta(days=TRIAL_ENDED_DAYS_AGO)
+                sub.trial_start, sub.trial_end = ended - timedelta(days=14), ended
             self._subs[sub.id] = sub
             return sub.id
 
@@ -240,7 +257,18 @@ class RecurlyFake(FaultsMixin):
                           cancel_at_period_end=sub.state == "canceled",
                           coupons=tuple(code for _, code, _ in sub.redemptions), paused=sub.paused_at is not None,
                           plan=sub.plan, pending_plan=sub.pending_plan, trial_end=sub.trial_end,
-                          next_bill_at=sub.period_end)
+                          next_bill_at=sub.period_end, pause_resumes_at=self._resumes(sub))
+
+    @staticmethod
+    def _resumes(sub: _Sub) -> datetime | None:
+        """A paused subscription bills again after its remaining pause cycles of its plan."""
+        if sub.paused_at is None or not sub.pause_cycles:
+            return None
+        months = sub.pause_cycles * INTERVAL_MONTHS.get(sub.plan, 1)
+        index = sub.paused_at.month - 1 + months
+        year, month = sub.paused_at.year + index // 12, index % 12 + 1
+        return sub.paused_at.replace(year=year, month=month,
+                                     day=min(sub.paused_at.day, calendar.monthrange(year, month)[1]))
 
     def writes(self, subscription_id: str) -> int:
         with self._lock:
@@ -258,6 +286,7 @@ class RecurlyFake(FaultsMixin):
             self._seq = 0
 
     def close(self) -> None:
+        forbid_api_base(f"http://127.0.0.1:{self.port}")
         self._http.stop()
 
     # --- request handling -----------------------------------------------------------------------
@@ -423,7 +452,8 @@ class RecurlyFake(FaultsMixin):
 
     def get_plan(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
         code = self._plan_code(ref)
-        return 200, {**self._plan_mini(code), "state": "active", "interval_unit": "months", "interval_length": 1,
+        return 200, {**self._plan_mini(code), "state": "active", "interval_unit": "months",
+                     "interval_length": INTERVAL_MONTHS.get(code, 1),
                      "currencies": [{"currency": "USD", "unit_amount": 10.0}]}
 
     def get_coupon(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
@@ -460,6 +490,14 @@ class RecurlyFake(FaultsMixin):
         if sub.state not in ("active", "future"):
             raise SpecError(422, "Only active and future subscriptions can be canceled")
         sub.state, sub.canceled_at, sub.expires_at = "canceled", datetime.now(UTC), sub.period_end
+        self._wrote(sub)
+        return 200, self._subscription(sub)
+
+    def reactivate_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        sub = self._sub(ref)
+        if sub.state != "canceled":  # the spec's own example: "Only canceled subscriptions can be reactivated"
+            raise SpecError(422, "Only canceled subscriptions can be reactivated")
+        sub.state, sub.canceled_at, sub.expires_at = "active", None, None
         self._wrote(sub)
         return 200, self._subscription(sub)
 
@@ -538,6 +576,7 @@ _ENDPOINTS: list[tuple[str, str, Handler]] = [
     ("put", "/subscriptions/{subscription_id}", RecurlyFake.update_subscription),
     ("delete", "/subscriptions/{subscription_id}", RecurlyFake.terminate_subscription),
     ("put", "/subscriptions/{subscription_id}/cancel", RecurlyFake.cancel_subscription),
+    ("put", "/subscriptions/{subscription_id}/reactivate", RecurlyFake.reactivate_subscription),
     ("put", "/subscriptions/{subscription_id}/pause", RecurlyFake.pause_subscription),
     ("post", "/subscriptions/{subscription_id}/change", RecurlyFake.create_subscription_change),
 ]

@@ -42,7 +42,16 @@ from localstripe.errors import UserError
 from localstripe.resources import Customer, store
 
 from billing.providers.base import Credentials
-from billing.testing import COUPON, PLANS, FaultsMixin, InjectedFaults, Remote
+from billing.testing import (
+    COUPON,
+    PLANS,
+    TRIAL_ENDED_DAYS_AGO,
+    FaultsMixin,
+    InjectedFaults,
+    Remote,
+    allow_api_base,
+    forbid_api_base,
+)
 from billing.testing.stripe_resources import (
     HarnessSubscription,
     account,
@@ -98,6 +107,8 @@ class StripeFake(FaultsMixin):
         self.faults = InjectedFaults()
         self._writes: dict[str, int] = {}
         self._seen: list[Seen] = []
+        # Idempotency-Key -> (method, path, params, answer or None while the first request runs).
+        self._keys: dict[str, tuple[str, str, dict[str, Any], tuple[int, bytes] | None]] = {}
         # In memory only: localstripe would otherwise pickle every change to /tmp/localstripe.pickle.
         store.dump_to_disk = lambda: None  # type: ignore[method-assign]
         self._loop = asyncio.new_event_loop()
@@ -109,6 +120,7 @@ class StripeFake(FaultsMixin):
         try:
             self.port = self._on_loop(self._start())
             self.base_url = f"http://127.0.0.1:{self.port}"
+            allow_api_base(self.base_url)
             self.reset()
         except BaseException:
             self.close()
@@ -122,7 +134,7 @@ class StripeFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key=BAD_KEY, api_base=self.base_url, timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
         self._on_loop(self._ensure_customer(customer_id))
         card = {"number": "4242424242424242", "exp_month": "12", "exp_year": str(datetime.now(UTC).year + 3),
                 "cvc": "123"}
@@ -132,7 +144,10 @@ class StripeFake(FaultsMixin):
         sub: dict[str, Any] = {"customer": customer_id, "items": [{"price": plan}]}
         if trialing:
             sub["trial_end"] = int(time.time()) + 14 * 86400
-        return str(self._call("POST", "/v1/subscriptions", sub)["id"])
+        made = str(self._call("POST", "/v1/subscriptions", sub)["id"])
+        if trial_ended:
+            self._on_loop(self._trial_ended(made))
+        return made
 
     def remote(self, subscription_id: str) -> Remote:
         return self._on_loop(self._remote(subscription_id))
@@ -151,6 +166,7 @@ class StripeFake(FaultsMixin):
             self.faults.clear()
             self._writes.clear()
             self._seen.clear()
+            self._keys.clear()
         self._on_loop(self._clear())
         self._call("POST", "/v1/products", {"id": "prod_brightback", "name": "Brightback test product"})
         for amount, plan in zip((1000, 3000), PLANS, strict=True):
@@ -162,6 +178,8 @@ class StripeFake(FaultsMixin):
     def close(self) -> None:
         if StripeFake._running is not self:
             return
+        if getattr(self, "base_url", ""):
+            forbid_api_base(self.base_url)
         try:
             self._http.close()
             self._on_loop(self._clear())
@@ -211,6 +229,12 @@ class StripeFake(FaultsMixin):
         customer.id = customer_id
         store["customer:" + customer_id] = customer
 
+    async def _trial_ended(self, subscription_id: str) -> None:
+        # Stripe keeps trial_start and trial_end on a subscription after its trial: set them in the past.
+        sub = store["subscription:" + subscription_id]
+        ended = int(time.time()) - TRIAL_ENDED_DAYS_AGO * 86400
+        sub.trial_start, sub.trial_end = ended - 14 * 86400, ended
+
     async def _remote(self, subscription_id: str) -> Remote:
         sub = store.get("subscription:" + subscription_id)
         if sub is None:
@@ -229,7 +253,8 @@ class StripeFake(FaultsMixin):
         return Remote(status=sub.status, canceled=canceled, cancel_at_period_end=bool(sub.cancel_at_period_end),
                       coupons=tuple(d["source"]["coupon"] for d in sub._discounts),
                       paused=sub.pause_collection is not None, plan=plan, pending_plan=pending,
-                      trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end))
+                      trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end),
+                      pause_resumes_at=when((sub.pause_collection or {}).get("resumes_at")))
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])
@@ -266,26 +291,78 @@ class StripeFake(FaultsMixin):
             data = ls_server.unflatten_data(await request.post())
         else:
             data = ls_server.unflatten_data(request.query)
+        idempotency_key = request.headers.get("Idempotency-Key") if request.method in ("POST", "DELETE") else None
         if not harness:
             with self._lock:
-                self._seen.append(Seen(request.method, request.path, request.headers.get("Idempotency-Key"),
-                                       data or {}))
-            stall = self.faults.take_stall()
-            if stall:
-                await asyncio.sleep(stall)
-            failure = self.faults.take_failure()
-            if failure is not None:
-                return _injected(*failure)
+                self._seen.append(Seen(request.method, request.path, idempotency_key, data or {}))
+            if idempotency_key:
+                known = self._idempotent(idempotency_key, request.method, request.path, data or {})
+                if known is not None:
+                    return known
+            try:
+                stall = self.faults.take_stall()
+                if stall:
+                    await asyncio.sleep(stall)
+                failure = self.faults.take_failure()
+                if failure is not None:
+                    self._forget(idempotency_key)  # refused before it ran: Stripe saves no result
+                    return _injected(*failure)
+            except asyncio.CancelledError:
+                self._forget(idempotency_key)
+                raise
         if key == BAD_KEY:
+            self._forget(idempotency_key)
             return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
         try:
             stripe_spec().check(request.method, request.path, data or {})
         except SpecViolation as broken:
+            self._forget(idempotency_key)
             return web.json_response(broken.body(), status=400)
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except BaseException:
+            self._forget(idempotency_key)  # answered by _stripe_errors, outside this middleware
+            raise
         if not harness and request.method in ("POST", "DELETE") and response.status == 200:
             self._count(request)
+        if not harness and idempotency_key:
+            self._remember(idempotency_key, response)
         return response
+
+    def _idempotent(self, key: str, method: str, path: str, params: dict[str, Any]) -> web.Response | None:
+        """Stripe's documented rules for a key seen before ("Idempotent requests"): the first answer is
+        replayed; the same key with other parameters is refused (400, idempotency_error); while the
+        first request still runs, 409. An unknown key is recorded as running (None: carry it out)."""
+        with self._lock:
+            first = self._keys.get(key)
+            if first is None:
+                self._keys[key] = (method, path, params, None)
+                return None
+        first_method, first_path, first_params, answer = first
+        if (first_method, first_path, first_params) != (method, path, params):
+            return _error(400, "Keys for idempotent requests can only be used with the same parameters they were "
+                               f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                               "different request.", type_="idempotency_error")
+        if answer is None:
+            return _error(409, "There is currently another in-progress request using this Idempotent Key (that "
+                               "probably means you submitted twice, and the other request is still going "
+                               f"through): {key}. Please try again later.", type_="idempotency_error",
+                          headers={"Stripe-Should-Retry": "true"})
+        status, body = answer
+        return web.Response(status=status, body=body, content_type="application/json",
+                            headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+
+    def _remember(self, key: str, response: web.StreamResponse) -> None:
+        body = getattr(response, "body", None)
+        with self._lock:
+            first = self._keys.get(key)
+            if first is not None and isinstance(body, bytes):
+                self._keys[key] = (*first[:3], (response.status, body))
+
+    def _forget(self, key: str | None) -> None:
+        if key:
+            with self._lock:
+                self._keys.pop(key, None)
 
     def _count(self, request: web.Request) -> None:
         parts = request.path.strip("/").split("/")

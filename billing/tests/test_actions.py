@@ -56,7 +56,10 @@ def run(action: BillingAction) -> BillingAction:
 
 
 def the_action(decision: Decision) -> BillingAction:
-    return BillingAction.objects.get(session=decision.session)
+    """The decision's own action (an accepted offer's change comes before the reactivate of the save)."""
+    action = BillingAction.objects.filter(session=decision.session).order_by("pk").first()
+    assert action is not None, "no billing action"
+    return action
 
 
 def add_offer(demo_app, **fields) -> Offer:  # noqa: ANN001, ANN003
@@ -105,6 +108,19 @@ def test_accepting_a_pause_pauses_billing(connect, decide, fake_billing) -> None
     assert fake_billing.remote(sub).paused
 
 
+def test_a_pause_starts_when_the_period_paid_for_ends_and_lasts_its_months(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    from billing.services import add_months
+
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    paid_until = fake_billing.remote(sub).next_bill_at
+    action = run(the_action(decide("accept", subscription_id=sub, reason_code="not-using", offer_code="pause-2")))
+    assert action.status == "succeeded", action.last_error
+    remote = fake_billing.remote(sub)
+    assert remote.paused and remote.status == "active"  # the customer keeps the period they paid for
+    assert abs((remote.pause_resumes_at - add_months(paid_until, 2)).total_seconds()) < 2
+
+
 @pytest.mark.parametrize("timing", ["", "renewal"])
 def test_accepting_a_plan_change_moves_the_plan_now_or_at_renewal(connect, decide, demo_app, fake_billing,  # noqa: ANN001
                                                                   timing) -> None:
@@ -112,6 +128,10 @@ def test_accepting_a_plan_change_moves_the_plan_now_or_at_renewal(connect, decid
     add_offer(demo_app, code="go-pro", kind=Offer.Kind.PLAN_CHANGE, plan="pro", plan_change_timing=timing)
     sub = fake_billing.seed(customer_id="cus_jane")
     action = run(the_action(decide("accept", subscription_id=sub, offer_code="go-pro")))
+    if timing and fake_billing.slug == "paddle":  # Paddle cannot schedule an item change: a clear failure
+        assert action.status == "failed" and "renewal" in action.last_error
+        assert fake_billing.remote(sub).plan == "basic"
+        return
     assert action.status == "succeeded", action.last_error
     remote = fake_billing.remote(sub)
     assert (remote.plan, remote.pending_plan) == (("basic", "pro") if timing else ("pro", ""))
@@ -128,11 +148,80 @@ def test_accepting_a_trial_extension_pushes_the_trial_end(connect, decide, demo_
     assert sub in action.request["until"]
 
 
-def test_nevermind_and_contact_support_change_nothing_in_billing(connect, decide) -> None:  # noqa: ANN001
+def test_a_trial_extension_after_the_trial_ended_pushes_the_next_bill(connect, decide, demo_app, fake_billing) -> None:  # noqa: ANN001
     connect()
-    decide("nevermind", subscription_id="sub_x")
-    decide("accept", subscription_id="sub_x", reason_code="other", offer_code="talk-to-us")
+    add_offer(demo_app, code="more-trial", kind=Offer.Kind.TRIAL_EXTENSION, trial_days=7)
+    sub = fake_billing.seed(customer_id="cus_jane", trial_ended=True)
+    before = fake_billing.remote(sub)
+    assert before.trial_end is not None and before.trial_end < timezone.now()  # the provider kept it
+    action = run(the_action(decide("accept", subscription_id=sub, offer_code="more-trial")))
+    assert action.status == "succeeded", action.last_error
+    assert action.result[sub]["changed"] is True
+    after = fake_billing.remote(sub)
+    assert abs((after.next_bill_at - before.next_bill_at - timedelta(days=7)).total_seconds()) < 2
+    assert fake_billing.writes(sub) == 1
+
+
+def test_nevermind_and_contact_support_change_nothing_in_billing_unless_a_cancel_is_scheduled(
+        connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("nevermind", subscription_id=sub)))
+    assert action.kind == "reactivate"
+    assert action.status == "succeeded" and action.result[sub]["changed"] is False, action.last_error
+    talk = decide("accept", subscription_id=sub, reason_code="other", offer_code="talk-to-us")
+    assert not BillingAction.objects.filter(session=talk.session).exists()  # a request to talk, not a save
+    assert fake_billing.writes(sub) == 0
+
+
+def test_nevermind_without_a_subscription_or_customer_asks_nothing_of_billing(connect, decide) -> None:  # noqa: ANN001
+    connect()
+    decide("nevermind")
     assert not BillingAction.objects.exists()
+
+
+def cancel_scheduled_elsewhere(fake_billing, sub: str) -> None:  # noqa: ANN001
+    from billing.providers import provider_for
+
+    provider_for(fake_billing.slug, fake_billing.credentials()).subscription_cancel(
+        sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key=f"earlier_{sub}")
+    assert fake_billing.remote(sub).cancel_at_period_end
+
+
+def test_nevermind_removes_a_cancel_scheduled_for_the_period_end(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    cancel_scheduled_elsewhere(fake_billing, sub)
+    action = run(the_action(decide("nevermind", subscription_id=sub)))
+    assert (action.kind, action.status) == ("reactivate", "succeeded"), action.last_error
+    remote = fake_billing.remote(sub)
+    assert not remote.cancel_at_period_end and not remote.canceled
+    assert services.action_retry(action=action)  # run again: nothing more is sent
+    assert run(action).result[sub]["changed"] is False
+    assert fake_billing.writes(sub) == 2  # the earlier cancel, and its removal
+
+
+def test_an_accepted_discount_applies_the_coupon_and_removes_the_scheduled_cancel(connect, decide,  # noqa: ANN001
+                                                                                  fake_billing) -> None:
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    cancel_scheduled_elsewhere(fake_billing, sub)
+    decision = decide("accept", subscription_id=sub, reason_code="too-expensive", offer_code="discount-30")
+    actions = list(BillingAction.objects.filter(session=decision.session).order_by("pk"))
+    assert [a.kind for a in actions] == ["coupon", "reactivate"]
+    for action in actions:
+        assert run(action).status == "succeeded", action.last_error
+    remote = fake_billing.remote(sub)
+    assert remote.coupons == ("SAVE30",) and not remote.cancel_at_period_end
+
+
+def test_a_customer_found_by_billing_id_keeps_the_subscription_set_to_cancel(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    kept, leaving = fake_billing.seed(customer_id="cus_two"), fake_billing.seed(customer_id="cus_two")
+    cancel_scheduled_elsewhere(fake_billing, leaving)
+    action = run(the_action(decide("nevermind", billing_id="cus_two")))
+    assert (action.status, action.subscription_ids) == ("succeeded", [leaving]), action.last_error
+    assert not fake_billing.remote(leaving).cancel_at_period_end and fake_billing.writes(kept) == 0
 
 
 def test_an_app_without_a_connection_gets_no_actions(decide) -> None:  # noqa: ANN001

@@ -21,6 +21,10 @@ from billing.testing.chargebee_server import API_KEY, SITE, ChargebeeFake
 pytestmark = pytest.mark.billing
 
 
+def months_ahead(months: int) -> datetime:
+    return add_months(datetime.now(UTC), months)
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[ChargebeeFake]:
     fake = ChargebeeFake()
@@ -103,13 +107,16 @@ def test_a_subscription_set_to_end_can_still_be_canceled_now(fake, provider) -> 
     assert form(writes_sent(fake)[1]) == {"end_of_term": "false", "credit_option_for_current_term_charges": "none"}
 
 
-def test_pause_resumes_by_itself_after_the_months_asked(fake, provider) -> None:  # noqa: ANN001
+def test_pause_waits_for_the_term_paid_for_and_resumes_on_the_date_asked(fake, provider) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_pause")
-    provider.subscription_pause(sub, months=3, idempotency_key="k")
+    term_end = fake.remote(sub).next_bill_at
+    resumes_at = add_months(term_end, 3)
+    provider.subscription_pause(sub, months=3, resumes_at=resumes_at, idempotency_key="k")
     sent = form(writes_sent(fake)[0])
-    assert sent["pause_option"] == "immediately"
-    resume = datetime.fromtimestamp(int(sent["resume_date"]), UTC)
-    assert abs((resume - add_months(datetime.now(UTC), 3)).total_seconds()) < 5
+    assert sent["pause_option"] == "end_of_term"
+    assert datetime.fromtimestamp(int(sent["resume_date"]), UTC) == resumes_at
+    remote = fake.remote(sub)
+    assert remote.status == "active" and remote.paused and remote.pause_resumes_at == resumes_at
 
 
 def test_a_plan_change_at_renewal_is_scheduled_and_read_back_as_scheduled(fake, provider) -> None:  # noqa: ANN001
@@ -154,9 +161,9 @@ def test_an_unknown_customer_is_a_permanent_404(fake, provider) -> None:  # noqa
 def test_a_refused_action_names_the_subscription_and_keeps_chargebees_words(fake, provider) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_trialing", trialing=True)
     with pytest.raises(ProviderError) as caught:
-        provider.subscription_pause(sub, months=1, idempotency_key="k")
+        provider.subscription_pause(sub, months=1, resumes_at=months_ahead(1), idempotency_key="k")
     assert (caught.value.status_code, caught.value.retryable) == (409, False)
-    assert sub in caught.value.message and "invalid_state_for_request" in caught.value.message
+    assert sub in caught.value.message and "invalid_state_for_request" in caught.value.detail
     assert fake.writes(sub) == 0
 
 

@@ -12,8 +12,13 @@ import pytest
 
 from billing.providers import ProviderError, provider_for
 from billing.providers.base import Credentials
+from billing.services import add_months
 
 pytestmark = pytest.mark.billing
+
+
+def months_ahead(months: int) -> datetime:
+    return add_months(datetime.now(UTC), months)
 
 
 @pytest.fixture
@@ -99,6 +104,30 @@ def test_cancel_twice_changes_the_subscription_once(fake_billing, provider, sub,
     assert fake_billing.writes(sub) == 1
 
 
+def test_reactivate_removes_a_scheduled_cancel_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key=key("c"))
+    first = provider.subscription_reactivate(sub, idempotency_key=key("keep"))
+    again = provider.subscription_reactivate(sub, idempotency_key=key("keep"))
+    assert first.changed and not again.changed
+    assert not first.subscription.cancel_at_period_end and first.subscription.is_active
+    remote = fake_billing.remote(sub)
+    assert not remote.cancel_at_period_end and not remote.canceled
+    assert fake_billing.writes(sub) == 2
+
+
+def test_reactivate_of_a_subscription_not_set_to_cancel_sends_nothing(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    assert provider.subscription_reactivate(sub, idempotency_key=key("keep")).changed is False
+    assert fake_billing.writes(sub) == 0
+
+
+def test_reactivate_of_an_ended_subscription_fails_for_good(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    provider.subscription_cancel(sub, at_period_end=False, prorate=False, invoice_now=False, idempotency_key=key("c"))
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_reactivate(sub, idempotency_key=key("keep"))
+    assert caught.value.retryable is False and "cannot be kept" in caught.value.message
+    assert fake_billing.remote(sub).canceled
+
+
 # --- offers -------------------------------------------------------------------------------------
 
 def test_coupon_is_applied_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
@@ -119,8 +148,8 @@ def test_an_unknown_coupon_fails_for_good_and_names_it(fake_billing, provider, s
 
 
 def test_pause_suspends_billing_once(fake_billing, provider, sub) -> None:  # noqa: ANN001
-    first = provider.subscription_pause(sub, months=2, idempotency_key=key("pause"))
-    again = provider.subscription_pause(sub, months=2, idempotency_key=key("pause"))
+    first = provider.subscription_pause(sub, months=2, resumes_at=months_ahead(2), idempotency_key=key("pause"))
+    again = provider.subscription_pause(sub, months=2, resumes_at=months_ahead(2), idempotency_key=key("pause"))
     assert first.changed and not again.changed
     assert fake_billing.remote(sub).paused
     assert fake_billing.writes(sub) == 1
@@ -135,6 +164,13 @@ def test_plan_change_now_moves_the_plan_once(fake_billing, provider, sub) -> Non
 
 
 def test_plan_change_at_renewal_keeps_the_plan_until_then(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    if fake_billing.slug == "paddle":  # Paddle cannot schedule an item change: refused, never done now
+        with pytest.raises(ProviderError) as caught:
+            provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key=key("plan"))
+        assert caught.value.retryable is False and "renewal" in caught.value.message
+        assert fake_billing.remote(sub).plan == "basic"
+        assert fake_billing.writes(sub) == 0
+        return
     first = provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key=key("plan"))
     again = provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key=key("plan"))
     assert first.changed and not again.changed
@@ -199,7 +235,7 @@ def test_429_is_retryable_and_keeps_retry_after(fake_billing, provider, sub) -> 
 def test_server_errors_are_retryable(fake_billing, provider, sub, status) -> None:  # noqa: ANN001
     fake_billing.fail_next(status, times=3)
     with pytest.raises(ProviderError) as caught:
-        provider.subscription_pause(sub, months=1, idempotency_key=key("pause"))
+        provider.subscription_pause(sub, months=1, resumes_at=months_ahead(1), idempotency_key=key("pause"))
     assert caught.value.retryable is True
     assert caught.value.status_code == status
 
@@ -214,7 +250,8 @@ def test_a_timeout_is_retryable(fake_billing, sub) -> None:  # noqa: ANN001
     assert caught.value.status_code is None
 
 
-def test_a_refused_connection_is_retryable(fake_billing) -> None:  # noqa: ANN001
+def test_a_refused_connection_is_retryable(fake_billing, settings) -> None:  # noqa: ANN001
+    settings.BILLING_ALLOWED_API_BASES = [*settings.BILLING_ALLOWED_API_BASES, "http://127.0.0.1:9"]
     good = fake_billing.credentials()
     closed = Credentials(api_key=good.api_key, site=good.site, api_base="http://127.0.0.1:9", timeout=2.0)
     with pytest.raises(ProviderError) as caught:

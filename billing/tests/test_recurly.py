@@ -7,15 +7,20 @@ import base64
 import http.client
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from billing.providers import ProviderError, provider_for
 from billing.providers.base import Credentials
+from billing.services import add_months
 from billing.testing.recurly_server import RecurlyFake
 
 pytestmark = pytest.mark.billing
+
+
+def months_ahead(months: int) -> datetime:
+    return add_months(datetime.now(UTC), months)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,7 @@ def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake)
     sub = fake.seed(customer_id="cus_wire")
     trial = fake.seed(customer_id="cus_wire", trialing=True)
     provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_test_coupon")
-    provider.subscription_pause(sub, months=2, idempotency_key="bb_test_pause")
+    provider.subscription_pause(sub, months=2, resumes_at=months_ahead(2), idempotency_key="bb_test_pause")
     provider.plan_change(sub, plan="pro", at_renewal=True, prorate=False, idempotency_key="bb_test_plan")
     until = fake.remote(trial).trial_end + timedelta(days=3)
     provider.trial_extend(trial, until=until, idempotency_key="bb_test_trial")
@@ -128,15 +133,17 @@ def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake)
     assert abs((fake.remote(trial).trial_end - until).total_seconds()) < 2
 
 
-@pytest.mark.parametrize(("prorate", "invoice_now", "query"), [
-    (True, True, {"refund": "partial", "charge": "true"}),
-    (False, False, {"refund": "none", "charge": "false"}),
+@pytest.mark.parametrize(("prorate", "refund", "invoice_now", "query"), [
+    (True, False, True, {"refund": "none", "charge": "true"}),  # prorate is a credit: Recurly has none, no money
+    (False, True, False, {"refund": "partial", "charge": "false"}),  # the App chose to refund
+    (False, False, False, {"refund": "none", "charge": "false"}),
 ])
-def test_cancel_now_terminates_refunding_only_the_unused_part_when_asked(fake, prorate, invoice_now, query) -> None:  # noqa: ANN001
+def test_cancel_now_refunds_money_only_when_the_app_chose_to_refund(fake, prorate, refund, invoice_now,  # noqa: ANN001
+                                                                    query) -> None:
     provider = provider_for("recurly", fake.credentials())
     sub = fake.seed(customer_id="cus_now")
     result = provider.subscription_cancel(sub, at_period_end=False, prorate=prorate, invoice_now=invoice_now,
-                                          idempotency_key="bb_test_now")
+                                          idempotency_key="bb_test_now", refund=refund)
     [terminate] = writes_sent(fake)
     assert (terminate["method"], terminate["query"]) == ("DELETE", query)
     assert result.subscription.status == "expired" and fake.remote(sub).canceled
@@ -154,7 +161,8 @@ def test_cancel_now_after_cancel_at_period_end_still_ends_it_now(fake) -> None: 
 def test_a_pause_of_zero_months_is_refused_without_asking_recurly(fake) -> None:  # noqa: ANN001
     sub = fake.seed(customer_id="cus_pause")
     with pytest.raises(ProviderError) as caught:
-        provider_for("recurly", fake.credentials()).subscription_pause(sub, months=0, idempotency_key="k")
+        provider_for("recurly", fake.credentials()).subscription_pause(sub, months=0, resumes_at=months_ahead(0),
+                                                                       idempotency_key="k")
     assert caught.value.retryable is False
     assert fake.received == []
 
@@ -190,7 +198,8 @@ def test_a_server_error_without_retry_after_is_retryable_with_no_delay_given(fak
     with pytest.raises(ProviderError) as caught:
         provider_for("recurly", fake.credentials()).subscription_get(sub)
     assert (caught.value.status_code, caught.value.retryable, caught.value.retry_after) == (503, True, None)
-    assert "Injected failure 503" in caught.value.message
+    assert "it will be tried again" in caught.value.message
+    assert "Injected failure 503" in caught.value.detail
 
 
 @pytest.mark.parametrize(("api_key", "api_base"), [("k", "127.0.0.1:9"), ("k", "http://127.0.0.1:port"),
@@ -207,3 +216,45 @@ def test_an_api_base_with_a_path_keeps_it_in_front_of_every_request(fake) -> Non
     with pytest.raises(ProviderError):  # the local Recurly serves no prefix: proof the request went there
         provider_for("recurly", prefixed).subscription_get("abc")
     assert [r["path"] for r in fake.received] == ["/recurly/subscriptions/abc"]
+
+
+@pytest.mark.parametrize(("region", "host"), [("us", "v3.recurly.com"), ("eu", "v3.eu.recurly.com")])
+def test_a_site_is_reached_at_its_regions_host(region: str, host: str) -> None:
+    # Recurly's own hosts cannot be reached from a test: the connection the SDK would use is inspected.
+    provider = provider_for("recurly", Credentials(api_key="k", region=region))
+    provider._client  # noqa: B018 - builds the SDK client and its connection
+    assert (provider._conn.host, provider._conn.port, provider._conn.check_peer) == (host, 443, True)
+
+
+def test_an_eu_connection_is_kept_from_the_command_to_the_document(demo_app, monkeypatch) -> None:  # noqa: ANN001
+    import io
+
+    from django.core.management import call_command
+
+    from billing.models import BillingConnection
+    from flows.flow_document import document_export, document_import
+
+    monkeypatch.setenv("RECURLY_KEY", "recurly_key")
+    call_command("billing_connect", "demo", "recurly", "--api-key-env", "RECURLY_KEY", "--region", "eu",
+                 stdout=io.StringIO())
+    connection = BillingConnection.objects.get()
+    assert connection.region == "eu" and connection.credentials(timeout=1).region == "eu"
+    document = document_export(app=demo_app)
+    assert document["billing"]["region"] == "eu"
+    document_import(document={**document, "billing": {**document["billing"], "region": "us"}})
+    connection.refresh_from_db()
+    assert connection.region == "us"
+
+
+def test_a_pause_counts_whole_cycles_of_the_plan_and_never_three_years(fake) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials())
+    yearly = fake.seed(customer_id="cus_yearly", plan="annual")
+    with pytest.raises(ProviderError) as caught:
+        provider.subscription_pause(yearly, months=3, resumes_at=months_ahead(3), idempotency_key="k3")
+    assert caught.value.retryable is False and "one cycle is 12 months" in caught.value.message
+    assert not fake.remote(yearly).paused and fake.writes(yearly) == 0
+
+    result = provider.subscription_pause(yearly, months=12, resumes_at=months_ahead(12), idempotency_key="k12")
+    assert result.changed and result.subscription.raw_status["remaining_pause_cycles"] == 1
+    remote = fake.remote(yearly)
+    assert remote.pause_resumes_at == add_months(remote.next_bill_at, 12)

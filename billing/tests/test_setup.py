@@ -171,7 +171,8 @@ def test_the_billing_section_round_trips_without_a_key(demo_app) -> None:  # noq
     assert "billing" not in document  # not connected: nothing to say
 
     section = {"provider": "stripe", "site": "", "dry_run": True,
-               "cancel": {"timing": "immediately", "prorate": True, "invoice_now": False, "scope": "all"}}
+               "cancel": {"timing": "immediately", "prorate": True, "refund": False, "invoice_now": False,
+                          "scope": "all"}}
     result = document_import(document={**document, "billing": section})
 
     connection = BillingConnection.objects.get(app=demo_app)

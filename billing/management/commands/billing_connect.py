@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing import services
@@ -24,13 +24,17 @@ class Command(BaseCommand):
                             help="The environment variable holding the API key.")
         parser.add_argument("--site", help="Chargebee's site name (acme in acme.chargebee.com).")
         parser.add_argument("--api-base", metavar="URL",
-                            help="Another server for the SDK to talk to (a provider's test server, a local fake).")
+                            help="Another server for the SDK to talk to (a provider's test server, a local fake): "
+                                 "the provider's own host, or under an address listed in BILLING_ALLOWED_API_BASES. "
+                                 "A new address clears the stored keys.")
+        parser.add_argument("--region", choices=["us", "eu"], help="Recurly only: the site's region (default us).")
         parser.add_argument("--mode", choices=[m.value for m in App.Mode],
                             help="Which key this is (default: the App's mode).")
         parser.add_argument("--check", action="store_true", help="Then make one harmless read call with it.")
 
     def handle(self, *args, app_id: str, provider: str, api_key_env: str, site: str | None,  # noqa: ANN002
-               api_base: str | None, mode: str | None, check: bool, **options) -> None:  # noqa: ANN003
+               api_base: str | None, mode: str | None, check: bool, region: str | None = None,
+               **options) -> None:  # noqa: ANN003
         app = App.objects.filter(app_id=app_id).first()
         if app is None:
             raise CommandError(f"No such app: {app_id}")
@@ -40,11 +44,13 @@ class Command(BaseCommand):
         if provider == "chargebee" and not site and not getattr(getattr(app, "billing_connection", None), "site", ""):
             raise CommandError("Chargebee needs --site (acme in acme.chargebee.com).")
         try:
+            extra = {"region": region} if region else {}
             connection = services.connection_save(app=app, provider=provider, api_key=api_key, mode=mode,
-                                                  site=site, api_base=api_base)
+                                                  site=site, api_base=api_base, **extra)
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{field}: {' '.join(errors)}"
-                                         for field, errors in exc.message_dict.items())) from None
+            raise CommandError("; ".join(
+                " ".join(errors) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(errors)}"
+                for field, errors in exc.message_dict.items())) from None
         self.stdout.write(f"{app.app_id} is connected to {connection.get_provider_display()} "
                           f"({mode or app.mode} key{', at ' + connection.api_base if connection.api_base else ''}).")
         if check:
