@@ -320,7 +320,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         queues = "webhooks,billing,alerts,sweeps,reports,celery"
         for n in (1, 2):
             procs.append(Proc(f"worker{n}", [python, "-m", "celery", "-A", "brightback_site", "worker", "--loglevel",
-                                             "WARNING", "--concurrency", "2", "--queues", queues,
+                                             "WARNING", "--concurrency", "2", "-O", "fair", "--queues", queues,
                                              "--hostname", f"soak{n}@%h", "--without-gossip", "--without-mingle"],
                               workdir))
         procs.append(Proc("beat", [python, "-m", "celery", "-A", "brightback_site", "beat", "--loglevel", "WARNING",
