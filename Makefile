@@ -59,7 +59,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	@# Each bench merges its rows into bench/results.json; the table of them all is printed last.
 	rm -f bench/results.json
-	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/[!_]*.py; do $(PY) $$b || exit 1; done
+	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/[!_]*.py; do $(PY) $$b || exit 1; done; \
+	    $(PY) bench/soak.py --make-run
 	$(PY) bench/_results.py
 
 ## make messages: refresh locale/*/django.po from the code and templates, then compile the .mo files.
