@@ -42,7 +42,13 @@ NO_SLOT_RETRY_SECONDS = 1.0
 
 # This worker's name and how many slots its runs may take; set in the worker's main process before its
 # pool is forked (brightback_site.celery), 0 outside a worker.
-_worker = {"name": "", "slots": 0}
+@dataclass
+class _Worker:
+    name: str = ""
+    slots: int = 0
+
+
+_worker = _Worker()
 
 
 def slots_allowed(*, concurrency: int, queues: Iterable[str]) -> int:
@@ -55,7 +61,7 @@ def slots_allowed(*, concurrency: int, queues: Iterable[str]) -> int:
 
 
 def worker_started(*, name: str, concurrency: int, queues: Iterable[str]) -> None:
-    _worker["name"], _worker["slots"] = name, slots_allowed(concurrency=concurrency, queues=queues)
+    _worker.name, _worker.slots = name, slots_allowed(concurrency=concurrency, queues=queues)
 
 
 def lease_seconds() -> float:
@@ -72,12 +78,12 @@ def slot_take() -> Slot | None:
     """One of this worker's run slots, or None when its runs already hold every one."""
     from django.core.cache import cache
 
-    if not _worker["name"] or not _worker["slots"]:
+    if not _worker.name or not _worker.slots:
         return Slot()
     token = secrets.token_hex(8)
     try:
-        for n in range(_worker["slots"]):
-            key = SLOT_KEY.format(worker=_worker["name"], n=n)
+        for n in range(_worker.slots):
+            key = SLOT_KEY.format(worker=_worker.name, n=n)
             if cache.add(key, token, lease_seconds()):
                 return Slot(key, token)
     except Exception:  # noqa: BLE001 - a cache that does not answer caps nothing
