@@ -15,7 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Every Celery queue (settings.WORKER_QUEUES): one worker consumes them all here; README, "Deployment",
-# says how to give each its own pool.
+# says how to give each its own pool. Three slots: webhook runs take at most two (webhooks/runs.py), so a
+# hanging receiver and a healthy one each have one and billing and alerts always find the third.
+# -O fair: a message goes only to a free slot, never reserved behind a long task.
 QUEUES := webhooks,billing,alerts,sweeps,reports,celery
 
 ## make run: migrate, create the demo App if it is missing (demo_setup --reset restores it), then web server + Celery worker and beat on embedded defaults.
@@ -32,7 +34,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py demo_setup
 	@echo "Demo customer page: http://127.0.0.1:$(PORT)/demo/   Admin: http://127.0.0.1:$(PORT)/admin/"
 	@echo "(an admin account: $(PY) manage.py createsuperuser)"
-	$(PY) -m celery -A brightback_site worker --beat --loglevel=INFO --concurrency=2 --queues=$(QUEUES) \
+	$(PY) -m celery -A brightback_site worker --beat --loglevel=INFO --concurrency=3 -O fair --queues=$(QUEUES) \
 	    --schedule=var/celerybeat-schedule & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
@@ -57,7 +59,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	@# Each bench merges its rows into bench/results.json; the table of them all is printed last.
 	rm -f bench/results.json
-	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/[!_]*.py; do $(PY) $$b || exit 1; done
+	eval "$$($(PY) -m brightback_site.probe)"; for b in bench/[!_]*.py; do $(PY) $$b || exit 1; done; \
+	    $(PY) bench/soak.py --make-run
 	$(PY) bench/_results.py
 
 ## make messages: refresh locale/*/django.po from the code and templates, then compile the .mo files.

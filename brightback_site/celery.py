@@ -53,3 +53,15 @@ def _note_queue_progress(task=None, **kwargs: object) -> None:  # noqa: ANN001
     from brightback_site import outbox
 
     outbox.queue_head_seen(outbox.queue_of(task.name), float(runnable_at))
+
+
+@signals.worker_init.connect
+def _note_worker_slots(sender=None, **kwargs: object) -> None:  # noqa: ANN001
+    # In the worker's main process, before its pool forks: how many slots webhook runs may take here
+    # (webhooks/runs.py), inherited by every pool process.
+    if sender is None:
+        return
+    from webhooks import runs
+
+    runs.worker_started(name=sender.hostname, concurrency=int(sender.concurrency or 1),
+                        queues=list(sender.app.amqp.queues.consume_from or sender.app.amqp.queues))

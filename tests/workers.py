@@ -67,8 +67,8 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1) -
 class Worker:
     """`celery worker --beat` in its own process group, pointed at this test's database."""
 
-    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, env: dict[str, str] | None = None, *, concurrency: int = 2) -> None:
+        self.directory, self.concurrency = directory, concurrency
         self.env = {**WORKER_ENV, **(env or {})}
         self.process: subprocess.Popen | None = None
         self.log_path = directory / "worker.log"
@@ -85,7 +85,7 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "brightback_site", "worker", "--beat",
              "--schedule", str(self.directory / "beat-schedule"), "--loglevel", "INFO", "--pool", "prefork",
-             "--concurrency", "2", "--queues", ",".join(settings.WORKER_QUEUES),
+             "--concurrency", str(self.concurrency), "-O", "fair", "--queues", ",".join(settings.WORKER_QUEUES),
              "--hostname", f"faults-{uuid.uuid4().hex[:8]}@%h",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -30,7 +30,7 @@ from flows import ids
 from flows.models import App, Event
 from flows.selectors import app_part, app_row_changed
 
-from . import signing, transport
+from . import runs, signing, transport
 from .models import Delivery, DeliveryAttempt, Endpoint
 
 logger = logging.getLogger(__name__)
@@ -153,9 +153,10 @@ def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
 # --- claiming and sending -----------------------------------------------------------------------
 
 # A run takes up to this many due deliveries of an endpoint at once, and stops taking more after
-# DRAIN_BUDGET_SECONDS (what it claimed but did not send goes back, and its next look is queued).
+# DRAIN_BUDGET_SECONDS (what it claimed but did not send goes back, and its next look is queued behind
+# the other queues' messages): a busy endpoint takes turns, it never keeps a slot while it drains.
 DRAIN_BATCH = 50
-DRAIN_BUDGET_SECONDS = 30.0
+DRAIN_BUDGET_SECONDS = 3.0
 # A run stops, and the endpoint backs off, at the first attempt without an answer (a timeout, a refused
 # connection) or after this many 5xx/429 answers in a row; a single 5xx only delays its own delivery.
 TROUBLE_IN_A_ROW = 3
@@ -234,12 +235,6 @@ class DrainResult:
     backoff: float | None = None  # seconds the endpoint backs off, when the run ended in trouble
 
 
-def _run_lease_seconds() -> float:
-    """How long a run holds its endpoint without renewing: one attempt's worst case and a margin, so a
-    killed worker's hold lapses well before its deliveries' leases (WEBHOOK_LEASE_SECONDS) do."""
-    return settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 10.0
-
-
 def _backoff_seconds(troubled_runs: int, rng: random.Random | None = None) -> float:
     step = settings.WEBHOOK_BACKOFF_SECONDS * 2 ** min(max(troubled_runs - 1, 0), 20)
     return (min(step, settings.WEBHOOK_BACKOFF_MAX_SECONDS) * (1 + (rng or random).uniform(0, outbox.JITTER))
@@ -248,13 +243,21 @@ def _backoff_seconds(troubled_runs: int, rng: random.Random | None = None) -> fl
 
 def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDGET_SECONDS,
                          batch_size: int = DRAIN_BATCH) -> DrainResult:
-    """Send every delivery due to one endpoint, a batch at a time, over one kept-alive connection.
+    """Send every delivery due to one endpoint, a batch at a time, over one kept-alive connection, for
+    at most `budget_seconds` (then the endpoint is handed back through the wake-up gate).
 
     How a slow or dead receiver is kept from taking the workers (one Celery slot per POST):
-    - one run per endpoint at a time (Endpoint.run_lease_until, a compare-and-set renewed as the run
-      goes): a receiver that hangs holds one slot at most, the others serve the other endpoints and
-      channels. A wake-up that finds the endpoint busy leaves its wake-up flag set and returns at once:
-      the run in progress looks again before it ends;
+    - short runs: a run stops claiming after DRAIN_BUDGET_SECONDS (a few seconds) and queues its
+      endpoint's next look behind whatever the other queues hold, so a busy endpoint takes turns with
+      billing, alerts and the other endpoints instead of keeping a slot while it drains;
+    - run slots (runs.py): webhook runs take at most all but one of a shared worker's slots, so one
+      slot always serves the other queues, however many receivers hang; a wake-up that finds them all
+      taken hands its endpoint back at once;
+    - one run per endpoint at a time (Endpoint.run_lease_until, a compare-and-set under a short lease
+      that the run's heartbeat renews): a receiver that hangs holds one slot at most. A wake-up that
+      finds the endpoint busy returns at once and checks again when the hold would lapse, so a killed
+      worker's endpoint is taken over within WEBHOOK_RUN_LEASE_SECONDS (a live run answers it first:
+      it looks again before it ends);
     - each POST is bounded (WEBHOOK_CONNECT_TIMEOUT_SECONDS to connect, WEBHOOK_TIMEOUT_SECONDS for the
       answer);
     - a receiver in trouble backs off as a whole: at the first attempt without an answer, or after
@@ -268,32 +271,56 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     Safe to run any number of times and side by side: each delivery is claimed with a compare-and-set
     and sent by one worker only.
     """
+    from .tasks import webhook_deliver  # tasks import this module
+
     result = DrainResult()
-    now = timezone.now()
-    free = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
-    not_backing_off = Q(backoff_until__isnull=True) | Q(backoff_until__lte=now + outbox.EARLY_TOLERANCE)
-    run_lease = now + timedelta(seconds=_run_lease_seconds())
-    if not Endpoint.objects.filter(free & not_backing_off, pk=endpoint_id).update(run_lease_until=run_lease):
-        # Busy (its run looks again before it ends), backing off (the backoff's wake-up is queued), or gone.
+    slot = runs.slot_take()
+    if slot is None:
+        # Every run slot of this worker is taken (receivers that hang): free this Celery slot for the
+        # other queues and look again shortly. The wake-up flag stays set: this message stands for it.
+        outbox.publish(webhook_deliver, args=[endpoint_id], countdown=runs.NO_SLOT_RETRY_SECONDS)
         return result
-    Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
-    hold = [run_lease]
     try:
-        endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
-        if endpoint is not None:
-            _drain(endpoint, result=result, hold=hold, budget_seconds=budget_seconds, batch_size=batch_size)
+        now = timezone.now()
+        free = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
+        not_backing_off = Q(backoff_until__isnull=True) | Q(backoff_until__lte=now + outbox.EARLY_TOLERANCE)
+        run_lease = now + timedelta(seconds=runs.lease_seconds())
+        if not Endpoint.objects.filter(free & not_backing_off, pk=endpoint_id).update(run_lease_until=run_lease):
+            _check_on_holder(endpoint_id, now=now)
+            return result
+        Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
+        heartbeat = runs.Heartbeat(endpoint_id=endpoint_id, hold=run_lease, slot=slot).start()
+        try:
+            endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
+            if endpoint is not None:
+                _drain(endpoint, result=result, budget_seconds=budget_seconds, batch_size=batch_size)
+        finally:
+            hold = heartbeat.stop()
+            Endpoint.objects.filter(pk=endpoint_id, run_lease_until=hold).update(run_lease_until=None)
+            _look_again(endpoint_id, result=result)
     finally:
-        Endpoint.objects.filter(pk=endpoint_id, run_lease_until=hold[0]).update(run_lease_until=None)
-        _look_again(endpoint_id, result=result)
+        runs.slot_give_back(slot)
     return result
 
 
-def _drain(endpoint: Endpoint, *, result: DrainResult, hold: list[datetime], budget_seconds: float,
-           batch_size: int) -> None:
-    """The body of a run. `hold[0]` is the run's hold on the endpoint, renewed as it goes."""
+def _check_on_holder(endpoint_id: int, *, now: datetime) -> None:
+    """The endpoint is busy, backing off, or gone. Busy: its run looks again before it ends, but a
+    killed worker's run never will, so check again just after its hold would lapse (a live run keeps
+    renewing it; the check then finds it busy and waits again). Backing off: the backoff's own wake-up
+    is queued."""
+    from .tasks import webhook_deliver  # tasks import this module
+
+    hold = (Endpoint.objects.filter(pk=endpoint_id, run_lease_until__gte=now)
+            .values_list("run_lease_until", flat=True).first())
+    if hold is not None:
+        outbox.publish(webhook_deliver, args=[endpoint_id],
+                       countdown=(hold - now).total_seconds() + outbox.EARLY_TOLERANCE.total_seconds())
+
+
+def _drain(endpoint: Endpoint, *, result: DrainResult, budget_seconds: float, batch_size: int) -> None:
+    """The body of a run (its hold on the endpoint is renewed by its heartbeat meanwhile)."""
     deadline = time.monotonic() + budget_seconds
     in_a_row = 0
-    renew_after = time.monotonic() + _run_lease_seconds() / 2
     while time.monotonic() < deadline:
         claim = _claim(Q(endpoint_id=endpoint.pk), limit=batch_size)
         if not claim.rows:
@@ -304,10 +331,6 @@ def _drain(endpoint: Endpoint, *, result: DrainResult, hold: list[datetime], bud
                 if time.monotonic() >= deadline:
                     _release(claim, claim.rows[index:])
                     break
-                if time.monotonic() >= renew_after:
-                    renewed = timezone.now() + timedelta(seconds=_run_lease_seconds())
-                    Endpoint.objects.filter(pk=endpoint.pk, run_lease_until=hold[0]).update(run_lease_until=renewed)
-                    hold[0], renew_after = renewed, time.monotonic() + _run_lease_seconds() / 2
                 attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
                 result.sent += 1
                 if attempt.retry_in is not None:
