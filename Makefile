@@ -49,7 +49,10 @@ $(AXE): package.json package-lock.json
 ## make test: lint and type checks, then the whole suite, against PostgreSQL and Redis when they answer,
 ## else SQLite.
 test: $(VENV)/.installed $(AXE) lint
-	eval "$$($(PY) -m brightback_site.probe)"; $(PY) -m pytest $(PYTEST_ARGS)
+	@# The modal's browser tests run in a process of their own: after the rest of the suite in one
+	@# process, one of them has been seen to wait without end on the page (an open issue, noted there).
+	eval "$$($(PY) -m brightback_site.probe)"; $(PY) -m pytest $(PYTEST_ARGS) --ignore=tests/test_browser_embeds.py \
+	  && $(PY) -m pytest tests/test_browser_embeds.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
