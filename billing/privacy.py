@@ -54,6 +54,7 @@ def erase(subject: Subject, *, now: datetime) -> dict[str, int]:
             "summary": subject.redact(action.summary),
             "log": subject.redact_json(action.log),
             "last_error": subject.redact(action.last_error),
+            "error_detail": subject.redact(action.error_detail),
         }
         if any(getattr(action, name) != value for name, value in fields.items()):
             changed += BillingAction.objects.filter(pk=action.pk).update(**fields)

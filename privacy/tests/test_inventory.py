@@ -18,6 +18,7 @@ ERASED = {
     "alerts.AlertDelivery.last_error",
     "billing.BillingAction.request", "billing.BillingAction.subscription_ids", "billing.BillingAction.result",
     "billing.BillingAction.summary", "billing.BillingAction.log", "billing.BillingAction.last_error",
+    "billing.BillingAction.error_detail",
     "webhooks.Delivery.payload", "webhooks.Delivery.last_error", "webhooks.DeliveryAttempt.response_body",
     "webhooks.DeliveryAttempt.error",
 }
@@ -38,7 +39,7 @@ NOT_CUSTOMER_DATA = {
 }
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
-OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy"}
+OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds"}
 
 
 def columns() -> set[str]:
