@@ -307,6 +307,12 @@ class CancelSession(models.Model):
         help_text=_("When the customer first opened the page (or an embed of it): the session started then. "
                     "Never opened: not counted anywhere, and it expires without an event."))
     expires_at = models.DateTimeField()
+    # The compliance rules that applied to this customer (the flow document's `compliance` section, the
+    # region's rules over its country's over the default), resolved when the session started:
+    # {"region": "US-CA" | "DE" | "", "cancel_button": ..., "offers": ..., "receipt": ...}. Empty: none.
+    compliance = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The compliance rules applied to this session (region, cancel button, offers, receipt)."))
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False,
         help_text=_("When the customer's personal data was erased (customer_erase, or SESSION_RETENTION_DAYS): "
