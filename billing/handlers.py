@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.models import Decision, Event
+from flows.models import App, Decision, Event
 
 from . import selectors, services
 from .models import BillingAction
@@ -33,3 +33,10 @@ def save_still_active(decision: Decision) -> bool | None:
     """BRIGHTBACK_SAVE_CHECKS: is the saved customer's subscription still active in the billing system?
     None when billing cannot tell (no connection, dry run, or the provider did not answer)."""
     return selectors.subscription_still_active(session=decision.session)
+
+
+def cancel_timing(app: App) -> str | None:
+    """BRIGHTBACK_CANCEL_TIMING: when a Cancel on this App's page takes effect in billing ("immediately" or
+    "period_end"), from the connection this process keeps in memory; None without a connection."""
+    connection = services.app_connection(app=app)
+    return connection.cancel_timing if connection is not None else None

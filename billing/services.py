@@ -127,7 +127,7 @@ def action_request(*, event: Event, connection: BillingConnection) -> tuple[str,
     return kind, request
 
 
-def _connection(*, app: App) -> BillingConnection | None:
+def app_connection(*, app: App) -> BillingConnection | None:
     """The App's billing connection, from this process's memory while the App's version stands (every
     save and delete of a connection retires it: see apps.py)."""
     return app_part(app_id=app.app_id, part="billing.connection",
@@ -139,7 +139,7 @@ def actions_planned(*, event: Event) -> tuple[BillingConnection | None, list[tup
     connection, or for an event billing does not act on."""
     if event.type not in (Event.Type.SESSION_CANCELED, *SAVE_EVENTS):
         return None, []
-    connection = _connection(app=event.app)
+    connection = app_connection(app=event.app)
     if connection is None:
         return None, []
     return connection, action_requests(event=event, connection=connection)
@@ -163,7 +163,7 @@ def actions_create_for_event(*, event: Event) -> list[int]:
     connection, asked = actions_planned(event=event)
     if connection is None or not asked:
         return []
-    decision_id = Decision.objects.filter(session_id=event.session_id).values_list("pk", flat=True).first()
+    decision_id = Decision.objects.filter(in_force_for_id=event.session_id).values_list("pk", flat=True).first()
     made = [BillingAction.objects.create(
         app_id=event.app_id, session_id=event.session_id, decision_id=decision_id, event=event,
         provider=connection.provider, kind=kind, dry_run=connection.dry_run, request=request,

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "reports",
     "privacy",
     "embeds",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -322,13 +323,18 @@ BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
                                      "alerts.handlers.on_event"])
 # Parts of the flow document owned by channels (flows/flow_document.py, DocumentSection).
 BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
-                                       ["billing.document.BillingSection", "alerts.document.AlertsSection"])
+                                       ["billing.document.BillingSection", "alerts.document.AlertsSection",
+                                        "compliance.document.ComplianceSection"])
 # Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
 # What the billing system does about an event, for messages to people (a cancel's alert says the cancel
 # is being carried out in Stripe, so nobody does it by hand): dotted paths of
 # `event_billing(event) -> dict | None` (see flows.services.event_billing).
 BRIGHTBACK_EVENT_BILLING = envlist("BRIGHTBACK_EVENT_BILLING", ["billing.handlers.event_billing"])
+# When a Cancel takes effect, so the page's Cancel button says so ("now" only when billing cancels at once):
+# dotted paths of `cancel_timing(app) -> "immediately" | "period_end" | None`, the first that knows wins
+# (see flows.services.cancel_timing).
+BRIGHTBACK_CANCEL_TIMING = envlist("BRIGHTBACK_CANCEL_TIMING", ["billing.handlers.cancel_timing"])
 # What each channel adds to a session's timeline in the admin: dotted paths of
 # `timeline_entries(session) -> list[flows.timeline.Entry]` (see flows/timeline.py).
 BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES",

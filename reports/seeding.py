@@ -178,7 +178,7 @@ class Generator:
         if kind is None:
             return row, None, []
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
-        decision = (pk, kind, reason.pk if reason else None, reason.code if reason else "",
+        decision = (pk, pk, kind, reason.pk if reason else None, reason.code if reason else "",
                     reason.label if reason else "", feedback, offer.pk if offer else None,
                     offer.code if offer else "", "", decided_at)
         event_type = {Decision.Kind.NEVERMIND: Event.Type.SESSION_NEVERMIND, Decision.Kind.CANCEL:
@@ -196,7 +196,7 @@ SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "i
                    "variant_id",
                    "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "opened_at",
                    "expires_at")
-DECISION_COLUMNS = ("session_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
+DECISION_COLUMNS = ("session_id", "in_force_for_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
                     "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")
 
