@@ -20,8 +20,8 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from brightback_site import ratelimits
-from flows import selectors as flow_selectors
 from flows import later_cancel, services
+from flows import selectors as flow_selectors
 from flows.models import CancelSession, Decision
 
 from . import openapi

@@ -407,8 +407,9 @@ class Decision(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["session", "kind"], name="decision_once_per_session_kind"),
-            models.CheckConstraint(condition=models.Q(in_force_for__isnull=True) | models.Q(in_force_for=models.F("session")),
-                                   name="decision_in_force_for_its_own_session"),
+            models.CheckConstraint(
+                condition=models.Q(in_force_for__isnull=True) | models.Q(in_force_for=models.F("session")),
+                name="decision_in_force_for_its_own_session"),
         ]
         indexes = [
             # The offer cap reads decisions by kind and time; reports read the latest saves and notes.

@@ -408,7 +408,10 @@ DECISION_EVENT_TYPES = (Event.Type.SESSION_NEVERMIND, Event.Type.OFFER_ACCEPTED,
 
 def decision_event_type(decision: Decision) -> str:
     """The event a decision recorded (`session.nevermind`, `offer.accepted`, …), as its return URL's bb_event."""
-    recorded = (Event.objects.filter(session_id=decision.session_id, type__in=DECISION_EVENT_TYPES)
+    # A session may have a save and a later cancel (flows.later_cancel): each decision has its own event.
+    types = ([Event.Type.SESSION_CANCELED] if decision.kind == Decision.Kind.CANCEL
+             else [t for t in DECISION_EVENT_TYPES if t != Event.Type.SESSION_CANCELED])
+    recorded = (Event.objects.filter(session_id=decision.session_id, type__in=types)
                 .values_list("type", flat=True).first())
     return recorded or ""
 

@@ -196,8 +196,8 @@ SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "i
                    "variant_id",
                    "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "opened_at",
                    "expires_at")
-DECISION_COLUMNS = ("session_id", "in_force_for_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
-                    "offer_code", "redirect_url", "created_at")
+DECISION_COLUMNS = ("session_id", "in_force_for_id", "kind", "reason_id", "reason_code", "reason_label", "feedback",
+                    "offer_id", "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")
 
 
