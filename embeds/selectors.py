@@ -89,20 +89,23 @@ def _cancel(session: CancelSession) -> dict:
             "on_every_step": everywhere}
 
 
-def _offers(session: CancelSession) -> list[Offer]:
+def _offers(session: CancelSession) -> list[dict]:
     """The offers the session may see, as the page would show them under the customer's rules: none for
-    "none"; for "one", only the offer the page would show first for some reason (a page drawn from this must
-    still show at most one: `compliance.max_offers`)."""
+    "none"; for "one", the offer the page shows first for each reason, each listing the reasons it is shown
+    for, so that a page drawn from this shows at most one whatever the reason (`compliance.max_offers`)."""
     offers = [offer for offer in offers_for_flow(flow_id=session.flow_id) if session.shows_offer(offer.code)]
     limit = rules.offers_allowed(session.compliance or {})
     if limit is None:
-        return offers
-    if limit == 0:
-        return []
+        return [_offer(offer) for offer in offers]
     reasons = [reason.code for reason in flow_selectors.published_reasons(flow=session.flow)]
-    first = {code for reason in ["", *reasons]
-             for code in [offer.code for offer in flow_selectors.offers_on_page(session, reason)][:limit]}
-    return [offer for offer in offers if offer.code in first]
+    if limit == 0 or not reasons:
+        return [_offer(offer) for offer in flow_selectors.offers_on_page(session, "")]
+    shown_for: dict[str, list[str]] = {}
+    for reason in reasons:
+        for offer in flow_selectors.offers_on_page(session, reason):
+            shown_for.setdefault(offer.code, []).append(reason)
+    return [{**_offer(offer), "reasons": sorted(shown_for[offer.code])} for offer in offers
+            if offer.code in shown_for]
 
 
 def _compliance(session: CancelSession) -> dict:
@@ -130,7 +133,7 @@ def page_description(session: CancelSession) -> dict:
         },
         "brand": {"logo_url": flow.logo_url, "color": flow.brand_color, "background": flow.background_color},
         "reasons": [{"code": r.code, "label": r.label, "wants_feedback": r.wants_feedback} for r in reasons],
-        "offers": [_offer(offer) for offer in offers],
+        "offers": offers,
         "cancel": _cancel(session),
         "compliance": _compliance(session),
     }
