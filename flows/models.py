@@ -309,7 +309,9 @@ class CancelSession(models.Model):
     expires_at = models.DateTimeField()
     # The compliance rules that applied to this customer (the flow document's `compliance` section, the
     # region's rules over its country's over the default), resolved when the session started:
-    # {"region": "US-CA" | "DE" | "", "cancel_button": ..., "offers": ..., "receipt": ...}. Empty: none.
+    # {"region": "US-CA" | "DE" | "", "cancel_button": ..., "offers": ..., "receipt": ...}, and what the page
+    # said Cancel would do ("cancel_effective": "immediately" | "period_end"; see compliance/rules.py and
+    # flows/cancel_terms.py). Empty: a session from before the rules.
     compliance = models.JSONField(
         default=dict, blank=True,
         help_text=_("The compliance rules applied to this session (region, cancel button, offers, receipt)."))
