@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -288,11 +289,20 @@ def _decided(request: HttpRequest, session: CancelSession, decision: Decision, p
     if parent is not None:
         context.update(action_url=embedding.action_url(request, parent), embed_parent=parent,
                        embed_script=embedding.SCRIPT)
-    with translation.override(_language(session)):
+    with translation.override(_language(session)), timezone.override(_customer_zone(session)):
         context["cancel_label"] = cancel_terms.cancel_label(session.flow, context["cancel_effective"])
         response = render(request, "flows/decided.html", context)
         _customer_headers(response)
     return response
+
+
+def _customer_zone(session: CancelSession) -> ZoneInfo | None:
+    """The customer's time zone, as the snippet read it from their browser (None: the server's)."""
+    name = session.data.get("context", {}).get("timezone", "")
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def _posted(request: HttpRequest, name: str) -> str:

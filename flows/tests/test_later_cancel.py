@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -110,3 +111,13 @@ def test_the_session_read_by_token_carries_the_decision_in_force(client, session
     found = selectors.session_by_token(session.token)
     assert found.decision.kind == "cancel"
     assert selectors.first_view_state(session.token).is_open is False
+
+
+def test_the_earlier_choice_is_dated_in_the_customers_time_zone(client, demo_app, snippet_data):
+    data = snippet_data(context={"locale": "fr-FR", "timezone": "Asia/Tokyo"})  # French times: "H:i"
+    client.post("/precancel", data=json.dumps(data), content_type="application/json")
+    session = CancelSession.objects.get()
+    client.post(page_url(session), {"action": "nevermind"})
+    decided = Decision.objects.get().created_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    html = client.get(page_url(session)).content.decode()
+    assert f"{decided:%H:%M}" in html
