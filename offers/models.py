@@ -14,6 +14,7 @@ class Offer(models.Model):
         PAUSE = "pause", _("Pause")
         PLAN_CHANGE = "plan_change", _("Plan change")
         TRIAL_EXTENSION = "trial_extension", _("Trial extension")
+        SKIP_RENEWAL = "skip_renewal", _("Skip renewals")
         CONTACT_SUPPORT = "contact_support", _("Talk to support (email)")
         CUSTOM_LINK = "custom_link", _("Custom link")
 
@@ -48,6 +49,9 @@ class Offer(models.Model):
         help_text=_("Plan change: when the billing system moves the plan (blank: now)."))
     trial_days = models.PositiveSmallIntegerField(null=True, blank=True,
                                                   validators=[MinValueValidator(1), MaxValueValidator(365)])
+    skip_renewals = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text=_("Skip renewals: how many renewals in a row the customer is not charged for (1-12; blank: 1)."))
     support_email = models.EmailField(blank=True, help_text=_("Contact support: blank uses the App's."))
     link_url = models.URLField(blank=True, max_length=2000, help_text=_("Custom link: where it goes."))
     # Rules: who may see the offer. Checked once, when the session starts (offers/eligibility.py).
@@ -75,6 +79,7 @@ class Offer(models.Model):
         Kind.PAUSE: ("pause_months",),
         Kind.PLAN_CHANGE: ("plan", "plan_change_timing"),
         Kind.TRIAL_EXTENSION: ("trial_days",),
+        Kind.SKIP_RENEWAL: ("skip_renewals",),
         Kind.CONTACT_SUPPORT: ("support_email",),
         Kind.CUSTOM_LINK: ("link_url",),
     }
@@ -83,9 +88,13 @@ class Offer(models.Model):
         Kind.PAUSE: ("pause_months",),
         Kind.PLAN_CHANGE: ("plan",),
         Kind.TRIAL_EXTENSION: ("trial_days",),
+        Kind.SKIP_RENEWAL: (),
         Kind.CUSTOM_LINK: ("link_url",),
         Kind.CONTACT_SUPPORT: (),
     }
+
+    # A term left blank that has a value all the same (DESIGN §8: a skip is of one renewal unless told).
+    TERM_DEFAULTS: dict[str, int] = {"skip_renewals": 1}
 
     def __str__(self) -> str:
         return f"{self.title} ({self.code})"
@@ -106,4 +115,6 @@ class Offer(models.Model):
 
     def terms(self) -> dict:
         """The kind-specific terms, for webhooks and billing actions."""
-        return {name: getattr(self, name) for name in self.TERMS[self.kind] if getattr(self, name) not in (None, "")}
+        found = {name: getattr(self, name) for name in self.TERMS[self.kind]}
+        found = {name: self.TERM_DEFAULTS.get(name) if value in (None, "") else value for name, value in found.items()}
+        return {name: value for name, value in found.items() if value not in (None, "")}
