@@ -56,7 +56,7 @@ def _terms_summary(offer: Offer) -> str:
         return ngettext("%(days)s more day of trial", "%(days)s more days of trial",
                         offer.trial_days) % {"days": offer.trial_days}
     if offer.kind == Offer.Kind.SKIP_RENEWAL:
-        return skip_summary(offer.terms()["skip_renewals"])
+        return offer.skip_summary
     if offer.kind == Offer.Kind.PLAN_CHANGE and offer.plan:
         if offer.plan_change_timing == "renewal":
             return gettext("Switch to %(plan)s at your next renewal") % {"plan": offer.plan}
@@ -64,13 +64,6 @@ def _terms_summary(offer: Offer) -> str:
     if offer.kind == Offer.Kind.CONTACT_SUPPORT:
         return gettext("Our team will email you shortly.")
     return ""
-
-
-def skip_summary(renewals: int) -> str:
-    """A skip_renewal offer's promise, in the active language (the hosted page says the same)."""
-    return ngettext("Keep your subscription and pay nothing at your next renewal.",
-                    "Keep your subscription and pay nothing at your next %(count)s renewals.",
-                    renewals) % {"count": renewals}
 
 
 # Terms a customer may see: not the billing coupon's id, which could be redeemed elsewhere.

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 
 class Offer(models.Model):
@@ -107,6 +108,14 @@ class Offer(models.Model):
         }
         if missing:
             raise ValidationError(missing)
+
+    @property
+    def skip_summary(self) -> str:
+        """A skip's promise in the active language: the hosted page and the embeds' API say the same."""
+        renewals = self.terms().get("skip_renewals") or 1
+        return ngettext("Keep your subscription and pay nothing for %(count)s renewal.",
+                        "Keep your subscription and pay nothing for the next %(count)s renewals.",
+                        renewals) % {"count": renewals}
 
     @property
     def discount_fraction(self) -> float:
