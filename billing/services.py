@@ -285,7 +285,8 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
         return outcome
     if kind == BillingAction.Kind.CANCEL:
         told = request.get("reason")
-        reason = CancelReason(**told) if isinstance(told, dict) else None
+        reason = CancelReason(category=str(told.get("category") or "other"), comment=str(told.get("comment") or ""),
+                              code=str(told.get("code") or "")) if isinstance(told, dict) else None
         return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
                                             prorate=bool(request["prorate"]), refund=bool(request.get("refund")),
                                             invoice_now=bool(request["invoice_now"]), idempotency_key=key,

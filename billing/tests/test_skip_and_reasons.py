@@ -218,3 +218,18 @@ def test_chargebee_refusing_a_code_its_site_lacks_fails_for_good_and_cancels_not
     assert action.status == BillingAction.Status.FAILED
     assert "Pricey" in action.error_detail
     assert not chargebee_only.remote(sub).cancel_at_period_end
+
+
+def test_a_skip_on_a_yearly_plan_skips_a_year_not_a_month(fake_billing) -> None:  # noqa: ANN001
+    if fake_billing.slug not in ("recurly", "paddle"):
+        pytest.skip("this provider's local server seeds monthly plans only")
+    from billing.services import add_months
+
+    sub = fake_billing.seed(customer_id="cus_yearly", plan="annual")
+    provider = provider_for(fake_billing.slug, fake_billing.credentials())
+    next_bill = fake_billing.remote(sub).next_bill_at
+
+    until = provider.renewals_skip_until(sub, renewals=1)
+    assert abs((until - add_months(next_bill, 12)).total_seconds()) < 2
+    assert provider.renewals_skip(sub, renewals=1, until=until, idempotency_key="bb_skip_year").changed
+    assert abs((fake_billing.remote(sub).next_bill_at - until).total_seconds()) < 2
