@@ -27,7 +27,7 @@ from flows.models import App, Decision, Event, Reason
 from flows.selectors import app_part
 
 from .models import BillingAction, BillingConnection
-from .providers import ProviderError, provider_for
+from .providers import ProviderError, provider_class, provider_for
 from .providers.base import ActionResult, BillingProvider, CancelReason
 
 logger = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def action_request(*, event: Event, connection: BillingConnection) -> tuple[str,
 
 def _cancel_reason(*, event: Event, connection: BillingConnection) -> dict[str, Any]:
     """The `reason` of a cancel request: the category of the reason the customer chose (Stripe's
-    cancellation feedback), their own words, and the site's code the connection maps the category to
-    (Chargebee). Nothing when the customer gave neither a reason nor words."""
+    cancellation feedback), their own words (where the provider keeps them), and the site's code the
+    connection maps the category to (Chargebee). Nothing when the customer gave neither a reason nor words."""
     category = None
     if event.session_id is not None:
         category = (Decision.objects.filter(session_id=event.session_id)
@@ -143,7 +143,9 @@ def _cancel_reason(*, event: Event, connection: BillingConnection) -> dict[str, 
     if not category and not comment:
         return {}
     category = category or Reason.Category.OTHER
-    reason = {"category": category, "comment": comment}
+    # The customer's words are copied only for a billing system that keeps them.
+    reason = {"category": category, "comment": comment if provider_class(connection.provider).takes_cancel_comment
+              else ""}
     code = (connection.cancel_reason_codes or {}).get(category)
     if isinstance(code, str) and code:
         reason["code"] = code

@@ -146,6 +146,9 @@ class BillingProvider(ABC):
     slug: ClassVar[str]  # "stripe", "recurly", "chargebee"
     name: ClassVar[str]  # "Stripe"
     needs_site: ClassVar[bool] = False  # Chargebee: the site name is part of the address
+    # Its cancel keeps the customer's own words (Stripe's cancellation_details.comment): only then are
+    # they copied onto the action's request.
+    takes_cancel_comment: ClassVar[bool] = False
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials

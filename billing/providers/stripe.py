@@ -82,6 +82,7 @@ ACTIVE = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
 class StripeProvider(BillingProvider):
     slug = "stripe"
     name = "Stripe"
+    takes_cancel_comment = True
 
     def __init__(self, credentials: Credentials) -> None:
         super().__init__(credentials)

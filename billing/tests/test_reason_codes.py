@@ -80,7 +80,7 @@ def test_the_admin_sets_the_reason_codes(admin_client, demo_app) -> None:  # noq
 
 
 def test_the_customers_words_sent_with_a_cancel_are_erased_with_the_customer(demo_app, snippet_data) -> None:  # noqa: ANN001
-    chargebee(demo_app, cancel_reason_codes={"too_expensive": "Too Expensive"})
+    services.connection_save(app=demo_app, provider="stripe", dry_run=True)
     session = flow_services.session_start(app=demo_app, data=clean_snippet_data(snippet_data()))
     flow_services.decision_record(session=session, kind="cancel", reason_code="too-expensive",
                                   feedback="My manager Ann Other said no")
@@ -91,5 +91,14 @@ def test_the_customers_words_sent_with_a_cancel_are_erased_with_the_customer(dem
     customer_erase(app=demo_app, email="jane@example.com")
 
     action.refresh_from_db()
-    assert action.request["reason"] == {"category": "too_expensive", "comment": ERASED, "code": "Too Expensive"}
+    assert action.request["reason"] == {"category": "too_expensive", "comment": ERASED}
     assert "Ann Other" not in str(action.request) + action.summary + str(action.log)
+
+
+def test_the_customers_words_are_not_copied_for_a_billing_system_that_does_not_keep_them(demo_app,  # noqa: ANN001
+                                                                                         snippet_data) -> None:
+    chargebee(demo_app, cancel_reason_codes={"too_expensive": "Too Expensive"})
+    session = flow_services.session_start(app=demo_app, data=clean_snippet_data(snippet_data()))
+    flow_services.decision_record(session=session, kind="cancel", reason_code="too-expensive", feedback="Too dear")
+    assert BillingAction.objects.get(session=session).request["reason"] == {
+        "category": "too_expensive", "comment": "", "code": "Too Expensive"}
