@@ -126,7 +126,9 @@ def test_the_difference_between_two_versions_is_shown(admin_client: Client, demo
     first, second = versions(flow)
 
     page = admin_client.get(reverse("admin:evidence_flowversion_diff", args=[second.pk])).content.decode()
-    assert '<span class="bb-diff-added" style="background:#e6ffec">+    &quot;title&quot;: &quot;Wait, one thing&quot;,' in page
+    added = ('<span class="bb-diff-added" style="background:#e6ffec">'
+             "+    &quot;title&quot;: &quot;Wait, one thing&quot;,")
+    assert added in page
     assert "bb-diff-removed" in page
 
     against = admin_client.get(reverse("admin:evidence_flowversion_diff", args=[first.pk]), {"against": "2"})
@@ -147,7 +149,8 @@ def test_restore_brings_the_old_content_back_as_a_new_version(admin_client: Clie
 
     assert response.status_code == 302
     restored = versions(flow)[-1]
-    assert (restored.number, restored.source, restored.restored_from, restored.author_name) == (3, "restore", 1, "admin")
+    assert (restored.number, restored.source, restored.restored_from) == (3, "restore", 1)
+    assert restored.author_name == "admin"
     assert restored.content_hash == first.content_hash
     flow.refresh_from_db()
     assert flow.title == first.content["flow"]["title"] and flow.version == 3
@@ -188,7 +191,6 @@ def test_an_editor_with_change_permission_restores(demo_app: App):
 
 
 def test_a_session_records_the_version_its_page_showed(client: Client, demo_app: App, snippet_data):  # noqa: ANN001
-    flow = demo_app.flows.get()
     response = client.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
     session = CancelSession.objects.get()
     assert session.flow_version is None  # not opened yet
