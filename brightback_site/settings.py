@@ -341,6 +341,9 @@ BRIGHTBACK_CONTENT_VERSIONS = envlist("BRIGHTBACK_CONTENT_VERSIONS", ["evidence.
 # Who keeps the steps of a session (each page shown, each button pressed; flows/steps.py): the dotted path
 # of `record(*, session_pk, steps)`, one INSERT per request. Blank: steps are not kept.
 BRIGHTBACK_STEP_RECORDER = envstr("BRIGHTBACK_STEP_RECORDER", "evidence.services.steps_record")
+# Steps are committed without waiting for the disk (evidence/services.py steps_record): 1 waits, as
+# every other write does, at the cost of the hosted page's speed.
+EVIDENCE_STEPS_SYNCHRONOUS = envbool("EVIDENCE_STEPS_SYNCHRONOUS", False)
 # What each channel adds to a session's evidence (manage.py session_evidence): dotted paths of
 # `evidence_part(session) -> dict`, merged into the record (evidence/selectors.py).
 BRIGHTBACK_EVIDENCE_PARTS = envlist("BRIGHTBACK_EVIDENCE_PARTS",

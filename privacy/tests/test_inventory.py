@@ -36,6 +36,9 @@ NOT_CUSTOMER_DATA = {
     "billing.BillingConnection.api_base", "billing.BillingConnection.check_result",
     "webhooks.Endpoint.url", "webhooks.Endpoint.event_types", "webhooks.Endpoint.secret",
     "webhooks.Endpoint.previous_secret", "webhooks.Endpoint.disabled_reason", "webhooks.DeliveryAttempt.url",
+    # A flow's published content is staff's copy and configuration (never the App's blocklist); a step
+    # names the controls on screen by their codes (reason:…, accept:…), never what the customer wrote.
+    "evidence.FlowVersion.content", "evidence.Step.controls",
 }
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
