@@ -25,6 +25,7 @@ class FlowVersion(models.Model):
         IMPORT = "import", _("Imported (flow_import, demo_setup)")
         RESTORE = "restore", _("Restored from an earlier version")
         DUPLICATE = "duplicate", _("Duplicated from another flow")
+        INITIAL = "initial", _("The content when versions began (migrate)")
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="published_versions")
     number = models.PositiveIntegerField()

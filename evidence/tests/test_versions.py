@@ -226,3 +226,17 @@ def test_a_duplicated_flow_starts_its_own_history(admin_client: Client, demo_app
     assert (first.number, first.source, first.author_name) == (1, "duplicate", "admin")
     assert first.content["flow"]["name"] == copy.name
     assert len(versions(flow)) == 1
+
+
+def test_flows_older_than_versions_get_their_first_at_migrate_once(demo_app: App):
+    from django.apps import apps
+
+    from evidence.apps import first_versions
+
+    older = Flow.objects.create(app=demo_app, name="Made before versions", title="Hello")
+    first_versions(sender=apps.get_app_config("evidence"))
+    first_versions(sender=apps.get_app_config("evidence"))
+    [first] = versions(older)
+    assert (first.number, first.source) == (1, "initial")
+    assert first.content["flow"]["title"] == "Hello"
+    assert len(versions(demo_app.flows.get(name="Default"))) == 1
