@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -145,36 +146,30 @@ def steps_record(*, session_pk: int, steps: Sequence[flow_steps.Step]) -> None:
     of steps (wal_writer_delay, 200 ms, three times over), never a decision, which commits as before.
     EVIDENCE_STEPS_SYNCHRONOUS=1 waits for the disk like every other write.
     """
-    rows = [Step(session_id=session_pk, at=step.at, kind=step.kind, source=step.source, name=step.name[:32],
-                 action=step.action[:32], reason_code=step.reason_code[:64], offer_code=step.offer_code[:64],
-                 controls=list(step.controls), status=step.status)
-            for step in steps]
+    values = [(session_pk, step.at, step.kind, step.source, step.name[:32], step.action[:32], step.reason_code[:64],
+               step.offer_code[:64], list(step.controls), step.status) for step in steps]
     connection = connections[router.db_for_write(Step)]
     if connection.vendor != "postgresql" or connection.in_atomic_block or settings.EVIDENCE_STEPS_SYNCHRONOUS:
-        Step.objects.bulk_create(rows)
+        Step.objects.bulk_create([Step(**dict(zip(_STEP_FIELDS, row, strict=True))) for row in values])
         return
-    sql, params = _relaxed_insert(rows, quote=connection.ops.quote_name)
+    params: list = []
+    for row in values:
+        params += [*row[:8], json.dumps(row[8]), row[9]]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_relaxed_insert(len(values), quote=connection.ops.quote_name), params)
 
 
-_STEP_COLUMNS = ("session", "at", "kind", "source", "name", "action", "reason_code", "offer_code", "controls",
-                 "status")
+_STEP_FIELDS = ("session_id", "at", "kind", "source", "name", "action", "reason_code", "offer_code", "controls",
+                "status")
 _STEP_CASTS = ("bigint", "timestamptz", "text", "text", "text", "text", "text", "text", "jsonb", "smallint")
 
 
-def _relaxed_insert(rows: list[Step], *, quote: Callable[[str], str]) -> tuple[str, list]:
-    """One INSERT of the rows whose own implicit transaction commits asynchronously: set_config(..., true)
-    sets synchronous_commit for the statement's transaction only, read when it commits."""
-    fields = [Step._meta.get_field(name) for name in _STEP_COLUMNS]
-    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[union-attr]
+@lru_cache(maxsize=8)
+def _relaxed_insert(count: int, *, quote: Callable[[str], str]) -> str:
+    """One INSERT of `count` rows whose own implicit transaction commits asynchronously: set_config(..., true)
+    sets synchronous_commit for the statement's transaction only, and it is read when that commits."""
+    columns = ", ".join(quote(Step._meta.get_field(name).column) for name in _STEP_FIELDS)  # type: ignore[union-attr]
     row = "(" + ", ".join(f"%s::{cast}" for cast in _STEP_CASTS) + ")"
-    params: list = []
-    for step in rows:
-        params += [step.session_id, step.at, step.kind, step.source, step.name, step.action, step.reason_code,
-                   step.offer_code, json.dumps(step.controls), step.status]
-    table = quote(Step._meta.db_table)
-    sql = (f"WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) "
-           f"INSERT INTO {table} ({columns}) SELECT rows.* FROM relaxed, "
-           f"(VALUES {', '.join([row] * len(rows))}) AS rows")
-    return sql, params
+    return (f"WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) "
+            f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) SELECT rows.* FROM relaxed, "
+            f"(VALUES {', '.join([row] * count)}) AS rows")
