@@ -130,6 +130,11 @@ class OfferAdmin(AppScopedAdmin):
         super().delete_model(request, obj)
         flow_services.flow_content_changed(flow_ids=[obj.flow_id], author=request.user, source="admin")
 
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        flow_ids = sorted(set(queryset.values_list("flow_id", flat=True)))
+        super().delete_queryset(request, queryset)
+        flow_services.flow_content_changed(flow_ids=flow_ids, author=request.user, source="admin")
+
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):  # noqa: ANN001, ANN003, ANN201
         form = super().get_form(request, obj, change=change, **kwargs)
         # Before a flow is chosen every flow's reasons are offered, named with their flow; the form's

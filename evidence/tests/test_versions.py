@@ -240,3 +240,14 @@ def test_flows_older_than_versions_get_their_first_at_migrate_once(demo_app: App
     assert (first.number, first.source) == (1, "initial")
     assert first.content["flow"]["title"] == "Hello"
     assert len(versions(demo_app.flows.get(name="Default"))) == 1
+
+
+def test_offers_deleted_from_their_list_make_a_version(admin_client: Client, demo_app: App):
+    flow = demo_app.flows.get()
+    offer = flow.offers.order_by("position").first()
+    response = admin_client.post(reverse("admin:offers_offer_changelist"),
+                                 {"action": "delete_selected", "_selected_action": [offer.pk], "post": "yes"})
+    assert response.status_code == 302
+    latest = versions(flow)[-1]
+    assert latest.number == 2
+    assert offer.code not in [o["code"] for o in latest.content["flow"]["offers"]]
