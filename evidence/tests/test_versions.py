@@ -138,6 +138,8 @@ def test_the_difference_between_two_versions_is_shown(admin_client: Client, demo
     history = admin_client.get(reverse("admin:evidence_flowversion_changelist"), {"flow__id__exact": flow.pk})
     assert f"{flow.name} v2" in history.content.decode()
     assert "Published versions" in admin_client.get(flow_url(flow)).content.decode()
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:evidence_flowversion_changelist") in index
 
 
 def test_restore_brings_the_old_content_back_as_a_new_version(admin_client: Client, demo_app: App):
