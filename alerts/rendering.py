@@ -34,6 +34,7 @@ VERBS: dict[str, str] = {
     Event.Type.SESSION_ABANDONED: "Abandoned the cancel page",
     Event.Type.SAVE_CONFIRMED: "Save confirmed",
     Event.Type.BILLING_ACTION_FAILED: "Billing action failed",
+    Event.Type.SESSION_REACTIVATED: "Came back and kept the subscription",
 }
 OFFER_TYPES = {"discount": "Discount", "pause": "Pause", "plan_change": "Plan change",
                "trial_extension": "Trial extension", "contact_support": "Talk to support",
