@@ -21,6 +21,8 @@ ERASED = {
     "billing.BillingAction.error_detail",
     "webhooks.Delivery.payload", "webhooks.Delivery.last_error", "webhooks.DeliveryAttempt.response_body",
     "webhooks.DeliveryAttempt.error",
+    # The customer's address on each receipt, and the mail server's answers that may quote it.
+    "receipts.Receipt.recipient", "receipts.Receipt.last_answer", "receipts.Receipt.last_error",
 }
 # Staff's configuration, secrets, codes and our own infrastructure's words: nothing a customer gave.
 NOT_CUSTOMER_DATA = {
@@ -36,10 +38,11 @@ NOT_CUSTOMER_DATA = {
     "billing.BillingConnection.api_base", "billing.BillingConnection.check_result",
     "webhooks.Endpoint.url", "webhooks.Endpoint.event_types", "webhooks.Endpoint.secret",
     "webhooks.Endpoint.previous_secret", "webhooks.Endpoint.disabled_reason", "webhooks.DeliveryAttempt.url",
+    "receipts.ReceiptSettings.support_url",
 }
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
-OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds"}
+OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "receipts"}
 
 
 def columns() -> set[str]:
