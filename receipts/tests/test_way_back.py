@@ -214,3 +214,12 @@ def test_with_stripe_the_receipt_states_billings_date_and_the_way_back_removes_t
     assert BillingAction.objects.filter(session=receipt.session, kind="reactivate").count() == 1
     remote = stripe.remote(sub)
     assert remote.cancel_at_period_end is False and not remote.canceled
+
+
+def test_the_way_back_is_rate_limited_like_the_hosted_page(client, settings, decide):
+    settings.RATE_LIMIT_RULES = {**settings.RATE_LIMIT_RULES, "decision-ip": "2/m"}
+    decision = decide("nevermind")  # nothing to keep: each POST that gets through is a 409
+    token = links.way_back_token(session_id=decision.session.public_id, until=timezone.now() + timedelta(days=1))
+    answers = [post(client, f"/r/{token}") for _ in range(3)]
+    assert [a.status_code for a in answers] == [409, 409, 429]
+    assert int(answers[-1]["Retry-After"]) > 0 and "Nothing was changed" in answers[-1].content.decode()
