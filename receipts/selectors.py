@@ -23,12 +23,10 @@ def receipt_promised(session: CancelSession, decision: Decision) -> bool:
     """BRIGHTBACK_CUSTOMER_EMAILS: will the customer get a receipt about this decision? Yes when one
     was written for it, or (the page rendered before the event's row is read) when the channel is on and
     the customer, the App and the session's rules call for one."""
-    offer = {"code": decision.offer_code} if decision.offer_code else None
+    offer = {"code": decision.offer_code, "type": decision.offer.kind} if decision.offer is not None else None
     events: dict[str, str] = {Decision.Kind.CANCEL: Event.Type.SESSION_CANCELED,
                               Decision.Kind.ACCEPT: Event.Type.OFFER_ACCEPTED}
     event_type = events.get(decision.kind, "")
-    if decision.offer is not None and decision.offer.kind == "contact_support":
-        return False  # a request to talk to support: the alerts channel acknowledges it
     kind = kind_for(event_type=event_type, offer=offer)
     if kind is None:
         return False

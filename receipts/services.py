@@ -95,10 +95,14 @@ def language_for(locale: str) -> str:
     return settings.LANGUAGE_CODE
 
 
+# Offers that change the subscription; a custom link sends the customer elsewhere and a request to talk to
+# support is acknowledged by the alerts channel: neither is a change to confirm.
+APPLIED_OFFERS = ("discount", "pause", "plan_change", "trial_extension", "skip_renewal")
+
+
 def kind_for(*, event_type: str, offer: dict | None) -> str | None:
-    """The receipt an event calls for: a cancel, or an offer applied (not a request to talk to support,
-    which the alerts channel acknowledges)."""
-    if event_type == Event.Type.OFFER_ACCEPTED and not offer:
+    """The receipt an event calls for: a cancel, or an offer applied to the subscription."""
+    if event_type == Event.Type.OFFER_ACCEPTED and (not offer or offer.get("type") not in APPLIED_OFFERS):
         return None
     return KIND_FOR_EVENT.get(event_type)
 

@@ -83,9 +83,14 @@ def test_an_applied_offer_gets_a_receipt_saying_what_changed(smtp, receipt_for):
     assert "/r/" not in text  # no way back to offer: nothing was canceled
 
 
-def test_a_request_to_talk_to_support_gets_no_receipt(decide):
-    decision = decide("accept", offer_code="talk-to-us", reason_code="missing-feature")
-    assert not Receipt.objects.filter(session=decision.session).exists()
+def test_a_request_to_talk_to_support_or_a_custom_link_gets_no_receipt(demo_app, decide):
+    from offers.models import Offer
+
+    talk = decide("accept", offer_code="talk-to-us", reason_code="missing-feature")
+    Offer.objects.create(flow=demo_app.flows.get(), code="webinar", title="Join a webinar",
+                         kind=Offer.Kind.CUSTOM_LINK, link_url="https://acme.example.com/webinar")
+    link = decide("accept", offer_code="webinar")
+    assert not Receipt.objects.filter(session__in=[talk.session, link.session]).exists()
 
 
 def test_a_smtp_failure_is_retried_through_the_outbox_under_the_same_message_id(smtp, receipt_for):
