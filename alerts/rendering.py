@@ -45,7 +45,8 @@ TERM_LABELS = {"coupon": "coupon", "discount_percent": "discount (%)", "discount
 # A billing action in words: what it does, where, and how far it got (the status words tell a team that
 # processes cancels by hand that this one is being done for them).
 BILLING_ACTIONS = {"cancel": "Cancel the subscription", "coupon": "Apply the coupon", "pause": "Pause billing",
-                   "plan_change": "Change the plan", "trial_extension": "Extend the trial"}
+                   "plan_change": "Change the plan", "trial_extension": "Extend the trial",
+                   "reactivate": "Keep the subscription (remove the scheduled cancel)"}
 BILLING_PROVIDERS = {"stripe": "Stripe", "recurly": "Recurly", "chargebee": "Chargebee", "paddle": "Paddle"}
 BILLING_STATUSES = {"pending": "queued, carried out automatically", "running": "in progress, carried out automatically",
                     "succeeded": "done automatically", "skipped": "dry run, nothing was sent", "failed": "failed"}
