@@ -46,7 +46,8 @@ NOT_CUSTOMER_DATA = {
 }
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
-OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "evidence", "receipts"}
+OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "evidence",
+        "receipts"}
 
 
 def columns() -> set[str]:
