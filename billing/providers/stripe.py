@@ -70,6 +70,8 @@ class StripeProvider(BillingProvider):
             base_addresses={"api": credentials.api_base.rstrip("/")} if credentials.api_base else None,
             max_network_retries=0,
             http_client=stripe.RequestsClient(timeout=credentials.timeout, session=session),
+            # Stripe Connect: every call is made on the connected account (the Stripe-Account header).
+            stripe_account=credentials.stripe_account or None,
         )
 
     @classmethod
@@ -94,6 +96,21 @@ class StripeProvider(BillingProvider):
 
     def subscription_get(self, subscription_id: str) -> Subscription:
         return _subscription(self._read(subscription_id))
+
+    def customers_by_email(self, email: str) -> list[str]:
+        try:
+            page = self._client.v1.customers.list(params={"email": email, "limit": 100})
+            return [str(customer.id) for customer in page.auto_paging_iter()]
+        except stripe.StripeError as failed:
+            raise _error(f"customers with email {email}", failed) from failed
+
+    def scheduled_plan(self, subscription_id: str) -> str:
+        raw = self._read(subscription_id)
+        schedule = self._schedule(raw)
+        if schedule is None:
+            return ""
+        now = {_id(item["price"]) for item in raw["items"]["data"]}
+        return next((price for price in _next_phase_prices(schedule) if price not in now), "")
 
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         self._call(f"customer {customer_id}", lambda: self._client.v1.customers.retrieve(customer_id))
@@ -152,17 +169,20 @@ class StripeProvider(BillingProvider):
                     idempotency_key: str) -> ActionResult:
         raw = self._read(subscription_id)
         before = _subscription(raw)
-        if before.plan == plan:
+        if plan in {price for price, _ in before.items}:
             return ActionResult(False, f"already on plan {plan}", before)
         schedule = self._schedule(raw) if at_renewal else None
-        if schedule is not None and _next_phase_price(schedule) == plan:
+        if schedule is not None and plan in _next_phase_prices(schedule):
             return ActionResult(False, f"already moving to plan {plan} at renewal", before)
-        self._exists(f"plan {plan}", lambda: self._client.v1.prices.retrieve(plan))
-        item = raw["items"]["data"][0]
+        price = self._price(plan)
+        item = _plan_item(raw, price, subscription_id)
+        _same_terms(item, price, subscription_id)
+        quantity = int(item.get("quantity") or 1)
         if not at_renewal:
             self._release_schedule(raw, idempotency_key)
+            # Only the plan's item is named: Stripe leaves every other item (seats, add-ons) as it is.
             after = self._update(subscription_id, {
-                "items": [{"id": item["id"], "price": plan}],
+                "items": [{"id": item["id"], "price": plan, "quantity": quantity}],
                 "proration_behavior": "create_prorations" if prorate else "none"}, idempotency_key)
             return ActionResult(True, f"moved to plan {plan} now", after)
         if schedule is None:
@@ -171,16 +191,20 @@ class StripeProvider(BillingProvider):
                     params={"from_subscription": subscription_id},
                     options={"idempotency_key": f"{idempotency_key}-schedule"})))
         # Phases replace what the schedule had: the current one is sent back as it is (its discounts and
-        # trial too, which would otherwise end now), and the discounts carry on into the new plan.
+        # trial too, which would otherwise end now), and the discounts carry on into the new plan; the
+        # next phase keeps every item, the plan's moved to the new price at its quantity.
         current = schedule["phases"][_current_phase(schedule)]
         discounts = [_phase_discount(d) for d in current.get("discounts") or []]
+        kept = [{"price": _id(p["price"]), "quantity": int(p.get("quantity") or 1)} for p in current["items"]]
         now: SubscriptionScheduleUpdateParamsPhase = {
-            "items": [{"price": _id(p["price"]), "quantity": int(p.get("quantity") or 1)} for p in current["items"]],
+            "items": [{"price": k["price"], "quantity": k["quantity"]} for k in kept],
             "start_date": current["start_date"], "end_date": current["end_date"], "discounts": discounts}
         if current.get("trial_end"):
             now["trial_end"] = current["trial_end"]
+        moving = _id(item["price"])
         upcoming: SubscriptionScheduleUpdateParamsPhase = {
-            "items": [{"price": plan, "quantity": int(item.get("quantity") or 1)}], "discounts": discounts}
+            "items": [{"price": plan if k["price"] == moving else k["price"], "quantity": k["quantity"]}
+                      for k in kept], "discounts": discounts}
         phases = [now, upcoming]
         self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscription_schedules.update(
             schedule["id"], params={"phases": phases, "end_behavior": "release", "proration_behavior": "none"},
@@ -239,6 +263,16 @@ class StripeProvider(BillingProvider):
         if schedule is not None:
             self._call(f"subscription {raw['id']}", lambda: self._client.v1.subscription_schedules.release(
                 schedule["id"], options={"idempotency_key": f"{idempotency_key}-release"}))
+
+    def _price(self, plan: str) -> dict[str, Any]:
+        """The target price, read from Stripe (its currency, interval and product decide the change)."""
+        try:
+            return dict(self._client.v1.prices.retrieve(plan).to_dict())
+        except stripe.StripeError as failed:
+            if failed.http_status == 404:
+                raise ProviderError(f"plan {plan} does not exist in Stripe", retryable=False, status_code=404,
+                                    detail=_said(failed)) from failed
+            raise _error(f"plan {plan}", failed) from failed
 
     def _exists(self, what: str, fetch: Any) -> None:
         """Look a coupon or price up before a write, so a missing one is named rather than reported as
@@ -328,6 +362,7 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
             if coupon:
                 coupons.append(_id(coupon))
     pause = raw.get("pause_collection")
+    every = ((raw.get("items") or {}).get("data") or [])
     canceled = status in ("canceled", "incomplete_expired")
     at_period_end = bool(raw.get("cancel_at_period_end")) and not canceled
     return Subscription(
@@ -336,6 +371,9 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
         cancel_at_period_end=at_period_end, canceled=canceled or at_period_end,
         paused=bool(pause) or status == "paused", coupons=tuple(coupons),
         trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end), trialing=status == "trialing",
+        items=tuple((_id(i.get("price") or ""), int(i.get("quantity") or 1)) for i in every),
+        currency=str(price.get("currency") or raw.get("currency") or "").upper(),
+        interval=_interval(price),
         raw_status={key: raw.get(key) for key in ("status", "created", "cancel_at_period_end", "canceled_at",
                                                   "pause_collection", "schedule", "trial_end")},
     )
@@ -360,12 +398,55 @@ def _phase_discount(discount: dict[str, Any]) -> SubscriptionScheduleUpdateParam
     return {"promotion_code": _id(discount.get("promotion_code") or "")}
 
 
-def _next_phase_price(schedule: dict[str, Any]) -> str:
+def _next_phase_prices(schedule: dict[str, Any]) -> list[str]:
     phases = schedule.get("phases") or []
     upcoming = _current_phase(schedule) + 1
-    if upcoming >= len(phases) or not phases[upcoming].get("items"):
-        return ""
-    return _id(phases[upcoming]["items"][0].get("price") or "")
+    if upcoming >= len(phases):
+        return []
+    return [_id(item.get("price") or "") for item in phases[upcoming].get("items") or []]
+
+
+def _interval(price: dict[str, Any]) -> str:
+    """"1 month", "12 month" (a year), "1 week", "1 day": one billing cycle of a recurring price."""
+    recurring = price.get("recurring") or {}
+    unit, count = recurring.get("interval"), int(recurring.get("interval_count") or 1)
+    if not unit:
+        return "one-time"
+    return f"{count * 12} month" if unit == "year" else f"{count} {unit}"
+
+
+def _plan_item(raw: dict[str, Any], price: dict[str, Any], subscription_id: str) -> dict[str, Any]:
+    """The subscription item that is the plan the target price replaces: the only item, or else the one
+    whose price belongs to the target's product (Basic and Pro are prices of one product; seats and
+    add-ons are other products). Never items[0] by position: changing an add-on's price loses the seats."""
+    items = (raw.get("items") or {}).get("data") or []
+    if len(items) == 1:
+        return dict(items[0])
+    product = _id(price.get("product") or "")
+    same = [item for item in items if _id((item.get("price") or {}).get("product") or "") == product]
+    if len(same) == 1:
+        return dict(same[0])
+    listed = ", ".join(f"{_id(i.get('price') or '')} x{i.get('quantity') or 1}" for i in items)
+    raise ProviderError(f"subscription {subscription_id} has {len(items)} items ({listed}) and "
+                        f"{'none' if not same else len(same)} of them on product {product} of plan {_id(price)}, "
+                        "so it is not clear which one is the plan; nothing was changed", retryable=False)
+
+
+def _same_terms(item: dict[str, Any], price: dict[str, Any], subscription_id: str) -> None:
+    """Stripe bills every item of a subscription in one currency and one interval: a target price of
+    another is refused here, naming both, rather than by Stripe or, worse, half applied."""
+    have = dict(item.get("price") or {})
+    have_terms = (str(have.get("currency") or "").upper(), _interval(have))
+    want_terms = (str(price.get("currency") or "").upper(), _interval(price))
+    if have_terms != want_terms:
+        raise ProviderError(f"plan {_id(price)} is billed in {want_terms[0]} every {_words(want_terms[1])}, the "
+                            f"subscription in {have_terms[0]} every {_words(have_terms[1])} (subscription "
+                            f"{subscription_id}); Stripe keeps one currency and interval per subscription, so the "
+                            "plan was not changed", retryable=False)
+
+
+def _words(interval: str) -> str:
+    return {"12 month": "year", "1 month": "month", "1 week": "week", "1 day": "day"}.get(interval, interval + "s")
 
 
 def _when(stamp: Any) -> datetime | None:

@@ -5,6 +5,7 @@ the raw requests below stand for a caller that breaks Stripe's API description."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -283,3 +284,69 @@ def test_the_local_stripe_keeps_nothing_on_disk(fake: StripeFake, provider, sub:
     before = pickle.stat().st_mtime_ns if pickle.exists() else None
     provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key="k")
     assert (pickle.stat().st_mtime_ns if pickle.exists() else None) == before
+
+
+# --- several items, Stripe Connect ------------------------------------------------------------------
+
+def test_a_plan_change_moves_the_plans_item_not_the_first_one(fake: StripeFake, provider) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_team", plan="seats", quantity=4, extra_items=(("basic", 2),))
+    provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key="k")
+    assert fake.items(sub) == [("seats", 4), ("pro", 2)]
+    sent = [seen.params for seen in writes_seen(fake)]
+    assert sent[-1]["items"] == [{"id": sent[-1]["items"][0]["id"], "price": "pro", "quantity": "2"}]
+
+
+def test_a_plan_change_at_renewal_schedules_every_item(fake: StripeFake, provider) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_team", plan="seats", quantity=4, extra_items=(("basic", 2),))
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=True, idempotency_key="k")
+    phases = [seen.params for seen in writes_seen(fake)][-1]["phases"]
+    assert [i["price"] for i in phases[1]["items"]] == ["seats", "pro"]
+    assert [i["quantity"] for i in phases[1]["items"]] == ["4", "2"]
+    assert fake.items(sub) == [("seats", 4), ("basic", 2)]
+
+
+def test_items_of_which_none_is_on_the_targets_product_are_refused_not_guessed(fake: StripeFake,  # noqa: ANN001
+                                                                             provider) -> None:
+    sub = fake.seed(customer_id="cus_team", plan="seats", extra_items=(("seats", 2),))
+    with pytest.raises(ProviderError) as caught:
+        provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key="k")
+    assert caught.value.retryable is False and "prod_brightback" in caught.value.message
+    assert fake.writes(sub) == 0
+
+
+def test_the_server_refuses_items_of_two_currencies_as_stripe_does(fake: StripeFake, sub: str) -> None:
+    item = raw(fake, "GET", f"/v1/subscriptions/{sub}").json()["items"]["data"][0]["id"]
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"items[0][id]": item, "items[0][price]": "basic-eur"})
+    assert answer.status_code == 400 and "currency" in answer.json()["error"]["message"]
+    assert fake.items(sub) == [("basic", 1)]
+
+
+CONNECTED = "acct_1ConnectedShop"
+
+
+def test_a_connected_account_is_named_on_every_call_and_only_it_is_reached(fake: StripeFake, sub: str) -> None:
+    fake.connect_account(CONNECTED)
+    theirs = fake.seed(customer_id="cus_shop", account=CONNECTED, email="shop@example.test")
+    connected = provider_for("stripe", replace(fake.credentials(), stripe_account=CONNECTED))
+    assert CONNECTED in connected.connection_check()
+    assert connected.customers_by_email("shop@example.test") == ["cus_shop"]
+    assert connected.subscription_cancel(theirs, at_period_end=True, prorate=False, invoice_now=False,
+                                         idempotency_key="k").changed
+    assert fake.remote(theirs).cancel_at_period_end
+    assert {seen.stripe_account for seen in fake.seen()} == {CONNECTED}
+    with pytest.raises(ProviderError) as caught:
+        connected.subscription_get(sub)  # the platform's own subscription is not on the connected account
+    assert caught.value.status_code == 404
+    platform = provider_for("stripe", fake.credentials())
+    with pytest.raises(ProviderError) as caught:
+        platform.subscription_get(theirs)  # nor the connected account's on the platform
+    assert caught.value.status_code == 404
+    assert platform.customers_by_email("shop@example.test") == []
+
+
+def test_an_account_the_platform_is_not_connected_to_fails_for_good(fake: StripeFake, sub: str) -> None:
+    stranger = provider_for("stripe", replace(fake.credentials(), stripe_account="acct_1NotConnected"))
+    with pytest.raises(ProviderError) as caught:
+        stranger.subscription_get(sub)
+    assert (caught.value.retryable, caught.value.status_code) == (False, 403)
+    assert "acct_1NotConnected" in caught.value.detail
