@@ -236,8 +236,8 @@ def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str
     if not customer and request.get("email"):
         return _by_email(action, provider, request["email"])
     if not customer:
-        raise ActionImpossible("the page passed neither subscription_id nor account.billing_id, so there is no "
-                               "subscription to act on")
+        raise ActionImpossible("the page passed neither subscription_id nor account.billing_id nor email, so there "
+                               "is no subscription to act on")
     subscriptions = provider.subscriptions_for_customer(customer)
     if action.kind == BillingAction.Kind.REACTIVATE:
         # A save keeps the customer's subscription that is set to end; none set so: nothing to undo.
