@@ -94,7 +94,8 @@ class BillingConnectionAdmin(AppScopedAdmin):
     list_filter = ["provider", "dry_run"]
     readonly_fields = ["keys", "checked_at", "check_result"]
     fieldsets = [
-        (None, {"fields": ["app", "provider", "test_site", "site", "region", "stripe_account", "keys", "new_test_api_key", "new_live_api_key",
+        (None, {"fields": ["app", "provider", "test_site", "site", "region", "stripe_account", "keys",
+                           "new_test_api_key", "new_live_api_key",
                            "api_base", "dry_run", "checked_at", "check_result"]}),
         ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_refund", "cancel_invoice_now",
                                   "cancel_scope"]}),

@@ -36,7 +36,8 @@ class BillingConnection(models.Model):
         "test mode. Chargebee's test and live sites are separate, as their keys are."))
     stripe_account = models.CharField(
         _("Stripe Connect account"), max_length=64, blank=True,
-        validators=[RegexValidator(r"^acct_[A-Za-z0-9]{1,59}$", _("A Stripe account id: acct_ and letters or digits."))],
+        validators=[RegexValidator(r"^acct_[A-Za-z0-9]{1,59}$",
+                                   _("A Stripe account id: acct_ and letters or digits."))],
         help_text=_("Stripe only, for platforms: the connected account (acct_…) the customers belong to; every call "
                     "is made on it (the Stripe-Account header). Blank: the key's own account."))
     region = models.CharField(

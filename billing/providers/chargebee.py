@@ -247,7 +247,8 @@ class ChargebeeProvider(BillingProvider):
         offset: str | None = None
         while True:
             def page_at(client: chargebee.Chargebee, offset: str | None = offset) -> Any:
-                params: dict[str, Any] = {"email": {"IS": email}, "limit": 100, **({"offset": offset} if offset else {})}
+                params: dict[str, Any] = {"email": {"IS": email}, "limit": 100,
+                                          **({"offset": offset} if offset else {})}
                 return client.Customer.list(params)  # type: ignore[arg-type]
 
             page = self._call(f"could not look up Chargebee customers with email {email}", page_at)

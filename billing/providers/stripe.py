@@ -14,11 +14,20 @@ our `idempotency_key` as Stripe's Idempotency-Key header. Each action first read
   replaces the whole list). Done: a discount from that coupon is on the subscription.
 - pause: update `pause_collection={behavior: void, resumes_at}` (the date on our row, N calendar months on): no invoice
   is collected until then. Done: `pause_collection` is set.
-- plan change now: update `items=[{id: <its item>, price: <plan>}]` with `proration_behavior`
-  `create_prorations` (or `none`). Done: its item is on that price.
+- plan change: the target price is read first; one of another currency or interval than the plan's
+  item is refused naming both. The plan's item is the only item, or the one whose price is of the
+  target price's product (never items[0] by position: that may be the seats); several or none such is
+  refused, naming the items.
+- plan change now: update `items=[{id: <the plan's item>, price: <plan>, quantity: <its quantity>}]`
+  with `proration_behavior` `create_prorations` (or `none`); items not named stay as they are.
+  Done: the price is among its items.
 - plan change at renewal: a subscription schedule `from_subscription`, then its phases: the current
-  one unchanged and a second on the new price, `end_behavior=release`. Done: it is on that price now,
-  or its schedule's next phase is.
+  one unchanged and a second with every item, the plan's on the new price at its quantity,
+  `end_behavior=release`. Done: it is on that price now, or its schedule's next phase is.
+- customers by email: `GET /v1/customers?email=` (Stripe compares it case-sensitively).
+
+Stripe Connect: with `Credentials.stripe_account` every call carries it as the `Stripe-Account` header
+(`StripeClient(stripe_account=...)`), so reads and writes act on the connected account.
 - trial extension: update `trial_end=until` with `proration_behavior=none`. Done: the trial end
   (trialing) or else the current period end is at or past `until`.
 
@@ -195,16 +204,16 @@ class StripeProvider(BillingProvider):
         # next phase keeps every item, the plan's moved to the new price at its quantity.
         current = schedule["phases"][_current_phase(schedule)]
         discounts = [_phase_discount(d) for d in current.get("discounts") or []]
-        kept = [{"price": _id(p["price"]), "quantity": int(p.get("quantity") or 1)} for p in current["items"]]
+        kept = [(_id(p["price"]), int(p.get("quantity") or 1)) for p in current["items"]]
         now: SubscriptionScheduleUpdateParamsPhase = {
-            "items": [{"price": k["price"], "quantity": k["quantity"]} for k in kept],
+            "items": [{"price": price, "quantity": count} for price, count in kept],
             "start_date": current["start_date"], "end_date": current["end_date"], "discounts": discounts}
         if current.get("trial_end"):
             now["trial_end"] = current["trial_end"]
         moving = _id(item["price"])
         upcoming: SubscriptionScheduleUpdateParamsPhase = {
-            "items": [{"price": plan if k["price"] == moving else k["price"], "quantity": k["quantity"]}
-                      for k in kept], "discounts": discounts}
+            "items": [{"price": plan if price == moving else price, "quantity": count} for price, count in kept],
+            "discounts": discounts}
         phases = [now, upcoming]
         self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscription_schedules.update(
             schedule["id"], params={"phases": phases, "end_behavior": "release", "proration_behavior": "none"},

@@ -438,7 +438,8 @@ class RecurlyFake(FaultsMixin):
             "current_term_started_at": _iso(sub.period_start), "current_term_ends_at": _iso(sub.period_end),
             "trial_started_at": _iso(sub.trial_start), "trial_ends_at": _iso(sub.trial_end),
             "paused_at": _iso(sub.paused_at), "remaining_pause_cycles": sub.pause_cycles,
-            "auto_renew": True, "currency": sub.currency, "unit_amount": UNIT_AMOUNT[sub.plan], "quantity": sub.quantity,
+            "auto_renew": True, "currency": sub.currency, "unit_amount": UNIT_AMOUNT[sub.plan],
+            "quantity": sub.quantity,
             "add_ons": [{"id": aid, "object": "subscription_add_on", "subscription_id": sub.id,
                          "add_on": {"id": self._add_on_id, "object": "add_on", "code": code, "name": "Seats"},
                          "quantity": count, "unit_amount": 5.0, "created_at": _iso(sub.created_at)}

@@ -14,7 +14,7 @@ import requests
 
 from billing.providers import ProviderError, provider_for
 from billing.services import add_months
-from billing.testing.stripe_server import API_KEY, StripeFake
+from billing.testing.stripe_server import API_KEY, HARNESS_KEY, StripeFake
 
 pytestmark = pytest.mark.billing
 
@@ -126,7 +126,8 @@ def test_a_trial_extension_charges_nothing_for_the_extra_days(fake: StripeFake, 
 
 
 def test_a_coupon_keeps_the_discounts_already_there(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
-    made = raw(fake, "POST", "/v1/coupons", {"id": "LOYAL10", "duration": "forever", "percent_off": "10"})
+    made = requests.post(fake.base_url + "/v1/coupons", auth=(HARNESS_KEY, ""), timeout=5,  # seeding, not the adapter
+                         data={"id": "LOYAL10", "duration": "forever", "percent_off": "10"})
     assert made.status_code == 200
     provider.coupon_apply(sub, coupon="LOYAL10", idempotency_key="bb_c1")
     provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_c2")
@@ -204,11 +205,11 @@ def test_a_canceled_subscription_is_left_alone(fake: StripeFake, provider, sub: 
 # --- the server checks requests against Stripe's description -------------------------------------
 
 def test_the_server_refuses_a_parameter_stripe_does_not_know(fake: StripeFake, sub: str) -> None:
-    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"items[0][plan]": "pro"})
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"items[0][prise]": "pro"})
     assert answer.status_code == 400
     error = answer.json()["error"]
     assert (error["type"], error["code"], error["param"]) == (
-        "invalid_request_error", "parameter_unknown", "items[0][plan]")
+        "invalid_request_error", "parameter_unknown", "items[0][prise]")
     assert fake.remote(sub).plan == "basic" and fake.writes(sub) == 0
 
 
@@ -350,3 +351,18 @@ def test_an_account_the_platform_is_not_connected_to_fails_for_good(fake: Stripe
         stranger.subscription_get(sub)
     assert (caught.value.retryable, caught.value.status_code) == (False, 403)
     assert "acct_1NotConnected" in caught.value.detail
+
+
+def test_requests_are_checked_against_the_api_version_the_sdk_sends(fake: StripeFake, sub: str) -> None:
+    import stripe
+
+    from billing.testing.stripe_spec import SPEC_PATH, stripe_spec
+
+    assert stripe.api_version in SPEC_PATH.name and stripe_spec() is not None
+    # cancellation_details came after the 2022 description; pause_collection's behaviors are the version's
+    assert raw(fake, "DELETE", f"/v1/subscriptions/{sub}?cancellation_details[feedback]=unused").status_code == 200
+    sub = fake.seed(customer_id="cus_other")
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"pause_collection[behavior]": "skip"})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "pause_collection[behavior]"
+    answer = raw(fake, "GET", "/v1/customers?emails=x@example.test")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "parameter_unknown"
