@@ -103,8 +103,11 @@ class BillingConnection(models.Model):
             if problem:
                 errors[name] = problem
         if not errors:
+            # Each site makes its own host (https://SITE.chargebee.com); an explicit API address stands for
+            # the site of the App's mode, the one its key goes to (checked again before every call).
+            sites = [self.mode_site] if self.api_base.strip() and self.app_id else [self.test_site, self.site]
             try:
-                for site in dict.fromkeys((self.mode_site if self.app_id else "", self.site, self.test_site)):
+                for site in dict.fromkeys(sites):
                     api_base_check(self.provider, self.api_base, site=site)
             except AddressRefused as exc:
                 errors["api_base"] = str(exc)
