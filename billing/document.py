@@ -4,7 +4,8 @@ never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
     "billing": {"provider": "stripe", "site": "", "test_site": "" (Chargebee only), "region": "us" (Recurly only),
                 "stripe_account": "acct_…" (Stripe Connect, when set), "dry_run": false,
                 "cancel": {"timing": "period_end", "prorate": false, "refund": false, "invoice_now": false,
-                           "scope": "named"}}
+                           "scope": "named"},
+                "cancel_reason_codes": {"too_expensive": "Too Expensive"} (Chargebee only)}
 
 `null` means "not connected" (an import removes the connection); a document without the section leaves
 the connection as it is. Keys are set with `manage.py billing_connect` or in the admin, so a document
@@ -19,7 +20,7 @@ from typing import Any
 from flows.models import App
 
 from . import services
-from .models import BillingConnection
+from .models import BillingConnection, reason_codes_problem
 from .providers import PROVIDER_MODULES
 
 CANCEL_FIELDS = {
@@ -29,7 +30,7 @@ CANCEL_FIELDS = {
     "invoice_now": ("cancel_invoice_now", None),
     "scope": ("cancel_scope", BillingConnection.CancelScope.values),
 }
-TOP_FIELDS = {"provider", "site", "test_site", "region", "stripe_account", "dry_run", "cancel"}
+TOP_FIELDS = {"provider", "site", "test_site", "region", "stripe_account", "dry_run", "cancel", "cancel_reason_codes"}
 SECRET_WORDS = ("key", "secret", "token", "password")
 STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,59}$")
 
@@ -49,6 +50,7 @@ class BillingSection:
             **({"stripe_account": connection.stripe_account} if connection.stripe_account else {}),
             "dry_run": connection.dry_run,
             "cancel": {name: getattr(connection, column) for name, (column, _) in CANCEL_FIELDS.items()},
+            **({"cancel_reason_codes": connection.cancel_reason_codes} if connection.provider == "chargebee" else {}),
         }
 
     def problems(self, value: Any, *, path: str, app_id: str) -> list[str]:
@@ -85,6 +87,13 @@ class BillingSection:
             problems.append(f"{path}.dry_run: false needs the App's API key for its mode first; set it with "
                             f"`manage.py billing_connect {app_id} {provider} --api-key-env VAR`, or import with "
                             "\"dry_run\": true until then")
+        codes = value.get("cancel_reason_codes", {})
+        problem = reason_codes_problem(codes)
+        if problem:
+            problems.append(f"{path}.cancel_reason_codes: {problem}")
+        elif codes and provider != "chargebee":
+            problems.append(f"{path}.cancel_reason_codes: only Chargebee takes the site's reason codes; {provider} "
+                            "is told the reason's category itself, or nothing (see the README)")
         cancel = value.get("cancel", {})
         if not isinstance(cancel, dict):
             problems.append(f"{path}.cancel: must be an object")
@@ -109,7 +118,7 @@ class BillingSection:
                    if name in value.get("cancel", {})}
         if "dry_run" in value:
             choices["dry_run"] = value["dry_run"]
-        for name in ("region", "test_site", "stripe_account"):
+        for name in ("region", "test_site", "stripe_account", "cancel_reason_codes"):
             if name in value:
                 choices[name] = value[name]
         connection = services.connection_save(app=app, provider=value["provider"],

@@ -48,6 +48,7 @@ class Remote:
     next_bill_at: datetime | None
     pause_resumes_at: datetime | None = None  # when a pause in force or scheduled ends (billing resumes)
     items: tuple[tuple[str, int], ...] = ()  # (price or plan, quantity) of every item billed now, the plan first
+    cancel_reason: str = ""  # the reason the provider recorded with a cancel (Stripe's feedback, Chargebee's code)
 
 
 class FakeBilling(Protocol):

@@ -257,7 +257,7 @@ def test_an_existing_chargebee_site_becomes_both_sites(db) -> None:  # noqa: ANN
     from importlib import import_module
 
     from django.apps import apps as global_apps
-    migration = import_module("billing.migrations.0007_connection_test_site_stripe_account")
+    migration = import_module("billing.migrations.0008_connection_test_site_stripe_account")
     app = App.objects.create(name="Old", app_id="old")
     connection = BillingConnection.objects.create(app=app, provider="chargebee", site="acme", dry_run=True)
     migration.one_site_for_both(global_apps, None)

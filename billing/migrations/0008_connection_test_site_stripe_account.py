@@ -15,7 +15,7 @@ def one_site_for_both(apps, schema_editor):  # noqa: ANN001, ANN201
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0006_provider_paddle'),
+        ('billing', '0007_skip_renewal_and_reason_codes'),
     ]
 
     operations = [
