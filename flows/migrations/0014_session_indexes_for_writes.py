@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('flows', '0010_cancelsession_compliance'),
+        ('flows', '0013_merge_versions_reactivated'),
     ]
 
     operations = [
