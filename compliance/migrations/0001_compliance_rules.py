@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('flows', '0014_decision_later_cancel'),
+        ('flows', '0015_decision_later_cancel'),
     ]
 
     operations = [

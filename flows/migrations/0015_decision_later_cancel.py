@@ -14,7 +14,7 @@ def every_decision_in_force(apps, schema_editor):  # noqa: ANN001, ANN201
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('flows', '0013_merge_versions_reactivated'),
+        ('flows', '0014_session_indexes_for_writes'),
         ('offers', '0003_plan_change_timing'),
     ]
 
