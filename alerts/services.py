@@ -33,9 +33,11 @@ from .transports import Message, TransportError
 
 logger = logging.getLogger(__name__)
 
-# Seconds to wait after attempt 1, 2, 3…: quick at first (a 421 "try again" or a greylisting 451 clears
-# in minutes), then hours, so a mail server down for a weekend still gets every alert (about three days).
-RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
+# Seconds to wait after attempt 1, 2, 3…: quick at first (a dropped connection or a Slack 5xx now and
+# then is retried within seconds, so the team still hears within seconds; a 421 "try again" or a
+# greylisting 451 clears in minutes; a longer Retry-After is honoured), then hours, so a mail server
+# down for a weekend still gets every alert (about three days).
+RETRY_DELAYS: tuple[int, ...] = (2, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 Kind = AlertDelivery.Kind
 CUSTOMER_KINDS = {Kind.ACKNOWLEDGEMENT, Kind.RECEIPT}
