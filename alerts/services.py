@@ -240,11 +240,12 @@ def message_of(delivery: AlertDelivery) -> tuple[str, Message]:
 def delivery_send(*, delivery_id: int) -> SendResult:
     """Send one alert if it is due and nobody holds it. Running it twice sends once: the claim is a
     compare-and-set, and a finished row is never sent again until re-sent from the admin."""
-    claim = channel().claim_one(delivery_id)
+    # Counted as it is claimed (one statement): a worker killed mid-send leaves its attempt counted.
+    claim = channel().claim_one(delivery_id, count_attempt=True, related=("app", "event"))
     if not claim.rows:
         return SendResult("skipped")
-    delivery = AlertDelivery.objects.select_related("app", "event").get(pk=claim.rows[0].pk)
-    number = delivery.attempt_count + 1
+    delivery: AlertDelivery = claim.rows[0]
+    number = delivery.attempt_count
 
     def finish(status: str, *, retry_in: float | None = None, **fields: Any) -> SendResult:
         done = outbox.finish(delivery, lease_until=claim.lease_until, status=status, retry_in=retry_in,
@@ -262,9 +263,6 @@ def delivery_send(*, delivery_id: int) -> SendResult:
 
     if number > MAX_ATTEMPTS:
         return finish(AlertDelivery.Status.FAILED, last_error="gave up: workers were lost during the last attempts")
-    # Counted before sending: a worker killed mid-send leaves its attempt counted.
-    AlertDelivery.objects.filter(pk=delivery.pk, status=AlertDelivery.Status.SENDING,
-                                 lease_expires_at=claim.lease_until).update(attempt_count=number)
     try:
         slug, message = message_of(delivery)
         transport = transports.get(slug)

@@ -165,6 +165,28 @@ def test_the_sweeper_leaves_rows_waiting_in_their_queue_alone(broker, receiver, 
     assert queued_wake_ups(broker, first.pk) == queued_wake_ups(broker, second.pk) == 2
 
 
+def test_the_sweeper_leaves_alone_a_row_whose_message_went_out_just_after_it_fell_due(
+        broker, receiver, make_endpoint, decide, django_capture_on_commit_callbacks, settings):
+    settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 10
+    endpoint = make_endpoint(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel")  # its wake-up queued
+    now = timezone.now()
+    due_at = now - timedelta(minutes=5)
+    Delivery.objects.update(next_attempt_at=due_at)
+    # The request that wrote the row committed, and published its wake-up, two seconds after the row's
+    # due time (a slow request); meanwhile another message was published and the workers started it.
+    # The row's own message may be just behind it: not lost.
+    outbox.queue_head_seen("webhooks", (due_at + timedelta(seconds=2)).timestamp())
+    assert services.deliveries_sweep(now=now) == 0
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+
+    # The workers are a grace period past the row's due time and have not reached its message: lost.
+    outbox.queue_head_seen("webhooks", (due_at + timedelta(seconds=11)).timestamp())
+    assert services.deliveries_sweep(now=now) == 1
+    assert queued_wake_ups(broker, endpoint.pk) == 2
+
+
 def test_the_sweeper_wakes_an_overdue_row_when_its_queue_is_empty(broker, receiver, make_endpoint, decide,
                                                                  django_capture_on_commit_callbacks, settings):
     settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
