@@ -345,7 +345,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                                        # of the decision's latency.
                                        "--access-logfile", str(workdir / "access.log"),
                                        "--access-logformat", "%(m)s %(U)s %(s)s %(D)s"], workdir))
-        queues = "webhooks,billing,alerts,sweeps,reports,celery"
+        queues = "webhooks,billing,alerts,receipts,sweeps,reports,celery"
         if args.make_run:  # as the Makefile's `run` starts it
             procs.append(Proc("worker1", [python, "-m", "celery", "-A", "brightback_site", "worker", "--beat",
                                           "--loglevel", args.loglevel, "--concurrency", "3", "-O", "fair", "--queues",

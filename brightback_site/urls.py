@@ -58,6 +58,7 @@ urlpatterns = [
     path("precancel", precancel_view(PrecancelView), name="precancel"),
     path("precancel/", precancel_view(PrecancelAliasView)),
     path("c/", include("flows.urls")),
+    path("r/", include("receipts.urls")),
     path("js/brightback.js", views.snippet, name="snippet"),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/pages/", include("embeds.urls")),
@@ -66,6 +67,7 @@ urlpatterns = [
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/reports/", include("reports.urls")),
+    path("admin/evidence/sessions/", include("evidence.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -121,6 +121,10 @@ class Flow(models.Model):
         blank=True, help_text=_("Shown beside the cancel button, e.g. when access ends."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The number of the flow's latest published version (evidence.FlowVersion, written with it by
+    # services.flow_version_published): a session notes the one its page showed. 0: none recorded yet.
+    version = models.PositiveIntegerField(
+        default=0, editable=False, help_text=_("The number of this flow's latest published version."))
 
     class Meta:
         ordering = ["app", "priority", "id"]
@@ -249,6 +253,18 @@ class VariantAssignment(models.Model):
 
 
 class Reason(models.Model):
+    class Category(models.TextChoices):
+        """Stripe's cancellation feedback values (DESIGN §8): what billing systems are told of a cancel."""
+
+        TOO_EXPENSIVE = "too_expensive", _("It's too expensive")
+        UNUSED = "unused", _("I don't use it enough")
+        MISSING_FEATURES = "missing_features", _("Some features are missing")
+        SWITCHED_SERVICE = "switched_service", _("I'm switching to a different service")
+        CUSTOMER_SERVICE = "customer_service", _("Customer service was less than expected")
+        TOO_COMPLEX = "too_complex", _("Ease of use was less than expected")
+        LOW_QUALITY = "low_quality", _("Quality was less than expected")
+        OTHER = "other", _("Other reason")
+
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="reasons")
     code = models.SlugField(max_length=64, help_text=_("Stable code sent in webhooks and reports."))
     label = models.CharField(max_length=200)
@@ -256,6 +272,10 @@ class Reason(models.Model):
     wants_feedback = models.BooleanField(
         default=False, help_text=_("Invite free text when chosen (use it for “Other”)."))
     is_active = models.BooleanField(default=True)
+    category = models.CharField(
+        max_length=20, choices=Category.choices, default=Category.OTHER,
+        help_text=_("What the billing system is told when a customer cancels for this reason (Stripe's "
+                    "cancellation feedback; Chargebee's reason code mapped from it)."))
 
     class Meta:
         ordering = ["position", "id"]
@@ -313,6 +333,11 @@ class CancelSession(models.Model):
     compliance = models.JSONField(
         default=dict, blank=True,
         help_text=_("The compliance rules applied to this session (region, cancel button, offers, receipt)."))
+    # The flow's published version (Flow.version) when the customer first opened the page, or decided
+    # without it: with `flow`, it names the evidence.FlowVersion the customer was shown.
+    flow_version = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text=_("The number of the flow version the customer was shown (set when the page is first opened)."))
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False,
         help_text=_("When the customer's personal data was erased (customer_erase, or SESSION_RETENTION_DAYS): "
@@ -417,6 +442,8 @@ class Event(models.Model):
         SESSION_ABANDONED = "session.abandoned"
         SAVE_CONFIRMED = "save.confirmed"
         BILLING_ACTION_FAILED = "billing.action_failed"
+        # A customer who canceled came back through their receipt's link and kept the subscription.
+        SESSION_REACTIVATED = "session.reactivated"
 
     id = models.CharField(primary_key=True, max_length=32, default=ids.event_id, editable=False)
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="events")
