@@ -33,9 +33,11 @@ from .transports import Message, TransportError
 
 logger = logging.getLogger(__name__)
 
-# Seconds to wait after attempt 1, 2, 3…: quick at first (a 421 "try again" or a greylisting 451 clears
-# in minutes), then hours, so a mail server down for a weekend still gets every alert (about three days).
-RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
+# Seconds to wait after attempt 1, 2, 3…: quick at first (a dropped connection or a Slack 5xx now and
+# then is retried within seconds, so the team still hears within seconds; a 421 "try again" or a
+# greylisting 451 clears in minutes; a longer Retry-After is honoured), then hours, so a mail server
+# down for a weekend still gets every alert (about three days).
+RETRY_DELAYS: tuple[int, ...] = (2, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 Kind = AlertDelivery.Kind
 CUSTOMER_KINDS = {Kind.ACKNOWLEDGEMENT, Kind.RECEIPT}
@@ -249,11 +251,12 @@ def message_of(delivery: AlertDelivery) -> tuple[str, Message]:
 def delivery_send(*, delivery_id: int) -> SendResult:
     """Send one alert if it is due and nobody holds it. Running it twice sends once: the claim is a
     compare-and-set, and a finished row is never sent again until re-sent from the admin."""
-    claim = channel().claim_one(delivery_id)
+    # Counted as it is claimed (one statement): a worker killed mid-send leaves its attempt counted.
+    claim = channel().claim_one(delivery_id, count_attempt=True, related=("app", "event"))
     if not claim.rows:
         return SendResult("skipped")
-    delivery = AlertDelivery.objects.select_related("app", "event").get(pk=claim.rows[0].pk)
-    number = delivery.attempt_count + 1
+    delivery: AlertDelivery = claim.rows[0]
+    number = delivery.attempt_count
 
     def finish(status: str, *, retry_in: float | None = None, **fields: Any) -> SendResult:
         done = outbox.finish(delivery, lease_until=claim.lease_until, status=status, retry_in=retry_in,
@@ -271,9 +274,6 @@ def delivery_send(*, delivery_id: int) -> SendResult:
 
     if number > MAX_ATTEMPTS:
         return finish(AlertDelivery.Status.FAILED, last_error="gave up: workers were lost during the last attempts")
-    # Counted before sending: a worker killed mid-send leaves its attempt counted.
-    AlertDelivery.objects.filter(pk=delivery.pk, status=AlertDelivery.Status.SENDING,
-                                 lease_expires_at=claim.lease_until).update(attempt_count=number)
     try:
         slug, message = message_of(delivery)
         transport = transports.get(slug)

@@ -4,10 +4,10 @@
 
 What runs: PostgreSQL (its own database, `bench_soak`, dropped afterwards, on the DATABASE_URL server),
 a Redis of its own (`redis-server` on a free port, so it can be stopped and restarted empty), gunicorn
-with 2 workers serving the site, two Celery workers with 2 slots each consuming every queue, and one
-beat. Customer flows (/precancel, then a decision on the hosted page: half cancel a subscription held
-in Stripe, half click Never mind) arrive at a steady rate. Each event goes to
-three webhook endpoints: a healthy one, a flaky one (500 to a quarter of requests) and one that hangs
+with 4 sync workers serving the site (as docker-compose.yml runs it), two Celery workers with 2 slots
+each consuming every queue, and one beat. Customer flows (/precancel, then a decision on the hosted
+page: half cancel a subscription held in Stripe, half click Never mind) arrive at a steady rate. Each
+event goes to three webhook endpoints: a healthy one, a flaky one (500 to a quarter of requests) and one that hangs
 past the timeout on every request; each cancel is carried out in the local Stripe
 server (billing/testing, through the official SDK, in a process of its own), which answers 429 or 500
 to some calls; each cancel also alerts the team by email (a local SMTP server) and Slack (a local stand-in).
@@ -51,7 +51,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _results import record, row  # noqa: E402
 
 BENCH_DB = "bench_soak"  # prepare_environment names it after the DATABASE_URL's database: <name>_soak
-CSRF = "s" * 32  # an unmasked CSRF secret: the cookie and the form field carry the same value
+# gunicorn's sync workers as docker-compose.yml runs them (the README: about two per CPU).
+WEB_WORKERS = 4
 HANG_SECONDS = 20.0  # the hanging endpoint answers after this long, past the webhook timeout (15 s)
 
 
@@ -231,6 +232,7 @@ def prepare_environment(workdir: Path, redis_port: int, port: int) -> str:
     global BENCH_DB
     database_url = os.environ.get("DATABASE_URL", "")
     import psycopg
+    from cryptography.fernet import Fernet
 
     # A database of its own next to the one it was given, so two checkouts benchmarking on one server
     # never drop each other's.
@@ -245,9 +247,10 @@ def prepare_environment(workdir: Path, redis_port: int, port: int) -> str:
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or Fernet.generate_key().decode(),
         "DEBUG": "0", "LOG_LEVEL": "WARNING", "RATE_LIMITS": "off", "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_COOKIES": "0", "SITE_URL": f"http://127.0.0.1:{port}", "BRIGHTBACK_VAR_DIR": str(workdir / "var"),
-        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "BILLING_ALLOWED_API_BASES": "http://127.0.0.1",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         # Retries compressed a hundredfold (5 min → 3 s) so the flaky endpoint's and the billing
         # server's retries finish within the run; the webhook timeout and the leases keep their defaults.
         "WEBHOOK_RETRY_SCALE": "0.01", "BILLING_RETRY_SCALE": "0.01", "ALERT_RETRY_SCALE": "0.01",
@@ -264,6 +267,10 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="how long the load lasts (default 2)")
     parser.add_argument("--rate", type=float, default=10.0, help="customer flows a second (default 10)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the benchmark's database and logs afterwards, to look into a run")
+    parser.add_argument("--loglevel", default="WARNING",
+                        help="the workers' log level (INFO logs every task with its run time)")
     parser.add_argument("--make-run", action="store_true",
                         help="the acceptance check: make run's one worker, 150 cancels, no faults")
     args = parser.parse_args()
@@ -288,6 +295,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
     urls = sinks.conn.recv()
     os.environ["EMAIL_PORT"] = str(urls["smtp_port"])
     stripe = Child(_stripe_main)
+    creds = stripe.call("credentials")
+    # The operator's explicit trust in the local Stripe server (scheme, host and port must match).
+    os.environ["BILLING_ALLOWED_API_BASES"] = creds.api_base
     import django
 
     django.setup()
@@ -299,6 +309,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
     from alerts.models import AlertDelivery
     from billing import services as billing_services
     from billing.models import BillingAction
+    from flows.csrf import page_form_token  # the token the page's form carries (the same SECRET_KEY)
     from flows.models import App, Decision, Event
     from webhooks import services as webhook_services
     from webhooks.models import Delivery
@@ -317,7 +328,6 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
             endpoints[name] = endpoint.pk
         alert_services.rule_create(app=app, events=["session.canceled"], recipients=["team@example.com"],
                                    slack_webhook_url=urls["slack"])
-        creds = stripe.call("credentials")
         billing_services.connection_save(app=app, provider="stripe", api_key=creds.api_key, api_base=creds.api_base)
 
         flows = int(duration * args.rate)
@@ -330,15 +340,19 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
 
         python = sys.executable
         procs.append(Proc("gunicorn", [python, "-m", "gunicorn", "brightback_site.wsgi", "--bind", f"127.0.0.1:{port}",
-                                       "--workers", "2", "--log-level", "warning"], workdir))
+                                       "--workers", str(WEB_WORKERS), "--log-level", "warning",
+                                       # Each request's own time in the worker (µs), for the server's side
+                                       # of the decision's latency.
+                                       "--access-logfile", str(workdir / "access.log"),
+                                       "--access-logformat", "%(m)s %(U)s %(s)s %(D)s"], workdir))
         queues = "webhooks,billing,alerts,receipts,sweeps,reports,celery"
         if args.make_run:  # as the Makefile's `run` starts it
             procs.append(Proc("worker1", [python, "-m", "celery", "-A", "brightback_site", "worker", "--beat",
-                                          "--loglevel", "WARNING", "--concurrency", "3", "-O", "fair", "--queues",
+                                          "--loglevel", args.loglevel, "--concurrency", "3", "-O", "fair", "--queues",
                                           queues, "--schedule", str(workdir / "beat-schedule")], workdir))
         for n in () if args.make_run else (1, 2):
             procs.append(Proc(f"worker{n}", [python, "-m", "celery", "-A", "brightback_site", "worker", "--loglevel",
-                                             "WARNING", "--concurrency", "2", "-O", "fair", "--queues", queues,
+                                             args.loglevel, "--concurrency", "2", "-O", "fair", "--queues", queues,
                                              "--hostname", f"soak{n}@%h", "--without-gossip", "--without-mingle"],
                               workdir))
         if not args.make_run:
@@ -367,7 +381,6 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
             session = getattr(local, "session", None)
             if session is None:
                 session = local.session = requests.Session()
-                session.cookies.set("csrftoken", CSRF, domain="127.0.0.1")
             cancel = n in subscriptions
             data = {"app_id": "demo", "email": f"c{n}@example.com",
                     "account": {"internal_id": f"acct_{n}", "plan": "pro", "value": 49},
@@ -382,7 +395,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                 started = time.monotonic()
                 second = session.post(f"http://127.0.0.1:{port}/c/{token}", allow_redirects=False, timeout=30,
                                       data={"action": "cancel" if cancel else "nevermind", "reason": "too-expensive",
-                                            "csrfmiddlewaretoken": CSRF},
+                                            "csrfmiddlewaretoken": page_form_token(token)},
                                       headers={"Referer": f"http://127.0.0.1:{port}/c/{token}"})
                 took = (time.monotonic() - started) * 1000
                 second_status = second.status_code
@@ -431,7 +444,27 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                     redis_server.start()
                     outage_window.append(time.time())
 
+        def sample_queues(stop: threading.Event) -> None:
+            # Each queue's waiting messages and the messages workers hold, every second, for looking into
+            # where the time goes (queues.log in the logs' folder).
+            import redis
+
+            client = redis.Redis(port=redis_server.port, socket_timeout=1, socket_connect_timeout=1)
+            names = queues.split(",")
+            with open(workdir / "queues.log", "a") as log:
+                log.write("time " + " ".join(names) + " unacked\n")
+                while not stop.wait(1):
+                    try:
+                        sizes = [client.llen(name) for name in names] + [client.hlen("unacked")]
+                    except redis.RedisError:
+                        continue
+                    log.write(f"{time.time():.1f} " + " ".join(map(str, sizes)) + "\n")
+                    log.flush()
+
         stop = threading.Event()
+        sampler_stop = threading.Event()
+        sampler = threading.Thread(target=sample_queues, args=(sampler_stop,), daemon=True)
+        sampler.start()
         side = [] if args.make_run else [threading.Thread(target=billing_faults, args=(stop,), daemon=True),
                                          threading.Thread(target=faults, args=(stop,), daemon=True)]
         print(f"soak: {flows} flows at {args.rate:g}/s over {duration:.0f} s…", flush=True)
@@ -486,6 +519,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                 break
             time.sleep(1)
         settled_at = time.time()
+        sampler_stop.set()
         drain_seconds = (drained_at or settled_at) - load_stopped
 
         # --- what happened --------------------------------------------------------------------------
@@ -529,6 +563,16 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         five_xx = sum(1 for a, b in answers if a >= 500 or b >= 500)
         failed_flows = len(errors) + sum(1 for a, b in answers if a != 200 or b != 303)
 
+        if not decisions:
+            statuses = sorted({f"{a} then {b}" for a, b in answers})
+            raise SystemExit(f"bench/soak.py: no flow was decided ({', '.join(statuses) or 'no answer'}); "
+                             f"nothing recorded; see {workdir}/gunicorn.log")
+        decision_server_ms = []
+        with open(workdir / "access.log") as access:
+            for line in access:
+                method, path, status, micros = line.split()
+                if method == "POST" and path.startswith("/c/") and status == "303":
+                    decision_server_ms.append(int(micros) / 1000)
         p = percentile
         rows = [
             row("soak_flows", len(answers), "flows", f"{args.rate:g}/s for {duration:.0f} s; "
@@ -537,6 +581,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
             row("soak_failed_requests", failed_flows, "flows", "0 (not 200 then 303, or no answer)"),
             row("soak_decision_p50", p(decision_ms, 50), "ms", "reference"),
             row("soak_decision_p99", p(decision_ms, 99), "ms", "< 100 ms"),
+            row("soak_decision_server_p50", p(decision_server_ms, 50), "ms",
+                "reference: in the web worker (gunicorn's access log), without the wait for a free worker"),
+            row("soak_decision_server_p99", p(decision_server_ms, 99), "ms", "reference: the same, p99"),
             row("soak_lost_healthy", lost_healthy, "events", "0: every event reached the healthy endpoint"),
             row("soak_lost_flaky", lost_flaky, "events", "0: every event reached the 500-a-quarter endpoint, "
                 "or has its retry scheduled"),
@@ -579,8 +626,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         connections.close_all()
         import psycopg
 
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if not args.keep:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,11 @@ from .providers.base import ActionResult, BillingProvider, CancelReason, Subscri
 
 logger = logging.getLogger(__name__)
 
-# Seconds to wait after attempt 1, 2, 3…: quick at first (a blip), then spread over about two days
-# (a provider outage), then the action fails for good and the team is told.
-RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
+# Seconds to wait after attempt 1, 2, 3…: quick at first (a blip: a 429 or 500 now and then is retried
+# within seconds, so the customer's cancel is still carried out within seconds of their decision; a
+# longer Retry-After is honoured), then spread over about two days (a provider outage), then the action
+# fails for good and the team is told.
+RETRY_DELAYS: tuple[int, ...] = (2, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
 LOG_KEPT = 30  # attempts kept in BillingAction.log
 
 # The offer kinds that change billing, and the action each becomes.

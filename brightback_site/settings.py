@@ -390,9 +390,10 @@ WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECOND
 # A run holds its endpoint (one run per endpoint) under a lease this long, renewed every third of it
 # by a heartbeat while the run lives: a killed worker's endpoint is taken over this soon.
 WEBHOOK_RUN_LEASE_SECONDS = envfloat("WEBHOOK_RUN_LEASE_SECONDS", 6.0, positive=True)
-# How many of a worker's slots webhook runs may take at once (webhooks/runs.py). 0: all of them on a
-# worker consuming only the webhooks queue, all but one on a worker that also consumes other queues,
-# so billing, alerts and the sweeps always find a slot.
+# How many of a worker's slots webhook runs may take at once, added up over the live workers into one
+# cap they all share (webhooks/runs.py). 0: all of them on a worker consuming only the webhooks queue,
+# all but one on a worker that also consumes other queues, so billing, alerts and the sweeps always
+# find a slot.
 WEBHOOK_RUN_SLOTS = envint("WEBHOOK_RUN_SLOTS", 0, minimum=0)
 # The sweeper re-publishes a delivery still pending this long after it was due (the broker lost it).
 WEBHOOK_PUBLISH_GRACE_SECONDS = envfloat("WEBHOOK_PUBLISH_GRACE_SECONDS", OUTBOX_PUBLISH_GRACE_SECONDS, positive=True)

@@ -5,15 +5,21 @@ and everything else. A run is short (services.DRAIN_BUDGET_SECONDS, then the end
 through the wake-up gate), but one POST to a receiver that hangs holds its slot for the whole timeout,
 and two such receivers would hold two slots. So:
 
-- **run slots**: webhook runs may take at most `slots_allowed()` of a worker's slots at once: all but one
-  on a worker that also consumes other queues, all of them on a webhooks-only pool (WEBHOOK_RUN_SLOTS
-  overrides). A run takes a slot key in the cache (`bb:webhooks:run-slot:<worker>:<n>`, an atomic
-  add with a lease) before it takes its endpoint; a wake-up that finds every slot taken hands its
-  endpoint back at once (it wakes it again a second later) and frees the Celery slot, so the slot that
-  is always left serves billing, alerts and the sweeps within one short task's time. Slot keys expire
-  with the run lease, so a killed worker's keys free themselves. Without a shared cache that answers
-  (a unit test calling a service directly, a Redis restarting) runs are not capped: the cap is an
-  optimisation of latency, never a condition for delivery.
+- **run slots, shared by every worker**: webhook runs may take at most the sum of the workers'
+  allowances at once (`slots_allowed()` each: all but one of a worker's slots when it also consumes
+  other queues, all of them on a webhooks-only pool; WEBHOOK_RUN_SLOTS overrides). The cap is a
+  semaphore in Redis (`bb:…:webhooks:run-holders`, a sorted set of the runs holding a slot, each
+  scored by its lease's end), taken and counted in one Lua script: lapsed holders (a killed worker's)
+  are dropped, the worker that asks notes its own allowance (kept WORKER_SEEN_SECONDS, so a worker
+  gone for good stops counting), and a run gets a slot while fewer runs hold one than the allowances
+  add up to. A run takes its slot before it takes its endpoint; a wake-up that finds none free hands
+  its endpoint back at once (it wakes it again a second later) and frees the Celery slot. So with two
+  shared workers of two slots, two webhook runs may go at once wherever they land (a per-worker cap
+  bounced a healthy endpoint's wake-up off the worker whose one webhook slot a hanging receiver held,
+  while the other worker had its own free), and two slots always serve billing, alerts and the sweeps.
+  On a cache that is not Redis (`make run`'s files: one worker) the slots are per-worker keys. Fail
+  safe: without a cache that answers (a Redis restarting, a unit test calling a service directly)
+  runs are not capped: the cap is an optimisation of latency, never a condition for delivery.
 - **heartbeat**: a run holds its endpoint (Endpoint.run_lease_until) and its slot key under a short
   lease (WEBHOOK_RUN_LEASE_SECONDS) that a thread renews every third of it while the run lives, however
   long its POST waits; a killed worker stops renewing, and its endpoint is taken over within the lease.
@@ -27,6 +33,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -36,9 +43,48 @@ from .models import Endpoint
 
 logger = logging.getLogger(__name__)
 
-SLOT_KEY = "webhooks:run-slot:{worker}:{n}"
+SLOT_KEY = "webhooks:run-slot:{worker}:{n}"  # a cache that is not Redis: one worker's own slots
+HOLDERS_KEY = "webhooks:run-holders"  # sorted set: a run's token, scored by its lease's end (ms)
+ALLOWANCE_KEY = "webhooks:run-allowance"  # hash: worker name → the slots its runs may take
+SEEN_KEY = "webhooks:run-allowance-seen"  # sorted set: worker name, scored by when its allowance lapses
+# A worker's allowance counts this long after it last asked for a slot (or started).
+WORKER_SEEN_SECONDS = 30.0
+# The semaphore's keys outlive their last use by this long (then Redis drops them).
+KEYS_KEPT_SECONDS = 24 * 3600
 # A wake-up that found no run slot free wakes its endpoint again this much later.
 NO_SLOT_RETRY_SECONDS = 1.0
+
+# KEYS: holders, allowances, seen. ARGV: token ("" only registers the worker), lease ms, worker,
+# its allowance, seen ms, keys kept ms. Returns {1 when the token now holds a slot else 0, the cap}.
+# Time is the Redis server's, so workers' clocks need not agree.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[3])
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+  redis.call('HDEL', KEYS[2], gone)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[6]) end
+local cap = 0
+for _, slots in ipairs(redis.call('HVALS', KEYS[2])) do cap = cap + tonumber(slots) end
+if ARGV[1] ~= '' and redis.call('ZCARD', KEYS[1]) < cap then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  return {1, cap}
+end
+return {0, cap}
+"""
+# KEYS: holders. ARGV: token, lease ms. Pushes the token's lease on (adds it back if the holders were
+# lost with a Redis restart: the run is still going).
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+
 
 # This worker's name and how many slots its runs may take; set in the worker's main process before its
 # pool is forked (brightback_site.celery), 0 outside a worker.
@@ -61,7 +107,14 @@ def slots_allowed(*, concurrency: int, queues: Iterable[str]) -> int:
 
 
 def worker_started(*, name: str, concurrency: int, queues: Iterable[str]) -> None:
+    """Note this worker's name and allowance (inherited by its pool processes), and count its allowance
+    in the shared cap at once, before its first run asks."""
     _worker.name, _worker.slots = name, slots_allowed(concurrency=concurrency, queues=queues)
+    if _worker.name and _worker.slots:
+        try:
+            _semaphore("")
+        except Exception:  # noqa: BLE001 - its first run registers it
+            logger.debug("could not note this worker's webhook run slots", exc_info=True)
 
 
 def lease_seconds() -> float:
@@ -72,16 +125,59 @@ def lease_seconds() -> float:
 class Slot:
     key: str = ""  # empty: runs are not capped here (no worker, no cache)
     token: str = ""
+    shared: bool = False  # a holder in the shared semaphore (else a per-worker key in the cache)
+
+
+def _redis() -> Any | None:
+    """The Redis client behind the default cache, or None when the cache is not Redis."""
+    from django.core.cache import caches
+
+    from brightback_site.cache import RedisCache
+
+    cache = caches["default"]  # the backend itself (django.core.cache.cache is a proxy to it)
+    if not isinstance(cache, RedisCache):
+        return None
+    return cache._cache.get_client(write=True)
+
+
+def _keys() -> list[str]:
+    from django.core.cache import cache
+
+    return [cache.make_key(HOLDERS_KEY), cache.make_key(ALLOWANCE_KEY), cache.make_key(SEEN_KEY)]
+
+
+def _semaphore(token: str) -> tuple[bool, int] | None:
+    """Ask the shared semaphore for a slot for `token` ("": only note this worker's allowance); returns
+    whether it was taken and the cap. None when the cache is not Redis. Raises when Redis does not
+    answer."""
+    client = _redis()
+    if client is None:
+        return None
+    taken, cap = client.eval(_TAKE, 3, *_keys(), token, round(lease_seconds() * 1000), _worker.name,
+                             _worker.slots, round(WORKER_SEEN_SECONDS * 1000), KEYS_KEPT_SECONDS * 1000)
+    return bool(taken), int(cap)
+
+
+def shared_cap() -> int | None:
+    """How many webhook runs all workers may hold at once now (this worker's allowance noted first), or
+    None without the shared semaphore (not a worker, a cache that is not Redis)."""
+    if not _worker.name or not _worker.slots:
+        return None
+    answer = _semaphore("")
+    return None if answer is None else answer[1]
 
 
 def slot_take() -> Slot | None:
-    """One of this worker's run slots, or None when its runs already hold every one."""
+    """A run slot of the cap all workers share, or None when runs already hold every one."""
     from django.core.cache import cache
 
     if not _worker.name or not _worker.slots:
         return Slot()
-    token = secrets.token_hex(8)
+    token = f"{_worker.name}:{secrets.token_hex(8)}"
     try:
+        shared = _semaphore(token)
+        if shared is not None:
+            return Slot(_keys()[0], token, shared=True) if shared[0] else None
         for n in range(_worker.slots):
             key = SLOT_KEY.format(worker=_worker.name, n=n)
             if cache.add(key, token, lease_seconds()):
@@ -98,7 +194,11 @@ def slot_renew(slot: Slot) -> None:
     if not slot.key:
         return
     try:
-        if not cache.touch(slot.key, lease_seconds()):
+        if slot.shared:
+            client = _redis()
+            if client is not None:
+                client.eval(_RENEW, 1, slot.key, slot.token, round(lease_seconds() * 1000))
+        elif not cache.touch(slot.key, lease_seconds()):
             cache.add(slot.key, slot.token, lease_seconds())  # the cache was emptied meanwhile
     except Exception:  # noqa: BLE001
         logger.debug("could not renew webhook run slot %s", slot.key, exc_info=True)
@@ -110,7 +210,11 @@ def slot_give_back(slot: Slot) -> None:
     if not slot.key:
         return
     try:
-        if cache.get(slot.key) == slot.token:
+        if slot.shared:
+            client = _redis()
+            if client is not None:
+                client.zrem(slot.key, slot.token)
+        elif cache.get(slot.key) == slot.token:
             cache.delete(slot.key)
     except Exception:  # noqa: BLE001 - it expires with its lease
         logger.debug("could not give back webhook run slot %s", slot.key, exc_info=True)

@@ -30,7 +30,7 @@ from flows import ids
 from flows.models import App, Event
 from flows.selectors import app_part, app_row_changed
 
-from . import runs, signing, transport
+from . import runs, signing, transport, wake_gate
 from .models import Delivery, DeliveryAttempt, Endpoint
 
 logger = logging.getLogger(__name__)
@@ -124,11 +124,10 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: f
     """
     from .tasks import webhook_deliver  # tasks import this module
 
+    # Endpoints with a wake-up queued already are left alone: it will see the new rows.
+    opened = list(endpoint_ids) if force else wake_gate.open_many(endpoint_ids)
     woken = 0
-    for endpoint_id in endpoint_ids:
-        if not force and not Endpoint.objects.filter(pk=endpoint_id, wake_requested=False).update(
-                wake_requested=True):
-            continue  # a queued wake-up will see the new rows
+    for endpoint_id in opened:
         if outbox.publish(webhook_deliver, args=[endpoint_id], countdown=countdown):
             woken += 1
         elif not force:

@@ -130,3 +130,31 @@ def test_a_sessions_alerts_are_listed_for_its_timeline(make_rule, decide, slack)
 
     assert [d.kind for d in listed] == [AlertDelivery.Kind.TEAM_EMAIL, AlertDelivery.Kind.SLACK]
     assert {d.event.session_id for d in listed} == {session.pk}
+
+
+def test_an_alert_is_claimed_and_counted_in_one_statement(make_rule, decide, smtp):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement claim is PostgreSQL's (elsewhere: a transaction of its own)")
+    make_rule()
+    delivery = AlertDelivery.objects.get(event__session=decide("cancel").session)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = services.delivery_send(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert (result.outcome, delivery.attempt_count, len(smtp.accepted)) == (Status.SUCCEEDED, 1, 1)
+    sql = [q["sql"] for q in queries.captured_queries]
+    table = AlertDelivery._meta.db_table
+    # Claimed (the lease taken, the attempt counted) by one UPDATE … RETURNING, read back with its App and
+    # event by one SELECT; then its finish: no BEGIN, SELECT FOR UPDATE, separate count or COMMIT.
+    assert "FOR UPDATE" in sql[0] and "RETURNING" in sql[0] and "attempt_count" in sql[0]
+    assert sql[1].startswith("SELECT") and "flows_app" in sql[1] and "flows_event" in sql[1]
+    extra_updates = [s for s in sql[1:] if s.startswith("UPDATE") and table in s and "sent_at" not in s]
+    assert not extra_updates and not any(s in ("BEGIN", "COMMIT") or s.startswith("SAVEPOINT") for s in sql), sql
+    # A second run finds it finished and changes nothing.
+    assert services.delivery_send(delivery_id=delivery.pk).outcome == "skipped"
+    delivery.refresh_from_db()
+    assert delivery.attempt_count == 1

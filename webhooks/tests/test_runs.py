@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from brightback_site import outbox
-from tests.workers import real_services, redis_client  # noqa: F401 - real_services: a fixture
+from tests.workers import real_services, redis_client, wait_until  # noqa: F401 - real_services: a fixture
 from webhooks import runs, services
 from webhooks.models import Endpoint
 from webhooks.tests.test_wake_ups import queued_wake_ups, take_one
@@ -67,3 +67,84 @@ def test_a_wake_up_that_finds_every_run_slot_taken_hands_its_endpoint_back_at_on
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
     assert len(receiver.snapshot()) == 2
     assert runs.slot_take() is not None  # the run gave its slot back
+
+
+@pytest.fixture
+def two_workers(broker):  # noqa: ANN001, ANN201
+    """Two workers of two slots consuming every queue (webhook runs may take one of each), played in turn
+    by this process: `play(name)` makes it that worker."""
+
+    def play(name: str) -> None:
+        runs.worker_started(name=name, concurrency=2, queues=EVERY_QUEUE)
+
+    play("two@host")
+    play("one@host")
+    try:
+        yield play
+    finally:
+        runs.worker_started(name="", concurrency=0, queues=[])
+
+
+def test_run_slots_are_shared_by_every_worker(two_workers):
+    assert runs.shared_cap() == 2  # one slot of each worker
+    first = runs.slot_take()
+    # The second run lands on the same worker and still goes: the other worker's webhook slot is free.
+    # (A per-worker cap handed it back while that worker's slot went unused.)
+    second = runs.slot_take()
+    assert first is not None and second is not None and first.shared and second.shared
+    two_workers("two@host")
+    assert runs.slot_take() is None  # two runs hold the two slots, whichever worker asks
+    runs.slot_give_back(first)
+    third = runs.slot_take()
+    assert third is not None and runs.slot_take() is None
+
+
+def test_a_killed_runs_slot_frees_itself_with_its_lease_unless_renewed(two_workers, settings):
+    settings.WEBHOOK_RUN_LEASE_SECONDS = 0.5
+    lost, alive = runs.slot_take(), runs.slot_take()  # `lost`'s worker is killed: nobody renews it
+    assert lost is not None and alive is not None and runs.slot_take() is None
+    client = redis_client()
+    renewed_to = client.zscore(alive.key, alive.token)
+
+    def alive_renewed() -> bool:
+        runs.slot_renew(alive)
+        return client.zscore(alive.key, alive.token) > renewed_to
+
+    wait_until(alive_renewed, timeout=10, what="the live run's slot renewed")
+    taken: list[runs.Slot] = []
+
+    def lost_slot_free() -> bool:
+        runs.slot_renew(alive)  # the live run's heartbeat
+        slot = runs.slot_take()
+        if slot is not None:
+            taken.append(slot)
+        return slot is not None
+
+    wait_until(lost_slot_free, timeout=10, what="the killed run's slot taken over")
+    assert client.zscore(lost.key, lost.token) is None and client.zscore(alive.key, alive.token) is not None
+    runs.slot_renew(alive)
+    assert runs.slot_take() is None  # the live run and the new one hold both
+
+
+def test_a_worker_gone_for_good_stops_counting(two_workers, monkeypatch):
+    monkeypatch.setattr(runs, "WORKER_SEEN_SECONDS", 0.5)
+    two_workers("two@host")  # registered for half a second now, then never heard of again
+    two_workers("one@host")
+    assert runs.shared_cap() == 2
+    wait_until(lambda: runs.shared_cap() == 1, timeout=10, what="the gone worker's allowance dropped")
+    assert runs.slot_take() is not None and runs.slot_take() is None
+
+
+def test_without_redis_runs_go_uncapped_and_still_deliver(
+        two_workers, real_services, receiver, make_endpoint, decide,  # noqa: F811 - real_services: the fixture
+        django_capture_on_commit_callbacks):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    real_services.stop()  # the semaphore's Redis is gone (and the broker with it)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel")  # its wake-up is left to the sweeper
+    slot = runs.slot_take()
+    assert slot is not None and slot.key == ""  # not capped: the cap never holds a delivery back
+    runs.slot_renew(slot)
+    runs.slot_give_back(slot)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
+    assert [got.answered for got in receiver.snapshot()] == [200]

@@ -76,6 +76,36 @@ def test_a_failing_endpoint_has_one_queued_wake_up_whatever_the_retries_and_batc
         Endpoint.objects.filter(pk=endpoint.pk).update(backoff_until=timezone.now())  # the backoff ends
 
 
+def test_an_events_endpoints_pass_their_gates_in_one_statement(broker, receiver, make_endpoint, decide,
+                                                               django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    endpoints = [make_endpoint(receiver.url, receiver=receiver) for _ in range(3)]
+    table = Endpoint._meta.db_table
+
+    def decide_counting_gates(email: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            with django_capture_on_commit_callbacks(execute=True):
+                decide("cancel", email=email)
+        return sum(1 for q in queries.captured_queries
+                   if q["sql"].startswith("UPDATE") and table in q["sql"] and "wake_requested" in q["sql"])
+
+    # A decision's request pays one round trip for the three gates, not one each...
+    assert decide_counting_gates("first@example.com") == 1
+    assert [queued_wake_ups(broker, e.pk) for e in endpoints] == [1, 1, 1]
+    assert set(Endpoint.objects.values_list("wake_requested", flat=True)) == {True}
+    # ...and the gates still hold: a second event finds each wake-up queued and publishes nothing.
+    assert decide_counting_gates("second@example.com") == 1
+    assert [queued_wake_ups(broker, e.pk) for e in endpoints] == [1, 1, 1]
+    take_one(broker)
+    assert services.endpoint_deliver_due(endpoint_id=endpoints[0].pk).sent == 2
+    assert Endpoint.objects.get(pk=endpoints[0].pk).wake_requested is False  # its run closed its gate
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="third@example.com")
+    assert [queued_wake_ups(broker, e.pk) for e in endpoints] == [1, 1, 1]  # only the first's gate opened
+
+
 def test_a_full_batch_does_not_multiply_runs(broker, receiver, make_endpoint, decide,
                                             django_capture_on_commit_callbacks):
     endpoint = make_endpoint(receiver.url, receiver=receiver)
@@ -133,6 +163,28 @@ def test_the_sweeper_leaves_rows_waiting_in_their_queue_alone(broker, receiver, 
     outbox.queue_head_seen("webhooks", (now - timedelta(minutes=1)).timestamp())
     assert services.deliveries_sweep(now=now) == 2
     assert queued_wake_ups(broker, first.pk) == queued_wake_ups(broker, second.pk) == 2
+
+
+def test_the_sweeper_leaves_alone_a_row_whose_message_went_out_just_after_it_fell_due(
+        broker, receiver, make_endpoint, decide, django_capture_on_commit_callbacks, settings):
+    settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 10
+    endpoint = make_endpoint(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel")  # its wake-up queued
+    now = timezone.now()
+    due_at = now - timedelta(minutes=5)
+    Delivery.objects.update(next_attempt_at=due_at)
+    # The request that wrote the row committed, and published its wake-up, two seconds after the row's
+    # due time (a slow request); meanwhile another message was published and the workers started it.
+    # The row's own message may be just behind it: not lost.
+    outbox.queue_head_seen("webhooks", (due_at + timedelta(seconds=2)).timestamp())
+    assert services.deliveries_sweep(now=now) == 0
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+
+    # The workers are a grace period past the row's due time and have not reached its message: lost.
+    outbox.queue_head_seen("webhooks", (due_at + timedelta(seconds=11)).timestamp())
+    assert services.deliveries_sweep(now=now) == 1
+    assert queued_wake_ups(broker, endpoint.pk) == 2
 
 
 def test_the_sweeper_wakes_an_overdue_row_when_its_queue_is_empty(broker, receiver, make_endpoint, decide,
