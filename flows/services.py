@@ -133,8 +133,11 @@ def session_opened(*, session_pk: int, now: datetime | None = None) -> bool:
 
 def _published_version() -> NullIf:
     """The session's flow's published version (Flow.version), read inside the UPDATE that opens it: the
-    version the page shows is noted without another query. Null while the flow has none."""
-    return NullIf(Subquery(Flow.objects.filter(pk=OuterRef("flow_id")).values("version")[:1]), Value(0))
+    version the page shows is noted without another query. Null while the flow has none.
+
+    Unordered: one row by its key needs no order, and Flow's default ordering (by its App's name) would
+    join the App into every decision's and first view's UPDATE for nothing."""
+    return NullIf(Subquery(Flow.objects.filter(pk=OuterRef("flow_id")).order_by().values("version")[:1]), Value(0))
 
 
 # --- decisions ----------------------------------------------------------------------------------

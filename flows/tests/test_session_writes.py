@@ -89,3 +89,24 @@ def test_the_database_sorts_page_tokens_by_creation(demo_app):
             for n in range(20)]
     in_the_database = list(CancelSession.objects.order_by("token").values_list("pk", flat=True))
     assert in_the_database == [session.pk for session in made]
+
+
+def test_the_decisions_update_reads_the_flows_version_by_its_key_alone(demo_app, snippet_data):
+    """The UPDATE that closes a session (and the first view's) notes the flow's version with a subquery by
+    the flow's key: no join of the App (Flow's default ordering), no sort, and the version is still noted."""
+    from django.test.utils import CaptureQueriesContext
+
+    from flows import services
+
+    client = Client()
+    response = client.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    assert response.status_code == 200
+    session = selectors.session_by_token(CancelSession.objects.get().token)
+    assert session is not None and session.opened_at is None
+    with CaptureQueriesContext(connection) as queries:
+        services.decision_record(session=session, kind="cancel", reason_code="too-expensive")
+    [update] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "flows_cancelsession"')]
+    assert '"flows_flow"' in update and '"flows_app"' not in update and "ORDER BY" not in update
+    session.refresh_from_db()
+    assert session.status == "decided" and session.opened_at is not None
+    assert session.flow_version == session.flow.version
