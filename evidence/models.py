@@ -54,7 +54,9 @@ class Step(models.Model):
     # No foreign-key constraint in the database: a step is written on the hosted page's fast path, where the
     # constraint's check (a lock on the session's row) costs a quarter of the INSERT. Steps are written only
     # for a session just read, and go with their session through Django's cascade (an App's deletion).
-    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="steps", db_constraint=False)
+    # No index of its own either: step_session_at (session, at) serves every lookup by session.
+    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="steps", db_constraint=False,
+                                db_index=False)
     at = models.DateTimeField()
     kind = models.CharField(max_length=8)     # view, click
     source = models.CharField(max_length=8)   # page, api

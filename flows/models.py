@@ -423,7 +423,8 @@ class Decision(models.Model):
         ACCEPT = "accept", _("Accepted an offer")
         CANCEL = "cancel", _("Canceled")
 
-    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="decisions")
+    # No index of its own: decision_once_per_session_kind (session, kind) serves every lookup by session.
+    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="decisions", db_index=False)
     # Set on the decision in force, cleared when a later Cancel supersedes it: `session.decision`.
     in_force_for = models.OneToOneField(CancelSession, null=True, blank=True, on_delete=models.CASCADE,
                                         related_name="decision", editable=False)
@@ -487,8 +488,9 @@ class Event(models.Model):
 
     id = models.CharField(primary_key=True, max_length=32, default=ids.event_id, editable=False)
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_once_per_session_type (session, type) serves every lookup by session.
     session = models.ForeignKey(CancelSession, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="events")
+                                related_name="events", db_index=False)
     type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
     data = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -69,7 +69,8 @@ class Receipt(OutboxRow):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="receipts")
     session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="receipts")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="receipts")
+    # No index of its own (nor its LIKE copy): receipt_once_per_event (event, kind) serves every lookup by event.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="receipts", db_index=False)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     recipient = models.CharField(max_length=254, help_text=_("The customer's address."))
     language = models.CharField(max_length=12)

@@ -65,3 +65,13 @@ def test_a_failing_recorder_never_fails_the_page(settings, caplog):  # noqa: ANN
 
 def broken(**kwargs: object) -> None:
     raise RuntimeError("the evidence table is gone")
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's catalogue")
+def test_a_step_writes_no_index_another_serves():
+    # Before: the session's foreign key had an index of its own, which (session, at) already serves; every
+    # page view and click wrote both.
+    from flows.tests.test_session_writes import _served_by_another
+
+    assert _served_by_another(Step._meta.db_table) == []

@@ -48,6 +48,23 @@ def test_no_session_index_is_served_by_another():
     assert not [name for name, _, classes in indexes if any("pattern_ops" in c for c in classes)]
 
 
+def _served_by_another(table: str) -> list[tuple[str, str]]:
+    """Indexes of `table` whose columns start another index's: every entry written to them is written twice."""
+    indexes = _indexes(table)
+    return [(name, other) for name, columns, _ in indexes for other, wider, _ in indexes
+            if other != name and wider[:len(columns)] == columns and not name.endswith("_pkey")]
+
+
+@postgresql_only
+def test_a_decision_and_its_event_write_no_index_another_serves():
+    # Before: each foreign key to the session had an index of its own, which the unique (session, kind) and
+    # (session, type) constraints' indexes already serve; every decision wrote both.
+    from flows.models import Decision, Event
+
+    assert _served_by_another(Decision._meta.db_table) == []
+    assert _served_by_another(Event._meta.db_table) == []
+
+
 @postgresql_only
 def test_the_page_finds_its_session_through_the_unique_token_index(demo_app, snippet_data):
     response = Client().post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")

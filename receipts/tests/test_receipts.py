@@ -197,3 +197,19 @@ def test_customer_erase_removes_the_receipts_address_and_cancels_an_unsent_one(d
     assert receipt.recipient == "" and receipt.status == Status.FAILED
     assert services.receipt_send(receipt_id=receipt.pk).outcome == "skipped"
     assert CancelSession.objects.get(pk=receipt.session_id).email == ""
+
+
+def test_a_receipt_writes_no_index_another_serves():
+    # Before: the event's foreign key had an index of its own and its LIKE copy, which the unique
+    # (event, kind) constraint's index already serves; every decision's receipt wrote all three.
+    from django.db import connection
+
+    from flows.tests.test_session_writes import _served_by_another
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's catalogue")
+
+    assert _served_by_another(Receipt._meta.db_table) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [Receipt._meta.db_table])
+        assert not [d for (d,) in cursor.fetchall() if "event_id" in d and "pattern_ops" in d]
