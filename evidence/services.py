@@ -27,6 +27,7 @@ from flows import services as flow_services
 from flows import steps as flow_steps
 from flows.flow_document import DocumentInvalid, document_export, document_import
 from flows.models import Flow
+from flows.selectors import execute_prepared
 
 from .models import FlowVersion, Step
 
@@ -156,7 +157,10 @@ def steps_record(*, session_pk: int, steps: Sequence[flow_steps.Step]) -> None:
     for row in values:
         params += [*row[:8], json.dumps(row[8]), row[9]]
     with connection.cursor() as cursor:
-        cursor.execute(_relaxed_insert(len(values), quote=connection.ops.quote_name), params)
+        # Prepared once per connection (flows.selectors.execute_prepared): the page's one write is planned once.
+        execute_prepared(cursor, name=f"evidence_steps_insert_{len(values)}",
+                         sql=_relaxed_insert(len(values), quote=connection.ops.quote_name),
+                         types=_STEP_CASTS * len(values), params=params)
 
 
 _STEP_FIELDS = ("session_id", "at", "kind", "source", "name", "action", "reason_code", "offer_code", "controls",

@@ -221,16 +221,24 @@ def _fetch_by_token(name: str, sql: str, token: str) -> tuple | None:
     """The one row `sql` finds for the token, through a statement prepared once per connection as `name`
     where PostgreSQL and DB_PREPARED_STATEMENTS allow."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and getattr(settings, "DB_PREPARED_STATEMENTS", False):
-            raw = connection.connection
-            prepared = _prepared_on.setdefault(raw, set())
-            if name not in prepared:
-                cursor.execute(f"PREPARE {name}(text) AS {sql.replace('%s', '$1')}")
-                prepared.add(name)
-            cursor.execute(f"EXECUTE {name}(%s)", [token])
-        else:
-            cursor.execute(sql, [token])
+        execute_prepared(cursor, name=name, sql=sql, types=("text",), params=[token])
         return cursor.fetchone()
+
+
+def execute_prepared(cursor: Any, *, name: str, sql: str, types: tuple[str, ...], params: list) -> None:
+    """Run `sql` (one %s per parameter, `types` their PostgreSQL types) on `cursor` through a statement
+    prepared once per connection as `name`, where PostgreSQL and DB_PREPARED_STATEMENTS allow; else as it
+    is. For statements each request runs, whose planning costs more than their running."""
+    db = cursor.db
+    if db.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", False):
+        cursor.execute(sql, params)
+        return
+    prepared = _prepared_on.setdefault(db.connection, set())
+    if name not in prepared:
+        numbers = iter(range(1, len(types) + 1))
+        cursor.execute(f"PREPARE {name}({', '.join(types)}) AS " + re.sub("%s", lambda _: f"${next(numbers)}", sql))
+        prepared.add(name)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
 
 
 # Which version of the flow's row this is, however it was written (flow_version): every UPDATE writes a new

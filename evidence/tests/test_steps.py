@@ -25,9 +25,10 @@ def a_session() -> CancelSession:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_requests_steps_are_one_relaxed_insert_outside_a_transaction():
+def test_a_requests_steps_are_one_relaxed_insert_outside_a_transaction(settings):  # noqa: ANN001
     if connection.vendor != "postgresql":
         pytest.skip("the relaxed commit is PostgreSQL's")
+    settings.DB_PREPARED_STATEMENTS = False  # the statement as it is (prepared: the next test)
     session = a_session()
     now = timezone.now()
     shown = [steps.Step(kind="click", source="page", at=now, action="continue", reason_code="too-expensive",
@@ -75,3 +76,34 @@ def test_a_step_writes_no_index_another_serves():
     from flows.tests.test_session_writes import _served_by_another
 
     assert _served_by_another(Step._meta.db_table) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relaxed_insert_is_prepared_once_per_connection_and_writes_the_same_rows(settings):  # noqa: ANN001
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    from django.test.utils import CaptureQueriesContext
+
+    from flows import selectors
+
+    settings.DB_PREPARED_STATEMENTS = True
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    selectors._prepared_on.pop(connection.connection, None)
+    session = a_session()
+    now = timezone.now()
+    shown = [steps.Step(kind="view", source="page", at=now + timedelta(microseconds=n), name="reasons",
+                        controls=("reason:too-expensive", "cancel"), status=200) for n in range(2)]
+    with CaptureQueriesContext(connection) as first:
+        steps_record(session_pk=session.pk, steps=shown[:1])
+    with CaptureQueriesContext(connection) as second:
+        steps_record(session_pk=session.pk, steps=shown[1:])
+    assert [q["sql"].split()[0] for q in first] == ["PREPARE", "EXECUTE"]
+    assert "synchronous_commit" in first[0]["sql"]
+    assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
+    rows = list(Step.objects.filter(session=session).order_by("at").values_list("at", "kind", "name", "controls",
+                                                                                "status", "action"))
+    assert rows == [(step.at, "view", "reasons", ["reason:too-expensive", "cancel"], 200, "") for step in shown]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # the statement's own transaction only
