@@ -174,7 +174,8 @@ class Generator:
                status, not setup.app.is_live, email, account["internal_id"], f"sub_{number}", key,
                locale, json.dumps(data), audience.pk if audience else None,
                variant.pk if variant else None, json.dumps([]) if variant is not None and variant.is_control else None,
-               monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1))
+               monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1),
+               NO_COMPLIANCE)
         if kind is None:
             return row, None, []
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
@@ -191,11 +192,13 @@ class Generator:
         return row, decision, events
 
 
+# Seeded sessions predate any compliance rules: the field's own default, written out (COPY applies none).
+NO_COMPLIANCE = json.dumps({})
 SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "is_test", "email",
                    "account_internal_id", "subscription_id", "account_key", "locale", "data", "audience_id",
                    "variant_id",
                    "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "opened_at",
-                   "expires_at")
+                   "expires_at", "compliance")
 DECISION_COLUMNS = ("session_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
                     "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")
