@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
-from . import days, value
+from . import channels, days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 from .outcomes import unconfirmed_last_outcomes
 
@@ -101,7 +101,10 @@ class Overview:
     closed_through: date | None = None
     closed_decided: int = 0
     closed_saved: int = 0
-    revenue_kept: list[dict] = field(default_factory=list)  # [{currency, amount}]
+    # [{currency, amount, invoiced, estimated}]: `invoiced` of `amount` is what billing read the saves
+    # paid (their invoices), `estimated` the rest (reports.value).
+    revenue_kept: list[dict] = field(default_factory=list)
+    saved_invoiced: int = 0  # saves valued at what they paid
     days: list[dict] = field(default_factory=list)
 
     @property
@@ -142,10 +145,35 @@ def money_by_currency(rows: QuerySet, column: str) -> list[dict]:
     return value.money({row["app__currency"]: row["total"] or Decimal(0) for row in sums if row["total"]})
 
 
+def revenue_by_currency(rows: QuerySet) -> list[dict]:
+    """Revenue kept per App currency, with what of it came from paid invoices and what was estimated."""
+    sums = (rows.values("app__currency").annotate(total=Sum("revenue_kept"), invoiced=Sum("revenue_invoiced"))
+            .order_by())
+    invoiced = {row["app__currency"]: row["invoiced"] or Decimal(0) for row in sums}
+    return [{**money, "invoiced": invoiced[money["currency"]].quantize(value.CENT),
+             "estimated": (money["amount"] - invoiced[money["currency"]]).quantize(value.CENT)}
+            for money in value.money({row["app__currency"]: row["total"] or Decimal(0) for row in sums
+                                      if row["total"]})]
+
+
+def revenue_source(figures: Overview) -> str:
+    """Where the revenue kept comes from, as the page labels it."""
+    if not figures.saved:
+        return ""
+    if not figures.saved_invoiced:
+        return _("estimated: each plan's value over the window, net of its offer")
+    if figures.saved_invoiced >= figures.saved:
+        return _("from the invoices the saved customers paid, as the billing system reports them")
+    return _("%(paid)s of %(saved)s saves from the invoices they paid, as the billing system reports them; the "
+             "rest estimated from each plan's value") % {"paid": f"{figures.saved_invoiced:,}",
+                                                         "saved": f"{figures.saved:,}"}
+
+
 def overview(report: ReportFilter) -> Overview:
     rows = report.rollups(DailyStat)
-    totals = rows.aggregate(**{name: Sum(name) for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS)})
-    result = Overview(closed_through=closed_through(), revenue_kept=money_by_currency(rows, "revenue_kept"))
+    totals = rows.aggregate(**{name: Sum(name) for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS, "saved_invoiced")})
+    result = Overview(closed_through=closed_through(), revenue_kept=revenue_by_currency(rows),
+                      saved_invoiced=totals["saved_invoiced"] or 0)
     for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS):
         setattr(result, name, totals[name] or 0)
     closed = rows.filter(day__lte=result.closed_through).aggregate(
@@ -170,14 +198,12 @@ SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
 
 def saved_source(report: ReportFilter) -> str:
     """How the report's saves were confirmed, as the page labels them."""
-    from billing.selectors import apps_with_billing  # reports read billing's state; billing never reads reports
-
     if report.app_id is not None:
         apps = [report.app_id]
     else:
         apps = list(App.objects.filter(**({"pk__in": report.app_ids} if report.app_ids is not None else {}))
                     .values_list("pk", flat=True))
-    connected = apps_with_billing(app_ids=apps)
+    connected = channels.apps_with_billing(app_ids=apps)
     if apps and len(connected) == len(apps):
         return _("still paying, read from the billing system")
     if not connected:
@@ -239,7 +265,7 @@ def offers(report: ReportFilter) -> list[dict[str, Any]]:
     is, and those still paying after the watch window, with what they kept in their App's currency."""
     rows = (report.rollups(DailyOfferStat).values("flow_id", "flow__name", "offer_code", "app__currency")
             .annotate(shown=Sum("shown"), accepted=Sum("accepted"), deflected=Sum("deflected"), saved=Sum("saved"),
-                      revenue_kept=Sum("revenue_kept"))
+                      revenue_kept=Sum("revenue_kept"), revenue_invoiced=Sum("revenue_invoiced"))
             .order_by("-accepted", "offer_code", "flow_id"))
     result = [dict(row) for row in rows]
     # Each offer's own title: codes are unique within a flow only.
@@ -249,7 +275,8 @@ def offers(report: ReportFilter) -> list[dict[str, Any]]:
     for row in result:
         row["title"] = titles.get((row["flow_id"], row["offer_code"]), "")
         row["conversion"] = _share(row["accepted"], row["shown"])
-        row["revenue_kept"] = {"currency": row.pop("app__currency"), "amount": row["revenue_kept"] or Decimal(0)}
+        row["revenue_kept"] = {"currency": row.pop("app__currency"), "amount": row["revenue_kept"] or Decimal(0),
+                               "invoiced": row.pop("revenue_invoiced") or Decimal(0)}
     return result
 
 

@@ -72,6 +72,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         figures = selectors.overview(report)
         return {"figures": figures, "watch_days": settings.SAVE_WATCH_DAYS,
                 "saved_source": selectors.saved_source(report),
+                "revenue_source": selectors.revenue_source(figures),
                 "no_confirmations_note": selectors.no_confirmations_note(report, figures),
                 "daily_chart": charts.daily_chart(figures.days, title=_("Sessions opened per day, and deflected"),
                                                   labels=(_("Sessions opened"), _("Deflected accounts"))),
