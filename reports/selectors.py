@@ -314,8 +314,11 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool 
     # Days the window's start cuts through: sessions decided up to a page's life after they started.
     open_days = math.ceil(settings.SESSION_TTL_SECONDS / 86400)
     start, end = days.bounds(boundary - timedelta(days=open_days), boundary)
-    edge = (_watched(report, since=since).filter(created_at__gte=start, created_at__lt=end)
-            .values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS)))
+    # Their decisions came while their pages were open: bounding those too keeps the read to the edge's days.
+    edge = (_watched(report, since=since).filter(created_at__gte=start, created_at__lt=end,
+                                                 decision__created_at__lt=end + timedelta(
+                                                     seconds=settings.SESSION_TTL_SECONDS))
+            .order_by().values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS)))
     for row in edge:
         count += 1
         kept = value.value_kept(row["monthly_value"], confirmed=False, **value.terms_of(row, "decision__offer__"))
