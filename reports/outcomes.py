@@ -32,4 +32,4 @@ def with_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
 def unconfirmed_last_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
     """The sessions that are their account's last outcome and have no save.confirmed yet. Filtered only,
     not selected: as a selected column PostgreSQL works `confirmed` out by hashing every confirmation."""
-    return sessions.alias(**_outcomes()).filter(superseded=False, confirmed=False)
+    return sessions.alias(**_outcomes()).filter(superseded=False, confirmed=False)  # type: ignore[misc]
