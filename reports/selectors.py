@@ -354,7 +354,8 @@ EXPORT_CHUNK = 5000
 
 
 def sessions_for_export(report: ReportFilter) -> Iterator[list]:
-    """The export's rows, in EXPORT_HEADER's order, in the order sessions were created (their id, which
+    """The export's rows for the csv-module path (SQLite's; on PostgreSQL the database writes the same lines
+    itself, reports/export.py), in EXPORT_HEADER's order, in the order sessions were created (their id, which
     PostgreSQL reads in index order without sorting the range first): a server-side cursor (iterator)
     inside a transaction, so it is declared WITHOUT HOLD and hands rows over as it finds them (outside
     one, a cursor WITH HOLD is filled completely first); plain tuples, no model instances. So a large range
