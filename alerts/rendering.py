@@ -36,15 +36,17 @@ VERBS: dict[str, str] = {
     Event.Type.BILLING_ACTION_FAILED: "Billing action failed",
 }
 OFFER_TYPES = {"discount": "Discount", "pause": "Pause", "plan_change": "Plan change",
-               "trial_extension": "Trial extension", "contact_support": "Talk to support",
-               "custom_link": "Custom link"}
+               "trial_extension": "Trial extension", "skip_renewal": "Skip renewals",
+               "contact_support": "Talk to support", "custom_link": "Custom link"}
 TERM_LABELS = {"coupon": "coupon", "discount_percent": "discount (%)", "discount_months": "for months",
                "pause_months": "pause (months)", "plan": "new plan", "trial_days": "extra trial days",
+               "skip_renewals": "renewals free",
                "support_email": "support address", "link_url": "link"}
 # A billing action in words: what it does, where, and how far it got (the status words tell a team that
 # processes cancels by hand that this one is being done for them).
 BILLING_ACTIONS = {"cancel": "Cancel the subscription", "coupon": "Apply the coupon", "pause": "Pause billing",
-                   "plan_change": "Change the plan", "trial_extension": "Extend the trial"}
+                   "plan_change": "Change the plan", "trial_extension": "Extend the trial",
+                   "skip_renewal": "Skip the next renewals (nothing charged)"}
 BILLING_PROVIDERS = {"stripe": "Stripe", "recurly": "Recurly", "chargebee": "Chargebee", "paddle": "Paddle"}
 BILLING_STATUSES = {"pending": "queued, carried out automatically", "running": "in progress, carried out automatically",
                     "succeeded": "done automatically", "skipped": "dry run, nothing was sent", "failed": "failed"}

@@ -47,7 +47,7 @@ class ConnectionForm(forms.ModelForm):
         model = BillingConnection
         fields = ["app", "provider", "site", "region", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
                   "cancel_refund",
-                  "cancel_invoice_now", "cancel_scope"]
+                  "cancel_invoice_now", "cancel_scope", "cancel_reason_codes"]
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -56,6 +56,9 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_region(self) -> str:
         return self.cleaned_data.get("region") or "us"
+
+    def clean_cancel_reason_codes(self) -> dict:
+        return self.cleaned_data.get("cancel_reason_codes") or {}  # left blank: no codes
 
     def clean(self) -> dict:
         cleaned = super().clean() or {}
@@ -92,7 +95,7 @@ class BillingConnectionAdmin(AppScopedAdmin):
         (None, {"fields": ["app", "provider", "site", "region", "keys", "new_test_api_key", "new_live_api_key",
                            "api_base", "dry_run", "checked_at", "check_result"]}),
         ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_refund", "cancel_invoice_now",
-                                  "cancel_scope"]}),
+                                  "cancel_scope", "cancel_reason_codes"]}),
     ]
 
     @admin.display(description="stored keys")

@@ -3,7 +3,8 @@ never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
 
     "billing": {"provider": "stripe", "site": "", "region": "us" (Recurly only), "dry_run": false,
                 "cancel": {"timing": "period_end", "prorate": false, "refund": false, "invoice_now": false,
-                           "scope": "named"}}
+                           "scope": "named"},
+                "cancel_reason_codes": {"too_expensive": "Too Expensive"} (Chargebee only)}
 
 `null` means "not connected" (an import removes the connection); a document without the section leaves
 the connection as it is. Keys are set with `manage.py billing_connect` or in the admin, so a document
@@ -17,7 +18,7 @@ from typing import Any
 from flows.models import App
 
 from . import services
-from .models import BillingConnection
+from .models import BillingConnection, reason_codes_problem
 from .providers import PROVIDER_MODULES
 
 CANCEL_FIELDS = {
@@ -27,7 +28,7 @@ CANCEL_FIELDS = {
     "invoice_now": ("cancel_invoice_now", None),
     "scope": ("cancel_scope", BillingConnection.CancelScope.values),
 }
-TOP_FIELDS = {"provider", "site", "region", "dry_run", "cancel"}
+TOP_FIELDS = {"provider", "site", "region", "dry_run", "cancel", "cancel_reason_codes"}
 SECRET_WORDS = ("key", "secret", "token", "password")
 
 
@@ -44,6 +45,7 @@ class BillingSection:
             **({"region": connection.region} if connection.provider == "recurly" else {}),
             "dry_run": connection.dry_run,
             "cancel": {name: getattr(connection, column) for name, (column, _) in CANCEL_FIELDS.items()},
+            **({"cancel_reason_codes": connection.cancel_reason_codes} if connection.provider == "chargebee" else {}),
         }
 
     def problems(self, value: Any, *, path: str, app_id: str) -> list[str]:
@@ -73,6 +75,13 @@ class BillingSection:
             problems.append(f"{path}.dry_run: false needs the App's API key for its mode first; set it with "
                             f"`manage.py billing_connect {app_id} {provider} --api-key-env VAR`, or import with "
                             "\"dry_run\": true until then")
+        codes = value.get("cancel_reason_codes", {})
+        problem = reason_codes_problem(codes)
+        if problem:
+            problems.append(f"{path}.cancel_reason_codes: {problem}")
+        elif codes and provider != "chargebee":
+            problems.append(f"{path}.cancel_reason_codes: only Chargebee takes the site's reason codes; {provider} "
+                            "is told the reason's category itself, or nothing (see the README)")
         cancel = value.get("cancel", {})
         if not isinstance(cancel, dict):
             problems.append(f"{path}.cancel: must be an object")
@@ -99,6 +108,8 @@ class BillingSection:
             choices["dry_run"] = value["dry_run"]
         if "region" in value:
             choices["region"] = value["region"]
+        if "cancel_reason_codes" in value:
+            choices["cancel_reason_codes"] = value["cancel_reason_codes"]
         connection = services.connection_save(app=app, provider=value["provider"],
                                               site=value.get("site") if "site" in value else None, **choices)
         if not connection.api_key:

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from brightback_site.fields import EncryptedTextField
 from brightback_site.outbox import OutboxRow
 from flows import ids
-from flows.models import App, CancelSession, Decision, Event
+from flows.models import App, CancelSession, Decision, Event, Reason
 
 from .providers import CHOICES as PROVIDER_CHOICES
 from .providers.base import Credentials
@@ -53,6 +53,11 @@ class BillingConnection(models.Model):
         _("invoice outstanding charges"), default=False,
         help_text=_("Bill outstanding usage and charges now (immediate cancels only)."))
     cancel_scope = models.CharField(max_length=8, choices=CancelScope.choices, default=CancelScope.NAMED)
+    cancel_reason_codes = models.JSONField(
+        _("cancel reason codes"), default=dict, blank=True,
+        help_text=_("Chargebee only: the site's cancel reason code for each reason category, e.g. "
+                    "{\"too_expensive\": \"Too Expensive\"} (Settings > Reason Codes > Subscription "
+                    "Cancellation). A category left out sends no code."))
     checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     check_result = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -99,11 +104,29 @@ class BillingConnection(models.Model):
                 f"The {mode} key is a {provider.key_mode(key)} key of {provider.name}; set a {mode} key there."
                 for mode, key in ((App.Mode.TEST, self.test_api_key), (App.Mode.LIVE, self.live_api_key))
                 if mode in wrong)
+        problem = reason_codes_problem(self.cancel_reason_codes)
+        if problem:
+            errors["cancel_reason_codes"] = problem
         if not self.dry_run and not self.api_key and self.app_id is not None:
             errors["dry_run"] = (f"The App is in {self.app.mode} mode and no {self.app.mode} key is set: set the "
                                  f"{self.app.mode} key, or turn dry run on until you have one.")
         if errors:
             raise ValidationError(errors)
+
+
+REASON_CODE_MAX = 100  # Chargebee's cancel_reason_code is a string of at most 100 characters
+
+
+def reason_codes_problem(codes: object) -> str:
+    """What is wrong with a category -> reason code map, or "" (the admin and the flow document share it)."""
+    if not isinstance(codes, dict):
+        return "must be an object mapping reason categories to the billing system's reason codes"
+    for category, code in codes.items():
+        if category not in Reason.Category.values:
+            return f"{category!r} is not a reason category (one of {', '.join(Reason.Category.values)})"
+        if not isinstance(code, str) or not code.strip() or len(code) > REASON_CODE_MAX:
+            return f"the code for {category} must be a non-empty string of at most {REASON_CODE_MAX} characters"
+    return ""
 
 
 class BillingAction(OutboxRow):
@@ -127,6 +150,7 @@ class BillingAction(OutboxRow):
         PLAN_CHANGE = "plan_change", _("Change plan")
         TRIAL_EXTENSION = "trial_extension", _("Extend trial")
         REACTIVATE = "reactivate", _("Keep (remove a scheduled cancel)")
+        SKIP_RENEWAL = "skip_renewal", _("Skip renewals")
 
     CLAIMED = Status.RUNNING
 

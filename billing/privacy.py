@@ -5,7 +5,9 @@ Exactly once is kept by the row's status and public id, not by the ids erased: a
 never carried out again (its claim is a compare-and-set on an unfinished status), and the billing
 system keeps its own record of the change. So a finished action keeps its kind, provider, status,
 dates, attempt count and status codes (the audit: what was done, when, whether it worked) and loses
-the subscription and customer ids and any text naming them. An action still to be carried out needs
+the subscription and customer ids and any text naming them, and the customer's own words a cancel
+carried to the billing system (`reason.comment`; the billing system keeps its copy, which only it can
+erase). An action still to be carried out needs
 them: erasing waits until it has finished (busy). A failed action erased can no longer be retried.
 Contract: privacy/parts.py."""
 
@@ -46,6 +48,9 @@ def erase(subject: Subject, *, now: datetime) -> dict[str, int]:
     for action in _actions(subject).exclude(status__in=[BillingAction.Status.PENDING,
                                                          BillingAction.Status.RUNNING]).order_by("pk"):
         request = {key: (ERASED if key in TARGET_KEYS and value else value) for key, value in action.request.items()}
+        reason = request.get("reason")
+        if isinstance(reason, dict) and reason.get("comment"):
+            request["reason"] = {**reason, "comment": ERASED}
         fields = {
             "request": subject.redact_json(request),
             "subscription_ids": [ERASED for _ in action.subscription_ids],

@@ -23,12 +23,12 @@ from django.utils.dateparse import parse_datetime
 
 from brightback_site import outbox
 from flows import services as flow_services
-from flows.models import App, Decision, Event
+from flows.models import App, Decision, Event, Reason
 from flows.selectors import app_part
 
 from .models import BillingAction, BillingConnection
-from .providers import ProviderError, provider_for
-from .providers.base import ActionResult, BillingProvider
+from .providers import ProviderError, provider_class, provider_for
+from .providers.base import ActionResult, BillingProvider, CancelReason
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ OFFER_ACTIONS = {
     "pause": BillingAction.Kind.PAUSE,
     "plan_change": BillingAction.Kind.PLAN_CHANGE,
     "trial_extension": BillingAction.Kind.TRIAL_EXTENSION,
+    "skip_renewal": BillingAction.Kind.SKIP_RENEWAL,
 }
 
 
@@ -108,6 +109,7 @@ def action_request(*, event: Event, connection: BillingConnection) -> tuple[str,
             "refund": connection.cancel_refund,
             "invoice_now": connection.cancel_invoice_now,
             "all_subscriptions": connection.cancel_scope == BillingConnection.CancelScope.ALL,
+            **_cancel_reason(event=event, connection=connection),
         }
     offer = data.get("offer") or {}
     if event.type != Event.Type.OFFER_ACCEPTED or offer.get("type") not in OFFER_ACTIONS:
@@ -119,12 +121,35 @@ def action_request(*, event: Event, connection: BillingConnection) -> tuple[str,
         request["coupon"] = terms.get("coupon", "")
     elif kind == BillingAction.Kind.PAUSE:
         request["months"] = terms.get("pause_months")
+    elif kind == BillingAction.Kind.SKIP_RENEWAL:
+        request["renewals"] = terms.get("skip_renewals") or 1
     elif kind == BillingAction.Kind.PLAN_CHANGE:
         request.update(plan=terms.get("plan", ""), at_renewal=terms.get("plan_change_timing") == "renewal",
                        prorate=True)
     else:
         request["days"] = terms.get("trial_days")
     return kind, request
+
+
+def _cancel_reason(*, event: Event, connection: BillingConnection) -> dict[str, Any]:
+    """The `reason` of a cancel request: the category of the reason the customer chose (Stripe's
+    cancellation feedback), their own words (where the provider keeps them), and the site's code the
+    connection maps the category to (Chargebee). Nothing when the customer gave neither a reason nor words."""
+    category = None
+    if event.session_id is not None:
+        category = (Decision.objects.filter(session_id=event.session_id)
+                    .values_list("reason__category", flat=True).first())
+    comment = str(event.data.get("feedback") or "").strip()
+    if not category and not comment:
+        return {}
+    category = category or Reason.Category.OTHER
+    # The customer's words are copied only for a billing system that keeps them.
+    reason = {"category": category, "comment": comment if provider_class(connection.provider).takes_cancel_comment
+              else ""}
+    code = (connection.cancel_reason_codes or {}).get(category)
+    if isinstance(code, str) and code:
+        reason["code"] = code
+    return {"reason": reason}
 
 
 def _connection(*, app: App) -> BillingConnection | None:
@@ -261,9 +286,15 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
                                 "end of its period", retryable=False)
         return outcome
     if kind == BillingAction.Kind.CANCEL:
+        told = request.get("reason")
+        reason = CancelReason(category=str(told.get("category") or "other"), comment=str(told.get("comment") or ""),
+                              code=str(told.get("code") or "")) if isinstance(told, dict) else None
         return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
                                             prorate=bool(request["prorate"]), refund=bool(request.get("refund")),
-                                            invoice_now=bool(request["invoice_now"]), idempotency_key=key)
+                                            invoice_now=bool(request["invoice_now"]), idempotency_key=key,
+                                            reason=reason)
+    if kind == BillingAction.Kind.SKIP_RENEWAL:
+        return _skip_renewals(action, provider, subscription_id, key=key, lease_until=lease_until)
     if kind == BillingAction.Kind.COUPON:
         if not request.get("coupon"):
             raise ActionImpossible(f"offer {request.get('offer')} has no coupon id: set the provider's coupon on it")
@@ -308,6 +339,29 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
         raise ProviderError(f"{provider.name} did not move the {'trial end' if after.trialing else 'next bill date'} "
                             f"of subscription {subscription_id} to {until.date().isoformat()}",
                             retryable=False, detail=f"it reads {moved.isoformat() if moved else 'no date'}")
+    return outcome
+
+
+def _skip_renewals(action: BillingAction, provider: BillingProvider, subscription_id: str, *, key: str,
+                   lease_until: datetime) -> ActionResult:
+    """The next N renewals free. The date the provider is asked for is worked out once, from a first read,
+    and kept on the row, so a retry asks for the same; done only when the provider shows nothing charged
+    until then."""
+    request = action.request
+    renewals = int(request.get("renewals") or 1)
+    until_by_subscription = dict(request.get("until") or {})
+    if subscription_id not in until_by_subscription:
+        worked_out = provider.renewals_skip_until(subscription_id, renewals=renewals)
+        until_by_subscription[subscription_id] = worked_out.isoformat()
+        _keep(action, lease_until, request={**request, "until": until_by_subscription})
+    until = parse_datetime(until_by_subscription[subscription_id])
+    assert until is not None
+    outcome = provider.renewals_skip(subscription_id, renewals=renewals, until=until, idempotency_key=key)
+    free = provider.subscription_get(subscription_id).no_charge_until
+    if free is None or free < until - timedelta(seconds=1):
+        raise ProviderError(f"{provider.name} does not show subscription {subscription_id} free of charge until "
+                            f"{until.date().isoformat()}", retryable=False,
+                            detail=f"it reads {free.isoformat() if free else 'no next bill date'}")
     return outcome
 
 

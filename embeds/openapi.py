@@ -28,7 +28,8 @@ PAGE = {
                 "code": _text, "kind": _text, "title": _text, "description": _text, "accept_label": _text,
                 "terms": {"type": "object", "additionalProperties": True,
                           "description": "the kind's terms (discount_percent, discount_months, pause_months, "
-                                         "plan, plan_change_timing, trial_days, support_email, link_url)"},
+                                         "plan, plan_change_timing, trial_days, skip_renewals, support_email, "
+                                         "link_url)"},
                 "terms_summary": _text,
                 "reasons": {"type": "array", "items": _text,
                             "description": "shown only for these reasons; empty: for every reason"}}}},

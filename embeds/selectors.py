@@ -36,6 +36,7 @@ def _accept_label(offer: Offer) -> str:
         Offer.Kind.PAUSE: gettext("Pause my subscription"),
         Offer.Kind.PLAN_CHANGE: gettext("Switch plans"),
         Offer.Kind.TRIAL_EXTENSION: gettext("Extend my trial"),
+        Offer.Kind.SKIP_RENEWAL: gettext("Skip my next payment"),
         Offer.Kind.CONTACT_SUPPORT: gettext("Yes, contact me"),
     }.get(offer.kind, gettext("Take me there"))
 
@@ -54,6 +55,8 @@ def _terms_summary(offer: Offer) -> str:
     if offer.kind == Offer.Kind.TRIAL_EXTENSION and offer.trial_days:
         return ngettext("%(days)s more day of trial", "%(days)s more days of trial",
                         offer.trial_days) % {"days": offer.trial_days}
+    if offer.kind == Offer.Kind.SKIP_RENEWAL:
+        return offer.skip_summary
     if offer.kind == Offer.Kind.PLAN_CHANGE and offer.plan:
         if offer.plan_change_timing == "renewal":
             return gettext("Switch to %(plan)s at your next renewal") % {"plan": offer.plan}
@@ -65,7 +68,7 @@ def _terms_summary(offer: Offer) -> str:
 
 # Terms a customer may see: not the billing coupon's id, which could be redeemed elsewhere.
 _PUBLIC_TERMS = ("discount_percent", "discount_months", "pause_months", "plan", "plan_change_timing",
-                 "trial_days", "support_email", "link_url")
+                 "trial_days", "skip_renewals", "support_email", "link_url")
 
 
 def _offer(offer: Offer) -> dict:

@@ -155,7 +155,7 @@ class AppAdmin(AppScopedAdmin):
 
 class ReasonInline(TabularInline):
     model = Reason
-    fields = ("position", "code", "label", "wants_feedback", "is_active")
+    fields = ("position", "code", "label", "wants_feedback", "category", "is_active")
     ordering = ("position", "id")
     extra = 1
 

@@ -38,14 +38,7 @@ FORMAT_VERSION = 1
 RESERVED_SECTIONS = ("webhooks",)
 
 # Which Offer columns hold the terms of each kind; they travel under the offer's "terms" object.
-TERMS = {
-    Offer.Kind.DISCOUNT: ("coupon", "discount_percent", "discount_months"),
-    Offer.Kind.PAUSE: ("pause_months",),
-    Offer.Kind.PLAN_CHANGE: ("plan", "plan_change_timing"),
-    Offer.Kind.TRIAL_EXTENSION: ("trial_days",),
-    Offer.Kind.CONTACT_SUPPORT: ("support_email",),
-    Offer.Kind.CUSTOM_LINK: ("link_url",),
-}
+TERMS = Offer.TERMS
 TERM_FIELDS = tuple(dict.fromkeys(name for names in TERMS.values() for name in names))
 
 
@@ -183,6 +176,7 @@ REASON_SPEC = Spec({
     "position": (_integer, False),
     "wants_feedback": (_boolean, False),
     "is_active": (_boolean, False),
+    "category": (_one_of(Reason.Category.values), False),
 })
 OFFER_SPEC = Spec({
     "code": (_string, True),

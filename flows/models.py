@@ -249,6 +249,18 @@ class VariantAssignment(models.Model):
 
 
 class Reason(models.Model):
+    class Category(models.TextChoices):
+        """Stripe's cancellation feedback values (DESIGN §8): what billing systems are told of a cancel."""
+
+        TOO_EXPENSIVE = "too_expensive", _("It's too expensive")
+        UNUSED = "unused", _("I don't use it enough")
+        MISSING_FEATURES = "missing_features", _("Some features are missing")
+        SWITCHED_SERVICE = "switched_service", _("I'm switching to a different service")
+        CUSTOMER_SERVICE = "customer_service", _("Customer service was less than expected")
+        TOO_COMPLEX = "too_complex", _("Ease of use was less than expected")
+        LOW_QUALITY = "low_quality", _("Quality was less than expected")
+        OTHER = "other", _("Other reason")
+
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="reasons")
     code = models.SlugField(max_length=64, help_text=_("Stable code sent in webhooks and reports."))
     label = models.CharField(max_length=200)
@@ -256,6 +268,10 @@ class Reason(models.Model):
     wants_feedback = models.BooleanField(
         default=False, help_text=_("Invite free text when chosen (use it for “Other”)."))
     is_active = models.BooleanField(default=True)
+    category = models.CharField(
+        max_length=20, choices=Category.choices, default=Category.OTHER,
+        help_text=_("What the billing system is told when a customer cancels for this reason (Stripe's "
+                    "cancellation feedback; Chargebee's reason code mapped from it)."))
 
     class Meta:
         ordering = ["position", "id"]

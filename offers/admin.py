@@ -16,7 +16,7 @@ from .models import Offer
 MAIN_FIELDS = ("code", "kind", "title", "description", "accept_label", "reasons", "position", "is_active",
                "snippet_url_slot", "return_url")
 TERM_FIELDS = ("coupon", "discount_percent", "discount_months", "pause_months", "plan", "plan_change_timing",
-               "trial_days", "support_email", "link_url")
+               "trial_days", "skip_renewals", "support_email", "link_url")
 RULE_FIELDS = ("audiences", "cap_days", "hide_during_trial", "min_monthly_value")
 FIELDSETS = [
     (None, {"fields": MAIN_FIELDS}),

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 
 class Offer(models.Model):
@@ -14,6 +15,7 @@ class Offer(models.Model):
         PAUSE = "pause", _("Pause")
         PLAN_CHANGE = "plan_change", _("Plan change")
         TRIAL_EXTENSION = "trial_extension", _("Trial extension")
+        SKIP_RENEWAL = "skip_renewal", _("Skip renewals")
         CONTACT_SUPPORT = "contact_support", _("Talk to support (email)")
         CUSTOM_LINK = "custom_link", _("Custom link")
 
@@ -48,6 +50,9 @@ class Offer(models.Model):
         help_text=_("Plan change: when the billing system moves the plan (blank: now)."))
     trial_days = models.PositiveSmallIntegerField(null=True, blank=True,
                                                   validators=[MinValueValidator(1), MaxValueValidator(365)])
+    skip_renewals = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text=_("Skip renewals: how many renewals in a row the customer is not charged for (1-12; blank: 1)."))
     support_email = models.EmailField(blank=True, help_text=_("Contact support: blank uses the App's."))
     link_url = models.URLField(blank=True, max_length=2000, help_text=_("Custom link: where it goes."))
     # Rules: who may see the offer. Checked once, when the session starts (offers/eligibility.py).
@@ -75,6 +80,7 @@ class Offer(models.Model):
         Kind.PAUSE: ("pause_months",),
         Kind.PLAN_CHANGE: ("plan", "plan_change_timing"),
         Kind.TRIAL_EXTENSION: ("trial_days",),
+        Kind.SKIP_RENEWAL: ("skip_renewals",),
         Kind.CONTACT_SUPPORT: ("support_email",),
         Kind.CUSTOM_LINK: ("link_url",),
     }
@@ -83,9 +89,13 @@ class Offer(models.Model):
         Kind.PAUSE: ("pause_months",),
         Kind.PLAN_CHANGE: ("plan",),
         Kind.TRIAL_EXTENSION: ("trial_days",),
+        Kind.SKIP_RENEWAL: (),
         Kind.CUSTOM_LINK: ("link_url",),
         Kind.CONTACT_SUPPORT: (),
     }
+
+    # A term left blank that has a value all the same (DESIGN §8: a skip is of one renewal unless told).
+    TERM_DEFAULTS: dict[str, int] = {"skip_renewals": 1}
 
     def __str__(self) -> str:
         return f"{self.title} ({self.code})"
@@ -100,10 +110,20 @@ class Offer(models.Model):
             raise ValidationError(missing)
 
     @property
+    def skip_summary(self) -> str:
+        """A skip's promise in the active language: the hosted page and the embeds' API say the same."""
+        renewals = self.terms().get("skip_renewals") or 1
+        return ngettext("Keep your subscription and pay nothing for %(count)s renewal.",
+                        "Keep your subscription and pay nothing for the next %(count)s renewals.",
+                        renewals) % {"count": renewals}
+
+    @property
     def discount_fraction(self) -> float:
         """The share of the price given away: what revenue-saved reports net off."""
         return (self.discount_percent or 0) / 100 if self.kind == self.Kind.DISCOUNT else 0.0
 
     def terms(self) -> dict:
         """The kind-specific terms, for webhooks and billing actions."""
-        return {name: getattr(self, name) for name in self.TERMS[self.kind] if getattr(self, name) not in (None, "")}
+        found = {name: getattr(self, name) for name in self.TERMS[self.kind]}
+        found = {name: self.TERM_DEFAULTS.get(name) if value in (None, "") else value for name, value in found.items()}
+        return {name: value for name, value in found.items() if value not in (None, "")}

@@ -8,6 +8,8 @@ pays during the watch window (SAVE_WATCH_DAYS; a month is 30 days here), less wh
 - A discount of d% for k months: d% of the discounted months only (k blank: the whole window).
 - A pause of p months: nothing for the paused months.
 - A trial extension of t days: nothing for those days.
+- A skip of n renewals: nothing for n billing periods, each counted as a month (the report knows the
+  plan's monthly value, not its billing period; a window shorter than the periods skipped pays nothing).
 - A contact-support request: nothing until the save is confirmed (the customer only asked to talk), so
   it adds to revenue kept once confirmed and never to the watch list's value at stake.
 
@@ -32,7 +34,7 @@ CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal(30)  # as the watch window counts them: the default 30 days are one month
 
 # The offer's terms the valuation reads, as values() names them from a decision.
-TERMS = ("kind", "discount_percent", "discount_months", "pause_months", "trial_days")
+TERMS = ("kind", "discount_percent", "discount_months", "pause_months", "trial_days", "skip_renewals")
 
 
 def window_months(window_days: int | None = None) -> Decimal:
@@ -42,7 +44,7 @@ def window_months(window_days: int | None = None) -> Decimal:
 
 def months_paid_exact(*, offer_kind: str | None, discount_percent: int | None = None,
                       discount_months: int | None = None, pause_months: int | None = None,
-                      trial_days: int | None = None, confirmed: bool = True,
+                      trial_days: int | None = None, skip_renewals: int | None = None, confirmed: bool = True,
                       window_days: int | None = None) -> Fraction:
     """The months of the plan's price a kept customer pays over the watch window, net of the offer."""
     months = Fraction(settings.SAVE_WATCH_DAYS if window_days is None else window_days, 30)
@@ -50,6 +52,8 @@ def months_paid_exact(*, offer_kind: str | None, discount_percent: int | None = 
         return months if confirmed else Fraction(0)
     if offer_kind == Offer.Kind.PAUSE:
         return max(Fraction(0), months - (pause_months or 1))
+    if offer_kind == Offer.Kind.SKIP_RENEWAL:
+        return max(Fraction(0), months - (skip_renewals or Offer.TERM_DEFAULTS["skip_renewals"]))
     if offer_kind == Offer.Kind.TRIAL_EXTENSION:
         return max(Fraction(0), months - Fraction(trial_days or 0, 30))
     if offer_kind == Offer.Kind.DISCOUNT and discount_percent:

@@ -96,6 +96,9 @@ def test_offer_page_shows_only_the_terms_of_the_chosen_kind(page, live_server, d
     form.locator("#id_kind").select_option("custom_link")
     expect(form.locator(".field-link_url")).to_be_visible()
     assert shown_terms(form) == {"link_url"}
+    form.locator("#id_kind").select_option("skip_renewal")
+    expect(form.locator(".field-skip_renewals")).to_be_visible()
+    assert shown_terms(form) == {"skip_renewals"}
 
 
 @pytest.mark.browser

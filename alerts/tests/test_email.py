@@ -360,3 +360,20 @@ def test_an_accepted_offer_comes_with_its_terms(smtp, live_app, make_rule, alert
     assert ("OFFER\n30% off for the next 3 months (Discount, code discount-30)\n  coupon: SAVE30\n"
             "  discount (%): 30\n  for months: 3\n") in text
     assert "<li>coupon: SAVE30</li>" in html
+
+
+def test_an_accepted_skip_says_how_many_renewals_are_free_and_what_billing_does(live_app, make_rule, alert_for):
+    from billing import services as billing_services
+    from offers.models import Offer
+
+    billing_services.connection_save(app=live_app, provider="stripe", api_key="sk_live_alerts")
+    Offer.objects.create(flow=live_app.flows.get(), code="skip-two", title="Your next two months on us",
+                         kind=Offer.Kind.SKIP_RENEWAL, skip_renewals=2)
+    make_rule(events=["offer.accepted"])
+    delivery = alert_for(decision="accept", offer_code="skip-two")
+
+    _slug, message = services.message_of(delivery)
+
+    assert "OFFER\nYour next two months on us (Skip renewals, code skip-two)\n  renewals free: 2\n" in message.text
+    assert ("BILLING\nSkip the next renewals (nothing charged) in Stripe: queued, carried out automatically"
+            in message.text)

@@ -34,9 +34,10 @@ Rules every provider keeps
 
 from __future__ import annotations
 
+import calendar
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
@@ -86,6 +87,49 @@ class Subscription:
     current_period_end: datetime | None = None  # the next bill date
     trialing: bool = False  # in its trial now (Stripe `trialing`, Chargebee `in_trial`, Recurly a trial end ahead)
     raw_status: dict = field(default_factory=dict, compare=False)  # a few provider fields, for the record
+    # Bills are made but not charged until then (Stripe's pause_collection, `void`, with its resumes_at;
+    # far in the future for a pause without an end). None: collection is not paused.
+    collection_paused_until: datetime | None = None
+
+    @property
+    def no_charge_until(self) -> datetime | None:
+        """Nothing is charged before this: the next bill date, or the end of a paused collection when
+        later. What a skip of renewals is read back by."""
+        paused = self.collection_paused_until
+        if paused is not None and (self.current_period_end is None or paused > self.current_period_end):
+            return paused
+        return self.current_period_end
+
+
+@dataclass(frozen=True)
+class CancelReason:
+    """Why the customer canceled, for the providers that record it. `category` is one of Stripe's
+    cancellation feedback values (a Reason's category); `comment` the customer's own words (at most
+    what the provider keeps; "" for none); `code` the provider site's own reason code mapped from the
+    category by the App's connection (Chargebee's cancel_reason_code), "" when none is mapped."""
+
+    category: str = "other"
+    comment: str = ""
+    code: str = ""
+
+
+NO_END = datetime(9999, 12, 31, tzinfo=UTC)  # a paused collection without a resume date
+
+
+def add_cycles(moment: datetime, *, unit: str, length: int, cycles: int) -> datetime:
+    """`cycles` billing cycles of `length` `unit`s after `moment`: unit day, week, month or year (a
+    plural or Recurly's "days"/"months" also), calendar months keeping the day (the 31st becomes the
+    month's last day). Raises ValueError for another unit or a length below 1."""
+    unit = unit.lower().removesuffix("s")
+    if length < 1:
+        raise ValueError(f"a billing cycle of {length} {unit}s")
+    if unit in ("day", "week"):
+        return moment + timedelta(days=length * cycles * (7 if unit == "week" else 1))
+    if unit not in ("month", "year"):
+        raise ValueError(f"a billing cycle in {unit}s")
+    index = moment.month - 1 + length * cycles * (12 if unit == "year" else 1)
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)
@@ -127,6 +171,9 @@ class BillingProvider(ABC):
     slug: ClassVar[str]  # "stripe", "recurly", "chargebee"
     name: ClassVar[str]  # "Stripe"
     needs_site: ClassVar[bool] = False  # Chargebee: the site name is part of the address
+    # Its cancel keeps the customer's own words (Stripe's cancellation_details.comment): only then are
+    # they copied onto the action's request.
+    takes_cancel_comment: ClassVar[bool] = False
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -155,14 +202,17 @@ class BillingProvider(ABC):
 
     @abstractmethod
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
-        """Cancel now, or at the end of the current period. `prorate` credits unused time (never a
-        refund) and `invoice_now` bills outstanding charges now, where the provider supports them for an
-        immediate cancel (ignored at period end). Money goes back to the customer only when `refund`
-        says so (the App's "refund unused time" choice), in a provider whose immediate cancel can refund
-        (Recurly's `refund=partial`); a provider that can only refund where it would credit leaves the
-        unused time alone unless `refund` is set. Already canceled (or already set to cancel at period
-        end when that is asked): changed=False, nothing sent."""
+                            invoice_now: bool, idempotency_key: str, refund: bool = False,
+                            reason: CancelReason | None = None) -> ActionResult:
+        """Cancel now, or at the end of the current period. `reason` goes with the cancel where the provider's
+        cancel call takes one (Stripe `cancellation_details`, Chargebee `cancel_reason_code`), in the same
+        request; a provider whose cancel takes none says so in its module docstring. `prorate` credits unused
+        time (never a refund) and `invoice_now` bills outstanding charges now, where the provider supports them
+        for an immediate cancel (ignored at period end). Money goes back to the customer only when `refund` says
+        so (the App's "refund unused time" choice), in a provider whose immediate cancel can refund (Recurly's
+        `refund=partial`); a provider that can only refund where it would credit leaves the unused time alone
+        unless `refund` is set. Already canceled (or already set to cancel at period end when that is asked):
+        changed=False, nothing sent."""
 
     @abstractmethod
     def coupon_apply(self, subscription_id: str, *, coupon: str, idempotency_key: str) -> ActionResult:
@@ -212,6 +262,24 @@ class BillingProvider(ABC):
         actually brought in. Only invoices the provider reports as paid, with the amount paid (a zero
         invoice of a paused or trialing term is one, with amount 0); open, void and failed ones are left
         out. Reads only. An unknown subscription raises ProviderError(retryable=False, status_code=404)."""
+
+
+    @abstractmethod
+    def renewals_skip_until(self, subscription_id: str, *, renewals: int) -> datetime:
+        """Read only: the one date a skip of the next `renewals` renewals asks this provider for, worked
+        out from the subscription's next bill date (`current_period_end`) and its plan's billing cycle.
+        The caller stores it on its row before calling `renewals_skip`, so a retry sends the same date.
+        A subscription without a next bill date, or a plan whose cycle cannot be read, is
+        ProviderError(retryable=False)."""
+
+    @abstractmethod
+    def renewals_skip(self, subscription_id: str, *, renewals: int, until: datetime,
+                      idempotency_key: str) -> ActionResult:
+        """The customer keeps the service and is not charged for the next `renewals` renewals, by the
+        means the provider documents (the module docstring says which), with `until` from
+        `renewals_skip_until`. Already in place (`no_charge_until` at or past `until`): changed=False,
+        nothing sent. The caller reads the subscription back and records the action done only when its
+        `no_charge_until` is at or past `until`. An ended subscription: ProviderError(retryable=False)."""
 
 
 REGISTRY: dict[str, type[BillingProvider]] = {}

@@ -20,6 +20,13 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
   `invoice_immediately=false`. Chargebee moves `trial_end` for an `in_trial` subscription and the
   current term end (the next bill date) for an active or non-renewing one. Done: that date is already
   at or past the target.
+- skip renewals: the same POST /subscriptions/{id}/change_term_end, with `term_ends_at` the next bill
+  date plus N billing periods (the subscription's `billing_period` and `billing_period_unit`),
+  `prorate=false`, `invoice_immediately=false`: the term the customer paid for runs on, unbilled, to
+  that date (Chargebee's documented way to give free time on an existing subscription; a 100% coupon
+  would have to exist on the site first). Done: the next bill date is at or past it.
+- the reason of a cancel: `cancel_reason_code`, the site's own code that the App's connection maps
+  from the reason's category (`cancel_reason_codes`); none is sent for a category left unmapped.
 Every write carries our key in Chargebee's `chargebee-idempotency-key` header.
 
 Connection: one `chargebee.Chargebee` client per call, with the SDK's retries switched off
@@ -47,10 +54,12 @@ from chargebee.retry_config import RetryConfig
 from .base import (
     ActionResult,
     BillingProvider,
+    CancelReason,
     Credentials,
     PaidInvoice,
     ProviderError,
     Subscription,
+    add_cycles,
     major_units,
     register,
 )
@@ -250,12 +259,15 @@ class ChargebeeProvider(BillingProvider):
     # --- writes -----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False,
+                            reason: CancelReason | None = None) -> ActionResult:
         current = subscription_from(self._raw(subscription_id))
         if current.status == "cancelled" or (at_period_end and current.status == "non_renewing"):
             return ActionResult(changed=False, summary=f"already {current.status.replace('_', '-')}",
                                 subscription=current)
         params: dict[str, Any] = {"end_of_term": at_period_end}
+        if reason is not None and reason.code:
+            params["cancel_reason_code"] = reason.code
         if not at_period_end:
             params["credit_option_for_current_term_charges"] = "prorate" if prorate else "none"
             if invoice_now:
@@ -356,6 +368,36 @@ class ChargebeeProvider(BillingProvider):
         after = self._write(f"moving the {moved}", subscription_id, lambda c: c.Subscription.change_term_end(
             subscription_id, params, headers=self._keyed(idempotency_key)))
         return ActionResult(changed=True, summary=f"{moved} moved to {until.date().isoformat()}", subscription=after)
+
+    def renewals_skip_until(self, subscription_id: str, *, renewals: int) -> datetime:
+        raw = self._raw(subscription_id)
+        next_bill = subscription_from(raw).current_period_end
+        if next_bill is None:
+            raise ProviderError(f"Chargebee subscription {subscription_id} has no next bill date: there is no "
+                                "renewal to skip", retryable=False)
+        unit, length = str(raw.get("billing_period_unit") or ""), int(raw.get("billing_period") or 0)
+        try:
+            return add_cycles(next_bill, unit=unit, length=length, cycles=renewals)
+        except ValueError as exc:
+            raise ProviderError(f"the billing period of Chargebee subscription {subscription_id} cannot be read "
+                                f"({exc})", retryable=False) from exc
+
+    def renewals_skip(self, subscription_id: str, *, renewals: int, until: datetime,
+                      idempotency_key: str) -> ActionResult:
+        current = subscription_from(self._raw(subscription_id))
+        if current.status == "cancelled":
+            raise ProviderError(f"Chargebee subscription {subscription_id} is cancelled: there is no renewal to skip",
+                                retryable=False)
+        free = current.no_charge_until
+        if free is not None and _timestamp(free) >= _timestamp(until):
+            return ActionResult(changed=False, summary=f"already nothing billed until {free.date().isoformat()}",
+                                subscription=current)
+        params = {"term_ends_at": _timestamp(until), "prorate": False, "invoice_immediately": False}
+        after = self._write("skipping renewals", subscription_id, lambda c: c.Subscription.change_term_end(
+            subscription_id, params, headers=self._keyed(idempotency_key)))
+        plural = "s" if renewals != 1 else ""
+        return ActionResult(changed=True, summary=f"next {renewals} renewal{plural} free: next bill "
+                                                  f"{until.date().isoformat()}", subscription=after)
 
     # --- paid invoices ---------------------------------------------------------------------------
 

@@ -28,6 +28,12 @@ How each action maps to Paddle's API, and what "already done" means:
 - trial extension: PATCH `next_billed_at` with `proration_billing_mode=do_not_bill`: while trialing
   Paddle moves the trial end with it, otherwise the next bill date moves and the days between are not
   charged. Done: that date is already at or past the target.
+- skip renewals: the same PATCH of `next_billed_at` with `proration_billing_mode=do_not_bill`, to the next
+  bill date plus N billing cycles (the subscription's `billing_cycle`): Paddle bills nothing for the
+  time between (a 100% discount would have to replace a discount the customer may hold: a subscription
+  keeps one). Done: the next bill date is at or past it.
+- the reason of a cancel: none is sent. Paddle's cancel takes only `effective_from`; the reason stays
+  in this console (and in webhooks).
 A customer is named by its id (`ctm_…`) or, where the business knows only that, by its email address:
 exactly one Paddle customer must have it.
 Connection: one `paddle_billing.Client` per call, with the SDK's urllib3 retries replaced by none and
@@ -69,10 +75,12 @@ from requests.adapters import HTTPAdapter
 from .base import (
     ActionResult,
     BillingProvider,
+    CancelReason,
     Credentials,
     PaidInvoice,
     ProviderError,
     Subscription,
+    add_cycles,
     major_units,
     register,
 )
@@ -272,7 +280,7 @@ class PaddleProvider(BillingProvider):
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
                             invoice_now: bool, idempotency_key: str,
-                            refund: bool = False) -> ActionResult:
+                            refund: bool = False, reason: CancelReason | None = None) -> ActionResult:
         current = self.subscription_get(subscription_id)
         if current.status == "canceled" or (at_period_end and current.cancel_at_period_end):
             return ActionResult(changed=False, summary="already canceled" if current.status == "canceled"
@@ -396,6 +404,37 @@ class PaddleProvider(BillingProvider):
                                                 proration_billing_mode=SubscriptionProrationBillingMode.DoNotBill)))
         what = "trial extended" if current.trialing else "next bill moved"
         return ActionResult(changed=True, summary=f"{what} to {_day(target)}", subscription=after)
+
+    def renewals_skip_until(self, subscription_id: str, *, renewals: int) -> datetime:
+        entity = self._entity(subscription_id)
+        next_bill = subscription_from(entity).current_period_end
+        if next_bill is None:
+            raise ProviderError(f"Paddle subscription {subscription_id} has no next bill date: there is no renewal "
+                                "to skip", retryable=False)
+        cycle = entity.billing_cycle
+        try:
+            return add_cycles(next_bill, unit=_value(cycle.interval), length=int(cycle.frequency), cycles=renewals)
+        except ValueError as exc:
+            raise ProviderError(f"the billing cycle of Paddle subscription {subscription_id} cannot be read ({exc})",
+                                retryable=False) from exc
+
+    def renewals_skip(self, subscription_id: str, *, renewals: int, until: datetime,
+                      idempotency_key: str) -> ActionResult:
+        current = self.subscription_get(subscription_id)
+        target = _utc(until) or until
+        if current.status in ("canceled", "paused") or not current.is_active:
+            raise ProviderError(f"Paddle subscription {subscription_id} is {current.status}: its next bill cannot be "
+                                "moved, so no renewal can be skipped", retryable=False)
+        free = current.no_charge_until
+        if free is not None and free >= target:
+            return ActionResult(changed=False, summary=f"already nothing billed until {_day(free)}",
+                                subscription=current)
+        after = self._write("skipping renewals", subscription_id, lambda c: c.subscriptions.update(
+            subscription_id, UpdateSubscription(next_billed_at=DateTime.from_datetime(target),
+                                                proration_billing_mode=SubscriptionProrationBillingMode.DoNotBill)))
+        plural = "s" if renewals != 1 else ""
+        return ActionResult(changed=True, summary=f"next {renewals} renewal{plural} free: next bill {_day(target)}",
+                            subscription=after)
 
     # --- paid invoices ---------------------------------------------------------------------------
 

@@ -30,6 +30,13 @@ the v2021-02-25 description does not document: exactly once rests on reading fir
   nothing to prorate, so `prorate` changes nothing.
 - trial extension: `PUT /subscriptions/{id} {"next_bill_date": until}`: for a subscription in trial
   Recurly moves the trial end with it, and the spec describes it as a postponement without proration.
+- skip renewals: `GET /plans/code-{plan}` (its billing cycle), then the same postponement,
+  `PUT /subscriptions/{id} {"next_bill_date": next bill + N cycles}`: the current period runs on to
+  that date and nothing is billed in between (Recurly has no "free cycle" of an existing subscription;
+  postponing the bill date is its documented way). Done: the next bill date is at or past it.
+- the reason of a cancel: none is sent. This API version's cancel takes only `timeframe`, and its
+  terminate only `refund` and `charge`; a note on the subscription (`customer_notes`) would print on
+  the customer's invoices. The reason stays in this console (and in webhooks).
 
 "Already done" (read first, then nothing is sent): cancel at period end when the state is `canceled`,
 `expired` or `failed`; cancel now when `expired` or `failed`; the coupon among the subscription's active
@@ -59,7 +66,17 @@ import recurly
 
 from brightback_site import ssrf
 
-from .base import ActionResult, BillingProvider, Credentials, PaidInvoice, ProviderError, Subscription, register
+from .base import (
+    ActionResult,
+    BillingProvider,
+    CancelReason,
+    Credentials,
+    PaidInvoice,
+    ProviderError,
+    Subscription,
+    add_cycles,
+    register,
+)
 
 RECURLY_HOSTS = {"us": "v3.recurly.com", "eu": "v3.eu.recurly.com"}  # the SDK's own, by `region`
 BILLABLE_STATES = ("active", "canceled", "future", "paused")
@@ -256,7 +273,8 @@ class RecurlyProvider(BillingProvider):
     # --- writes ---------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False,
+                            reason: CancelReason | None = None) -> ActionResult:
         sub = self._read(subscription_id)
         state = sub.state
         if state in ENDED_STATES or (at_period_end and state == "canceled"):
@@ -388,6 +406,38 @@ class RecurlyProvider(BillingProvider):
                                      currency=str(invoice.currency).upper(), paid_at=_utc(closed)))
         return sorted(found, key=lambda invoice: invoice.paid_at)
 
+
+
+    def renewals_skip_until(self, subscription_id: str, *, renewals: int) -> datetime:
+        sub = self._read(subscription_id)
+        next_bill = _subscription(sub).current_period_end
+        if next_bill is None:
+            raise ProviderError(f"Recurly subscription {subscription_id} has no next bill date: there is no renewal "
+                                "to skip", retryable=False)
+        code = sub.plan.code
+        plan = self._call(f"look up plan {code}", lambda: self._client.get_plan(f"code-{code}"), missing=f"plan {code}")
+        unit, length = str(getattr(plan, "interval_unit", "") or ""), int(getattr(plan, "interval_length", 0) or 0)
+        try:
+            return add_cycles(next_bill, unit=unit, length=length, cycles=renewals).replace(microsecond=0)
+        except ValueError as exc:
+            raise ProviderError(f"the billing cycle of Recurly plan {code} cannot be read ({exc})",
+                                retryable=False) from exc
+
+    def renewals_skip(self, subscription_id: str, *, renewals: int, until: datetime,
+                      idempotency_key: str) -> ActionResult:
+        target = _utc(until).replace(microsecond=0)
+        sub = self._read(subscription_id)
+        if sub.state in ENDED_STATES:
+            raise ProviderError(f"Recurly subscription {subscription_id} has ended ({sub.state}): there is no "
+                                "renewal to skip", retryable=False)
+        free = _subscription(sub).no_charge_until
+        if free is not None and free >= target:
+            return self._result(False, f"already nothing billed until {_day(free)}", sub)
+        sub = self._call(f"postpone the next bill of subscription {subscription_id}",
+                         lambda: self._client.update_subscription(
+                             subscription_id, {"next_bill_date": target.isoformat()}, **self._write(idempotency_key)))
+        plural = "s" if renewals != 1 else ""
+        return self._result(True, f"next {renewals} renewal{plural} free: next bill {_day(target)}", sub)
 
 
 def _seconds(value: str | None) -> float | None:

@@ -21,6 +21,16 @@ our `idempotency_key` as Stripe's Idempotency-Key header. Each action first read
   or its schedule's next phase is.
 - trial extension: update `trial_end=until` with `proration_behavior=none`. Done: the trial end
   (trialing) or else the current period end is at or past `until`.
+- skip renewals: update `pause_collection={behavior: void, resumes_at}`, Stripe's documented way to
+  "temporarily offer a customer your services for free" ("Pause payment collection"): the subscription
+  stays active, its renewal invoices are made and voided, and collection resumes by itself.
+  `resumes_at` (the date on our row) lies halfway between the last skipped renewal and the first one
+  charged again (next bill + N - 1 cycles and next bill + N cycles of its price's `recurring`
+  interval), so neither renewal falls near the switch. The billing day stays the same. Done: a paused
+  collection lasts at least until then. A pause in force that ends sooner is lengthened.
+- the reason of a cancel: `cancellation_details={feedback: <the reason's category>, comment: <the
+  customer's words, at most 5000 characters, Stripe's limit>}` on the same cancel request (the update
+  for a cancel at period end, the DELETE for a cancel now).
 
 A plan change at renewal uses a schedule because that is Stripe's documented way to change a price
 from a future date ("Upgrading or downgrading a subscription" in Subscription schedules); an item
@@ -42,25 +52,31 @@ from typing import Any
 
 import stripe
 from stripe.params import (
+    SubscriptionCancelParams,
     SubscriptionScheduleUpdateParamsPhase,
     SubscriptionScheduleUpdateParamsPhaseDiscount,
     SubscriptionUpdateParams,
+    SubscriptionUpdateParamsCancellationDetails,
     SubscriptionUpdateParamsDiscount,
 )
 
 from brightback_site import ssrf
 
 from .base import (
+    NO_END,
     ActionResult,
     BillingProvider,
+    CancelReason,
     Credentials,
     PaidInvoice,
     ProviderError,
     Subscription,
+    add_cycles,
     major_units,
     register,
 )
 
+COMMENT_MAX = 5000  # cancellation_details[comment]: maxLength in Stripe's description
 ACTIVE = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
 
 
@@ -68,6 +84,7 @@ ACTIVE = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete")
 class StripeProvider(BillingProvider):
     slug = "stripe"
     name = "Stripe"
+    takes_cancel_comment = True
 
     def __init__(self, credentials: Credentials) -> None:
         super().__init__(credentials)
@@ -118,7 +135,8 @@ class StripeProvider(BillingProvider):
     # --- writes ----------------------------------------------------------------------------------
 
     def subscription_cancel(self, subscription_id: str, *, at_period_end: bool, prorate: bool,
-                            invoice_now: bool, idempotency_key: str, refund: bool = False) -> ActionResult:
+                            invoice_now: bool, idempotency_key: str, refund: bool = False,
+                            reason: CancelReason | None = None) -> ActionResult:
         raw = self._read(subscription_id)
         before = _subscription(raw)
         ended = before.canceled and not before.cancel_at_period_end
@@ -126,10 +144,16 @@ class StripeProvider(BillingProvider):
             return ActionResult(False, f"already {_cancel_words(before)}", before)
         if at_period_end:
             self._release_schedule(raw, idempotency_key)
-            after = self._update(subscription_id, {"cancel_at_period_end": True}, idempotency_key)
+            update: SubscriptionUpdateParams = {"cancel_at_period_end": True}
+            if reason is not None:
+                update["cancellation_details"] = _cancellation_details(reason)
+            after = self._update(subscription_id, update, idempotency_key)
             return ActionResult(True, f"set to cancel at period end ({_day(after.current_period_end)})", after)
+        cancel: SubscriptionCancelParams = {"prorate": prorate, "invoice_now": invoice_now, "expand": ["discounts"]}
+        if reason is not None:
+            cancel["cancellation_details"] = _cancellation_details(reason)
         raw = self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscriptions.cancel(
-            subscription_id, params={"prorate": prorate, "invoice_now": invoice_now, "expand": ["discounts"]},
+            subscription_id, params=cancel,
             options={"idempotency_key": idempotency_key}))
         extras = ", ".join(word for word, on in (("prorated", prorate), ("invoiced now", invoice_now)) if on)
         return ActionResult(True, "canceled now" + (f" ({extras})" if extras else ""), _subscription(raw))
@@ -217,6 +241,32 @@ class StripeProvider(BillingProvider):
         after = self._update(subscription_id, {"trial_end": int(until.timestamp()), "proration_behavior": "none"},
                              idempotency_key)
         return ActionResult(True, f"{what} moved to {_day(until)}", after)
+
+    def renewals_skip_until(self, subscription_id: str, *, renewals: int) -> datetime:
+        raw = self._read(subscription_id)
+        next_bill = _subscription(raw).current_period_end
+        recurring = ((((raw.get("items") or {}).get("data") or [{}])[0]).get("price") or {}).get("recurring") or {}
+        if next_bill is None or not recurring.get("interval"):
+            raise ProviderError(f"Stripe subscription {subscription_id} has no next bill date or no recurring price: "
+                                "there is no renewal to skip", retryable=False)
+        interval, count = str(recurring["interval"]), int(recurring.get("interval_count") or 1)
+        last_skipped = add_cycles(next_bill, unit=interval, length=count, cycles=renewals - 1)
+        charged_again = add_cycles(next_bill, unit=interval, length=count, cycles=renewals)
+        return (last_skipped + (charged_again - last_skipped) / 2).replace(microsecond=0)
+
+    def renewals_skip(self, subscription_id: str, *, renewals: int, until: datetime,
+                      idempotency_key: str) -> ActionResult:
+        before = self.subscription_get(subscription_id)
+        if before.canceled and not before.cancel_at_period_end:
+            raise ProviderError(f"Stripe subscription {subscription_id} has ended: there is no renewal to skip",
+                                retryable=False)
+        free = before.no_charge_until
+        if free is not None and free >= until:
+            return ActionResult(False, f"already nothing charged until {_day(free)}", before)
+        after = self._update(subscription_id, {"pause_collection": {
+            "behavior": "void", "resumes_at": int(until.timestamp())}}, idempotency_key)
+        plural = "s" if renewals != 1 else ""
+        return ActionResult(True, f"next {renewals} renewal{plural} free (invoices voided until {_day(until)})", after)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -374,9 +424,17 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
         cancel_at_period_end=at_period_end, canceled=canceled or at_period_end,
         paused=bool(pause) or status == "paused", coupons=tuple(coupons),
         trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end), trialing=status == "trialing",
+        collection_paused_until=(_when(pause.get("resumes_at")) or NO_END) if isinstance(pause, dict) else None,
         raw_status={key: raw.get(key) for key in ("status", "created", "cancel_at_period_end", "canceled_at",
                                                   "pause_collection", "schedule", "trial_end")},
     )
+
+
+def _cancellation_details(reason: CancelReason) -> SubscriptionUpdateParamsCancellationDetails:
+    details: SubscriptionUpdateParamsCancellationDetails = {"feedback": reason.category}
+    if reason.comment.strip():
+        details["comment"] = reason.comment.strip()[:COMMENT_MAX]
+    return details
 
 
 def _id(value: Any) -> str:

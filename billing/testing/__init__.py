@@ -45,6 +45,7 @@ class Remote:
     trial_end: datetime | None
     next_bill_at: datetime | None
     pause_resumes_at: datetime | None = None  # when a pause in force or scheduled ends (billing resumes)
+    cancel_reason: str = ""  # the reason the provider recorded with a cancel (Stripe's feedback, Chargebee's code)
 
 
 class FakeBilling(Protocol):

@@ -285,6 +285,7 @@ class Sub:
     pause_date: int | None = None
     resume_date: int | None = None
     cancelled_at: int | None = None
+    cancel_reason_code: str = ""
 
     def json(self, *, scheduled: bool = False) -> dict[str, Any]:
         plan = self.pending_plan if scheduled and self.pending_plan else self.plan
@@ -305,6 +306,8 @@ class Sub:
             out["next_billing_at"] = next_bill[self.status]
         if self.trial_end:
             out.update(trial_start=self.created_at, trial_end=self.trial_end)
+        if self.cancel_reason_code:
+            out["cancel_reason_code"] = self.cancel_reason_code
         if self.coupons:
             out["coupons"] = [{"coupon_id": c, "applied_count": 0, "object": "coupon"} for c in self.coupons]
         for name in ("pause_date", "resume_date", "cancelled_at"):
@@ -315,6 +318,9 @@ class Sub:
 
 PRICES = {"basic": 1000, "pro": 3000}
 assert tuple(PRICES) == PLANS
+# The site's cancellation reason codes (Settings > Reason Codes > Subscription Cancellation): Chargebee
+# refuses a cancel_reason_code that is not one of them (case-sensitive).
+REASON_CODES = ("Too Expensive", "Not Using", "Missing Features", "Switched", "Other")
 
 
 class ChargebeeFake(FaultsMixin):
@@ -398,7 +404,7 @@ class ChargebeeFake(FaultsMixin):
                           cancel_at_period_end=sub.status == "non_renewing", coupons=tuple(sub.coupons),
                           paused=sub.status == "paused" or sub.pause_date is not None, plan=sub.plan,
                           pending_plan=sub.pending_plan, trial_end=when(sub.trial_end),
-                          pause_resumes_at=when(sub.resume_date),
+                          pause_resumes_at=when(sub.resume_date), cancel_reason=sub.cancel_reason_code,
                           next_bill_at=when(sub.term_end if sub.status in ("active", "in_trial", "non_renewing")
                                             else None))
 
@@ -556,6 +562,10 @@ class ChargebeeFake(FaultsMixin):
         option = params.get("cancel_option") or ("end_of_term" if params.get("end_of_term") else "immediately")
         if option not in ("immediately", "end_of_term"):
             raise wrong("cancel_option", f"cancel_option : {option} is not supported by this server")
+        code = params.get("cancel_reason_code")
+        if code is not None and code not in REASON_CODES:
+            raise wrong("cancel_reason_code", f"cancel_reason_code : {code} is not a cancellation reason code of "
+                                              "this site")
         now = int(time.time())
         if option == "end_of_term":
             self._require_state(sub, "future", "in_trial", "active", "non_renewing")
@@ -563,6 +573,8 @@ class ChargebeeFake(FaultsMixin):
         else:
             sub.status, sub.cancelled_at, sub.term_end = "cancelled", now, now
             sub.pending_plan, sub.pause_date, sub.resume_date = "", None, None
+        if code is not None:
+            sub.cancel_reason_code = code
         return self._with_customer(sub)
 
     def _update_for_items(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class HarnessSubscription(Subscription):
     def __init__(self, items: list[dict[str, Any]] | None = None, **data: Any) -> None:
         items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items or [])]
         self.pause_collection: dict[str, Any] | None = None
+        self.cancellation_details: dict[str, Any] = {"comment": None, "feedback": None, "reason": None}
         self._discounts: list[dict[str, Any]] = []
         self._schedule: str | None = None
         super().__init__(items=items, **data)
@@ -65,9 +66,11 @@ class HarnessSubscription(Subscription):
         return int(Subscription.current_period_end.fget(self))  # type: ignore[attr-defined]
 
     def _update(self, items: list[dict[str, Any]] | None = None, discounts: Any = None,
-                pause_collection: Any = None, proration_behavior: str | None = None, **data: Any) -> None:
+                pause_collection: Any = None, proration_behavior: str | None = None,
+                cancellation_details: Any = None, **data: Any) -> None:
         # proration_behavior is checked against the spec and accepted; localstripe models no proration amounts.
-        if self.status == "canceled":
+        other = set(data) - {"metadata"} or any(v is not None for v in (items, discounts, pause_collection))
+        if self.status == "canceled" and other:
             raise UserError(400, "A canceled subscription can only update its cancellation_details and metadata.")
         # Check everything before changing anything, as Stripe does.
         if self._schedule and ("cancel_at_period_end" in data or "cancel_at" in data):
@@ -85,6 +88,8 @@ class HarnessSubscription(Subscription):
             if resumes_at is not None and int(resumes_at) <= time.time():
                 raise UserError(400, "resumes_at must be in the future.", {"param": "pause_collection[resumes_at]"})
         super()._update(items=items, **data)
+        if cancellation_details is not None:
+            self._details_record(cancellation_details, cancel_requested="cancel_at_period_end" in data)
         if new_discounts is not None:
             self._discounts = new_discounts
         if pause_collection == "":
@@ -94,6 +99,15 @@ class HarnessSubscription(Subscription):
                                      "resumes_at": int(pause_collection.get("resumes_at") or 0) or None}
         if data.get("trial_end") is not None and self.current_period_end == self.trial_end:
             self.status = "trialing"
+
+    def _details_record(self, details: Any, *, cancel_requested: bool) -> None:
+        """Stripe keeps `cancellation_details` on the subscription: the reason a cancel gave
+        (`cancellation_requested`), the customer's feedback and comment ("" clears one)."""
+        for name in ("feedback", "comment"):
+            if name in details:
+                self.cancellation_details[name] = details[name] or None
+        if cancel_requested:
+            self.cancellation_details["reason"] = "cancellation_requested"
 
     def _discounts_after(self, discounts: Any) -> list[dict[str, Any]]:
         if discounts == "":
@@ -127,6 +141,8 @@ class HarnessSubscription(Subscription):
             item["current_period_end"] = obj["current_period_end"]
         obj["discounts"] = [d if expand_discounts else d["id"] for d in self._discounts]
         obj["schedule"] = self._schedule
+        obj["pause_collection"] = self.pause_collection
+        obj["cancellation_details"] = dict(self.cancellation_details)
         return obj
 
 
@@ -241,7 +257,9 @@ async def subscription_cancel(request: web.Request) -> web.Response:
     if sub.status == "canceled":  # Stripe: a canceled subscription is gone for this call
         raise _missing("subscription", sub.id)
     # prorate / invoice_now are checked against the spec; localstripe models no final invoice to shape.
+    details = ls_server.unflatten_data(request.query).get("cancellation_details")
     Subscription._api_delete(sub.id)
+    sub._details_record(details or {}, cancel_requested=True)
     sub.canceled_at = int(time.time())
     if sub._schedule and (schedule := store.get("subscription_schedule:" + sub._schedule)):
         schedule.status = "canceled"

@@ -11,7 +11,8 @@ What the harness adds to localstripe (billing/testing/stripe_resources.py), each
 `stripe_spec` before it runs:
 - the Stripe API version the SDK pins: subscription items name a `price` (localstripe only knows
   plans: a price here is the plan with the same id, served at GET /v1/prices/{id});
-  `discounts`, `pause_collection` and `proration_behavior` on a subscription update; the period end
+  `discounts`, `pause_collection`, `cancellation_details` and `proration_behavior` on a subscription
+  update (and `cancellation_details` on its cancel, kept on the subscription); the period end
   on each subscription item; `trial_end` on a paying subscription moving its next bill there;
 - subscription schedules created `from_subscription` and their `phases` (a plan change at renewal);
 - GET /v1/account, for a connection check;
@@ -269,7 +270,8 @@ class StripeFake(FaultsMixin):
                       coupons=tuple(d["source"]["coupon"] for d in sub._discounts),
                       paused=sub.pause_collection is not None, plan=plan, pending_plan=pending,
                       trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end),
-                      pause_resumes_at=when((sub.pause_collection or {}).get("resumes_at")))
+                      pause_resumes_at=when((sub.pause_collection or {}).get("resumes_at")),
+                      cancel_reason=sub.cancellation_details.get("feedback") or "")
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])

@@ -6,6 +6,8 @@ parameter our adapter sends, `NEWER_API` below says how, from the SDK's own para
 (stripe/params/_subscription_update_params.py), and the check follows it:
 - `discounts` on a subscription update and on a schedule's phases is newer than 2022: its schema is
   written out here.
+- `cancellation_details` (`feedback`, `comment`) on a subscription update and cancel is newer than
+  2022 (2023-08-16): its schema is written out here, from today's spec3.
 - `coupon` and `promotion_code` on subscription create and update, and `coupon` on a schedule's
   phases, were removed in 2025-03-31.basil (replaced by `discounts`): Stripe answers
   `parameter_unknown` for them, and so do we.
@@ -38,10 +40,24 @@ _DISCOUNTS = {
     ]
 }
 
+# Today's spec3, "cancellation_details_param" (the same on subscription update and cancel).
+_CANCELLATION_DETAILS = {
+    "type": "object",
+    "properties": {
+        "comment": {"anyOf": [{"type": "string", "maxLength": 5000}, {"type": "string", "enum": [""]}]},
+        "feedback": {"type": "string", "enum": ["", "customer_service", "low_quality", "missing_features", "other",
+                                                "switched_service", "too_complex", "too_expensive", "unused"]},
+    },
+}
+
+
+def _subscription_cancel_params(params: dict[str, Any]) -> None:
+    params["cancellation_details"] = _CANCELLATION_DETAILS
 
 
 def _subscription_params(params: dict[str, Any]) -> None:
     params["discounts"] = _DISCOUNTS
+    params["cancellation_details"] = _CANCELLATION_DETAILS
     params.pop("coupon", None)
     params.pop("promotion_code", None)
 
@@ -56,6 +72,7 @@ def _schedule_params(params: dict[str, Any]) -> None:
 # (method, path template) -> how the pinned API version's parameters differ from the 2022 description
 NEWER_API: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
     ("post", "/v1/subscriptions/{subscription_exposed_id}"): _subscription_params,
+    ("delete", "/v1/subscriptions/{subscription_exposed_id}"): _subscription_cancel_params,
     ("post", "/v1/subscriptions"): _subscription_params,
     ("post", "/v1/subscription_schedules/{schedule}"): _schedule_params,
 }

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.providers import ProviderError, provider_for
-from billing.providers.base import Credentials
+from billing.providers.base import CancelReason, Credentials
 from billing.services import add_months
 
 pytestmark = pytest.mark.billing
@@ -266,4 +266,62 @@ def test_the_call_after_a_failure_succeeds(fake_billing, provider, sub) -> None:
                                      idempotency_key=key("cancel"))
     assert provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False,
                                         idempotency_key=key("cancel")).changed
+    assert fake_billing.writes(sub) == 1
+
+
+# --- skip renewals ------------------------------------------------------------------------------
+
+def test_a_skip_charges_nothing_for_the_next_renewals_and_keeps_the_service(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    next_bill = fake_billing.remote(sub).next_bill_at
+    assert next_bill is not None
+    until = provider.renewals_skip_until(sub, renewals=2)
+    # After the second renewal (next bill + 1 month: skipped too), by the third (charged again).
+    assert add_months(next_bill, 1) < until <= add_months(next_bill, 2) + timedelta(seconds=1)
+
+    first = provider.renewals_skip(sub, renewals=2, until=until, idempotency_key=key("skip"))
+    again = provider.renewals_skip(sub, renewals=2, until=until, idempotency_key=key("skip"))
+
+    assert first.changed and not again.changed
+    remote = fake_billing.remote(sub)
+    assert remote.status == "active" and not remote.canceled and not remote.cancel_at_period_end
+    free_until = max(d for d in (remote.next_bill_at, remote.pause_resumes_at) if d is not None)
+    assert free_until >= until - timedelta(seconds=1)
+    assert provider.subscription_get(sub).no_charge_until >= until - timedelta(seconds=1)
+    assert fake_billing.writes(sub) == 1
+
+
+def test_a_skip_of_one_renewal_is_free_until_after_the_next_bill(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    next_bill = fake_billing.remote(sub).next_bill_at
+    until = provider.renewals_skip_until(sub, renewals=1)
+    assert next_bill < until <= add_months(next_bill, 1) + timedelta(seconds=1)
+    assert provider.renewals_skip(sub, renewals=1, until=until, idempotency_key=key("skip")).changed
+    assert provider.subscription_get(sub).no_charge_until >= until - timedelta(seconds=1)
+
+
+def test_a_skip_of_an_ended_subscription_fails_for_good(fake_billing, provider, sub) -> None:  # noqa: ANN001
+    until = provider.renewals_skip_until(sub, renewals=1)
+    provider.subscription_cancel(sub, at_period_end=False, prorate=False, invoice_now=False, idempotency_key=key("c"))
+    with pytest.raises(ProviderError) as caught:
+        provider.renewals_skip(sub, renewals=1, until=until, idempotency_key=key("skip"))
+    assert caught.value.retryable is False
+    assert fake_billing.writes(sub) == 1  # the cancel only
+
+
+# --- the reason of a cancel ---------------------------------------------------------------------
+
+# What each provider records of a cancel's reason: Stripe its feedback category, Chargebee the site's
+# code; Recurly's and Paddle's cancels take none.
+RECORDED = {"stripe": "too_expensive", "chargebee": "Too Expensive", "recurly": "", "paddle": ""}
+
+
+@pytest.mark.parametrize("at_period_end", [True, False])
+def test_a_cancel_carries_its_reason_where_the_provider_takes_one(fake_billing, provider, sub,  # noqa: ANN001
+                                                                  at_period_end) -> None:
+    reason = CancelReason(category="too_expensive", comment="Too pricey for a team of two", code="Too Expensive")
+    result = provider.subscription_cancel(sub, at_period_end=at_period_end, prorate=False, invoice_now=False,
+                                          idempotency_key=key("cancel"), reason=reason)
+    assert result.changed
+    remote = fake_billing.remote(sub)
+    assert remote.cancel_at_period_end if at_period_end else remote.canceled
+    assert remote.cancel_reason == RECORDED[fake_billing.slug]
     assert fake_billing.writes(sub) == 1

@@ -52,7 +52,8 @@ def rich_document() -> dict:
         "brand_color": "#112233", "background_color": "#ffffff", "nevermind_label": "Stay",
         "cancel_label": "Leave", "cancel_note": "",
         "reasons": [
-            {"code": "price", "label": "Price", "position": 0, "wants_feedback": False, "is_active": True},
+            {"code": "price", "label": "Price", "position": 0, "wants_feedback": False, "is_active": True,
+             "category": "too_expensive"},
             {"code": "old", "label": "Old reason", "position": 1, "wants_feedback": True, "is_active": False},
         ],
         "offers": [
@@ -68,6 +69,9 @@ def rich_document() -> dict:
             {"code": "docs", "kind": "custom_link", "title": "Read the guide", "description": "Tips",
              "accept_label": "", "position": 3, "is_active": True, "snippet_url_slot": None,
              "return_url": "", "reasons": [], "terms": {"link_url": "https://acme.test/guide"}},
+            {"code": "skip", "kind": "skip_renewal", "title": "Next two months free", "description": "",
+             "accept_label": "", "position": 4, "is_active": True, "snippet_url_slot": None,
+             "return_url": "", "reasons": ["price"], "terms": {"skip_renewals": 2}},
         ],
     })
     return document
@@ -222,7 +226,15 @@ def _offer(document: dict, index: int) -> dict:
 INVALID = [
     ("bad kind", lambda d: _offer(d, 2).update(kind="refund"),
      "flows[0].offers[2].kind: must be one of discount, pause, plan_change, trial_extension, "
-     "contact_support, custom_link"),
+     "skip_renewal, contact_support, custom_link"),
+    ("bad reason category", lambda d: d["flows"][0]["reasons"][0].update(category="pricey"),
+     "flows[0].reasons[0].category: must be one of too_expensive, unused, missing_features, switched_service, "
+     "customer_service, too_complex, low_quality, other"),
+    ("skip of more than 12 renewals (the model's rule)",
+     lambda d: _offer(d, 2).update(kind="skip_renewal", terms={"skip_renewals": 13}),
+     "flows[0].offers[2].terms.skip_renewals: Ensure this value is less than or equal to 12."),
+    ("skip renewals as text", lambda d: _offer(d, 2).update(kind="skip_renewal", terms={"skip_renewals": "2"}),
+     "flows[0].offers[2].terms.skip_renewals: must be a whole number"),
     ("unknown reason in an offer", lambda d: _offer(d, 1)["reasons"].append("bored"),
      'flows[0].offers[1].reasons[2]: no reason with code "bored" in this flow'),
     ("duplicate reason code", lambda d: d["flows"][0]["reasons"][3].update(code="other"),
@@ -386,3 +398,25 @@ def test_a_failing_section_rolls_back_the_whole_import(demo_app: App, notes_sect
         document_import(document={**document, "notes": ["hello"]})
 
     assert App.objects.get(app_id="demo").name == "Demo (Acme Analytics)"
+
+
+@pytest.mark.django_db
+def test_a_skip_left_without_its_number_is_of_one_renewal_and_exports_so(demo_app: App) -> None:
+    document = export("demo")
+    document["flows"][0]["offers"].append({"code": "skip", "kind": "skip_renewal", "title": "A month on us"})
+    import_document(document)
+
+    offer = Offer.objects.get(flow__app=demo_app, code="skip")
+    assert offer.terms() == {"skip_renewals": 1}
+    assert export("demo")["flows"][0]["offers"][-1]["terms"] == {"skip_renewals": 1}
+
+
+@pytest.mark.django_db
+def test_reason_categories_are_imported_and_exported(demo_app: App) -> None:
+    reasons = export("demo")["flows"][0]["reasons"]
+    assert [r["category"] for r in reasons] == ["too_expensive", "unused", "missing_features", "switched_service",
+                                                "other"]
+    document = export("demo")
+    document["flows"][0]["reasons"][4]["category"] = "low_quality"
+    import_document(document)
+    assert Reason.objects.get(flow__app=demo_app, code="other").category == "low_quality"

@@ -87,3 +87,12 @@ def test_all_apps_shows_revenue_kept_per_currency_never_added(admin_client: Clie
                                                           "end": at.date().isoformat()}).content.decode()
     kept = re.search(r'data-figure="revenue-kept">(.*?)</span>', html, re.S).group(1)
     assert kept.split("<br>") == ["49.00 USD", "30.00 EUR"]
+
+
+def test_a_skip_keeps_nothing_for_its_free_renewals(settings) -> None:  # noqa: ANN001
+    settings.SAVE_WATCH_DAYS = 30
+    assert value_kept(Decimal(49), offer_kind="skip_renewal", skip_renewals=1) == Decimal("0.00")
+    settings.SAVE_WATCH_DAYS = 90  # three months watched: two free, the third paid
+    assert value_kept(Decimal(49), offer_kind="skip_renewal", skip_renewals=2) == Decimal("49.00")
+    # Left blank, a skip is of one renewal (DESIGN §8).
+    assert months_paid(offer_kind="skip_renewal", skip_renewals=None) == Decimal(2)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0006_provider_paddle'),
+        ('billing', '0007_skip_renewal_and_reason_codes'),
         ('flows', '0010_cancelsession_compliance'),
     ]
 
