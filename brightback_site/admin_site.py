@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 # (task, [(app_label, model name)]), in the order staff meet them.
 TASKS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("flows-and-offers", _("Flows and offers"), [("flows", "App"), ("flows", "Flow"), ("offers", "Offer"),
-                                                 ("flows", "Audience")]),
+                                                 ("flows", "Audience"), ("evidence", "FlowVersion")]),
     ("delivery", _("Delivery"), [("webhooks", "Endpoint"), ("webhooks", "Delivery"), ("webhooks", "DeliveryAttempt"),
                                  ("alerts", "AlertRule"), ("alerts", "AlertSettings"), ("alerts", "AlertDelivery")]),
     ("billing", _("Billing"), [("billing", "BillingConnection"), ("billing", "BillingAction")]),

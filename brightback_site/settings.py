@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "reports",
     "privacy",
     "embeds",
+    "evidence",
 ]
 
 MIDDLEWARE = [
@@ -339,6 +340,19 @@ BRIGHTBACK_EVENT_BILLING = envlist("BRIGHTBACK_EVENT_BILLING", ["billing.handler
 BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES",
                                       ["webhooks.timeline.timeline_entries", "billing.timeline.timeline_entries",
                                        "alerts.timeline.timeline_entries"])
+# Who keeps a flow's published versions: dotted paths of `record(*, flow_ids, author, source)`, called
+# inside the transaction of every write of a flow's content (flows.services.flow_content_published).
+BRIGHTBACK_CONTENT_VERSIONS = envlist("BRIGHTBACK_CONTENT_VERSIONS", ["evidence.services.flow_versions_record"])
+# Who keeps the steps of a session (each page shown, each button pressed; flows/steps.py): the dotted path
+# of `record(*, session_pk, steps)`, one INSERT per request. Blank: steps are not kept.
+BRIGHTBACK_STEP_RECORDER = envstr("BRIGHTBACK_STEP_RECORDER", "evidence.services.steps_record")
+# Steps are committed without waiting for the disk (evidence/services.py steps_record): 1 waits, as
+# every other write does, at the cost of the hosted page's speed.
+EVIDENCE_STEPS_SYNCHRONOUS = envbool("EVIDENCE_STEPS_SYNCHRONOUS", False)
+# What each channel adds to a session's evidence (manage.py session_evidence): dotted paths of
+# `evidence_part(session) -> dict`, merged into the record (evidence/selectors.py).
+BRIGHTBACK_EVIDENCE_PARTS = envlist("BRIGHTBACK_EVIDENCE_PARTS",
+                                    ["billing.evidence.evidence_part", "evidence.receipts.evidence_part"])
 
 # --- Webhooks -------------------------------------------------------------------------------
 # Endpoints resolving to private, loopback or link-local addresses are refused unless listed here

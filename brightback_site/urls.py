@@ -66,6 +66,7 @@ urlpatterns = [
     path("demo/return/<str:outcome>", demo.demo_return, name="demo-return"),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/reports/", include("reports.urls")),
+    path("admin/evidence/sessions/", include("evidence.urls")),
     path("admin/", admin.site.urls),
 ]
 

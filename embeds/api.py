@@ -21,7 +21,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from brightback_site import ratelimits
 from flows import selectors as flow_selectors
-from flows import services
+from flows import services, steps
 from flows.models import CancelSession, Decision
 
 from . import openapi
@@ -94,7 +94,16 @@ class PageView(_PageAPI):
             description = page_description(session)
             decision = getattr(session, "decision", None)
             description["decision"] = _decided(request, session, decision).data if decision is not None else None
+            steps.record(session_pk=session.pk, steps=[steps.Step(
+                kind=steps.Kind.VIEW, source=steps.Source.API, name="page", controls=_controls(description),
+                status=200)])
             return _with_cors(request, Response(description), session)
+
+
+def _controls(description: dict) -> tuple[str, ...]:
+    """The controls the description offers, named as the hosted page's (flows.steps)."""
+    return (*(f"reason:{reason['code']}" for reason in description["reasons"]), "feedback",
+            *(f"accept:{offer['code']}" for offer in description["offers"]), "nevermind", "cancel")
 
 
 class DecisionView(_PageAPI):
@@ -105,7 +114,17 @@ class DecisionView(_PageAPI):
         session = flow_selectors.session_by_token(token)
         if session is None:
             return _error(404, "no such page")
-        return _with_cors(request, _decide(request, session), session)
+        response = _decide(request, session)
+        steps.record(session_pk=session.pk, steps=[_click(request, response.status_code)])
+        return _with_cors(request, response, session)
+
+
+def _click(request: HttpRequest, status: int) -> steps.Step:
+    """The POST as a step of the session's evidence: what it asked for, as far as it could be read."""
+    body, _problem = _parse(request.body) if request.content_type == "application/json" else ({}, "")
+    return steps.Step(kind=steps.Kind.CLICK, source=steps.Source.API, status=status,
+                      action=str(body.get("action") or "")[:32], reason_code=str(body.get("reason") or "")[:64],
+                      offer_code=str(body.get("offer") or "")[:64])
 
 
 def _decide(request: HttpRequest, session: CancelSession) -> Response:

@@ -216,14 +216,14 @@ class FlowAdmin(AppScopedAdmin):
 
     @admin.action(description=_("Duplicate flow (the copy starts inactive)"), permissions=["add"])
     def duplicate(self, request: HttpRequest, queryset: QuerySet[Flow]) -> None:
-        copies = [services.flow_duplicate(flow=flow) for flow in queryset]
+        copies = [services.flow_duplicate(flow=flow, author=request.user) for flow in queryset]
         self.message_user(request, _("Made %(names)s, inactive until you turn them on.")
                           % {"names": ", ".join(f"“{copy.name}”" for copy in copies)}, messages.SUCCESS)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
         super().save_related(request, form, formsets, change)
         # The reasons and offers were saved after the flow: retire every process's copy of them.
-        services.flow_content_changed(flow_ids=[form.instance.pk])
+        services.flow_content_changed(flow_ids=[form.instance.pk], author=request.user, source="admin")
     save_on_top = True
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -272,7 +272,7 @@ class CancelSessionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     # The page token is left out on purpose: it lets whoever holds it decide for the customer.
     fields = ("public_id", "app", "flow", "audience", "variant", "status", "is_test", "email", "account_internal_id",
-              "subscription_id", "locale", "monthly_value", "offer_codes", "created_at", "expires_at",
+              "subscription_id", "locale", "monthly_value", "offer_codes", "flow_version", "created_at", "expires_at",
               "decision_summary", "timeline", "snippet_data")
     readonly_fields = ("decision_summary", "timeline", "snippet_data")
 

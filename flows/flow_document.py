@@ -564,10 +564,15 @@ def document_import(*, document: Any) -> ImportResult:
     for section in sections():
         if section.key in document:
             result.notices.extend(section.apply(document[section.key], app=result.app))
-    if result.changed_anything:
-        from .services import flow_content_changed
+    from .services import flow_content_changed, flow_content_published
 
-        flow_content_changed(flow_ids=list(Flow.objects.filter(app=result.app).values_list("pk", flat=True)))
+    flow_ids = list(Flow.objects.filter(app=result.app).values_list("pk", flat=True))
+    if result.changed_anything:
+        flow_content_changed(flow_ids=flow_ids, source="import")
+    else:
+        # A section another app owns (compliance) may have changed what the page shows: a version is
+        # made only where the published content differs from the latest one.
+        flow_content_published(flow_ids=flow_ids, source="import")
     return result
 
 

@@ -121,6 +121,10 @@ class Flow(models.Model):
         blank=True, help_text=_("Shown beside the cancel button, e.g. when access ends."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The number of the flow's latest published version (evidence.FlowVersion, written with it by
+    # services.flow_version_published): a session notes the one its page showed. 0: none recorded yet.
+    version = models.PositiveIntegerField(
+        default=0, editable=False, help_text=_("The number of this flow's latest published version."))
 
     class Meta:
         ordering = ["app", "priority", "id"]
@@ -329,6 +333,11 @@ class CancelSession(models.Model):
     compliance = models.JSONField(
         default=dict, blank=True,
         help_text=_("The compliance rules applied to this session (region, cancel button, offers, receipt)."))
+    # The flow's published version (Flow.version) when the customer first opened the page, or decided
+    # without it: with `flow`, it names the evidence.FlowVersion the customer was shown.
+    flow_version = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text=_("The number of the flow version the customer was shown (set when the page is first opened)."))
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False,
         help_text=_("When the customer's personal data was erased (customer_erase, or SESSION_RETENTION_DAYS): "

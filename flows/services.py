@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce, Now
+from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Now, NullIf
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -120,7 +120,13 @@ def session_opened(*, session_pk: int, now: datetime | None = None) -> bool:
     """
     return CancelSession.objects.filter(pk=session_pk, opened_at__isnull=True,
                                         status=CancelSession.Status.OPEN).update(
-        opened_at=now or timezone.now()) == 1
+        opened_at=now or timezone.now(), flow_version=_published_version()) == 1
+
+
+def _published_version() -> NullIf:
+    """The session's flow's published version (Flow.version), read inside the UPDATE that opens it: the
+    version the page shows is noted without another query. Null while the flow has none."""
+    return NullIf(Subquery(Flow.objects.filter(pk=OuterRef("flow_id")).values("version")[:1]), Value(0))
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -232,7 +238,8 @@ def decision_record(
     # has always been opened.
     opened = CancelSession.objects.filter(pk=session.pk, status=CancelSession.Status.OPEN,
                                           expires_at__gt=timezone.now()).update(
-        status=CancelSession.Status.DECIDED, opened_at=Coalesce(F("opened_at"), Now()))
+        status=CancelSession.Status.DECIDED, opened_at=Coalesce(F("opened_at"), Now()),
+        flow_version=Coalesce(F("flow_version"), _published_version()))
     if not opened:
         existing = Decision.objects.filter(session_id=session.pk).first()
         if existing is not None:
@@ -361,19 +368,36 @@ def event_record_many(*, type: str, sessions: Sequence[CancelSession],
 
 # --- published content ----------------------------------------------------------------------
 
-def flow_content_changed(*, flow_ids: list[int]) -> None:
+def flow_content_changed(*, flow_ids: list[int], author: User | None = None, source: str = "admin") -> None:
     """Say that staff changed these flows' content (reasons, offers, copy): their updated_at moves, so
     every process's in-memory copy of it (selectors.published_reasons) is retired on its next read, and
     so does their Apps' version (selectors.app_part: routing, offers, variants), which also covers rows
-    changed by queryset updates that send no signal (the importer's deactivations)."""
+    changed by queryset updates that send no signal (the importer's deactivations). The change is then
+    published as each flow's new version (flow_content_published), by `author` through `source`."""
     Flow.objects.filter(pk__in=flow_ids).update(updated_at=timezone.now())
+    flow_content_published(flow_ids=flow_ids, author=author, source=source)
     selectors.forget_published_content(flow_ids=flow_ids)
     for app_pk in set(Flow.objects.filter(pk__in=flow_ids).values_list("app_id", flat=True)):
         selectors.app_row_changed(pk=app_pk)
 
 
+def flow_content_published(*, flow_ids: list[int], author: User | None = None, source: str = "admin") -> None:
+    """Hand the flows to the version keepers named in settings.BRIGHTBACK_CONTENT_VERSIONS (dotted paths of
+    `record(*, flow_ids, author, source)`, evidence.services.flow_versions_record): each flow whose
+    published content differs from its latest version gets a new one, inside the caller's transaction.
+    Called after every write of a flow's content (the admin, flow_import, a restore); one that changed
+    nothing makes no version."""
+    for record in _imported(tuple(getattr(settings, "BRIGHTBACK_CONTENT_VERSIONS", ()))):
+        record(flow_ids=flow_ids, author=author, source=source)
+
+
+def flow_version_published(*, flow_id: int, number: int) -> None:
+    """Note the flow's latest published version: sessions opened from now on record it."""
+    Flow.objects.filter(pk=flow_id).update(version=number)
+
+
 @transaction.atomic
-def flow_duplicate(*, flow: Flow) -> Flow:
+def flow_duplicate(*, flow: Flow, author: User | None = None) -> Flow:
     """A copy of the flow, its reasons, offers (with their reasons and audiences) and variants, made
     inactive so staff can edit it before it meets a customer. Audiences that route to the original keep
     routing there; sessions, assignments and reports stay with the original."""
@@ -385,7 +409,7 @@ def flow_duplicate(*, flow: Flow) -> Flow:
     while name in names:
         name, n = f"{flow.name} (copy {n})", n + 1
     copy = Flow.objects.get(pk=original_pk)
-    copy.pk, copy.id, copy.name, copy.is_active = None, None, name[:200], False
+    copy.pk, copy.id, copy.name, copy.is_active, copy.version = None, None, name[:200], False, 0
     copy.save()
     reasons: dict[int, Reason] = {}
     for reason in Reason.objects.filter(flow_id=original_pk):
@@ -403,6 +427,7 @@ def flow_duplicate(*, flow: Flow) -> Flow:
         variant.pk, variant.id, variant.flow = None, None, copy
         variant.save()
     selectors.app_row_changed(pk=copy.app_id)
+    flow_content_published(flow_ids=[copy.pk], author=author, source="duplicate")
     return copy
 
 

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import csrf, embedding, openapi, page_cache, selectors, services
+from . import csrf, embedding, openapi, page_cache, selectors, services, steps
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
         else:
             response = render(request, "flows/page.html", context, status=status)
         _customer_headers(response)
+    response.bb_step = step  # type: ignore[attr-defined]  # the page shown, for the session's evidence
     return response
 
 
@@ -174,6 +175,9 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
         return None
     response = HttpResponse(page_cache.fill(html, csrf_token=csrf.page_form_token(token), action_url=request.path))
     _customer_headers(response, language)
+    steps.record(session_pk=state.session_pk, steps=[steps.Step(
+        kind=steps.Kind.VIEW, source=steps.Source.PAGE, name="reasons", controls=steps.controls_kept(html),
+        status=response.status_code)])
     return response
 
 
@@ -216,7 +220,23 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
         return _unknown(request)
     parent = embedding.parent_origin(request, session.app)
     response = _page(request, session, parent)
+    _note_steps(request, session, response)
     return embedding.allow_framing(response, request=request, app=session.app) if parent else response
+
+
+def _note_steps(request: HttpRequest, session: CancelSession, response: HttpResponse) -> None:
+    """The request's steps for the session's evidence: the button pressed (a POST), then the page shown."""
+    found = []
+    if request.method == "POST":
+        offer_code = _posted(request, "accept")[:64]
+        found.append(steps.Step(kind=steps.Kind.CLICK, source=steps.Source.PAGE, status=response.status_code,
+                                action="accept" if offer_code else _posted(request, "action")[:32],
+                                reason_code=_posted(request, "reason")[:64], offer_code=offer_code))
+    shown = getattr(response, "bb_step", None)
+    if shown:
+        found.append(steps.Step(kind=steps.Kind.VIEW, source=steps.Source.PAGE, name=shown,
+                                controls=steps.controls_in(response.content.decode()), status=response.status_code))
+    steps.record(session_pk=session.pk, steps=found)
 
 
 def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> HttpResponse:
@@ -229,7 +249,9 @@ def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> H
             return _handoff(request, session, decision)
         return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
     if not session.is_open:
-        return _expired(request, session)
+        response = _expired(request, session)
+        response.bb_step = "expired"  # type: ignore[attr-defined]
+        return response
     if request.method == "GET":
         if session.opened_at is None:
             services.session_opened(session_pk=session.pk)
@@ -302,6 +324,9 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
         response = render(request, "flows/done.html",
                           {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
         _customer_headers(response)
+    steps.record(session_pk=session.pk, steps=[steps.Step(
+        kind=steps.Kind.VIEW, source=steps.Source.PAGE, name="done",
+        controls=steps.controls_in(response.content.decode()), status=response.status_code)])
     return response
 
 

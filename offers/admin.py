@@ -8,6 +8,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from flows import services as flow_services
 from flows.admin_access import AppScopedAdmin, StackedInline, app_scope, in_apps
 from flows.models import Audience, Reason
 
@@ -119,6 +120,20 @@ class OfferAdmin(AppScopedAdmin):
     @admin.display(description=_("app"), ordering="flow__app__app_id")
     def app_id(self, obj: Offer) -> str:
         return obj.flow.app.app_id
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # noqa: ANN001
+        super().save_related(request, form, formsets, change)
+        # An offer is part of its flow's published content: a change is the flow's new version.
+        flow_services.flow_content_changed(flow_ids=[form.instance.flow_id], author=request.user, source="admin")
+
+    def delete_model(self, request: HttpRequest, obj: Offer) -> None:
+        super().delete_model(request, obj)
+        flow_services.flow_content_changed(flow_ids=[obj.flow_id], author=request.user, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        flow_ids = sorted(set(queryset.values_list("flow_id", flat=True)))
+        super().delete_queryset(request, queryset)
+        flow_services.flow_content_changed(flow_ids=flow_ids, author=request.user, source="admin")
 
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):  # noqa: ANN001, ANN003, ANN201
         form = super().get_form(request, obj, change=change, **kwargs)

@@ -18,6 +18,8 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from evidence.selectors import cancel_effort as evidence_cancel_effort
+from evidence.selectors import canceled_sessions
 from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
@@ -191,6 +193,13 @@ def overview(report: ReportFilter) -> Overview:
                             "deflected": row["deflected"], "saved": row["saved"]})
         current += timedelta(days=1)
     return result
+
+
+def cancel_effort(report: ReportFilter) -> dict:
+    """What canceling took on the page, for the sessions of the report's days and Apps that canceled:
+    clicks and seconds from opening the page to the Cancel, each {count, median, p90} (evidence's steps)."""
+    sessions = canceled_sessions(CancelSession.objects.filter(report.sessions()))
+    return evidence_cancel_effort(sessions)
 
 
 SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)

@@ -71,7 +71,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     def build(report: selectors.ReportFilter) -> dict:
         figures = selectors.overview(report)
         return {"figures": figures, "watch_days": settings.SAVE_WATCH_DAYS,
-                "saved_source": selectors.saved_source(report),
+                "saved_source": selectors.saved_source(report), "effort": selectors.cancel_effort(report),
                 "revenue_source": selectors.revenue_source(figures),
                 "no_confirmations_note": selectors.no_confirmations_note(report, figures),
                 "daily_chart": charts.daily_chart(figures.days, title=_("Sessions opened per day, and deflected"),

@@ -78,7 +78,7 @@ def staff_user(username: str, *codenames: str, view_all: bool = False) -> User:
 
 def table_snapshot() -> dict[str, list[tuple]]:
     """Every row of every table of our apps (and auth), to show a request changed nothing."""
-    ours = {"flows", "offers", "webhooks", "alerts", "billing", "reports", "auth", "audiences"}
+    ours = {"flows", "offers", "webhooks", "alerts", "billing", "reports", "auth", "audiences", "evidence"}
     snapshot: dict[str, list[tuple]] = {}
     for model in apps.get_models():
         if model._meta.app_label not in ours or not model._meta.managed:

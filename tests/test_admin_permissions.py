@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 # The URL names every ModelAdmin gets from Django; anything else in get_urls() is ours.
 DJANGO_VIEWS = {"changelist", "add", "history", "delete", "change"}
 # Our pages that read only: a POST there computes and shows, writing nothing (the preview's decision).
-READ_ONLY_POSTS = {"flows_flow_preview"}
+READ_ONLY_POSTS = {"flows_flow_preview", "evidence_flowversion_diff"}
 
 
 @pytest.fixture

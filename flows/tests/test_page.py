@@ -335,9 +335,11 @@ def test_a_reason_that_wants_feedback_asks_for_it_on_the_offers_step(client, ses
 
 def test_the_page_reads_the_flow_reasons_from_memory_after_the_first_view(client, session, django_assert_num_queries):
     client.get(page_url(session))
-    # The session (with its app, flow and decision) only: the reasons are this process's copy.
-    with django_assert_num_queries(1):
+    # The session (with its app, flow and decision) only: the reasons are this process's copy. The one
+    # write is the view's step, for the session's evidence.
+    with django_assert_num_queries(2) as queries:
         assert client.get(page_url(session)).status_code == 200
+    assert queries.captured_queries[1]["sql"].startswith('INSERT INTO "evidence_step"')
 
 
 def test_a_flow_content_change_retires_the_cached_reasons(client, session):

@@ -37,10 +37,13 @@ NOT_CUSTOMER_DATA = {
     "billing.BillingConnection.cancel_reason_codes",
     "webhooks.Endpoint.url", "webhooks.Endpoint.event_types", "webhooks.Endpoint.secret",
     "webhooks.Endpoint.previous_secret", "webhooks.Endpoint.disabled_reason", "webhooks.DeliveryAttempt.url",
+    # A flow's published content is staff's copy and configuration (never the App's blocklist); a step
+    # names the controls on screen by their codes (reason:…, accept:…), never what the customer wrote.
+    "evidence.FlowVersion.content", "evidence.Step.controls",
 }
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
-OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds"}
+OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "evidence"}
 
 
 def columns() -> set[str]:

@@ -21,6 +21,12 @@ def pct(value: float | None) -> str:
 
 
 @register.filter
+def decimal1(value: float | None) -> str:
+    """A median or percentile: one decimal place, "—" when there was nothing to measure."""
+    return NONE if value is None else f"{value:,.1f}"
+
+
+@register.filter
 def chance(value: float | None) -> str:
     """A probability as people read it: never a flat 0% or 100%, which no finite sample can show."""
     if value is None:
