@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # says how to give each its own pool. Three slots: webhook runs take at most two (webhooks/runs.py), so a
 # hanging receiver and a healthy one each have one and billing and alerts always find the third.
 # -O fair: a message goes only to a free slot, never reserved behind a long task.
-QUEUES := webhooks,billing,alerts,sweeps,reports,celery
+QUEUES := webhooks,billing,alerts,receipts,sweeps,reports,celery
 
 ## make run: migrate, create the demo App if it is missing (demo_setup --reset restores it), then web server + Celery worker and beat on embedded defaults.
 ## With no EMAIL_BACKEND or EMAIL_HOST in the environment, alerts are printed to the worker's log

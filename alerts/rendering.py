@@ -34,6 +34,7 @@ VERBS: dict[str, str] = {
     Event.Type.SESSION_ABANDONED: "Abandoned the cancel page",
     Event.Type.SAVE_CONFIRMED: "Save confirmed",
     Event.Type.BILLING_ACTION_FAILED: "Billing action failed",
+    Event.Type.SESSION_REACTIVATED: "Came back and kept the subscription",
 }
 OFFER_TYPES = {"discount": "Discount", "pause": "Pause", "plan_change": "Plan change",
                "trial_extension": "Trial extension", "skip_renewal": "Skip renewals",
@@ -46,7 +47,8 @@ TERM_LABELS = {"coupon": "coupon", "discount_percent": "discount (%)", "discount
 # processes cancels by hand that this one is being done for them).
 BILLING_ACTIONS = {"cancel": "Cancel the subscription", "coupon": "Apply the coupon", "pause": "Pause billing",
                    "plan_change": "Change the plan", "trial_extension": "Extend the trial",
-                   "skip_renewal": "Skip the next renewals (nothing charged)"}
+                   "skip_renewal": "Skip the next renewals (nothing charged)",
+                   "reactivate": "Keep the subscription (remove the scheduled cancel)"}
 BILLING_PROVIDERS = {"stripe": "Stripe", "recurly": "Recurly", "chargebee": "Chargebee", "paddle": "Paddle"}
 BILLING_STATUSES = {"pending": "queued, carried out automatically", "running": "in progress, carried out automatically",
                     "succeeded": "done automatically", "skipped": "dry run, nothing was sent", "failed": "failed"}

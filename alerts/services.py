@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 
 from brightback_site import outbox
 from flows import services as flow_services
-from flows.models import App, Event
+from flows.models import App, Decision, Event
 from flows.selectors import app_part
 
 from . import rendering, transports
@@ -101,7 +101,7 @@ def _language(data: dict) -> str:
 
 
 def _rows_for(*, prefs_of: Callable[[], AlertSettings | None], event_type: str, data: dict, is_test_session: bool,
-              rules: list[AlertRule]) -> list[AlertDelivery]:
+              rules: list[AlertRule], emailed_elsewhere: Callable[[], bool] = lambda: False) -> list[AlertDelivery]:
     rows = []
     for rule in rules:
         if not rule.wants(event_type=event_type, is_test=is_test_session):
@@ -118,7 +118,8 @@ def _rows_for(*, prefs_of: Callable[[], AlertSettings | None], event_type: str, 
         language = _language(data)
         if prefs.customer_acknowledgement and event_type == Event.Type.OFFER_EMAIL_REQUESTED:
             rows.append(AlertDelivery(kind=Kind.ACKNOWLEDGEMENT, recipients=[customer], language=language))
-        if prefs.cancellation_receipt and event_type == Event.Type.SESSION_CANCELED:
+        # Another channel's receipt (BRIGHTBACK_CUSTOMER_EMAILS) already goes to the customer: not a second one.
+        if prefs.cancellation_receipt and event_type == Event.Type.SESSION_CANCELED and not emailed_elsewhere():
             rows.append(AlertDelivery(kind=Kind.RECEIPT, recipients=[customer], language=language))
     return rows
 
@@ -134,6 +135,15 @@ def _saved_settings(*, app: App) -> AlertSettings | None:
     """The App's saved alert settings (None: never saved), kept like its rules."""
     return app_part(app_id=app.app_id, part="alerts.settings",
                     load=lambda: AlertSettings.objects.filter(app_id=app.pk).first())
+
+
+def _customer_emailed_elsewhere(event: Event) -> bool:
+    """Does another channel email the customer about this event's decision (flows' customer_email_promised:
+    the receipts channel's fuller receipt)? Asked only when the App sends the alerts channel's own receipt."""
+    if event.session_id is None or event.session is None:
+        return False
+    decision = Decision.objects.filter(session_id=event.session_id).order_by("-created_at", "-pk").first()
+    return decision is not None and flow_services.customer_email_promised(session=event.session, decision=decision)
 
 
 def deliveries_create_for_event(*, event: Event) -> list[int]:
@@ -152,7 +162,8 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
     for event in events:
         app = event.app
         for row in _rows_for(prefs_of=partial(_saved_settings, app=app), event_type=event.type,
-                             data=event.data, is_test_session=bool(event.data.get("test")), rules=_rules(app=app)):
+                             data=event.data, is_test_session=bool(event.data.get("test")), rules=_rules(app=app),
+                             emailed_elsewhere=partial(_customer_emailed_elsewhere, event)):
             row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
             row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
             rows.append(row)

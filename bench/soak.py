@@ -331,7 +331,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         python = sys.executable
         procs.append(Proc("gunicorn", [python, "-m", "gunicorn", "brightback_site.wsgi", "--bind", f"127.0.0.1:{port}",
                                        "--workers", "2", "--log-level", "warning"], workdir))
-        queues = "webhooks,billing,alerts,sweeps,reports,celery"
+        queues = "webhooks,billing,alerts,receipts,sweeps,reports,celery"
         if args.make_run:  # as the Makefile's `run` starts it
             procs.append(Proc("worker1", [python, "-m", "celery", "-A", "brightback_site", "worker", "--beat",
                                           "--loglevel", "WARNING", "--concurrency", "3", "-O", "fair", "--queues",

@@ -19,10 +19,13 @@ def on_event(event: Event) -> None:
 def event_billing(event: Event) -> dict | None:
     """BRIGHTBACK_EVENT_BILLING: the billing action of a recorded event, as it stands, or what billing
     would do for an event not recorded (a test alert's), described as a `billing.action_failed` event
-    describes one. Alerts show it, so nobody repeats by hand what billing is already doing."""
+    describes one. Alerts show it, so nobody repeats by hand what billing is already doing; a recorded
+    event's also says when the change takes effect (`effective_at`, once done), which receipts state."""
     if not event._state.adding:
         action = selectors.action_for_event(event_id=event.pk)
-        return services.action_described(action) if action is not None else None
+        if action is None:
+            return None
+        return {**services.action_described(action), "effective_at": services.action_effective_at(action)}
     planned = services.action_planned(event=event)
     if planned is None:
         return None

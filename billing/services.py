@@ -365,6 +365,29 @@ def _skip_renewals(action: BillingAction, provider: BillingProvider, subscriptio
     return outcome
 
 
+def _ends_at(action: BillingAction, outcome: ActionResult, *, now: datetime) -> str | None:
+    """When a cancel takes effect, as the provider answered it (the period's end for a cancel at period
+    end, else now): what the customer's receipt states."""
+    if action.kind != BillingAction.Kind.CANCEL:
+        return None
+    subscription = outcome.subscription
+    if subscription.cancel_at_period_end and subscription.current_period_end is not None:
+        return subscription.current_period_end.isoformat()
+    return now.isoformat()
+
+
+def action_effective_at(action: BillingAction) -> str | None:
+    """When a finished action's change takes effect for the customer (ISO 8601): a cancel when its last
+    subscription ends, any other change when it was made. None while it is not done (or failed, or a dry
+    run)."""
+    if action.status != BillingAction.Status.SUCCEEDED:
+        return None
+    ends = [str(r["ends_at"]) for r in action.result.values() if isinstance(r, dict) and r.get("ends_at")]
+    if ends:
+        return max(ends)
+    return action.finished_at.isoformat() if action.finished_at else None
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
     index = moment.month - 1 + months
@@ -413,6 +436,8 @@ def action_execute(*, action_id: int) -> ExecuteResult:
             outcome = _carry_out(action, provider, subscription_id, lease_until=claim.lease_until)
             results[subscription_id] = {"done": True, "changed": outcome.changed, "summary": outcome.summary,
                                         "status": outcome.subscription.status}
+            if ends_at := _ends_at(action, outcome, now=now):
+                results[subscription_id]["ends_at"] = ends_at
             _keep(action, claim.lease_until, result=results)
     except ProviderError as exc:
         return _failed(action, error=exc.message, retryable=exc.retryable, status_code=exc.status_code,

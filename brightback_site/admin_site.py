@@ -17,7 +17,8 @@ TASKS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("flows-and-offers", _("Flows and offers"), [("flows", "App"), ("flows", "Flow"), ("offers", "Offer"),
                                                  ("flows", "Audience"), ("evidence", "FlowVersion")]),
     ("delivery", _("Delivery"), [("webhooks", "Endpoint"), ("webhooks", "Delivery"), ("webhooks", "DeliveryAttempt"),
-                                 ("alerts", "AlertRule"), ("alerts", "AlertSettings"), ("alerts", "AlertDelivery")]),
+                                 ("alerts", "AlertRule"), ("alerts", "AlertSettings"), ("alerts", "AlertDelivery"),
+                                 ("receipts", "ReceiptSettings"), ("receipts", "Receipt")]),
     ("billing", _("Billing"), [("billing", "BillingConnection"), ("billing", "BillingAction")]),
     ("reports", _("Reports"), [("flows", "CancelSession"), ("flows", "Decision"), ("flows", "Event")]),
 ]

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "alerts",
     "billing",
     "webhooks",
+    "receipts",
     "reports",
     "privacy",
     "embeds",
@@ -292,6 +293,7 @@ CELERY_BEAT_SCHEDULE = {
     "sessions-expire": _periodic("flows.sessions_expire", 60.0),
     "saves-confirm": _periodic("flows.saves_confirm", 3600.0),
     "alerts-sweep": _periodic("alerts.sweep", OUTBOX_SWEEP_SECONDS),
+    "receipts-sweep": _periodic("receipts.sweep", OUTBOX_SWEEP_SECONDS),
     "reports-refresh": _periodic("reports.refresh", envfloat("REPORTS_REFRESH_SECONDS", 300.0, positive=True)),
     # Nightly; a run that waited for hours is dropped, and the next night does the same work.
     "privacy-retention": {"task": "privacy.sessions_scrub_expired", "schedule": crontab(hour=3, minute=30),
@@ -305,14 +307,16 @@ CELERY_TASK_ROUTES = {
     "webhooks.deliver": {"queue": "webhooks"},
     "billing.execute": {"queue": "billing"},
     "alerts.send": {"queue": "alerts"},
+    "receipts.send": {"queue": "receipts"},
     "webhooks.sweep": {"queue": "sweeps"},
     "billing.sweep": {"queue": "sweeps"},
     "alerts.sweep": {"queue": "sweeps"},
+    "receipts.sweep": {"queue": "sweeps"},
     "flows.sessions_expire": {"queue": "sweeps"},
     "flows.saves_confirm": {"queue": "sweeps"},
     "reports.refresh": {"queue": "reports"},
 }
-WORKER_QUEUES = ["webhooks", "billing", "alerts", "sweeps", "reports", "celery"]
+WORKER_QUEUES = ["webhooks", "billing", "alerts", "receipts", "sweeps", "reports", "celery"]
 
 # Channels that receive every recorded event inside the decision's transaction (dotted paths of
 # `on_event(event)`). flows never imports them: a new channel is one module and one line here. A module
@@ -320,7 +324,7 @@ WORKER_QUEUES = ["webhooks", "billing", "alerts", "sweeps", "reports", "celery"]
 # sessions close hundreds per transaction): the same rows as on_event for each, in fewer statements.
 BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
                                     ["webhooks.handlers.on_event", "billing.handlers.on_event",
-                                     "alerts.handlers.on_event"])
+                                     "alerts.handlers.on_event", "receipts.handlers.on_event"])
 # Parts of the flow document owned by channels (flows/flow_document.py, DocumentSection).
 BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
                                        ["billing.document.BillingSection", "alerts.document.AlertsSection"])
@@ -335,11 +339,14 @@ BRIGHTBACK_PAID_AFTER_SAVES = envlist("BRIGHTBACK_PAID_AFTER_SAVES", ["billing.h
 # is being carried out in Stripe, so nobody does it by hand): dotted paths of
 # `event_billing(event) -> dict | None` (see flows.services.event_billing).
 BRIGHTBACK_EVENT_BILLING = envlist("BRIGHTBACK_EVENT_BILLING", ["billing.handlers.event_billing"])
+# Asked by the built-in confirmation page whether an email to the customer is on its way (dotted paths of
+# `promised(session, decision) -> bool`; see flows.services.customer_email_promised): it promises one only then.
+BRIGHTBACK_CUSTOMER_EMAILS = envlist("BRIGHTBACK_CUSTOMER_EMAILS", ["receipts.selectors.receipt_promised"])
 # What each channel adds to a session's timeline in the admin: dotted paths of
 # `timeline_entries(session) -> list[flows.timeline.Entry]` (see flows/timeline.py).
 BRIGHTBACK_TIMELINE_ENTRIES = envlist("BRIGHTBACK_TIMELINE_ENTRIES",
                                       ["webhooks.timeline.timeline_entries", "billing.timeline.timeline_entries",
-                                       "alerts.timeline.timeline_entries"])
+                                       "alerts.timeline.timeline_entries", "receipts.timeline.timeline_entries"])
 # Who keeps a flow's published versions: dotted paths of `record(*, flow_ids, author, source)`, called
 # inside the transaction of every write of a flow's content (flows.services.flow_content_published).
 BRIGHTBACK_CONTENT_VERSIONS = envlist("BRIGHTBACK_CONTENT_VERSIONS", ["evidence.services.flow_versions_record"])
@@ -431,6 +438,17 @@ ALERT_RETRY_SCALE = envfloat("ALERT_RETRY_SCALE", 1.0, positive=True)
 # is taken over. Keep it above the send task's hard time limit (system check alerts.W002).
 ALERT_LEASE_SECONDS = envfloat("ALERT_LEASE_SECONDS", 2 * max(EMAIL_TIMEOUT, ALERT_TIMEOUT_SECONDS) + 90.0,
                                positive=True)
+
+# --- Receipts to customers ---------------------------------------------------------------------
+# Multiplies every retry delay of a receipt: 1.0 in production; tests compress time with a small value.
+RECEIPT_RETRY_SCALE = envfloat("RECEIPT_RETRY_SCALE", 1.0, positive=True)
+# A worker holds a receipt it is sending this long (above the send task's hard limit: check receipts.W002).
+RECEIPT_LEASE_SECONDS = envfloat("RECEIPT_LEASE_SECONDS", 2 * EMAIL_TIMEOUT + 90.0, positive=True)
+# Where the App's billing system is connected, a receipt waits for billing's answer (when the cancel takes
+# effect) this long, asking again every RECEIPT_BILLING_POLL_SECONDS; then it goes out with the App's
+# receipt settings' words instead.
+RECEIPT_BILLING_WAIT_SECONDS = envfloat("RECEIPT_BILLING_WAIT_SECONDS", 600.0, positive=True)
+RECEIPT_BILLING_POLL_SECONDS = envfloat("RECEIPT_BILLING_POLL_SECONDS", 10.0, positive=True)
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)

@@ -58,6 +58,7 @@ urlpatterns = [
     path("precancel", precancel_view(PrecancelView), name="precancel"),
     path("precancel/", precancel_view(PrecancelAliasView)),
     path("c/", include("flows.urls")),
+    path("r/", include("receipts.urls")),
     path("js/brightback.js", views.snippet, name="snippet"),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/pages/", include("embeds.urls")),

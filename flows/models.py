@@ -442,6 +442,8 @@ class Event(models.Model):
         SESSION_ABANDONED = "session.abandoned"
         SAVE_CONFIRMED = "save.confirmed"
         BILLING_ACTION_FAILED = "billing.action_failed"
+        # A customer who canceled came back through their receipt's link and kept the subscription.
+        SESSION_REACTIVATED = "session.reactivated"
 
     id = models.CharField(primary_key=True, max_length=32, default=ids.event_id, editable=False)
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="events")

@@ -269,6 +269,19 @@ def decision_record(
     return decision
 
 
+def customer_email_promised(*, session: CancelSession, decision: Decision) -> bool:
+    """Will the customer get an email about this decision? Asked of the channels named in
+    BRIGHTBACK_CUSTOMER_EMAILS (dotted paths of `promised(session, decision) -> bool`), so the
+    confirmation page promises an email only when one is on its way."""
+    for promised in _imported(tuple(settings.BRIGHTBACK_CUSTOMER_EMAILS)):
+        try:
+            if promised(session, decision):
+                return True
+        except Exception:
+            logger.exception("%s failed for session %s", promised.__qualname__, session.public_id)
+    return False
+
+
 # --- events -------------------------------------------------------------------------------------
 
 def event_payload(*, event_id: str, session: CancelSession, decision: Decision | None,

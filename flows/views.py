@@ -321,8 +321,11 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
     if decision is None:
         return _unknown(request)
     with translation.override(_language(session)):
+        # Decided as the page renders: an email is promised only when one is on its way.
+        emailed = services.customer_email_promised(session=session, decision=decision)
         response = render(request, "flows/done.html",
-                          {"session": session, "flow": session.flow, "decision": decision, **_brand(session.flow)})
+                          {"session": session, "flow": session.flow, "decision": decision, "emailed": emailed,
+                           **_brand(session.flow)})
         _customer_headers(response)
     steps.record(session_pk=session.pk, steps=[steps.Step(
         kind=steps.Kind.VIEW, source=steps.Source.PAGE, name="done",

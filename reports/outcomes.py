@@ -5,7 +5,8 @@ Each decided session is one of its outcomes; the account counts once, by its las
 `superseded` when a later session of the same account was decided too (a Nevermind followed by a cancel
 next week is a cancel; two Nevermind clicks are one deflected account). A deflected account is `confirmed`
 (saved) by its session's save.confirmed event: still paying after the watch window where billing is
-connected, else it did not cancel through us.
+connected, else it did not cancel through us. A canceled account that came back through its receipt's
+link (`session.reactivated`) is `reactivated`: a win-back, counted as saved, not canceled.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ def _outcomes() -> dict[str, Exists]:
         app_id=OuterRef("app_id"), account_key=OuterRef("account_key"), account_key__gt="",
         status=CancelSession.Status.DECIDED)
     confirmed = Event.objects.filter(session_id=OuterRef("pk"), type=Event.Type.SAVE_CONFIRMED)
-    return {"superseded": Exists(later), "confirmed": Exists(confirmed)}
+    reactivated = Event.objects.filter(session_id=OuterRef("pk"), type=Event.Type.SESSION_REACTIVATED)
+    return {"superseded": Exists(later), "confirmed": Exists(confirmed), "reactivated": Exists(reactivated)}
 
 
 def with_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
-    """Annotate sessions with `superseded` and `confirmed` (see the module's docstring)."""
+    """Annotate sessions with `superseded`, `confirmed` and `reactivated` (see the module's docstring)."""
     return sessions.annotate(**_outcomes())
 
 

@@ -22,7 +22,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from flows.models import CancelSession, Decision
+from flows.models import CancelSession, Decision, Event
 from flows.services import SAVE_CONFIRM_LOOKBACK_DAYS
 
 from . import channels, days, value
@@ -48,7 +48,7 @@ def _dims(key: tuple) -> dict:
 
 
 OFFER_TERMS = tuple(f"decision__offer__{name}" for name in value.TERMS)
-SESSION_GROUPS = ("day", *DIMENSIONS, "decision__kind", *OFFER_TERMS, "superseded", "confirmed")
+SESSION_GROUPS = ("day", *DIMENSIONS, "decision__kind", *OFFER_TERMS, "superseded", "confirmed", "reactivated")
 OFFER_GROUPS = ("day", *DIMENSIONS, "decision__offer_code", *OFFER_TERMS, "superseded", "confirmed")
 
 
@@ -111,6 +111,13 @@ def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
             stat.canceled += n
         if row["superseded"]:
             continue  # not the account's last outcome
+        if kind == Decision.Kind.CANCEL and row["reactivated"]:
+            # Came back through the receipt's link and kept the subscription: a win-back, saved by their own
+            # click (billing, where connected, removed the scheduled cancel).
+            stat.deflected_nevermind += n
+            stat.saved_nevermind += n
+            stat.revenue_kept += value.value_kept(row["value"], **value.terms_of(row, "decision__offer__"))
+            continue
         if kind == Decision.Kind.CANCEL:
             stat.canceled_accounts += n
             continue
@@ -262,6 +269,14 @@ def days_superseded_since(since: datetime) -> set[date]:
     return found
 
 
+def days_reactivated_since(since: datetime) -> set[date]:
+    """The days of sessions whose customer came back since `since` (session.reactivated): their account
+    moved from canceled to saved, so those days' counts change."""
+    created = (CancelSession.objects.filter(events__type=Event.Type.SESSION_REACTIVATED, events__created_at__gte=since)
+               .order_by().values_list("created_at", flat=True))
+    return {days.day_of(moment) for moment in created.iterator(chunk_size=5000)}
+
+
 def rollups_refresh_recent(*, now: datetime | None = None) -> int:
     """Refresh the days that can still change, and the earlier days whose accounts decided again since;
     return how many days were rewritten."""
@@ -269,7 +284,7 @@ def rollups_refresh_recent(*, now: datetime | None = None) -> int:
     ranges = days_that_can_change(today=days.today(now))
     # Decisions since the start of the earliest refreshed recent day (beat runs every few minutes).
     since = days.bounds(ranges[-1][0], ranges[-1][0])[0]
-    ranges = _merge([*ranges, *((day, day) for day in days_superseded_since(since))])
+    ranges = _merge([*ranges, *((day, day) for day in days_superseded_since(since) | days_reactivated_since(since))])
     count = 0
     for first, last in ranges:
         rollups_refresh(first_day=first, last_day=last)

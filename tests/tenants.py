@@ -19,6 +19,7 @@ from billing.models import BillingAction, BillingConnection
 from flows import services
 from flows.flow_document import document_import, document_loads
 from flows.models import App, Audience, CancelSession, Flow, Variant
+from receipts.models import ReceiptSettings
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 
 DEMO_DOCUMENT = Path(__file__).resolve().parents[1] / "flows" / "fixtures" / "demo-flow.json"
@@ -49,6 +50,7 @@ def tenant(app_id: str, *, name: str) -> Tenant:
     endpoint = Endpoint.objects.create(app=app, url=f"https://hooks.example.com/{app_id}")
     rule = AlertRule.objects.create(app=app, events=["session.canceled"], recipients=[f"team@{app_id}.example.com"])
     AlertSettings.objects.get_or_create(app=app)
+    ReceiptSettings.objects.get_or_create(app=app, defaults={"support_url": f"https://{app_id}.example.com/help"})
     connection = BillingConnection.objects.create(app=app, provider="stripe", dry_run=True)
     email = f"customer@{app_id}.example.com"
     data = {"app_id": app_id, "email": email, "subscription_id": f"sub_{app_id}",
@@ -78,7 +80,7 @@ def staff_user(username: str, *codenames: str, view_all: bool = False) -> User:
 
 def table_snapshot() -> dict[str, list[tuple]]:
     """Every row of every table of our apps (and auth), to show a request changed nothing."""
-    ours = {"flows", "offers", "webhooks", "alerts", "billing", "reports", "auth", "audiences", "evidence"}
+    ours = {"flows", "offers", "webhooks", "alerts", "billing", "reports", "auth", "audiences", "evidence", "receipts"}
     snapshot: dict[str, list[tuple]] = {}
     for model in apps.get_models():
         if model._meta.app_label not in ours or not model._meta.managed:

@@ -24,7 +24,8 @@ def broken_entries(session: CancelSession) -> list[Entry]:
 @pytest.fixture
 def decided(demo_app: App, snippet_data) -> CancelSession:  # noqa: ANN001
     Endpoint.objects.create(app=demo_app, url="https://hooks.example.com/bb")
-    session = services.session_start(app=demo_app, data=snippet_data())
+    # A customer known by account only: no receipt to them, the story of a webhook's delivery.
+    session = services.session_start(app=demo_app, data=snippet_data(email=""))
     # A customer reads the page for a while (a decision's time is kept to the second).
     session.created_at -= timedelta(minutes=1)
     session.save(update_fields=["created_at"])

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from celery import Task
+from django.conf import settings
 from django.test import Client
 
 from flows.models import CancelSession, Event
@@ -115,16 +117,27 @@ def test_killing_the_worker_mid_delivery_loses_nothing(worker, receiver, endpoin
 
 
 def test_a_redis_outage_fails_no_decision_and_loses_no_event(real_services: RedisServer, worker, receiver,
-                                                              endpoint, snippet_data):
+                                                              endpoint, snippet_data, monkeypatch):
     real_services.stop()  # the test's own Redis, on its own port
+    tried = []
+    real_apply_async = Task.apply_async
+
+    def counting_apply_async(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        tried.append(time.monotonic())
+        return real_apply_async(self, *args, **kwargs)
+
+    monkeypatch.setattr(Task, "apply_async", counting_apply_async)
     try:
         wait_until(lambda: not redis_answers(), timeout=15, what="Redis stopped")
         started = time.monotonic()
-        durations = record_decisions(snippet_data, 50)
+        record_decisions(snippet_data, 50)
         elapsed = time.monotonic() - started
-        # Every decision request succeeded (record_decisions checks each 303) and none waited on the broker.
-        assert max(durations) < 2.0, f"slowest decision took {max(durations):.2f} s"
-        assert elapsed < 60
+        # Every decision request succeeded (record_decisions checks each 303) and none waited on the
+        # broker: after one refused publish the process stops trying for OUTBOX_PUBLISH_PAUSE_SECONDS,
+        # so 50 decisions with a webhook and an alert each touched the broker about once per pause, not
+        # once per row (counted, not timed: the machine's load does not change the count).
+        windows = int(elapsed // settings.OUTBOX_PUBLISH_PAUSE_SECONDS) + 1
+        assert len(tried) <= windows, (len(tried), windows)
         assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 50
         assert CancelSession.objects.filter(status=CancelSession.Status.DECIDED).count() == 50
     finally:

@@ -13,6 +13,12 @@ pytestmark = pytest.mark.django_db
 Kind = AlertDelivery.Kind
 
 
+@pytest.fixture(autouse=True)
+def only_the_alerts_channel_emails_customers(settings) -> None:  # noqa: ANN001
+    """These Apps rely on the alerts channel's own receipt: no other channel emails their customers."""
+    settings.BRIGHTBACK_CUSTOMER_EMAILS = []
+
+
 def plain(message) -> str:  # noqa: ANN001
     return message.get_body(("plain",)).get_content()
 
@@ -108,3 +114,24 @@ def test_customer_messages_retry_like_team_alerts(smtp, demo_app, alert_for, set
     assert result.retry_in is not None
     delivery.refresh_from_db()
     assert delivery.status == AlertDelivery.Status.PENDING and "421 4.3.2 Try later" in delivery.last_error
+
+
+def test_no_second_receipt_when_the_receipts_channel_sends_one(settings, demo_app, decide):
+    settings.BRIGHTBACK_CUSTOMER_EMAILS = ["receipts.selectors.receipt_promised"]
+    services.settings_update(app=demo_app, cancellation_receipt=True)
+
+    decision = decide("cancel")
+
+    assert not AlertDelivery.objects.filter(kind=Kind.RECEIPT).exists()
+    assert decision.session.receipts.count() == 1
+
+
+def test_the_alerts_receipt_goes_when_the_app_turns_the_receipts_channel_off(settings, demo_app, decide):
+    settings.BRIGHTBACK_CUSTOMER_EMAILS = ["receipts.selectors.receipt_promised"]
+    services.settings_update(app=demo_app, cancellation_receipt=True)
+    from receipts.services import settings_update as receipts_settings_update  # the App turned them off
+
+    receipts_settings_update(app=demo_app, enabled=False)
+    decide("cancel")
+
+    assert AlertDelivery.objects.filter(kind=Kind.RECEIPT).count() == 1

@@ -32,7 +32,8 @@ def eager_celery() -> Iterator[None]:
 
 
 def test_a_decision_wakes_its_alerts_once_it_commits(smtp, make_rule, decide, eager_celery,
-                                                     django_capture_on_commit_callbacks):
+                                                     django_capture_on_commit_callbacks, settings):
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["alerts.handlers.on_event"]  # this channel's wake-up alone
     make_rule()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -89,6 +89,30 @@ def test_an_immediate_cancel_is_the_apps_choice(connect, decide, fake_billing) -
     sub = fake_billing.seed(customer_id="cus_jane")
     assert run(the_action(decide("cancel", subscription_id=sub))).status == "succeeded"
     assert fake_billing.remote(sub).canceled
+
+
+def test_billing_says_when_a_cancel_takes_effect_as_the_provider_answered(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    from billing.handlers import event_billing
+
+    connect()
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = the_action(decide("cancel", subscription_id=sub))
+    assert event_billing(action.event)["effective_at"] is None  # not done yet: nothing to state
+    action = run(action)
+    stated = event_billing(action.event)["effective_at"]
+    remote = fake_billing.remote(sub)
+    assert abs((datetime.fromisoformat(stated) - remote.next_bill_at).total_seconds()) < 2
+
+
+def test_an_immediate_cancel_takes_effect_when_it_was_carried_out(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    from billing.handlers import event_billing
+
+    connect(cancel_timing="immediately")
+    sub = fake_billing.seed(customer_id="cus_jane")
+    action = run(the_action(decide("cancel", subscription_id=sub)))
+    assert fake_billing.remote(sub).canceled
+    stated = datetime.fromisoformat(event_billing(action.event)["effective_at"])
+    assert abs((stated - action.finished_at).total_seconds()) < 2
 
 
 def test_accepting_the_discount_applies_its_coupon(connect, decide, fake_billing) -> None:  # noqa: ANN001

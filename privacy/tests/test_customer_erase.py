@@ -72,7 +72,8 @@ def finish_as_workers_do(session: CancelSession, who: dict) -> None:
 
 
 @pytest.fixture
-def two_customers(demo_app: App, snippet_data, django_user_model):  # noqa: ANN001, ANN201
+def two_customers(demo_app: App, snippet_data, django_user_model, settings):  # noqa: ANN001, ANN201
+    settings.BRIGHTBACK_CUSTOMER_EMAILS = []  # the alerts channel's own receipt, not the receipts channel's
     staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     Endpoint.objects.create(app=demo_app, url="https://hooks.example.com/bb")
     AlertRule.objects.create(app=demo_app, events=["session.canceled"], recipients=["team@example.com"])
@@ -208,7 +209,8 @@ def test_a_billing_action_still_to_be_carried_out_holds_the_erasure_back(demo_ap
     assert BillingAction.objects.get(pk=action.pk).request["subscription_id"] == "[erased]"
 
 
-def test_a_pending_receipt_to_an_erased_customer_is_not_sent(demo_app: App, snippet_data):  # noqa: ANN001
+def test_a_pending_receipt_to_an_erased_customer_is_not_sent(demo_app: App, snippet_data, settings):  # noqa: ANN001
+    settings.BRIGHTBACK_CUSTOMER_EMAILS = []  # the alerts channel's own receipt, not the receipts channel's
     AlertSettings.objects.create(app=demo_app, cancellation_receipt=True)
     session = cancel(demo_app, customer_data(snippet_data, JANE), "")
     erase("--app", "demo", "--email", JANE["email"])

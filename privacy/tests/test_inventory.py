@@ -21,6 +21,8 @@ ERASED = {
     "billing.BillingAction.error_detail",
     "webhooks.Delivery.payload", "webhooks.Delivery.last_error", "webhooks.DeliveryAttempt.response_body",
     "webhooks.DeliveryAttempt.error",
+    # The customer's address on each receipt, and the mail server's answers that may quote it.
+    "receipts.Receipt.recipient", "receipts.Receipt.last_answer", "receipts.Receipt.last_error",
 }
 # Staff's configuration, secrets, codes and our own infrastructure's words: nothing a customer gave.
 NOT_CUSTOMER_DATA = {
@@ -40,10 +42,12 @@ NOT_CUSTOMER_DATA = {
     # A flow's published content is staff's copy and configuration (never the App's blocklist); a step
     # names the controls on screen by their codes (reason:…, accept:…), never what the customer wrote.
     "evidence.FlowVersion.content", "evidence.Step.controls",
+    "receipts.ReceiptSettings.support_url",
 }
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
-OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "evidence"}
+OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "evidence",
+        "receipts"}
 
 
 def columns() -> set[str]:

@@ -154,6 +154,7 @@ def test_a_receipt_that_fails_for_good_logs_no_customer_address(demo_app: App, s
     from alerts.models import AlertDelivery, AlertSettings
     from alerts.testing import SmtpServer
 
+    settings.BRIGHTBACK_CUSTOMER_EMAILS = []  # the alerts channel's own receipt, not the receipts channel's
     AlertSettings.objects.create(app=demo_app, cancellation_receipt=True)
     session = services.session_start(app=demo_app, data=snippet_data(email=EMAIL))
     services.decision_record(session=session, kind="cancel")

@@ -1,0 +1,17 @@
+"""The receipts channel's entry point, named in settings.BRIGHTBACK_EVENT_HANDLERS."""
+
+from __future__ import annotations
+
+from flows.models import Event
+
+from . import services
+
+
+def on_event(event: Event) -> None:
+    """Called by flows.services.event_record inside the transaction that recorded the event."""
+    services.receipts_create_for_events(events=[event])
+
+
+def on_events(events: list[Event]) -> None:
+    """The batch form of on_event (flows.services.event_record_many): the same rows, fewer statements."""
+    services.receipts_create_for_events(events=events)
