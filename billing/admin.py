@@ -45,9 +45,9 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = BillingConnection
-        fields = ["app", "provider", "site", "region", "api_base", "dry_run", "cancel_timing", "cancel_prorate",
-                  "cancel_refund",
-                  "cancel_invoice_now", "cancel_scope", "cancel_reason_codes"]
+        fields = ["app", "provider", "test_site", "site", "region", "stripe_account", "api_base", "dry_run",
+                  "cancel_timing", "cancel_prorate", "cancel_refund", "cancel_invoice_now", "cancel_scope",
+                  "cancel_reason_codes"]
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -63,8 +63,14 @@ class ConnectionForm(forms.ModelForm):
     def clean(self) -> dict:
         cleaned = super().clean() or {}
         provider = cleaned.get("provider")
-        if provider == "chargebee" and not cleaned.get("site"):
-            self.add_error("site", "Chargebee needs the site name (acme in acme.chargebee.com).")
+        app = cleaned.get("app")
+        if provider == "chargebee" and app is not None:
+            # The site of the App's mode is needed now; the other one may come with its key.
+            needed = "site" if app.is_live else "test_site"
+            if not cleaned.get(needed):
+                self.add_error(needed, f"Chargebee needs the {'live' if app.is_live else 'test'} site's name while "
+                                       f"the App is in {app.mode} mode ({'acme' if app.is_live else 'acme-test'} in "
+                                       f"{'acme' if app.is_live else 'acme-test'}.chargebee.com).")
         # The keys are set on the instance before the model's own checks run (ModelForm._post_clean):
         # a new address clears the stored ones, and a key of the wrong mode is named on its own field.
         instance = self.instance
@@ -92,7 +98,8 @@ class BillingConnectionAdmin(AppScopedAdmin):
     list_filter = ["provider", "dry_run"]
     readonly_fields = ["keys", "checked_at", "check_result"]
     fieldsets = [
-        (None, {"fields": ["app", "provider", "site", "region", "keys", "new_test_api_key", "new_live_api_key",
+        (None, {"fields": ["app", "provider", "test_site", "site", "region", "stripe_account", "keys",
+                           "new_test_api_key", "new_live_api_key",
                            "api_base", "dry_run", "checked_at", "check_result"]}),
         ("On Cancel", {"fields": ["cancel_timing", "cancel_prorate", "cancel_refund", "cancel_invoice_now",
                                   "cancel_scope", "cancel_reason_codes"]}),

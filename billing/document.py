@@ -1,7 +1,8 @@
 """The flow document's `billing` section (docs/flow-format.md): the provider and the App's choices,
 never a key. Registered in settings.BRIGHTBACK_DOCUMENT_SECTIONS.
 
-    "billing": {"provider": "stripe", "site": "", "region": "us" (Recurly only), "dry_run": false,
+    "billing": {"provider": "stripe", "site": "", "test_site": "" (Chargebee only), "region": "us" (Recurly only),
+                "stripe_account": "acct_…" (Stripe Connect, when set), "dry_run": false,
                 "cancel": {"timing": "period_end", "prorate": false, "refund": false, "invoice_now": false,
                            "scope": "named"},
                 "cancel_reason_codes": {"too_expensive": "Too Expensive"} (Chargebee only)}
@@ -13,6 +14,7 @@ can live in git.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flows.models import App
@@ -28,8 +30,9 @@ CANCEL_FIELDS = {
     "invoice_now": ("cancel_invoice_now", None),
     "scope": ("cancel_scope", BillingConnection.CancelScope.values),
 }
-TOP_FIELDS = {"provider", "site", "region", "dry_run", "cancel", "cancel_reason_codes"}
+TOP_FIELDS = {"provider", "site", "test_site", "region", "stripe_account", "dry_run", "cancel", "cancel_reason_codes"}
 SECRET_WORDS = ("key", "secret", "token", "password")
+STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,59}$")
 
 
 class BillingSection:
@@ -42,7 +45,9 @@ class BillingSection:
         return {
             "provider": connection.provider,
             "site": connection.site,
+            **({"test_site": connection.test_site} if connection.provider == "chargebee" else {}),
             **({"region": connection.region} if connection.provider == "recurly" else {}),
+            **({"stripe_account": connection.stripe_account} if connection.stripe_account else {}),
             "dry_run": connection.dry_run,
             "cancel": {name: getattr(connection, column) for name, (column, _) in CANCEL_FIELDS.items()},
             **({"cancel_reason_codes": connection.cancel_reason_codes} if connection.provider == "chargebee" else {}),
@@ -63,10 +68,17 @@ class BillingSection:
         provider = value.get("provider")
         if provider not in PROVIDER_MODULES:
             problems.append(f"{path}.provider: must be one of {', '.join(PROVIDER_MODULES)}")
-        if not isinstance(value.get("site", ""), str):
-            problems.append(f"{path}.site: must be a string")
-        elif provider == "chargebee" and not value.get("site") and not _connected_site(app_id):
-            problems.append(f"{path}.site: Chargebee needs the site name (acme in acme.chargebee.com)")
+        for name in ("site", "test_site", "stripe_account"):
+            if not isinstance(value.get(name, ""), str):
+                problems.append(f"{path}.{name}: must be a string")
+        live = App.objects.filter(app_id=app_id, mode=App.Mode.LIVE).exists()
+        needed = "site" if live else "test_site"  # the site of the App's mode, as its key
+        if provider == "chargebee" and not value.get(needed) and not _connected_site(app_id, needed):
+            problems.append(f"{path}.{needed}: Chargebee needs the {'live' if live else 'test'} site's name (acme"
+                            f"{'' if live else '-test'} in acme{'' if live else '-test'}.chargebee.com)")
+        account = value.get("stripe_account", "")
+        if account and (provider != "stripe" or not isinstance(account, str) or not STRIPE_ACCOUNT.match(account)):
+            problems.append(f"{path}.stripe_account: a Stripe connection's connected account id (acct_…)")
         if value.get("region", "us") not in ("us", "eu"):
             problems.append(f"{path}.region: must be us or eu (Recurly's regions)")
         if not isinstance(value.get("dry_run", False), bool):
@@ -106,10 +118,9 @@ class BillingSection:
                    if name in value.get("cancel", {})}
         if "dry_run" in value:
             choices["dry_run"] = value["dry_run"]
-        if "region" in value:
-            choices["region"] = value["region"]
-        if "cancel_reason_codes" in value:
-            choices["cancel_reason_codes"] = value["cancel_reason_codes"]
+        for name in ("region", "test_site", "stripe_account", "cancel_reason_codes"):
+            if name in value:
+                choices[name] = value[name]
         connection = services.connection_save(app=app, provider=value["provider"],
                                               site=value.get("site") if "site" in value else None, **choices)
         if not connection.api_key:
@@ -132,5 +143,5 @@ def _has_key(app_id: str, provider: Any) -> bool:
     return connection is not None and connection.provider == provider and bool(connection.api_key)
 
 
-def _connected_site(app_id: str) -> str:
-    return (BillingConnection.objects.filter(app__app_id=app_id).values_list("site", flat=True).first() or "")
+def _connected_site(app_id: str, field: str) -> str:
+    return (BillingConnection.objects.filter(app__app_id=app_id).values_list(field, flat=True).first() or "")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -28,8 +29,17 @@ class BillingConnection(models.Model):
     provider = models.CharField(max_length=20, choices=PROVIDER_CHOICES)
     test_api_key = EncryptedTextField(blank=True, default="", editable=False)
     live_api_key = EncryptedTextField(blank=True, default="", editable=False)
-    site = models.CharField(max_length=100, blank=True, help_text=_("Chargebee only: the site name (acme in "
-                                                                    "acme.chargebee.com)."))
+    site = models.CharField(_("live site"), max_length=100, blank=True, help_text=_(
+        "Chargebee only: the live site's name (acme in acme.chargebee.com), used once the App is live."))
+    test_site = models.CharField(_("test site"), max_length=100, blank=True, help_text=_(
+        "Chargebee only: the test site's name (acme-test in acme-test.chargebee.com), used while the App is in "
+        "test mode. Chargebee's test and live sites are separate, as their keys are."))
+    stripe_account = models.CharField(
+        _("Stripe Connect account"), max_length=64, blank=True,
+        validators=[RegexValidator(r"^acct_[A-Za-z0-9]{1,59}$",
+                                   _("A Stripe account id: acct_ and letters or digits."))],
+        help_text=_("Stripe only, for platforms: the connected account (acct_…) the customers belong to; every call "
+                    "is made on it (the Stripe-Account header). Blank: the key's own account."))
     region = models.CharField(
         max_length=2, choices=[("us", "US (v3.recurly.com)"), ("eu", "EU (v3.eu.recurly.com)")], default="us",
         help_text=_("Recurly only: the region the Recurly site is hosted in."))
@@ -74,9 +84,14 @@ class BillingConnection(models.Model):
         """The key of the App's mode: test keys for a test App, live keys for a live one."""
         return self.live_api_key if self.app.is_live else self.test_api_key
 
+    @property
+    def mode_site(self) -> str:
+        """Chargebee's site of the App's mode, chosen as the key is: the test site for a test App."""
+        return self.site if self.app.is_live else self.test_site
+
     def credentials(self, *, timeout: float) -> Credentials:
-        return Credentials(api_key=self.api_key, site=self.site, api_base=self.api_base, timeout=timeout,
-                           region=self.region)
+        return Credentials(api_key=self.api_key, site=self.mode_site, api_base=self.api_base, timeout=timeout,
+                           region=self.region, stripe_account=self.stripe_account if self.provider == "stripe" else "")
 
     def clean(self) -> None:
         """Refused at save: an API address billing may not send a key to (billing.addresses), a key of
@@ -88,14 +103,21 @@ class BillingConnection(models.Model):
         errors: dict[str, str] = {}
         if not self.provider:
             return
-        problem = site_problem(self.provider, self.site)
-        if problem:
-            errors["site"] = problem
-        else:
+        for name in ("site", "test_site"):
+            problem = site_problem(self.provider, getattr(self, name))
+            if problem:
+                errors[name] = problem
+        if not errors:
+            # Each site makes its own host (https://SITE.chargebee.com); an explicit API address stands for
+            # the site of the App's mode, the one its key goes to (checked again before every call).
+            sites = [self.mode_site] if self.api_base.strip() and self.app_id else [self.test_site, self.site]
             try:
-                api_base_check(self.provider, self.api_base, site=self.site)
+                for site in dict.fromkeys(sites):
+                    api_base_check(self.provider, self.api_base, site=site)
             except AddressRefused as exc:
                 errors["api_base"] = str(exc)
+        if self.stripe_account and self.provider != "stripe":
+            errors["stripe_account"] = "A Stripe Connect account is for Stripe connections only."
         provider = provider_class(self.provider)
         wrong = [mode for mode, key in ((App.Mode.TEST, self.test_api_key), (App.Mode.LIVE, self.live_api_key))
                  if key and provider.key_mode(key) not in (None, mode)]

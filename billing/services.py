@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from flows.selectors import app_part
 
 from .models import BillingAction, BillingConnection
 from .providers import ProviderError, provider_class, provider_for
-from .providers.base import ActionResult, BillingProvider, CancelReason
+from .providers.base import ActionResult, BillingProvider, CancelReason, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +79,15 @@ SAVE_EVENTS = (Event.Type.SESSION_NEVERMIND, Event.Type.OFFER_ACCEPTED, "session
 
 
 def _target(event: Event) -> dict[str, str]:
+    """Whom billing acts on: the subscription and customer the page named; a page that names neither
+    names its customer by email alone (looked up in the provider: see _subscriptions)."""
     data = event.data
     account = data.get("account") or {}
-    return {"subscription_id": data.get("subscription_id") or "", "customer_id": str(account.get("billing_id") or "")}
+    target = {"subscription_id": data.get("subscription_id") or "", "customer_id": str(account.get("billing_id") or "")}
+    email = data.get("email")
+    if not target["subscription_id"] and not target["customer_id"] and isinstance(email, str) and email.strip():
+        target["email"] = email.strip()
+    return target
 
 
 def action_requests(*, event: Event, connection: BillingConnection) -> list[tuple[str, dict]]:
@@ -91,7 +98,7 @@ def action_requests(*, event: Event, connection: BillingConnection) -> list[tupl
     if own is not None:
         asked.append(own)
     target = _target(event)
-    if event.type in SAVE_EVENTS and (target["subscription_id"] or target["customer_id"]):
+    if event.type in SAVE_EVENTS and any(target.values()):
         asked.append((BillingAction.Kind.REACTIVATE, target))
     return asked
 
@@ -251,9 +258,11 @@ def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str
         _owned(provider, named, customer)
     if named and not (wants_all and customer):
         return [named]
+    if not customer and request.get("email"):
+        return _by_email(action, provider, request["email"])
     if not customer:
-        raise ActionImpossible("the page passed neither subscription_id nor account.billing_id, so there is no "
-                               "subscription to act on")
+        raise ActionImpossible("the page passed neither subscription_id nor account.billing_id nor email, so there "
+                               "is no subscription to act on")
     subscriptions = provider.subscriptions_for_customer(customer)
     if action.kind == BillingAction.Kind.REACTIVATE:
         # A save keeps the customer's subscription that is set to end; none set so: nothing to undo.
@@ -272,6 +281,28 @@ def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str
     return found
 
 
+def _by_email(action: BillingAction, provider: BillingProvider, email: str) -> list[str]:
+    """A customer the page named by email alone: acted on only when exactly one customer of the provider
+    has that email and exactly one active subscription; anything else is a failure naming what was found."""
+    customers = provider.customers_by_email(email)
+    if not customers:
+        raise ActionImpossible(f"no {provider.name} customer has the email {email}; nothing was changed")
+    if len(customers) > 1:
+        raise ActionImpossible(
+            f"{len(customers)} {provider.name} customers have the email {email} ({', '.join(customers)}); the page "
+            "must pass account.billing_id or subscription_id to say which; nothing was changed")
+    subscriptions = provider.subscriptions_for_customer(customers[0])
+    if len(subscriptions) != 1:
+        found = f" ({', '.join(s.id for s in subscriptions)})" if subscriptions else ""
+        raise ActionImpossible(
+            f"customer {customers[0]} (email {email}) has {len(subscriptions) or 'no'} active subscription"
+            f"{'' if len(subscriptions) == 1 else 's'} in {provider.name}{found}; by email alone billing acts only on "
+            "exactly one, so the page must pass subscription_id; nothing was changed")
+    if action.kind == BillingAction.Kind.REACTIVATE and not subscriptions[0].cancel_at_period_end:
+        return []  # a save with nothing to undo
+    return [subscriptions[0].id]
+
+
 def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id: str, *,
                lease_until: datetime) -> ActionResult:
     request = action.request
@@ -281,24 +312,34 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     kind = action.kind
     if kind == BillingAction.Kind.REACTIVATE:
         outcome = provider.subscription_reactivate(subscription_id, idempotency_key=key)
-        if outcome.changed and provider.subscription_get(subscription_id).cancel_at_period_end:
-            raise ProviderError(f"{provider.name} still shows subscription {subscription_id} set to cancel at the "
-                                "end of its period", retryable=False)
+        _shows(provider, subscription_id, lambda after: not after.cancel_at_period_end,
+               "set to cancel at the end of its period")
         return outcome
     if kind == BillingAction.Kind.CANCEL:
+        at_period_end = bool(request["at_period_end"])
         told = request.get("reason")
         reason = CancelReason(category=str(told.get("category") or "other"), comment=str(told.get("comment") or ""),
                               code=str(told.get("code") or "")) if isinstance(told, dict) else None
-        return provider.subscription_cancel(subscription_id, at_period_end=bool(request["at_period_end"]),
-                                            prorate=bool(request["prorate"]), refund=bool(request.get("refund")),
-                                            invoice_now=bool(request["invoice_now"]), idempotency_key=key,
-                                            reason=reason)
+        outcome = provider.subscription_cancel(subscription_id, at_period_end=at_period_end,
+                                               prorate=bool(request["prorate"]), refund=bool(request.get("refund")),
+                                               invoice_now=bool(request["invoice_now"]), idempotency_key=key,
+                                               reason=reason)
+        if at_period_end:  # ended already, or set to end with its period
+            _shows(provider, subscription_id, lambda after: after.canceled, "neither canceled nor set to cancel")
+        else:
+            _shows(provider, subscription_id, lambda after: after.canceled and not after.cancel_at_period_end,
+                   "still running (not canceled now)")
+        return outcome
     if kind == BillingAction.Kind.SKIP_RENEWAL:
         return _skip_renewals(action, provider, subscription_id, key=key, lease_until=lease_until)
     if kind == BillingAction.Kind.COUPON:
         if not request.get("coupon"):
             raise ActionImpossible(f"offer {request.get('offer')} has no coupon id: set the provider's coupon on it")
-        return provider.coupon_apply(subscription_id, coupon=request["coupon"], idempotency_key=key)
+        coupon = request["coupon"]
+        outcome = provider.coupon_apply(subscription_id, coupon=coupon, idempotency_key=key)
+        _shows(provider, subscription_id, lambda after: provider.coupon_in_place(after, coupon),
+               f"without coupon {coupon}")
+        return outcome
     if kind == BillingAction.Kind.PAUSE:
         if not request.get("months"):
             raise ActionImpossible(f"offer {request.get('offer')} has no pause length")
@@ -311,13 +352,24 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
             _keep(action, lease_until, request={**request, "resumes_at": resumes_by_subscription})
         resumes_at = parse_datetime(resumes_by_subscription[subscription_id])
         assert resumes_at is not None
-        return provider.subscription_pause(subscription_id, months=months, resumes_at=resumes_at,
-                                           idempotency_key=key)
+        outcome = provider.subscription_pause(subscription_id, months=months, resumes_at=resumes_at,
+                                              idempotency_key=key)
+        _shows(provider, subscription_id, lambda after: after.paused, "neither paused nor with a pause scheduled")
+        return outcome
     if kind == BillingAction.Kind.PLAN_CHANGE:
         if not request.get("plan"):
             raise ActionImpossible(f"offer {request.get('offer')} has no target plan")
-        return provider.plan_change(subscription_id, plan=request["plan"], at_renewal=bool(request["at_renewal"]),
-                                    prorate=bool(request.get("prorate", True)), idempotency_key=key)
+        plan, at_renewal = request["plan"], bool(request["at_renewal"])
+        outcome = provider.plan_change(subscription_id, plan=plan, at_renewal=at_renewal,
+                                       prorate=bool(request.get("prorate", True)), idempotency_key=key)
+
+        def moved(after: Subscription) -> bool:
+            billed = plan == after.plan or plan in {price for price, _ in after.items}
+            return billed or (at_renewal and provider.scheduled_plan(subscription_id) == plan)
+
+        _shows(provider, subscription_id, moved, f"neither on plan {plan} nor moving to it"
+               + (" at renewal" if at_renewal else ""))
+        return outcome
     if not request.get("days"):
         raise ActionImpossible(f"offer {request.get('offer')} has no number of trial days")
     until_by_subscription = dict(request.get("until") or {})
@@ -334,14 +386,25 @@ def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id
     assert until is not None
     outcome = provider.trial_extend(subscription_id, until=until, idempotency_key=key)
     after = provider.subscription_get(subscription_id)  # done only when the provider shows it
-    moved = after.trial_end if after.trialing else after.current_period_end
-    if moved is None or moved < until - timedelta(seconds=1):
+    moved_to = after.trial_end if after.trialing else after.current_period_end
+    if moved_to is None or moved_to < until - timedelta(seconds=1):
         raise ProviderError(f"{provider.name} did not move the {'trial end' if after.trialing else 'next bill date'} "
                             f"of subscription {subscription_id} to {until.date().isoformat()}",
-                            retryable=False, detail=f"it reads {moved.isoformat() if moved else 'no date'}")
+                            retryable=False, detail=f"it reads {moved_to.isoformat() if moved_to else 'no date'}")
     return outcome
 
 
+def _shows(provider: BillingProvider, subscription_id: str, promised: Callable[[Subscription], bool],
+           otherwise: str) -> None:
+    """Done only when the provider shows it: the subscription is read back after every action (whether it
+    wrote or found the change already in place) and a state that does not show the promised change fails
+    the action, naming what the provider shows instead."""
+    after = provider.subscription_get(subscription_id)
+    if not promised(after):
+        raise ProviderError(f"{provider.name} shows subscription {subscription_id} {otherwise} after the action; "
+                            "it is not recorded as done", retryable=False,
+                            detail=f"read back: status {after.status}, plan {after.plan or '-'}, "
+                                   f"coupons {', '.join(after.coupons) or 'none'}")
 def _skip_renewals(action: BillingAction, provider: BillingProvider, subscription_id: str, *, key: str,
                    lease_until: datetime) -> ActionResult:
     """The next N renewals free. The date the provider is asked for is worked out once, from a first read,

@@ -20,9 +20,10 @@ logger = logging.getLogger(__name__)
 
 # The longest action on one subscription makes this many provider calls, each up to the timeout: a Stripe
 # plan change at renewal reads the subscription (the owner check), reads it again with its schedule and
-# the price, creates the schedule, sets its phases and reads the result (test_retries checks the count).
+# the price, creates the schedule, sets its phases and reads the result, then reads the subscription and
+# its schedule back to record it done only when Stripe shows the change (test_retries checks the count).
 # An action on several subscriptions keeps each one's result as it goes, so a takeover resumes it.
-CALLS_PER_ACTION = 8
+CALLS_PER_ACTION = 9
 SOFT_TIME_LIMIT = settings.BILLING_TIMEOUT_SECONDS * CALLS_PER_ACTION + 10
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 

@@ -10,18 +10,26 @@ decision still records nothing new (flows.services.decision_record), as before.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils.crypto import salted_hmac
 
 FIELD = "csrfmiddlewaretoken"  # the name {% csrf_token %} renders, so the template stays Django's
 _SALT = "flows.page-form"
 
 
+@lru_cache(maxsize=8)
+def _key(secret: str) -> bytes:
+    # Django's salted_hmac derives this key from the salt and the secret on every call; it is the same each time.
+    return hashlib.sha256((_SALT + secret).encode()).digest()
+
+
 def _token_under(secret: str, session_token: str) -> str:
-    return salted_hmac(_SALT, session_token, secret=secret, algorithm="sha256").hexdigest()
+    """Django's salted_hmac(_SALT, session_token, secret=secret, algorithm="sha256"), its key derived once."""
+    return hmac.new(_key(secret), session_token.encode(), hashlib.sha256).hexdigest()
 
 
 def page_form_token(session_token: str) -> str:

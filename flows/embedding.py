@@ -55,7 +55,8 @@ def parent_origin(request: HttpRequest, app: App) -> str | None:
 
 
 def wants_modal(request: HttpRequest) -> bool:
-    return DISPLAY_PARAM in request.GET
+    # Most views have no query string: nothing to parse then.
+    return bool(request.META.get("QUERY_STRING")) and DISPLAY_PARAM in request.GET
 
 
 def action_url(request: HttpRequest, parent: str | None) -> str:

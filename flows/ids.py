@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from ulid import ULID
 
@@ -19,9 +20,18 @@ def session_id() -> str:
     return prefixed_id("ses")
 
 
-def page_token() -> str:
-    # 32 random bytes: 256 bits, well above the 128 the contract asks for.
-    return secrets.token_urlsafe(32)
+def page_token(created: float | None = None) -> str:
+    """The hosted page's token: 32 random bytes (256 bits, well above the 128 the contract asks for) after
+    the creation time in milliseconds, as 11 lowercase hex digits (until the year 2527).
+
+    The time tells nothing a customer does not know and guesses nothing: it is there for the database.
+    Its index then takes each new session beside the last one, as it does time-ordered ids, instead of at a
+    random place: on a table that has served for a while, a random place is a page not written since the
+    last checkpoint, which PostgreSQL copies whole into its log (about 8 kB per /precancel, and again when
+    the decision updates the row). Lowercase hex sorts the same in every collation.
+    """
+    millis = int((time.time() if created is None else created) * 1000)
+    return f"{millis:011x}{secrets.token_urlsafe(32)}"
 
 
 def app_public_id() -> str:

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from brightback_site import ratelimits
 from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import csrf, embedding, openapi, page_cache, selectors, services, steps
+from . import csrf, embedding, no_cache, openapi, page_cache, selectors, services, steps
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def _handoff(request: HttpRequest, session: CancelSession, decision: Decision) -
 
 # The page checks its own form token (flows/csrf.py): a cookie-paired one fails inside the modal.
 @csrf_exempt
-@never_cache
+@no_cache.never_cache
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and (limited := ratelimits.check(request, scope="decision-ip")):

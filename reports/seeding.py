@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from ulid import ULID
 
 from audiences import facts
 from audiences.rules import field_value
-from flows import experiments
+from flows import experiments, ids
 from flows.flow_document import document_import, document_loads
 from flows.models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
 from offers.models import Offer
@@ -170,12 +169,12 @@ class Generator:
             CancelSession.Status.OPEN if at >= self.now - timedelta(days=1) else
             CancelSession.Status.ABANDONED if opened_at else CancelSession.Status.EXPIRED)
         shown_at = at + timedelta(seconds=rng.randint(5, 90)) if shown else None
-        row = (pk, f"ses_{ULID.from_datetime(at)}", secrets.token_urlsafe(32), setup.app.pk, flow.pk,
+        row = (pk, f"ses_{ULID.from_datetime(at)}", ids.page_token(at.timestamp()), setup.app.pk, flow.pk,
                status, not setup.app.is_live, email, account["internal_id"], f"sub_{number}", key,
                locale, json.dumps(data), audience.pk if audience else None,
                variant.pk if variant else None, json.dumps([]) if variant is not None and variant.is_control else None,
                monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1),
-               NO_COMPLIANCE)
+               "{}")
         if kind is None:
             return row, None, []
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
@@ -192,8 +191,6 @@ class Generator:
         return row, decision, events
 
 
-# Seeded sessions predate any compliance rules: the field's own default, written out (COPY applies none).
-NO_COMPLIANCE = json.dumps({})
 SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "is_test", "email",
                    "account_internal_id", "subscription_id", "account_key", "locale", "data", "audience_id",
                    "variant_id",

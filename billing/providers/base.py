@@ -64,10 +64,11 @@ class Credentials:
     or a local fake, as `billing_connect --api-base` sets it); blank means the real service."""
 
     api_key: str
-    site: str = ""  # Chargebee's site name (acme in acme.chargebee.com); unused elsewhere
+    site: str = ""  # Chargebee's site of the key's mode (acme-test or acme in acme.chargebee.com); unused elsewhere
     api_base: str = ""
     timeout: float = 20.0
     region: str = "us"  # Recurly's data region: "us" (v3.recurly.com) or "eu" (v3.eu.recurly.com)
+    stripe_account: str = ""  # Stripe Connect: the connected account (acct_…) every call acts on; blank: the key's own
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Subscription:
     customer_id: str
     status: str  # the provider's own word: active, trialing, canceled, paused, in_trial, non_renewing, ...
     is_active: bool  # still billable now or later: not canceled or expired (set to cancel at period end counts)
-    plan: str  # plan or price id
+    plan: str  # plan or price id: the item that is the plan (Stripe: the first item; see each module)
     cancel_at_period_end: bool = False  # will end at current_period_end (Recurly: canceled, Chargebee: non_renewing)
     canceled: bool = False  # ended, or ends at period end
     paused: bool = False  # a pause is in force or scheduled
@@ -86,6 +87,9 @@ class Subscription:
     trial_end: datetime | None = None  # providers keep it after the trial: see `trialing`
     current_period_end: datetime | None = None  # the next bill date
     trialing: bool = False  # in its trial now (Stripe `trialing`, Chargebee `in_trial`, Recurly a trial end ahead)
+    items: tuple[tuple[str, int], ...] = ()  # every (price or plan id, quantity) billed: the plan, seats, add-ons
+    currency: str = ""  # ISO 4217, upper case
+    interval: str = ""  # the billing cycle, "1 month" or "12 month" (a year is 12 months)
     raw_status: dict = field(default_factory=dict, compare=False)  # a few provider fields, for the record
     # Bills are made but not charged until then (Stripe's pause_collection, `void`, with its resumes_at;
     # far in the future for a pause without an end). None: collection is not paused.
@@ -196,6 +200,22 @@ class BillingProvider(ABC):
         provider has none with this id."""
 
     @abstractmethod
+    def customers_by_email(self, email: str) -> list[str]:
+        """The ids of the provider's customers with this email address (exactly as it is stored, compared
+        without case), in the form `subscriptions_for_customer` takes. For a page that names its customer
+        by email alone: billing acts only when exactly one customer has exactly one active subscription."""
+
+    def scheduled_plan(self, subscription_id: str) -> str:
+        """The plan or price the subscription moves to at its renewal, read from the provider ("" when
+        none is scheduled). A provider that cannot schedule a plan change keeps this default."""
+        return ""
+
+    def coupon_in_place(self, subscription: Subscription, coupon: str) -> bool:
+        """Whether `subscription` (as read back) carries the discount `coupon` names. A provider whose
+        coupon may be named otherwise than it appears on the subscription (Paddle: a code) overrides it."""
+        return coupon in subscription.coupons
+
+    @abstractmethod
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         """The customer's subscriptions that are still active (is_active), newest first. An unknown
         customer raises ProviderError(retryable=False, status_code=404)."""
@@ -234,9 +254,11 @@ class BillingProvider(ABC):
     @abstractmethod
     def plan_change(self, subscription_id: str, *, plan: str, at_renewal: bool, prorate: bool,
                     idempotency_key: str) -> ActionResult:
-        """Move the subscription to another plan or price, now or from the next renewal. A plan the
-        provider does not know is ProviderError(retryable=False) naming it. Already on it (or already
-        scheduled to move to it at renewal): changed=False."""
+        """Move the subscription's plan item to another plan or price, now or from the next renewal, keeping
+        its quantity and every other item (seats, add-ons) as they are. A plan the provider does not know
+        is ProviderError(retryable=False) naming it; so is a target billed in another currency or at
+        another interval than the subscription, read from the provider, with a message naming both.
+        Already on it (or already scheduled to move to it at renewal): changed=False."""
 
     @abstractmethod
     def subscription_reactivate(self, subscription_id: str, *, idempotency_key: str) -> ActionResult:

@@ -11,8 +11,11 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
 - pause: POST /subscriptions/{id}/pause with `pause_option=end_of_term` (the customer keeps the term
   they paid for) and `resume_date` (the date on our row: the term end plus N calendar months).
   Done: status `paused`, or a pause already scheduled (`pause_date` set).
-- plan change: GET /item_prices/{id} first (the plan must be a `plan` item price), then
+- plan change: GET /item_prices/{id} first (the plan must be a `plan` item price in the subscription's
+  currency and billing period: another is refused naming both), then
   POST /subscriptions/{id}/update_for_items with `subscription_items[item_price_id][0]` and
+  `subscription_items[quantity][0]` (the plan item's own quantity: seats are kept; the plan item is
+  replaced, and add-ons and charges not named stay, as `replace_items_list` is not sent) and
   `change_option=immediately` (with `prorate`) or `change_option=end_of_term`. Done: the plan item is
   already that price, or a scheduled change (`has_scheduled_changes`, read back through
   GET /subscriptions/{id}/retrieve_with_scheduled_changes) already moves it there.
@@ -20,6 +23,7 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
   `invoice_immediately=false`. Chargebee moves `trial_end` for an `in_trial` subscription and the
   current term end (the next bill date) for an active or non-renewing one. Done: that date is already
   at or past the target.
+- customers by email: GET /customers with `email[is]` (several may share an address).
 - skip renewals: the same POST /subscriptions/{id}/change_term_end, with `term_ends_at` the next bill
   date plus N billing periods (the subscription's `billing_period` and `billing_period_unit`),
   `prorate=false`, `invoice_immediately=false`: the term the customer paid for runs on, unbilled, to
@@ -28,6 +32,9 @@ How each action maps to Chargebee's API, and what "already done" means (read fir
 - the reason of a cancel: `cancel_reason_code`, the site's own code that the App's connection maps
   from the reason's category (`cancel_reason_codes`); none is sent for a category left unmapped.
 Every write carries our key in Chargebee's `chargebee-idempotency-key` header.
+
+Sites: Chargebee's test and live sites are separate (acme-test, acme); the connection keeps both and
+`Credentials.site` is the one of the App's mode, as the key is.
 
 Connection: one `chargebee.Chargebee` client per call, with the SDK's retries switched off
 (`RetryConfig(enabled=False)`) and its connect and read timeouts set from `Credentials.timeout`.
@@ -105,7 +112,23 @@ def subscription_from(raw: dict[str, Any]) -> Subscription:
         current_period_end=_when(raw.get("next_billing_at") or raw.get("current_term_end")),
         trialing=status == "in_trial",
         raw_status={k: raw[k] for k in kept if k in raw},
+        items=tuple((str(i.get("item_price_id")), int(i.get("quantity") or 1))
+                    for i in sorted(raw.get("subscription_items") or [], key=lambda i: i.get("item_type") != "plan")),
+        currency=str(raw.get("currency_code") or "").upper(),
+        interval=_interval(raw.get("billing_period"), raw.get("billing_period_unit")),
     )
+
+
+def _interval(period: Any, unit: Any) -> str:
+    """"1 month", "12 month" (a year), "1 week", "1 day": one billing period."""
+    if not unit:
+        return ""
+    count = int(period or 1)
+    return f"{count * 12} month" if unit == "year" else f"{count} {unit}"
+
+
+def _words(interval: str) -> str:
+    return {"12 month": "year", "1 month": "month", "1 week": "week", "1 day": "day"}.get(interval, interval + "s")
 
 
 def _plain(err: Exception) -> tuple[str, str]:
@@ -237,6 +260,25 @@ class ChargebeeProvider(BillingProvider):
     def subscription_get(self, subscription_id: str) -> Subscription:
         return subscription_from(self._raw(subscription_id))
 
+    def customers_by_email(self, email: str) -> list[str]:
+        found: list[str] = []
+        offset: str | None = None
+        while True:
+            def page_at(client: chargebee.Chargebee, offset: str | None = offset) -> Any:
+                params: dict[str, Any] = {"email": {"IS": email}, "limit": 100,
+                                          **({"offset": offset} if offset else {})}
+                return client.Customer.list(params)  # type: ignore[arg-type]
+
+            page = self._call(f"could not look up Chargebee customers with email {email}", page_at)
+            found.extend(str(entry.customer.id) for entry in page.list)
+            offset = page.next_offset
+            if not offset:
+                return found
+
+    def scheduled_plan(self, subscription_id: str) -> str:
+        current = subscription_from(self._raw(subscription_id))
+        return self._scheduled_plan(subscription_id) if current.raw_status.get("has_scheduled_changes") else ""
+
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         self._call(f"could not read Chargebee customer {customer_id}",
                    lambda c: c.Customer.retrieve(customer_id),
@@ -333,7 +375,16 @@ class ChargebeeProvider(BillingProvider):
                                 subscription=current)
         if not at_renewal and current.plan == plan:
             return ActionResult(changed=False, summary=f"already on plan {plan}", subscription=current)
-        params: dict[str, Any] = {"subscription_items": [{"item_price_id": plan}]}
+        have = (current.currency, current.interval)
+        want = (str(price.get("currency_code") or "").upper(), _interval(price.get("period"), price.get("period_unit")))
+        if have != want:
+            raise ProviderError(f"plan {plan} is billed in {want[0]} every {_words(want[1])}, the subscription in "
+                                f"{have[0]} every {_words(have[1])} (subscription {subscription_id}); a plan change "
+                                "keeps the currency and the billing period, so the plan was not changed",
+                                retryable=False)
+        quantity = dict(current.items).get(current.plan, 1)
+        # The plan item only: add-ons and charges not named stay as they are, at their quantities.
+        params: dict[str, Any] = {"subscription_items": [{"item_price_id": plan, "quantity": quantity}]}
         if at_renewal:
             params["change_option"] = "end_of_term"
         else:

@@ -144,7 +144,15 @@ def subscription_from(entity: PaddleSubscription) -> Subscription:
                     "resume_at": change.resume_at.isoformat() if change and change.resume_at else None,
                     "currency_code": _value(entity.currency_code),
                     "billing_cycle": f"{entity.billing_cycle.frequency} {_value(entity.billing_cycle.interval)}"},
+        items=tuple((str(item.price.id), int(item.quantity or 1)) for item in entity.items),
+        currency=_value(entity.currency_code).upper(),
+        interval=_interval(entity.billing_cycle.frequency, _value(entity.billing_cycle.interval)),
     )
+
+
+def _interval(frequency: int, unit: str) -> str:
+    """"1 month", "12 month" (a year), "1 week", "1 day"."""
+    return f"{frequency * 12} month" if unit == "year" else f"{frequency} {unit}"
 
 
 def _plain(err: Exception) -> tuple[str, str, int | None]:
@@ -257,15 +265,23 @@ class PaddleProvider(BillingProvider):
             if not found:
                 raise ProviderError(f"customer {customer} does not exist in Paddle", retryable=False, status_code=404)
             return customer
-        matches = self._call(f"could not look up Paddle customers by email {customer}",
-                             lambda c: [x.id for x in c.customers.list(ListCustomers(emails=[customer]))
-                                        if _value(x.status) == Status.Active.value])
+        matches = self.customers_by_email(customer)
         if not matches:
             raise ProviderError(f"no Paddle customer has the email {customer}", retryable=False, status_code=404)
         if len(matches) > 1:
             raise ProviderError(f"{len(matches)} Paddle customers have the email {customer} ({', '.join(matches)}); "
                                 "the page must pass the customer id (ctm_…) as account.billing_id", retryable=False)
         return str(matches[0])
+
+    def customers_by_email(self, email: str) -> list[str]:
+        return self._call(f"could not look up Paddle customers by email {email}",
+                          lambda c: [str(x.id) for x in c.customers.list(ListCustomers(emails=[email]))
+                                     if _value(x.status) == Status.Active.value])
+
+    def coupon_in_place(self, subscription: Subscription, coupon: str) -> bool:
+        # A Paddle discount is named by its id (dsc_…) or its code; the subscription shows the id.
+        return coupon in subscription.coupons or (bool(subscription.coupons) and self._discount(coupon)
+                                                  in subscription.coupons)
 
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         paddle_id = self._customer_id(customer_id)

@@ -24,10 +24,15 @@ the v2021-02-25 description does not document: exactly once rests on reading fir
   paid for) for that many billing cycles and resumes by itself. N months become N / (months per cycle)
   whole cycles, or the pause is refused (3 months on a yearly plan): never three years. Zero would
   cancel a scheduled pause, so it is refused here.
-- plan change: `GET /plans/code-{plan}` first, then `POST /subscriptions/{id}/change {"plan_code",
-  "timeframe": "now"|"renewal"}`; a change at renewal shows as the subscription's `pending_change`.
-  This API version has no proration switch: a change now is prorated by Recurly, one at renewal has
-  nothing to prorate, so `prorate` changes nothing.
+- plan change: `GET /plans/code-{plan}` and the current plan first: a target that does not bill in the
+  subscription's currency, or bills at another interval, is refused naming both. Then
+  `POST /subscriptions/{id}/change {"plan_code", "quantity", "timeframe": "now"|"renewal"}`: the
+  quantity is the subscription's own (Recurly's default is 1, which would drop seats), and `add_ons`
+  is left out, which Recurly documents as keeping the subscription's add-ons unaffected. A change at
+  renewal shows as the subscription's `pending_change`. This API version has no proration switch: a
+  change now is prorated by Recurly, one at renewal has nothing to prorate, so `prorate` changes nothing.
+- customers by email: `GET /accounts?email=…` (Recurly's exact-address filter; several accounts may
+  share one address), their account codes.
 - trial extension: `PUT /subscriptions/{id} {"next_bill_date": until}`: for a subscription in trial
   Recurly moves the trial end with it, and the spec describes it as a postponement without proration.
 - skip renewals: `GET /plans/code-{plan}` (its billing cycle), then the same postponement,
@@ -262,6 +267,15 @@ class RecurlyProvider(BillingProvider):
     def subscription_get(self, subscription_id: str) -> Subscription:
         return _subscription(self._read(subscription_id))
 
+    def customers_by_email(self, email: str) -> list[str]:
+        params = {"email": email, "limit": 200}
+        found = self._call(f"look up customers with email {email}",
+                           lambda: list(self._client.list_accounts(params=params).items()))
+        return [str(account.code or account.id) for account in found]
+
+    def scheduled_plan(self, subscription_id: str) -> str:
+        return str(_subscription(self._read(subscription_id)).raw_status.get("pending_plan") or "")
+
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         account = customer_id if customer_id.startswith("code-") else f"code-{customer_id}"
         params = {"limit": 200, "sort": "created_at", "order": "desc"}
@@ -352,8 +366,14 @@ class RecurlyProvider(BillingProvider):
             scheduled = at_renewal and pending_plan == plan
             return self._result(False, f"plan {plan} already scheduled from the renewal" if scheduled
                                 else f"already on plan {plan}", sub)
-        self._call(f"look up plan {plan}", lambda: self._client.get_plan(f"code-{plan}"), missing=f"plan {plan}")
-        body = {"plan_code": plan, "timeframe": "renewal" if at_renewal else "now"}
+        target = self._call(f"look up plan {plan}", lambda: self._client.get_plan(f"code-{plan}"),
+                            missing=f"plan {plan}")
+        current = self._call(f"look up plan {sub.plan.code}", lambda: self._client.get_plan(f"code-{sub.plan.code}"),
+                             missing=f"plan {sub.plan.code}")
+        _same_terms(sub, current, target)
+        # The subscription's own quantity (seats): Recurly's default is 1. Add-ons are left out, which keeps them.
+        body = {"plan_code": plan, "quantity": int(getattr(sub, "quantity", None) or 1),
+                "timeframe": "renewal" if at_renewal else "now"}
         change = self._call(f"move subscription {subscription_id} to plan {plan}",
                             lambda: self._client.create_subscription_change(
                                 subscription_id, body, **self._write(idempotency_key)))
@@ -440,6 +460,30 @@ class RecurlyProvider(BillingProvider):
         return self._result(True, f"next {renewals} renewal{plural} free: next bill {_day(target)}", sub)
 
 
+def _cycle(plan: Any) -> str:
+    unit, length = getattr(plan, "interval_unit", None), int(getattr(plan, "interval_length", 0) or 0)
+    if unit == "months":
+        return f"{length} month"
+    return f"{length} {str(unit or '?').removesuffix('s')}"
+
+
+def _same_terms(sub: Any, current: Any, target: Any) -> None:
+    """A Recurly subscription bills in one currency at its plan's interval: a target plan with no price
+    in that currency, or another interval, is refused naming both (a plan change never converts them)."""
+    currency = str(getattr(sub, "currency", "") or "").upper()
+    offered = sorted(str(c.currency).upper() for c in getattr(target, "currencies", None) or [])
+    have, want = _cycle(current), _cycle(target)
+    if currency not in offered or have != want:
+        raise ProviderError(
+            f"plan {target.code} is billed in {'/'.join(offered) or 'no currency'} every {_words(want)}, the "
+            f"subscription in {currency} every {_words(have)} (plan {current.code}); a plan change keeps the "
+            "currency and the billing cycle, so the plan was not changed", retryable=False)
+
+
+def _words(cycle: str) -> str:
+    return {"12 month": "year", "1 month": "month"}.get(cycle, cycle + "s")
+
+
 def _seconds(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -469,6 +513,9 @@ def _subscription(sub: Any) -> Subscription:
         trial_end=_utc(trial_end) if trial_end else None,
         current_period_end=_utc(period_end) if period_end else None,
         trialing=trial_end is not None and _utc(trial_end) > datetime.now(UTC) and state in BILLABLE_STATES,
+        items=((sub.plan.code, int(getattr(sub, "quantity", None) or 1)),
+               *((a.add_on.code, int(a.quantity or 1)) for a in getattr(sub, "add_ons", None) or [])),
+        currency=str(getattr(sub, "currency", "") or "").upper(),  # the interval is the plan's: not on a subscription
         raw_status={
             "state": state,
             "pending_plan": pending.plan.code if pending is not None and getattr(pending, "plan", None) else "",

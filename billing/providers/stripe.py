@@ -14,11 +14,20 @@ our `idempotency_key` as Stripe's Idempotency-Key header. Each action first read
   replaces the whole list). Done: a discount from that coupon is on the subscription.
 - pause: update `pause_collection={behavior: void, resumes_at}` (the date on our row, N calendar months on): no invoice
   is collected until then. Done: `pause_collection` is set.
-- plan change now: update `items=[{id: <its item>, price: <plan>}]` with `proration_behavior`
-  `create_prorations` (or `none`). Done: its item is on that price.
+- plan change: the target price is read first; one of another currency or interval than the plan's
+  item is refused naming both. The plan's item is the only item, or the one whose price is of the
+  target price's product (never items[0] by position: that may be the seats); several or none such is
+  refused, naming the items.
+- plan change now: update `items=[{id: <the plan's item>, price: <plan>, quantity: <its quantity>}]`
+  with `proration_behavior` `create_prorations` (or `none`); items not named stay as they are.
+  Done: the price is among its items.
 - plan change at renewal: a subscription schedule `from_subscription`, then its phases: the current
-  one unchanged and a second on the new price, `end_behavior=release`. Done: it is on that price now,
-  or its schedule's next phase is.
+  one unchanged and a second with every item, the plan's on the new price at its quantity,
+  `end_behavior=release`. Done: it is on that price now, or its schedule's next phase is.
+- customers by email: `GET /v1/customers?email=` (Stripe compares it case-sensitively).
+
+Stripe Connect: with `Credentials.stripe_account` every call carries it as the `Stripe-Account` header
+(`StripeClient(stripe_account=...)`), so reads and writes act on the connected account.
 - trial extension: update `trial_end=until` with `proration_behavior=none`. Done: the trial end
   (trialing) or else the current period end is at or past `until`.
 - skip renewals: update `pause_collection={behavior: void, resumes_at}`, Stripe's documented way to
@@ -96,6 +105,8 @@ class StripeProvider(BillingProvider):
             base_addresses={"api": credentials.api_base.rstrip("/")} if credentials.api_base else None,
             max_network_retries=0,
             http_client=stripe.RequestsClient(timeout=credentials.timeout, session=session),
+            # Stripe Connect: every call is made on the connected account (the Stripe-Account header).
+            stripe_account=credentials.stripe_account or None,
         )
 
     @classmethod
@@ -120,6 +131,21 @@ class StripeProvider(BillingProvider):
 
     def subscription_get(self, subscription_id: str) -> Subscription:
         return _subscription(self._read(subscription_id))
+
+    def customers_by_email(self, email: str) -> list[str]:
+        try:
+            page = self._client.v1.customers.list(params={"email": email, "limit": 100})
+            return [str(customer.id) for customer in page.auto_paging_iter()]
+        except stripe.StripeError as failed:
+            raise _error(f"customers with email {email}", failed) from failed
+
+    def scheduled_plan(self, subscription_id: str) -> str:
+        raw = self._read(subscription_id)
+        schedule = self._schedule(raw)
+        if schedule is None:
+            return ""
+        now = {_id(item["price"]) for item in raw["items"]["data"]}
+        return next((price for price in _next_phase_prices(schedule) if price not in now), "")
 
     def subscriptions_for_customer(self, customer_id: str) -> list[Subscription]:
         self._call(f"customer {customer_id}", lambda: self._client.v1.customers.retrieve(customer_id))
@@ -185,17 +211,20 @@ class StripeProvider(BillingProvider):
                     idempotency_key: str) -> ActionResult:
         raw = self._read(subscription_id)
         before = _subscription(raw)
-        if before.plan == plan:
+        if plan in {price for price, _ in before.items}:
             return ActionResult(False, f"already on plan {plan}", before)
         schedule = self._schedule(raw) if at_renewal else None
-        if schedule is not None and _next_phase_price(schedule) == plan:
+        if schedule is not None and plan in _next_phase_prices(schedule):
             return ActionResult(False, f"already moving to plan {plan} at renewal", before)
-        self._exists(f"plan {plan}", lambda: self._client.v1.prices.retrieve(plan))
-        item = raw["items"]["data"][0]
+        price = self._price(plan)
+        item = _plan_item(raw, price, subscription_id)
+        _same_terms(item, price, subscription_id)
+        quantity = int(item.get("quantity") or 1)
         if not at_renewal:
             self._release_schedule(raw, idempotency_key)
+            # Only the plan's item is named: Stripe leaves every other item (seats, add-ons) as it is.
             after = self._update(subscription_id, {
-                "items": [{"id": item["id"], "price": plan}],
+                "items": [{"id": item["id"], "price": plan, "quantity": quantity}],
                 "proration_behavior": "create_prorations" if prorate else "none"}, idempotency_key)
             return ActionResult(True, f"moved to plan {plan} now", after)
         if schedule is None:
@@ -204,16 +233,20 @@ class StripeProvider(BillingProvider):
                     params={"from_subscription": subscription_id},
                     options={"idempotency_key": f"{idempotency_key}-schedule"})))
         # Phases replace what the schedule had: the current one is sent back as it is (its discounts and
-        # trial too, which would otherwise end now), and the discounts carry on into the new plan.
+        # trial too, which would otherwise end now), and the discounts carry on into the new plan; the
+        # next phase keeps every item, the plan's moved to the new price at its quantity.
         current = schedule["phases"][_current_phase(schedule)]
         discounts = [_phase_discount(d) for d in current.get("discounts") or []]
+        kept = [(_id(p["price"]), int(p.get("quantity") or 1)) for p in current["items"]]
         now: SubscriptionScheduleUpdateParamsPhase = {
-            "items": [{"price": _id(p["price"]), "quantity": int(p.get("quantity") or 1)} for p in current["items"]],
+            "items": [{"price": price, "quantity": count} for price, count in kept],
             "start_date": current["start_date"], "end_date": current["end_date"], "discounts": discounts}
         if current.get("trial_end"):
             now["trial_end"] = current["trial_end"]
+        moving = _id(item["price"])
         upcoming: SubscriptionScheduleUpdateParamsPhase = {
-            "items": [{"price": plan, "quantity": int(item.get("quantity") or 1)}], "discounts": discounts}
+            "items": [{"price": plan if price == moving else price, "quantity": count} for price, count in kept],
+            "discounts": discounts}
         phases = [now, upcoming]
         self._call(f"subscription {subscription_id}", lambda: self._client.v1.subscription_schedules.update(
             schedule["id"], params={"phases": phases, "end_behavior": "release", "proration_behavior": "none"},
@@ -298,6 +331,16 @@ class StripeProvider(BillingProvider):
         if schedule is not None:
             self._call(f"subscription {raw['id']}", lambda: self._client.v1.subscription_schedules.release(
                 schedule["id"], options={"idempotency_key": f"{idempotency_key}-release"}))
+
+    def _price(self, plan: str) -> dict[str, Any]:
+        """The target price, read from Stripe (its currency, interval and product decide the change)."""
+        try:
+            return dict(self._client.v1.prices.retrieve(plan).to_dict())
+        except stripe.StripeError as failed:
+            if failed.http_status == 404:
+                raise ProviderError(f"plan {plan} does not exist in Stripe", retryable=False, status_code=404,
+                                    detail=_said(failed)) from failed
+            raise _error(f"plan {plan}", failed) from failed
 
     def _exists(self, what: str, fetch: Any) -> None:
         """Look a coupon or price up before a write, so a missing one is named rather than reported as
@@ -416,6 +459,7 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
             if coupon:
                 coupons.append(_id(coupon))
     pause = raw.get("pause_collection")
+    every = ((raw.get("items") or {}).get("data") or [])
     canceled = status in ("canceled", "incomplete_expired")
     at_period_end = bool(raw.get("cancel_at_period_end")) and not canceled
     return Subscription(
@@ -424,6 +468,9 @@ def _subscription(raw: dict[str, Any]) -> Subscription:
         cancel_at_period_end=at_period_end, canceled=canceled or at_period_end,
         paused=bool(pause) or status == "paused", coupons=tuple(coupons),
         trial_end=_when(raw.get("trial_end")), current_period_end=_when(period_end), trialing=status == "trialing",
+        items=tuple((_id(i.get("price") or ""), int(i.get("quantity") or 1)) for i in every),
+        currency=str(price.get("currency") or raw.get("currency") or "").upper(),
+        interval=_interval(price),
         collection_paused_until=(_when(pause.get("resumes_at")) or NO_END) if isinstance(pause, dict) else None,
         raw_status={key: raw.get(key) for key in ("status", "created", "cancel_at_period_end", "canceled_at",
                                                   "pause_collection", "schedule", "trial_end")},
@@ -456,12 +503,55 @@ def _phase_discount(discount: dict[str, Any]) -> SubscriptionScheduleUpdateParam
     return {"promotion_code": _id(discount.get("promotion_code") or "")}
 
 
-def _next_phase_price(schedule: dict[str, Any]) -> str:
+def _next_phase_prices(schedule: dict[str, Any]) -> list[str]:
     phases = schedule.get("phases") or []
     upcoming = _current_phase(schedule) + 1
-    if upcoming >= len(phases) or not phases[upcoming].get("items"):
-        return ""
-    return _id(phases[upcoming]["items"][0].get("price") or "")
+    if upcoming >= len(phases):
+        return []
+    return [_id(item.get("price") or "") for item in phases[upcoming].get("items") or []]
+
+
+def _interval(price: dict[str, Any]) -> str:
+    """"1 month", "12 month" (a year), "1 week", "1 day": one billing cycle of a recurring price."""
+    recurring = price.get("recurring") or {}
+    unit, count = recurring.get("interval"), int(recurring.get("interval_count") or 1)
+    if not unit:
+        return "one-time"
+    return f"{count * 12} month" if unit == "year" else f"{count} {unit}"
+
+
+def _plan_item(raw: dict[str, Any], price: dict[str, Any], subscription_id: str) -> dict[str, Any]:
+    """The subscription item that is the plan the target price replaces: the only item, or else the one
+    whose price belongs to the target's product (Basic and Pro are prices of one product; seats and
+    add-ons are other products). Never items[0] by position: changing an add-on's price loses the seats."""
+    items = (raw.get("items") or {}).get("data") or []
+    if len(items) == 1:
+        return dict(items[0])
+    product = _id(price.get("product") or "")
+    same = [item for item in items if _id((item.get("price") or {}).get("product") or "") == product]
+    if len(same) == 1:
+        return dict(same[0])
+    listed = ", ".join(f"{_id(i.get('price') or '')} x{i.get('quantity') or 1}" for i in items)
+    raise ProviderError(f"subscription {subscription_id} has {len(items)} items ({listed}) and "
+                        f"{'none' if not same else len(same)} of them on product {product} of plan {_id(price)}, "
+                        "so it is not clear which one is the plan; nothing was changed", retryable=False)
+
+
+def _same_terms(item: dict[str, Any], price: dict[str, Any], subscription_id: str) -> None:
+    """Stripe bills every item of a subscription in one currency and one interval: a target price of
+    another is refused here, naming both, rather than by Stripe or, worse, half applied."""
+    have = dict(item.get("price") or {})
+    have_terms = (str(have.get("currency") or "").upper(), _interval(have))
+    want_terms = (str(price.get("currency") or "").upper(), _interval(price))
+    if have_terms != want_terms:
+        raise ProviderError(f"plan {_id(price)} is billed in {want_terms[0]} every {_words(want_terms[1])}, the "
+                            f"subscription in {have_terms[0]} every {_words(have_terms[1])} (subscription "
+                            f"{subscription_id}); Stripe keeps one currency and interval per subscription, so the "
+                            "plan was not changed", retryable=False)
+
+
+def _words(interval: str) -> str:
+    return {"12 month": "year", "1 month": "month", "1 week": "week", "1 day": "day"}.get(interval, interval + "s")
 
 
 def _when(stamp: Any) -> datetime | None:

@@ -2,9 +2,11 @@
 official SDK sends against the provider's published description, and keeps state that a test reads
 back directly (never through our adapter).
 
-Every server is a `FakeBilling` (below). It knows two plans, `basic` (the plan seeded subscriptions are
-on) and `pro`, and one coupon, `SAVE30`; anything else is unknown to it, as to the real provider. Tests
-get one through `fake_billing(slug)`, or the `fake_billing` fixture in billing/tests/conftest.py.
+Every server is a `FakeBilling` (below). It knows the plans `basic` (the plan seeded subscriptions are
+on) and `pro`, USD monthly, `annual` (USD yearly), `basic-eur` (EUR monthly), the add-on `seats` (USD
+monthly, billed per seat, an item of its own next to the plan) and one coupon, `SAVE30`; anything else is
+unknown to it, as to the real provider. Tests get one through `fake_billing(slug)`, or the `fake_billing`
+fixture in billing/tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Protocol
 
 from billing.providers.base import Credentials
 
-PLANS = ("basic", "pro")
+PLANS = ("basic", "pro")  # the plans every fake has; all of them also have annual, basic-eur and seats
+OTHER_TERMS = {"annual": "year", "basic-eur": "EUR"}  # plans billed other than basic: what differs
 COUPON = "SAVE30"
 TRIAL_ENDED_DAYS_AGO = 60
 
@@ -45,6 +48,7 @@ class Remote:
     trial_end: datetime | None
     next_bill_at: datetime | None
     pause_resumes_at: datetime | None = None  # when a pause in force or scheduled ends (billing resumes)
+    items: tuple[tuple[str, int], ...] = ()  # (price or plan, quantity) of every item billed now, the plan first
     cancel_reason: str = ""  # the reason the provider recorded with a cancel (Stripe's feedback, Chargebee's code)
 
 
@@ -57,10 +61,15 @@ class FakeBilling(Protocol):
     def bad_credentials(self) -> Credentials:
         """A key the server refuses with its provider's 401 answer."""
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
-        """Create a customer (if new) with an active (or trialing, 14 days) monthly subscription to
-        `plan`, its period ending about a month from now; return the subscription id. `trial_ended`:
-        paying now after a 14-day trial that ended 60 days ago (the provider keeps its trial end)."""
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False,
+             extra_items: tuple[tuple[str, int], ...] = (), quantity: int = 1, email: str = "") -> str:
+        """Create a customer (if new; its email `email`, default `<customer_id>@example.test`) with an
+        active (or trialing, 14 days) subscription to `plan` x `quantity` and the `extra_items` ((price,
+        quantity): seats), its period ending one cycle of the plan from now; return the subscription id.
+        `trial_ended`: paying now after a 14-day trial that ended 60 days ago (the provider keeps it)."""
+
+    def items(self, subscription_id: str) -> list[tuple[str, int]]:
+        """(price or plan, quantity) of every item the subscription bills now, the plan first."""
 
     def remote(self, subscription_id: str) -> Remote:
         """The subscription's state, read from the server's own store."""

@@ -65,8 +65,10 @@ LIST_STRING, LIST_INTEGER = Param("string", indexed=True), Param("integer", inde
 SPEC: dict[str, dict[str, Param]] = {
     # "Configurations": GET /configurations, no parameters.
     "list_configurations": {},
-    # "Customers > Retrieve a customer".
+    # "Customers > Retrieve a customer"; "List customers" with the email filter (email[is], ...).
     "retrieve_customer": {},
+    "list_customers": {"limit": INTEGER, "offset": STRING, "email[is]": STRING, "email[is_not]": STRING,
+                       "email[starts_with]": STRING, "include_deleted": BOOLEAN},
     # "Subscriptions > List subscriptions for a customer": limit 1-100, offset.
     "subscriptions_for_customer": {"limit": INTEGER, "offset": STRING},
     # "Subscriptions > Retrieve a subscription" and "Retrieve with scheduled changes".
@@ -176,6 +178,7 @@ SPEC: dict[str, dict[str, Param]] = {
 ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (method, re.compile(rf"/api/v2/{pattern}"), name) for method, pattern, name in (
         ("GET", r"configurations", "list_configurations"),
+        ("GET", r"customers", "list_customers"),
         ("GET", r"invoices", "list_invoices"),
         ("GET", r"customers/(?P<id>[^/]+)", "retrieve_customer"),
         ("GET", r"customers/(?P<id>[^/]+)/subscriptions", "subscriptions_for_customer"),
@@ -274,7 +277,7 @@ def ts(moment: datetime) -> int:
 class Sub:
     id: str
     customer_id: str
-    plan: str
+    plan: str  # the plan item's price
     status: str
     created_at: int
     term_start: int
@@ -285,20 +288,28 @@ class Sub:
     pause_date: int | None = None
     resume_date: int | None = None
     cancelled_at: int | None = None
+    quantity: int = 1  # the plan item's
+    addons: dict[str, int] = field(default_factory=dict)  # add-on price -> quantity
+    pending_quantity: int = 1
     cancel_reason_code: str = ""
 
     def json(self, *, scheduled: bool = False) -> dict[str, Any]:
         plan = self.pending_plan if scheduled and self.pending_plan else self.plan
+        quantity = self.pending_quantity if scheduled and self.pending_plan else self.quantity
+        currency, months, _, _ = PRICES[self.plan]
         out: dict[str, Any] = {
             "id": self.id, "object": "subscription", "customer_id": self.customer_id, "status": self.status,
-            "currency_code": "USD", "billing_period": 1, "billing_period_unit": "month", "channel": "web",
+            "currency_code": currency, "billing_period": 1 if months == 12 else months,
+            "billing_period_unit": "year" if months == 12 else "month", "channel": "web",
             "created_at": self.created_at, "started_at": self.created_at, "updated_at": int(time.time()),
             "current_term_start": self.term_start, "current_term_end": self.term_end,
             "has_scheduled_changes": bool(self.pending_plan), "deleted": False, "due_invoices_count": 0,
             "resource_version": int(time.time() * 1000),
-            "subscription_items": [{"item_price_id": plan, "item_type": "plan", "quantity": 1,
-                                    "unit_price": PRICES[plan], "amount": PRICES[plan], "free_quantity": 0,
-                                    "object": "subscription_item"}],
+            "subscription_items": [
+                {"item_price_id": price, "item_type": PRICES[price][2], "quantity": count,
+                 "unit_price": PRICES[price][3], "amount": PRICES[price][3] * count, "free_quantity": 0,
+                 "object": "subscription_item"}
+                for price, count in ((plan, quantity), *self.addons.items())],
         }
         # a non-renewing subscription bills no more; a paused one next bills when it resumes
         next_bill = {"active": self.term_end, "in_trial": self.term_end, "paused": self.resume_date}
@@ -316,8 +327,15 @@ class Sub:
         return out
 
 
-PRICES = {"basic": 1000, "pro": 3000}
-assert tuple(PRICES) == PLANS
+# item price id: (currency, months per period, item type, unit price in cents)
+PRICES: dict[str, tuple[str, int, str, int]] = {
+    "basic": ("USD", 1, "plan", 1000),
+    "pro": ("USD", 1, "plan", 3000),
+    "annual": ("USD", 12, "plan", 10000),
+    "basic-eur": ("EUR", 1, "plan", 900),
+    "seats": ("USD", 1, "addon", 500),
+}
+assert set(PLANS) <= set(PRICES)
 # The site's cancellation reason codes (Settings > Reason Codes > Subscription Cancellation): Chargebee
 # refuses a cancel_reason_code that is not one of them (case-sensitive).
 REASON_CODES = ("Too Expensive", "Not Using", "Missing Features", "Switched", "Other")
@@ -354,20 +372,24 @@ class ChargebeeFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key="test_wrong_key", site=SITE, api_base=self.url, timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False,
+             extra_items: tuple[tuple[str, int], ...] = (), quantity: int = 1, email: str = "") -> str:
+        """As the protocol says; `extra_items` are add-on item prices (`seats`)."""
         now = datetime.now(UTC).replace(microsecond=0)
         with self._lock:
             self._counter += 1
             self._customers.setdefault(customer_id, {
                 "id": customer_id, "object": "customer", "auto_collection": "on", "net_term_days": 0,
+                "email": email or f"{customer_id}@example.test",
                 "allow_direct_debit": False, "created_at": ts(now), "taxability": "taxable", "deleted": False,
                 "preferred_currency_code": "USD", "card_status": "no_card", "channel": "web"})
             sub_id = f"cbsub_{self._counter:04d}"
-            end = now + (timedelta(days=14) if trialing else timedelta(days=30))
+            end = now + (timedelta(days=14) if trialing else timedelta(days=365 if PRICES[plan][1] == 12 else 30))
             # created_at grows with each seed so "newest first" is well defined within one second
             self._subs[sub_id] = Sub(id=sub_id, customer_id=customer_id, plan=plan,
                                      status="in_trial" if trialing else "active", created_at=ts(now) + self._counter,
-                                     term_start=ts(now), term_end=ts(end), trial_end=ts(end) if trialing else None)
+                                     term_start=ts(now), term_end=ts(end), trial_end=ts(end) if trialing else None,
+                                     quantity=quantity, addons=dict(extra_items))
             if trial_ended:  # Chargebee keeps trial_start and trial_end after the trial
                 self._subs[sub_id].trial_end = ts(now - timedelta(days=TRIAL_ENDED_DAYS_AGO))
             self._writes[sub_id] = 0
@@ -406,7 +428,11 @@ class ChargebeeFake(FaultsMixin):
                           pending_plan=sub.pending_plan, trial_end=when(sub.trial_end),
                           pause_resumes_at=when(sub.resume_date), cancel_reason=sub.cancel_reason_code,
                           next_bill_at=when(sub.term_end if sub.status in ("active", "in_trial", "non_renewing")
-                                            else None))
+                                            else None),
+                          items=((sub.plan, sub.quantity), *sub.addons.items()))
+
+    def items(self, subscription_id: str) -> list[tuple[str, int]]:
+        return list(self.remote(subscription_id).items)
 
     def writes(self, subscription_id: str) -> int:
         with self._lock:
@@ -483,6 +509,15 @@ class ChargebeeFake(FaultsMixin):
         return {"configurations": [{"domain": SITE, "product_catalog_version": "v2",
                                     "chargebee_response_schema_type": "compat"}]}
 
+    def _list_customers(self, _: str, params: dict[str, Any]) -> dict[str, Any]:
+        limit, start = params.get("limit", 10), int(params.get("offset") or 0)
+        email = params.get("email[is]")
+        found = [c for c in self._customers.values() if email is None or c.get("email") == email]
+        page: dict[str, Any] = {"list": [{"customer": c} for c in found[start:start + limit]]}
+        if start + limit < len(found):
+            page["next_offset"] = str(start + limit)
+        return page
+
     def _retrieve_customer(self, customer_id: str, _: dict[str, Any]) -> dict[str, Any]:
         if customer_id not in self._customers:
             raise ApiError(404, f"Sorry, we couldn't find customer {customer_id}.", code="resource_not_found")
@@ -536,10 +571,12 @@ class ChargebeeFake(FaultsMixin):
     def _retrieve_item_price(self, price_id: str, _: dict[str, Any]) -> dict[str, Any]:
         if price_id not in PRICES:
             raise ApiError(404, f"Sorry, we couldn't find item price {price_id}.", code="resource_not_found")
-        return {"item_price": {"id": price_id, "object": "item_price", "item_id": price_id, "item_type": "plan",
-                               "name": f"{price_id} USD monthly", "pricing_model": "flat_fee",
-                               "price": PRICES[price_id], "period": 1, "period_unit": "month",
-                               "currency_code": "USD", "status": "active", "channel": "web"}}
+        currency, months, kind, amount = PRICES[price_id]
+        return {"item_price": {"id": price_id, "object": "item_price", "item_id": price_id, "item_type": kind,
+                               "name": f"{price_id} {currency}", "pricing_model": "per_unit",
+                               "price": amount, "period": 1 if months == 12 else months,
+                               "period_unit": "year" if months == 12 else "month",
+                               "currency_code": currency, "status": "active", "channel": "web"}}
 
     @staticmethod
     def _require_state(sub: Sub, *states: str) -> None:
@@ -589,6 +626,14 @@ class ChargebeeFake(FaultsMixin):
             if price not in PRICES:
                 raise ApiError(404, f"Item price {price} is not present", code="resource_not_found",
                                param=f"subscription_items[item_price_id][{index}]")
+            if PRICES[price][0] != PRICES[sub.plan][0]:
+                raise wrong(f"subscription_items[item_price_id][{index}]",
+                            f"The currency of item price {price} ({PRICES[price][0]}) does not match the "
+                            f"subscription's ({PRICES[sub.plan][0]})")
+        plans = [i for i, price in items.items() if PRICES[price][2] == "plan"]
+        if len(plans) > 1:
+            raise wrong("subscription_items[item_price_id]", "A subscription can have only one plan item")
+        quantities = params.get("subscription_items[quantity]", {})
         for index, coupon in sorted(params.get("coupon_ids", {}).items()):
             if coupon != COUPON:
                 raise ApiError(404, f"Coupon {coupon} is not present", code="resource_not_found",
@@ -601,12 +646,16 @@ class ChargebeeFake(FaultsMixin):
         for _, coupon in sorted(params.get("coupon_ids", {}).items()):
             if coupon not in sub.coupons:
                 sub.coupons.append(coupon)
-        if items:
-            plan = items[min(items)]
-            if option == "end_of_term":
-                sub.pending_plan = plan if plan != sub.plan else ""
+        for index, price in sorted(items.items()):
+            # Chargebee's default quantity for an item given without one is 1.
+            count = int(quantities.get(index, 1))
+            if PRICES[price][2] == "addon":
+                sub.addons[price] = count
+            elif option == "end_of_term":
+                sub.pending_plan = price if price != sub.plan else ""
+                sub.pending_quantity = count
             else:
-                sub.plan, sub.pending_plan = plan, ""
+                sub.plan, sub.quantity, sub.pending_plan = price, count, ""
         return self._with_customer(sub)
 
     def _pause(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:

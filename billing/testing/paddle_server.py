@@ -258,7 +258,8 @@ class PaddleFake(FaultsMixin):
                           paused=sub.status == "paused" or action == "pause",
                           plan=sub.items[0].price, pending_plan="", trial_end=sub.trial_end,
                           next_bill_at=sub.next_billed_at,
-                          pause_resumes_at=(sub.change or {}).get("resume_at") if action == "pause" else None)
+                          pause_resumes_at=(sub.change or {}).get("resume_at") if action == "pause" else None,
+                          items=tuple((i.price, i.quantity) for i in sub.items))
 
     def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
                 status: str = "paid", created: datetime | None = None) -> str:

@@ -11,9 +11,14 @@ parameter or body attribute is refused too, so a misspelt name fails instead of 
 is itself checked against the spec's response schema before it leaves (a mismatch is a 500 naming it),
 so what the SDK parses is shaped as Recurly shapes it.
 
-What it models: one site, the plans `basic` and `pro`, the coupon `SAVE30` (redeemed on a subscription),
-accounts by code, subscriptions (cancel at term end, terminate now, scheduled pause, plan change now or
-at renewal as a `pending_change`, next bill date / trial end moves) and coupon redemptions. Headers the
+What it models: one site, the plans `basic` and `pro` (USD monthly), `annual` (USD yearly) and
+`basic-eur` (EUR monthly), each with the add-on `seats`, the coupon `SAVE30` (redeemed on a subscription),
+accounts by code (with an email, looked up with `GET /accounts?email=`), subscriptions with a quantity
+and add-ons (cancel at term end, terminate now with its `refund` carried out: `none`, `partial` for the
+unused part of the period or `full`, read back with `refunded(sub)`; scheduled pause; plan change now
+or at renewal as a `pending_change`, its quantity 1 when none is sent, as Recurly's default, its add-ons
+kept, a plan without the subscription's currency refused; next bill date / trial end moves) and coupon
+redemptions. Headers the
 description does not declare (such as `Idempotency-Key`) are recorded in `received` and otherwise ignored:
 the description promises nothing about them, so the server does not act on them either.
 """
@@ -53,6 +58,9 @@ from brightback_site.testing import LocalHTTPServer
 
 # Plans billed other than monthly, by their length in months (`annual`: a yearly plan, Recurly's fake only).
 INTERVAL_MONTHS = {"annual": 12}
+CURRENCIES = {"basic-eur": "EUR"}  # plans priced other than in USD alone
+ADD_ON = "seats"  # every plan's add-on, billed per seat
+UNIT_AMOUNT = {"basic": 10.0, "pro": 30.0, "annual": 100.0, "basic-eur": 9.0}
 SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
 API_VERSION = "v2021-02-25"
 HOST_URL = "https://v3.recurly.com"  # the spec's server: openapi-core matches requests against it
@@ -193,7 +201,12 @@ class _Sub:
     pause_cycles: int | None = None
     pending_plan: str = ""
     pending_id: str = ""
+    pending_quantity: int = 1
     redemptions: list[tuple[str, str, datetime]] = field(default_factory=list)  # (id, coupon code, at)
+    quantity: int = 1
+    add_ons: list[tuple[str, str, int]] = field(default_factory=list)  # (subscription add-on id, code, quantity)
+    currency: str = "USD"
+    refunded: float | None = None  # money refunded by a terminate (None: not terminated)
 
 
 @dataclass
@@ -218,7 +231,8 @@ class RecurlyFake(FaultsMixin):
         self.api_key = "recurly_test_" + secrets.token_hex(8)
         self._lock = threading.RLock()
         self._generation = 0
-        self._plans = {code: _new_id() for code in (*PLANS, *INTERVAL_MONTHS)}
+        self._plans = {code: _new_id() for code in (*PLANS, *INTERVAL_MONTHS, *CURRENCIES)}
+        self._add_on_id = _new_id()
         self._coupon_id = _new_id()
         self._site_id = _new_id()
         self.reset()
@@ -234,14 +248,21 @@ class RecurlyFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key="recurly_wrong_key", api_base=f"http://127.0.0.1:{self.port}", timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False,
+             extra_items: tuple[tuple[str, int], ...] = (), quantity: int = 1, email: str = "") -> str:
+        """As the protocol says; `extra_items` are add-ons of the plan (only `seats` exists)."""
         now = datetime.now(UTC).replace(microsecond=0)
+        if any(code != ADD_ON for code, _ in extra_items):
+            raise ValueError(f"the local Recurly's only add-on is {ADD_ON}")
         with self._lock:
             self._accounts.setdefault(customer_id, (_new_id(), now))
+            self._emails.setdefault(customer_id, email or f"{customer_id}@example.test")
             self._seq += 1
             sub = _Sub(id=_new_id(), uuid=secrets.token_hex(16), account=customer_id, plan=plan, seq=self._seq,
                        created_at=now, period_start=now,
-                       period_end=now + timedelta(days=365 if plan in INTERVAL_MONTHS else 30))
+                       period_end=now + timedelta(days=365 if plan in INTERVAL_MONTHS else 30),
+                       quantity=quantity, currency=CURRENCIES.get(plan, "USD"),
+                       add_ons=[(_new_id(), code, count) for code, count in extra_items])
             if trialing:
                 sub.trial_start, sub.trial_end = now, now + timedelta(days=14)
                 sub.period_end = sub.trial_end  # a trial is the subscription's first period in Recurly
@@ -276,7 +297,16 @@ class RecurlyFake(FaultsMixin):
                           cancel_at_period_end=sub.state == "canceled",
                           coupons=tuple(code for _, code, _ in sub.redemptions), paused=sub.paused_at is not None,
                           plan=sub.plan, pending_plan=sub.pending_plan, trial_end=sub.trial_end,
-                          next_bill_at=sub.period_end, pause_resumes_at=self._resumes(sub))
+                          next_bill_at=sub.period_end, pause_resumes_at=self._resumes(sub),
+                          items=((sub.plan, sub.quantity), *((code, count) for _, code, count in sub.add_ons)))
+
+    def items(self, subscription_id: str) -> list[tuple[str, int]]:
+        return list(self.remote(subscription_id).items)
+
+    def refunded(self, subscription_id: str) -> float | None:
+        """The money a terminate refunded (0.0 for `refund=none`), None when it was not terminated."""
+        with self._lock:
+            return self._subs[subscription_id].refunded
 
     @staticmethod
     def _resumes(sub: _Sub) -> datetime | None:
@@ -297,6 +327,7 @@ class RecurlyFake(FaultsMixin):
         with self._lock:
             self._generation += 1
             self._accounts: dict[str, tuple[str, datetime]] = {}
+            self._emails: dict[str, str] = {}
             self._subs: dict[str, _Sub] = {}
             self._account_redemptions: list[_Redemption] = []
             self._invoices: list[dict[str, Any]] = []
@@ -412,7 +443,8 @@ class RecurlyFake(FaultsMixin):
         if sub.pending_plan:
             pending = {"id": sub.pending_id, "object": "subscription_change", "subscription_id": sub.id,
                        "plan": self._plan_mini(sub.pending_plan), "activate_at": _iso(sub.period_end),
-                       "activated": False, "quantity": 1, "unit_amount": 10.0}
+                       "activated": False, "quantity": sub.pending_quantity,
+                       "unit_amount": UNIT_AMOUNT[sub.pending_plan]}
         return {
             "id": sub.id, "object": "subscription", "uuid": sub.uuid,
             "account": {"id": account_id, "object": "account", "code": sub.account},
@@ -426,7 +458,12 @@ class RecurlyFake(FaultsMixin):
             "current_term_started_at": _iso(sub.period_start), "current_term_ends_at": _iso(sub.period_end),
             "trial_started_at": _iso(sub.trial_start), "trial_ends_at": _iso(sub.trial_end),
             "paused_at": _iso(sub.paused_at), "remaining_pause_cycles": sub.pause_cycles,
-            "auto_renew": True, "currency": "USD", "unit_amount": 10.0, "quantity": 1,
+            "auto_renew": True, "currency": sub.currency, "unit_amount": UNIT_AMOUNT[sub.plan],
+            "quantity": sub.quantity,
+            "add_ons": [{"id": aid, "object": "subscription_add_on", "subscription_id": sub.id,
+                         "add_on": {"id": self._add_on_id, "object": "add_on", "code": code, "name": "Seats"},
+                         "quantity": count, "unit_amount": 5.0, "created_at": _iso(sub.created_at)}
+                        for aid, code, count in sub.add_ons],
             "collection_method": "automatic", "created_at": _iso(sub.created_at),
             "updated_at": _iso(datetime.now(UTC)), "activated_at": _iso(sub.created_at),
             "canceled_at": _iso(sub.canceled_at), "expires_at": _iso(sub.expires_at),
@@ -497,7 +534,13 @@ class RecurlyFake(FaultsMixin):
         code = self._plan_code(ref)
         return 200, {**self._plan_mini(code), "state": "active", "interval_unit": "months",
                      "interval_length": INTERVAL_MONTHS.get(code, 1),
-                     "currencies": [{"currency": "USD", "unit_amount": 10.0}]}
+                     "currencies": [{"currency": CURRENCIES.get(code, "USD"), "unit_amount": UNIT_AMOUNT[code]}]}
+
+    def list_accounts(self, *, query: dict, body: dict) -> tuple[int, dict]:
+        codes = [code for code in self._accounts if "email" not in query or self._emails.get(code) == query["email"]]
+        data = [{"id": self._accounts[code][0], "object": "account", "code": code, "email": self._emails.get(code),
+                 "state": "active", "created_at": _iso(self._accounts[code][1])} for code in codes]
+        return 200, {"object": "list", "has_more": False, "next": None, "data": data[:int(query.get("limit", 20))]}
 
     def get_coupon(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
         if ref not in (f"code-{COUPON}", self._coupon_id):
@@ -549,6 +592,12 @@ class RecurlyFake(FaultsMixin):
         if sub.state in ("expired", "failed"):
             raise SpecError(422, "Cannot expire an inactive subscription.")
         now = datetime.now(UTC)
+        # Recurly's `refund`: none (the default), partial (the unused part of the period) or full.
+        charged = UNIT_AMOUNT[sub.plan] * sub.quantity + sum(5.0 * count for _, _, count in sub.add_ons)
+        span = (sub.period_end - sub.period_start).total_seconds() or 1.0
+        unused = max(0.0, (sub.period_end - now).total_seconds()) / span
+        sub.refunded = round({"none": 0.0, "partial": charged * unused, "full": charged}[query.get("refund", "none")],
+                             2)
         sub.state, sub.expires_at, sub.canceled_at = "expired", now, sub.canceled_at or now
         sub.pending_plan, sub.paused_at, sub.pause_cycles = "", None, None
         self._wrote(sub)
@@ -569,15 +618,22 @@ class RecurlyFake(FaultsMixin):
             raise SpecError(422, "Subscription must be active to change it")
         plan_ref = body.get("plan_id") or (f"code-{body['plan_code']}" if body.get("plan_code") else "")
         plan = self._plan_code(plan_ref) if plan_ref else sub.plan
+        if CURRENCIES.get(plan, "USD") != sub.currency:
+            raise SpecError(422, f"Plan {plan} has no price in {sub.currency}, the subscription's currency",
+                            [{"param": "plan_code"}])
+        quantity = int(body.get("quantity", 1))  # Recurly's default for a change that names none
+        if "add_ons" in body:
+            raise SpecError(422, "This local Recurly keeps add-ons: it does not change them", [{"param": "add_ons"}])
         change_id = _new_id()
         if body.get("timeframe", "now") == "now":
-            sub.plan, sub.pending_plan, activate_at = plan, "", datetime.now(UTC)
+            sub.plan, sub.quantity, sub.pending_plan, activate_at = plan, quantity, "", datetime.now(UTC)
         else:
             sub.pending_plan, sub.pending_id, activate_at = plan, change_id, sub.period_end
+            sub.pending_quantity = quantity
         self._wrote(sub)
         return 201, {"id": change_id, "object": "subscription_change", "subscription_id": sub.id,
                      "plan": self._plan_mini(plan), "activate_at": _iso(activate_at),
-                     "activated": not sub.pending_plan, "quantity": 1, "unit_amount": 10.0}
+                     "activated": not sub.pending_plan, "quantity": quantity, "unit_amount": UNIT_AMOUNT[plan]}
 
     def update_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
         sub = self._sub(ref)
@@ -610,6 +666,7 @@ def _error(status: int, message: str, params: list[dict[str, str]] | None = None
 # (method, path segments with {placeholders}, the spec's path, handler)
 _ENDPOINTS: list[tuple[str, str, Handler]] = [
     ("get", "/sites", RecurlyFake.list_sites),
+    ("get", "/accounts", RecurlyFake.list_accounts),
     ("get", "/accounts/{account_id}/subscriptions", RecurlyFake.list_account_subscriptions),
     ("get", "/accounts/{account_id}/coupon_redemptions/active", RecurlyFake.list_active_coupon_redemptions),
     ("post", "/accounts/{account_id}/coupon_redemptions/active", RecurlyFake.create_coupon_redemption),

@@ -17,11 +17,15 @@ from typing import Any
 from aiohttp import web
 from dateutil.relativedelta import relativedelta
 from localstripe.errors import UserError
-from localstripe.resources import Plan, StripeObject, Subscription, random_id, store
+from localstripe.resources import Plan, StripeObject, Subscription, SubscriptionItem, random_id, store
 
 with warnings.catch_warnings():  # localstripe registers plain functions as handlers, which aiohttp deprecates
     warnings.simplefilter("ignore", DeprecationWarning)
     from localstripe import server as ls_server
+
+
+# The server's test of which customers the request's account (Stripe-Account) may see.
+OWNER_OF: web.RequestKey[Any] = web.RequestKey("owner_of", object)
 
 
 def _missing(kind: str, ident: str, param: str = "id") -> UserError:
@@ -45,18 +49,62 @@ def _price_json(plan: Plan) -> dict[str, Any]:
             "nickname": plan.nickname}
 
 
+def _same_terms(plans: list[Plan]) -> None:
+    """Stripe bills every item of a subscription in one currency and one interval."""
+    if len({p.currency.lower() for p in plans}) > 1:
+        raise UserError(400, "Currency and interval fields must match across all plans on this subscription. "
+                             "Found mismatch in currency field.", {"param": "items"})
+    if len({(p.interval, p.interval_count) for p in plans}) > 1:
+        raise UserError(400, "Currency and interval fields must match across all plans on this subscription. "
+                             "Found mismatch in interval field.", {"param": "items"})
+
+
 class HarnessSubscription(Subscription):
-    """localstripe's subscription, taught the parts of today's API our adapter uses."""
+    """localstripe's subscription, taught the parts of today's API our adapter uses, several items among
+    them (localstripe knows one): an item keeps its id when its price or quantity changes, items not
+    named in an update stay as they are, and every item shares one currency and interval."""
 
     def __init__(self, items: list[dict[str, Any]] | None = None, **data: Any) -> None:
         items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items or [])]
+        _same_terms([_plan(item.get("plan", ""), f"items[{n}][price]") for n, item in enumerate(items)])
         self.pause_collection: dict[str, Any] | None = None
         self.cancellation_details: dict[str, Any] = {"comment": None, "feedback": None, "reason": None}
         self._discounts: list[dict[str, Any]] = []
         self._schedule: str | None = None
-        super().__init__(items=items, **data)
+        super().__init__(items=items[:1], **data)
+        for item in items[1:]:
+            self.items._list.append(SubscriptionItem(subscription=self.id, plan=item["plan"],
+                                                     quantity=int(item.get("quantity") or 1)))
         if self.trial_end and self.trial_end > time.time():
             self.status = "trialing"
+
+    def _items_after(self, items: list[dict[str, Any]]) -> list[tuple[SubscriptionItem | None, Plan, int]]:
+        """(the item kept or None for a new one, its plan, its quantity) after an update, checked first."""
+        known = {item.id: item for item in self.items._list}
+        after: dict[str, tuple[SubscriptionItem | None, Plan, int]] = {
+            item.id: (item, item.plan, item.quantity) for item in self.items._list}
+        for n, wanted in enumerate(items):
+            ident = wanted.get("id")
+            if ident is not None and ident not in known:
+                raise _missing("subscription item", ident, f"items[{n}][id]")
+            if str(wanted.get("deleted", "")).lower() == "true":
+                after.pop(ident or "", None)
+                continue
+            kept = known.get(ident or "")
+            plan = _plan(wanted["plan"], f"items[{n}][price]") if wanted.get("plan") else (kept.plan if kept else None)
+            if plan is None:
+                raise UserError(400, "Each new item needs a price.", {"param": f"items[{n}][price]"})
+            quantity = int(wanted["quantity"]) if wanted.get("quantity") else (kept.quantity if kept else 1)
+            after[ident or f"new{n}"] = (kept, plan, quantity)
+        if not after:
+            raise UserError(400, "A subscription needs at least one item.", {"param": "items"})
+        _same_terms([plan for _, plan, _ in after.values()])
+        had = self.items._list[0].plan.currency.lower()
+        if any(plan.currency.lower() != had for _, plan, _ in after.values()):
+            raise UserError(400, "You cannot combine currencies on a single customer. This customer has an active "
+                                 f"subscription, subscription schedule, discount, quote, or invoice item with currency "
+                                 f"{had}.", {"param": "items"})
+        return list(after.values())
 
     @property
     def current_period_end(self) -> int:
@@ -77,17 +125,24 @@ class HarnessSubscription(Subscription):
             raise UserError(400, f"The subscription is managed by the subscription schedule `{self._schedule}`, and "
                                  "updating any cancelation behavior directly is not allowed. Please update the "
                                  "schedule instead.")
+        new_items = None
         if items is not None:
-            items = [_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items)]
-            for n, item in enumerate(items):
-                if item.get("id") not in (None, self.items._list[0].id):
-                    raise _missing("subscription item", item["id"], f"items[{n}][id]")
+            new_items = self._items_after([_price_to_plan(item, f"items[{n}]") for n, item in enumerate(items)])
         new_discounts = self._discounts_after(discounts) if discounts is not None else None
         if pause_collection not in (None, ""):
             resumes_at = pause_collection.get("resumes_at")
             if resumes_at is not None and int(resumes_at) <= time.time():
                 raise UserError(400, "resumes_at must be in the future.", {"param": "pause_collection[resumes_at]"})
-        super()._update(items=items, **data)
+        super()._update(**data)
+        if new_items is not None:
+            kept = []
+            for item, plan, quantity in new_items:
+                if item is None:
+                    item = SubscriptionItem(subscription=self.id, plan=plan.id, quantity=quantity)
+                item.plan, item.quantity = plan, quantity
+                kept.append(item)
+            self.items._list = kept
+            self.quantity = kept[0].quantity
         if cancellation_details is not None:
             self._details_record(cancellation_details, cancel_requested="cancel_at_period_end" in data)
         if new_discounts is not None:
@@ -159,7 +214,6 @@ class SubscriptionSchedule(StripeObject):
 
     def __init__(self, subscription: HarnessSubscription) -> None:
         super().__init__()
-        item = subscription.items._list[0]
         self.subscription = subscription.id
         self.customer = subscription.customer
         self.status = "active"
@@ -169,7 +223,7 @@ class SubscriptionSchedule(StripeObject):
         self.metadata: dict[str, str] = {}
         trialing = subscription.status == "trialing"
         phase = {"start_date": subscription.current_period_start, "end_date": subscription.current_period_end,
-                 "items": [{"price": item.plan.id, "quantity": item.quantity}],
+                 "items": [{"price": item.plan.id, "quantity": item.quantity} for item in subscription.items._list],
                  "discounts": [_phase_discount(d) for d in subscription._discounts],
                  "trial_end": subscription.trial_end if trialing else None,
                  "proration_behavior": "create_prorations"}
@@ -188,6 +242,7 @@ class SubscriptionSchedule(StripeObject):
                 raise UserError(400, "Each phase needs items.", {"param": f"phases[{n}][items]"})
             plans = [_plan(item.get("price", ""), f"phases[{n}][items][{i}][price]")
                      for i, item in enumerate(phase["items"])]
+            _same_terms(plans)
             start = int(phase.get("start_date") or start)
             end = phase.get("end_date")
             if end is None:  # Stripe: one interval of the phase's price
@@ -229,7 +284,9 @@ def _subscription(ident: str) -> HarnessSubscription:
 
 
 async def account(request: web.Request) -> web.Response:
-    return web.json_response({"id": "acct_localstripe", "object": "account", "type": "standard",
+    # On a connected account (Stripe Connect) the account is the connected one.
+    ident = request.headers.get("Stripe-Account") or "acct_localstripe"
+    return web.json_response({"id": ident, "object": "account", "type": "standard",
                               "country": "US", "default_currency": "usd", "charges_enabled": True,
                               "settings": {"dashboard": {"display_name": "Local Stripe"}}})
 
@@ -239,6 +296,20 @@ async def price(request: web.Request) -> web.Response:
     if plan is None:
         raise _missing("price", request.match_info["id"])
     return web.json_response(_price_json(plan))
+
+
+async def customer_list(request: web.Request) -> web.Response:
+    """GET /v1/customers, with Stripe's case-sensitive `email` filter (localstripe has no filter), newest
+    first; `owner` (set by the server) keeps the customers of the account the request acts on."""
+    query = ls_server.unflatten_data(request.query)
+    email = query.get("email")
+    owner = request.get(OWNER_OF)
+    found = [value for key, value in store.items() if key.startswith("customer:")
+             and (email is None or value.email == email) and (owner is None or owner(value.id))]
+    found.sort(key=lambda c: c.created, reverse=True)
+    limit = int(query.get("limit") or 10)
+    return web.json_response({"object": "list", "url": "/v1/customers", "has_more": len(found) > limit,
+                              "data": [c._export() for c in found[:limit]]})
 
 
 async def subscription_list(request: web.Request) -> web.Response:

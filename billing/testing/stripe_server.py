@@ -2,9 +2,11 @@
 what it lacks added here, every request checked against Stripe's OpenAPI description first.
 
 How it runs: localstripe's handlers on our own aiohttp application, bound to 127.0.0.1 on a free port
-in a background thread with its own event loop. localstripe keeps its objects in one module-level
-store that it also pickles to /tmp/localstripe.pickle; here the store stays in memory (nothing is
-written to /tmp, so parallel runs never share state) and `reset()` empties it. Since the store is one
+in a background thread with its own event loop. Every request of the adapter (not the harness's own
+seeding) is checked against the description of the API version the SDK sends (stripe_spec.py).
+localstripe keeps its objects in one module-level store that it also pickles to /tmp/localstripe.pickle;
+here the store stays in memory (nothing is written to /tmp, so parallel runs never share state) and
+`reset()` empties it. Since the store is one
 per process, one StripeFake runs at a time in a process.
 
 What the harness adds to localstripe (billing/testing/stripe_resources.py), each request checked by
@@ -15,7 +17,14 @@ What the harness adds to localstripe (billing/testing/stripe_resources.py), each
   update (and `cancellation_details` on its cancel, kept on the subscription); the period end
   on each subscription item; `trial_end` on a paying subscription moving its next bill there;
 - subscription schedules created `from_subscription` and their `phases` (a plan change at renewal);
-- GET /v1/account, for a connection check;
+- GET /v1/account, for a connection check; GET /v1/customers with its `email` filter;
+- several items per subscription, each with its quantity, in one currency and interval (localstripe
+  knows one item): the catalogue has `basic`, `pro` (USD monthly), `annual` (USD yearly) and
+  `basic-eur` (EUR monthly), prices of one product, and `seats` (USD monthly, a product of its own);
+- Stripe Connect: `connect_account(acct)` makes a connected account; objects seeded with `account=`
+  live in it. A request's `Stripe-Account` header must name a connected account (else Stripe's 403
+  `account_invalid`) and reaches only that account's customers and subscriptions (another's are
+  `resource_missing`, as in Stripe); without the header, only the platform's own;
 - Stripe's answers where localstripe differs: cancelling or updating a canceled subscription is
   refused, so is a cancellation change on a subscription a schedule manages; a missing object is
   `resource_missing` "No such coupon: 'X'"; an unknown key is a 401; subscriptions list newest first.
@@ -55,8 +64,10 @@ from billing.testing import (
     forbid_api_base,
 )
 from billing.testing.stripe_resources import (
+    OWNER_OF,
     HarnessSubscription,
     account,
+    customer_list,
     invoice_add,
     invoice_list,
     ls_server,
@@ -70,6 +81,14 @@ from billing.testing.stripe_resources import (
 )
 from billing.testing.stripe_spec import SpecViolation, stripe_spec
 
+# price id: (product, currency, interval, unit amount)
+CATALOGUE: dict[str, tuple[str, str, str, int]] = {
+    "basic": ("prod_brightback", "usd", "month", 1000),
+    "pro": ("prod_brightback", "usd", "month", 3000),
+    "annual": ("prod_brightback", "usd", "year", 10000),
+    "basic-eur": ("prod_brightback", "eur", "month", 900),
+    "seats": ("prod_seats", "usd", "month", 500),
+}
 API_KEY = "sk_test_brightback_local"
 BAD_KEY = "sk_test_revoked_key"
 HARNESS_KEY = "sk_test_harness_seeding"  # the harness's own requests: never failed, stalled or counted
@@ -95,6 +114,7 @@ class Seen:
     path: str
     idempotency_key: str | None
     params: dict[str, Any]
+    stripe_account: str = ""  # the Stripe-Account header (Stripe Connect), blank without
 
 
 class StripeFake(FaultsMixin):
@@ -111,6 +131,8 @@ class StripeFake(FaultsMixin):
         self.faults = InjectedFaults()
         self._writes: dict[str, int] = {}
         self._seen: list[Seen] = []
+        self._accounts: set[str] = set()  # connected accounts (Stripe Connect)
+        self._owners: dict[str, str] = {}  # customer or subscription id -> its connected account ("" the platform)
         # Idempotency-Key -> (method, path, params, answer or None while the first request runs).
         self._keys: dict[str, tuple[str, str, dict[str, Any], tuple[int, bytes] | None]] = {}
         # In memory only: localstripe would otherwise pickle every change to /tmp/localstripe.pickle.
@@ -138,17 +160,28 @@ class StripeFake(FaultsMixin):
     def bad_credentials(self) -> Credentials:
         return Credentials(api_key=BAD_KEY, api_base=self.base_url, timeout=5.0)
 
-    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False) -> str:
-        self._on_loop(self._ensure_customer(customer_id))
+    def seed(self, *, customer_id: str, plan: str = "basic", trialing: bool = False, trial_ended: bool = False,
+             extra_items: tuple[tuple[str, int], ...] = (), quantity: int = 1, email: str = "",
+             account: str = "") -> str:
+        """As the protocol says; also `extra_items` ((price, quantity) after the plan), the plan's `quantity`,
+        the customer's `email` (default `<customer_id>@example.test`) and the connected `account` the
+        customer and subscription live in (see connect_account)."""
+        if account and account not in self._accounts:
+            raise ValueError(f"connect_account({account!r}) first")
+        self._on_loop(self._ensure_customer(customer_id, email or f"{customer_id}@example.test"))
         card = {"number": "4242424242424242", "exp_month": "12", "exp_year": str(datetime.now(UTC).year + 3),
                 "cvc": "123"}
         method = self._call("POST", "/v1/payment_methods", {"type": "card", "card": card})["id"]
         self._call("POST", f"/v1/payment_methods/{method}/attach", {"customer": customer_id})
         self._call("POST", f"/v1/customers/{customer_id}", {"invoice_settings": {"default_payment_method": method}})
-        sub: dict[str, Any] = {"customer": customer_id, "items": [{"price": plan}]}
+        sub: dict[str, Any] = {"customer": customer_id, "items": [
+            {"price": price, "quantity": count} for price, count in ((plan, quantity), *extra_items)]}
         if trialing:
             sub["trial_end"] = int(time.time()) + 14 * 86400
         made = str(self._call("POST", "/v1/subscriptions", sub)["id"])
+        with self._lock:
+            self._owners[customer_id] = self._owners.get(customer_id, account)
+            self._owners[made] = self._owners[customer_id]
         if trial_ended:
             self._on_loop(self._trial_ended(made))
         return made
@@ -156,6 +189,13 @@ class StripeFake(FaultsMixin):
     def remote(self, subscription_id: str) -> Remote:
         return self._on_loop(self._remote(subscription_id))
 
+    def items(self, subscription_id: str) -> list[tuple[str, int]]:
+        return list(self.remote(subscription_id).items)
+
+    def connect_account(self, account: str) -> None:
+        """A connected account of the platform (Stripe Connect), reachable with its Stripe-Account header."""
+        with self._lock:
+            self._accounts.add(account)
     def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
                 status: str = "paid", created: datetime | None = None) -> str:
         minor = int(amount.scaleb(0 if currency.upper() in ZERO_DECIMAL else 2))
@@ -183,11 +223,15 @@ class StripeFake(FaultsMixin):
             self._writes.clear()
             self._seen.clear()
             self._keys.clear()
+            self._accounts.clear()
+            self._owners.clear()
         self._on_loop(self._clear())
         self._call("POST", "/v1/products", {"id": "prod_brightback", "name": "Brightback test product"})
-        for amount, plan in zip((1000, 3000), PLANS, strict=True):
-            self._call("POST", "/v1/plans", {"id": plan, "product": "prod_brightback", "amount": amount,
-                                             "currency": "usd", "interval": "month"})
+        self._call("POST", "/v1/products", {"id": "prod_seats", "name": "Extra seats"})
+        assert set(PLANS) <= set(CATALOGUE)
+        for plan, (product, currency, interval, amount) in CATALOGUE.items():
+            self._call("POST", "/v1/plans", {"id": plan, "product": product, "amount": amount,
+                                             "currency": currency, "interval": interval})
         self._call("POST", "/v1/coupons", {"id": COUPON, "duration": "repeating", "duration_in_months": 3,
                                            "percent_off": 30})
 
@@ -236,11 +280,11 @@ class StripeFake(FaultsMixin):
     async def _clear(self) -> None:
         store.clear()
 
-    async def _ensure_customer(self, customer_id: str) -> None:
+    async def _ensure_customer(self, customer_id: str, email: str) -> None:
         # localstripe draws its own ids; the contract names customers, so the customer takes the test's id.
         if "customer:" + customer_id in store:
             return
-        customer = Customer(name=customer_id)
+        customer = Customer(name=customer_id, email=email)
         del store["customer:" + customer.id]
         customer.id = customer_id
         store["customer:" + customer_id] = customer
@@ -256,11 +300,12 @@ class StripeFake(FaultsMixin):
         if sub is None:
             raise KeyError(f"no subscription {subscription_id} on the local Stripe")
         plan = sub.plan.id
+        items = tuple((item.plan.id, int(item.quantity)) for item in sub.items._list)
         pending = ""
         schedule = store.get(f"subscription_schedule:{sub._schedule}") if sub._schedule else None
         if schedule is not None and schedule.status == "active" and len(schedule.phases) > 1:
-            upcoming = schedule.phases[1]["items"][0]["price"]
-            pending = upcoming if upcoming != plan else ""
+            billed = {price for price, _ in items}
+            pending = next((i["price"] for i in schedule.phases[1]["items"] if i["price"] not in billed), "")
 
         def when(stamp: int | None) -> datetime | None:
             return datetime.fromtimestamp(stamp, UTC) if stamp else None
@@ -270,13 +315,14 @@ class StripeFake(FaultsMixin):
                       coupons=tuple(d["source"]["coupon"] for d in sub._discounts),
                       paused=sub.pause_collection is not None, plan=plan, pending_plan=pending,
                       trial_end=when(sub.trial_end), next_bill_at=None if canceled else when(sub.current_period_end),
-                      pause_resumes_at=when((sub.pause_collection or {}).get("resumes_at")),
+                      pause_resumes_at=when((sub.pause_collection or {}).get("resumes_at")), items=items,
                       cancel_reason=sub.cancellation_details.get("feedback") or "")
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[_stripe_errors, self._faults_and_checks, ls_server.auth_middleware])
         own: list[tuple[str, str, Handler]] = [
             ("GET", "/v1/account", account),
+            ("GET", "/v1/customers", customer_list),
             ("GET", "/v1/prices/{id}", price),
             ("POST", "/v1/subscriptions", ls_server.api_create(HarnessSubscription, "/v1/subscriptions")),
             ("GET", "/v1/subscriptions", subscription_list),
@@ -310,9 +356,13 @@ class StripeFake(FaultsMixin):
         else:
             data = ls_server.unflatten_data(request.query)
         idempotency_key = request.headers.get("Idempotency-Key") if request.method in ("POST", "DELETE") else None
+        connected = request.headers.get("Stripe-Account", "")
         if not harness:
             with self._lock:
-                self._seen.append(Seen(request.method, request.path, idempotency_key, data or {}))
+                self._seen.append(Seen(request.method, request.path, idempotency_key, data or {}, connected))
+            refused = self._other_account(request, connected, data or {})
+            if refused is not None:
+                return refused
             if idempotency_key:
                 known = self._idempotent(idempotency_key, request.method, request.path, data or {})
                 if known is not None:
@@ -332,7 +382,8 @@ class StripeFake(FaultsMixin):
             self._forget(idempotency_key)
             return _error(401, f"Invalid API Key provided: {key[:8]}{'*' * (len(key) - 12)}{key[-4:]}")
         try:
-            stripe_spec().check(request.method, request.path, data or {})
+            if not harness:  # the harness's own seeding (products, plans, payment methods) is not the adapter's
+                stripe_spec().check(request.method, request.path, data or {})
         except SpecViolation as broken:
             self._forget(idempotency_key)
             return web.json_response(broken.body(), status=400)
@@ -346,6 +397,31 @@ class StripeFake(FaultsMixin):
         if not harness and idempotency_key:
             self._remember(idempotency_key, response)
         return response
+
+    def _other_account(self, request: web.Request, connected: str, data: dict[str, Any]) -> web.Response | None:
+        """Stripe Connect: a request on an account the platform is not connected to is refused; one on a
+        customer or subscription of another account than the header's finds nothing."""
+        if connected and connected not in self._accounts:
+            return _error(403, f"The provided key '{API_KEY[:8]}****' does not have access to account '{connected}' "
+                               "(or that account does not exist). Application access may have been revoked.",
+                          code="account_invalid")
+        request[OWNER_OF] = lambda ident: self._owners.get(ident, "") == connected
+        parts = request.path.strip("/").split("/")
+        named: list[tuple[str, str, str, str]] = []  # (kind, id, the id that has an owner, param)
+        if len(parts) >= 3 and parts[1] in ("subscriptions", "customers"):
+            named.append((parts[1].removesuffix("s"), parts[2], parts[2], "id"))
+        if len(parts) >= 3 and parts[1] == "subscription_schedules":
+            schedule = store.get("subscription_schedule:" + parts[2])
+            if schedule is not None:
+                named.append(("subscription_schedule", parts[2], schedule.subscription, "id"))
+        for field_name in ("customer", "from_subscription"):
+            if isinstance(data.get(field_name), str):
+                named.append((field_name.removeprefix("from_"), data[field_name], data[field_name], field_name))
+        for kind, ident, owned, param in named:
+            if owned in self._owners and self._owners[owned] != connected:
+                return _error(404 if param == "id" else 400, f"No such {kind}: '{ident}'", code="resource_missing",
+                              param=param)
+        return None
 
     def _idempotent(self, key: str, method: str, path: str, params: dict[str, Any]) -> web.Response | None:
         """Stripe's documented rules for a key seen before ("Idempotent requests"): the first answer is

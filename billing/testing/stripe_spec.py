@@ -1,81 +1,31 @@
-"""Check a request against Stripe's own OpenAPI description, as Stripe's API does before acting on it.
+"""Check a request against Stripe's description of the API version the pinned SDK sends, as Stripe's API
+does before acting on it.
 
-The description is `specs/stripe-spec3-2022-04-12.json`, Stripe's published spec3 (MIT). The stripe SDK
-we pin (16.1) sends a newer API version (2026-10-28.endive); where that version differs from 2022 for a
-parameter our adapter sends, `NEWER_API` below says how, from the SDK's own parameter types
-(stripe/params/_subscription_update_params.py), and the check follows it:
-- `discounts` on a subscription update and on a schedule's phases is newer than 2022: its schema is
-  written out here.
-- `cancellation_details` (`feedback`, `comment`) on a subscription update and cancel is newer than
-  2022 (2023-08-16): its schema is written out here, from today's spec3.
-- `coupon` and `promotion_code` on subscription create and update, and `coupon` on a schedule's
-  phases, were removed in 2025-03-31.basil (replaced by `discounts`): Stripe answers
-  `parameter_unknown` for them, and so do we.
+The description is `specs/stripe-<stripe.api_version>-excerpt.json` (2026-10-28.endive with stripe 16.1):
+the operations our adapter calls, written by billing/testing/stripe_excerpt.py from the SDK's request
+parameter types, which Stripe generates from its OpenAPI description for that version (see there). So
+`coupon` on a subscription update (removed in 2025-03-31.basil) is `parameter_unknown`, `discounts`,
+`pause_collection` and `items[][price]` are known, and every enum is the version's own. Upgrading the
+SDK without writing the excerpt of its version fails here, by name, rather than checking against an
+older API.
 
-Form bodies arrive unflattened (`items[0][price]=pro` becomes {"items": [{"price": "pro"}]}), every
-leaf a string, so scalar types are checked as Stripe parses them: integers as digits, booleans as
-true/false. A request that breaks the description gets Stripe's 400 `invalid_request_error` body.
+Form bodies and query strings arrive unflattened (`items[0][price]=pro` becomes {"items": [{"price":
+"pro"}]}), every leaf a string, so scalar types are checked as Stripe parses them: integers as digits,
+booleans as true/false. A request that breaks the description gets Stripe's 400 `invalid_request_error`
+body; one to an operation the excerpt lacks, Stripe's `url_invalid`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-SPEC_PATH = Path(__file__).parent / "specs" / "stripe-spec3-2022-04-12.json"
+import stripe
 
-_DISCOUNTS = {
-    "anyOf": [
-        {"type": "array", "items": {"type": "object", "properties": {
-            "coupon": {"type": "string", "maxLength": 5000},
-            "discount": {"type": "string", "maxLength": 5000},
-            "promotion_code": {"type": "string", "maxLength": 5000},
-        }}},
-        {"type": "string", "enum": [""]},
-    ]
-}
-
-# Today's spec3, "cancellation_details_param" (the same on subscription update and cancel).
-_CANCELLATION_DETAILS = {
-    "type": "object",
-    "properties": {
-        "comment": {"anyOf": [{"type": "string", "maxLength": 5000}, {"type": "string", "enum": [""]}]},
-        "feedback": {"type": "string", "enum": ["", "customer_service", "low_quality", "missing_features", "other",
-                                                "switched_service", "too_complex", "too_expensive", "unused"]},
-    },
-}
-
-
-def _subscription_cancel_params(params: dict[str, Any]) -> None:
-    params["cancellation_details"] = _CANCELLATION_DETAILS
-
-
-def _subscription_params(params: dict[str, Any]) -> None:
-    params["discounts"] = _DISCOUNTS
-    params["cancellation_details"] = _CANCELLATION_DETAILS
-    params.pop("coupon", None)
-    params.pop("promotion_code", None)
-
-
-def _schedule_params(params: dict[str, Any]) -> None:
-    phases = copy.deepcopy(params["phases"])
-    phases["items"]["properties"]["discounts"] = _DISCOUNTS
-    phases["items"]["properties"].pop("coupon", None)
-    params["phases"] = phases
-
-
-# (method, path template) -> how the pinned API version's parameters differ from the 2022 description
-NEWER_API: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
-    ("post", "/v1/subscriptions/{subscription_exposed_id}"): _subscription_params,
-    ("delete", "/v1/subscriptions/{subscription_exposed_id}"): _subscription_cancel_params,
-    ("post", "/v1/subscriptions"): _subscription_params,
-    ("post", "/v1/subscription_schedules/{schedule}"): _schedule_params,
-}
+SPEC_PATH = Path(__file__).parent / "specs" / f"stripe-{stripe.api_version}-excerpt.json"
 
 
 class SpecViolation(Exception):
@@ -104,8 +54,6 @@ class Operation:
         body = operation.get("requestBody", {}).get("content", {})
         form = body.get("application/x-www-form-urlencoded", {}).get("schema", {})
         params.update(form.get("properties", {}))
-        if (method, template) in NEWER_API:
-            NEWER_API[method, template](params)
         self.params = params
         self.required = tuple(form.get("required", ()))
 
@@ -149,7 +97,13 @@ class StripeSpec:
 
 @cache
 def stripe_spec() -> StripeSpec:
-    return StripeSpec(json.loads(SPEC_PATH.read_text()))
+    if not SPEC_PATH.exists():
+        raise RuntimeError(f"no description of Stripe API version {stripe.api_version}, the version the SDK sends: "
+                           "write it with `python -m billing.testing.stripe_excerpt`")
+    described = json.loads(SPEC_PATH.read_text())
+    if described["info"]["version"] != stripe.api_version:
+        raise RuntimeError(f"{SPEC_PATH.name} describes {described['info']['version']}, not {stripe.api_version}")
+    return StripeSpec(described)
 
 
 def _shape(schema: dict[str, Any]) -> str:

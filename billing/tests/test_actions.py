@@ -37,11 +37,13 @@ def connect(demo_app, fake_billing):  # noqa: ANN001, ANN201
 @pytest.fixture
 def decide(demo_app, snippet_data):  # noqa: ANN001, ANN201
     def record(kind: str = "cancel", *, subscription_id: str = "", billing_id: str = "", reason_code: str = "",
-               offer_code: str = "") -> Decision:
+               offer_code: str = "", email: str = "jane@example.com") -> Decision:
         account = {"internal_id": "acct_42", "plan": "basic", "value": 49}
         if billing_id:
             account["billing_id"] = billing_id
-        data = snippet_data(subscription_id=subscription_id or None, account=account)
+        data = snippet_data(subscription_id=subscription_id or None, account=account, email=email)
+        if not email:
+            del data["email"]
         session = flow_services.session_start(app=demo_app, data=clean_snippet_data(data))
         return flow_services.decision_record(session=session, kind=kind, reason_code=reason_code,
                                              offer_code=offer_code)
@@ -198,9 +200,9 @@ def test_nevermind_and_contact_support_change_nothing_in_billing_unless_a_cancel
     assert fake_billing.writes(sub) == 0
 
 
-def test_nevermind_without_a_subscription_or_customer_asks_nothing_of_billing(connect, decide) -> None:  # noqa: ANN001
+def test_nevermind_without_a_subscription_customer_or_email_asks_nothing_of_billing(connect, decide) -> None:  # noqa: ANN001
     connect()
-    decide("nevermind")
+    decide("nevermind", email="")
     assert not BillingAction.objects.exists()
 
 
@@ -291,7 +293,7 @@ def test_cancel_all_subscriptions_when_the_app_says_so(connect, decide, fake_bil
 
 def test_no_way_to_find_the_subscription_fails_in_plain_words(connect, decide) -> None:  # noqa: ANN001
     connect()
-    action = run(the_action(decide("cancel")))
+    action = run(the_action(decide("cancel", email="")))
     assert action.status == "failed"
     assert "neither subscription_id nor account.billing_id" in action.last_error
 

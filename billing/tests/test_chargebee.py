@@ -123,7 +123,7 @@ def test_a_plan_change_at_renewal_is_scheduled_and_read_back_as_scheduled(fake, 
     sub = fake.seed(customer_id="cus_renewal")
     provider.plan_change(sub, plan="pro", at_renewal=True, prorate=True, idempotency_key="k")
     assert form(writes_sent(fake)[0]) == {"subscription_items[item_price_id][0]": "pro",
-                                          "change_option": "end_of_term"}
+                                          "subscription_items[quantity][0]": "1", "change_option": "end_of_term"}
     again = provider.plan_change(sub, plan="pro", at_renewal=True, prorate=True, idempotency_key="k")
     assert not again.changed
     assert any(r["path"].endswith("/retrieve_with_scheduled_changes") for r in fake.requests)
@@ -229,3 +229,29 @@ def test_a_replayed_write_answers_the_first_result_and_changes_nothing(fake) -> 
     assert first[0] == again[0] == 200 and first[1] == again[1]
     assert again[2].get("chargebee-idempotency-replayed") == "true"
     assert fake.writes(sub) == 1
+
+
+def test_a_plan_change_names_the_plans_quantity_chargebee_would_otherwise_reset_to_one(fake, provider) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_team", quantity=4, extra_items=(("seats", 2),))
+    bare = fake.seed(customer_id="cus_bare", quantity=4)
+    status, _, _ = post(fake, f"subscriptions/{bare}/update_for_items", "subscription_items[item_price_id][0]=pro")
+    assert status == 200 and fake.items(bare) == [("pro", 1)]  # Chargebee's default: the seats are gone
+    provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key="k")
+    assert fake.items(sub) == [("pro", 4), ("seats", 2)]
+    assert form([r for r in writes_sent(fake) if sub in r["path"]][0]) == {
+        "subscription_items[item_price_id][0]": "pro", "subscription_items[quantity][0]": "4",
+        "change_option": "immediately", "prorate": "true"}
+
+
+def test_the_server_refuses_an_item_price_of_another_currency(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_usd")
+    status, body, _ = post(fake, f"subscriptions/{sub}/update_for_items",
+                           "subscription_items[item_price_id][0]=basic-eur")
+    assert status == 400 and "currency" in body["message"] and fake.items(sub) == [("basic", 1)]
+
+
+def test_customers_are_looked_up_by_email_with_chargebees_filter(fake, provider) -> None:  # noqa: ANN001
+    fake.seed(customer_id="cus_mail", email="mail@example.test")
+    assert provider.customers_by_email("mail@example.test") == ["cus_mail"]
+    [lookup] = [r for r in fake.requests if r["path"] == "/api/v2/customers"]
+    assert dict(parse_qsl(lookup["query"]))["email[is]"] == "mail@example.test"

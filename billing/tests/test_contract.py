@@ -269,6 +269,57 @@ def test_the_call_after_a_failure_succeeds(fake_billing, provider, sub) -> None:
     assert fake_billing.writes(sub) == 1
 
 
+# --- plan changes keep the rest; customers by email ---------------------------------------------
+
+def test_a_plan_change_keeps_the_quantity_and_every_other_item(fake_billing, provider) -> None:  # noqa: ANN001
+    sub = fake_billing.seed(customer_id="cus_team", quantity=3, extra_items=(("seats", 5),))
+    assert provider.subscription_get(sub).items == (("basic", 3), ("seats", 5))
+    provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key=key("p"))
+    assert fake_billing.items(sub) == [("pro", 3), ("seats", 5)]
+    assert provider.subscription_get(sub).items == (("pro", 3), ("seats", 5))
+
+
+def test_a_plan_change_at_renewal_keeps_the_quantity_and_every_other_item(fake_billing, provider) -> None:  # noqa: ANN001
+    if fake_billing.slug == "paddle":
+        pytest.skip("Paddle cannot schedule an item change for the renewal (refused: see test_paddle)")
+    sub = fake_billing.seed(customer_id="cus_team", quantity=3, extra_items=(("seats", 5),))
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=True, idempotency_key=key("p"))
+    assert fake_billing.items(sub) == [("basic", 3), ("seats", 5)]
+    assert fake_billing.remote(sub).pending_plan == "pro"
+    assert provider.scheduled_plan(sub) == "pro"
+
+
+@pytest.mark.parametrize(("target", "words"), [("basic-eur", ("EUR", "USD")), ("annual", ("year", "month"))])
+def test_a_plan_in_another_currency_or_interval_is_refused_naming_both(fake_billing, provider, target,  # noqa: ANN001
+                                                                       words) -> None:
+    sub = fake_billing.seed(customer_id="cus_jane", quantity=2)
+    for at_renewal in (False, True):
+        with pytest.raises(ProviderError) as caught:
+            provider.plan_change(sub, plan=target, at_renewal=at_renewal, prorate=True, idempotency_key=key("p"))
+        assert caught.value.retryable is False
+        if fake_billing.slug != "paddle" or not at_renewal:
+            assert all(word in caught.value.message for word in words), caught.value.message
+    assert fake_billing.writes(sub) == 0
+    assert fake_billing.items(sub) == [("basic", 2)]
+
+
+def test_a_subscription_reads_its_currency_and_interval(fake_billing, provider) -> None:  # noqa: ANN001
+    monthly = provider.subscription_get(fake_billing.seed(customer_id="cus_a"))
+    yearly = provider.subscription_get(fake_billing.seed(customer_id="cus_b", plan="annual"))
+    euros = provider.subscription_get(fake_billing.seed(customer_id="cus_c", plan="basic-eur"))
+    assert (monthly.currency, yearly.currency, euros.currency) == ("USD", "USD", "EUR")
+    if fake_billing.slug != "recurly":  # Recurly's interval is its plan's, not on the subscription
+        assert (monthly.interval, yearly.interval, euros.interval) == ("1 month", "12 month", "1 month")
+
+
+def test_customers_are_found_by_their_email(fake_billing, provider) -> None:  # noqa: ANN001
+    fake_billing.seed(customer_id="cus_mail", email="mail@example.test")
+    fake_billing.seed(customer_id="cus_other", email="other@example.test")
+    fake_billing.seed(customer_id="cus_twin_1", email="twin@example.test")
+    fake_billing.seed(customer_id="cus_twin_2", email="twin@example.test")
+    assert provider.customers_by_email("mail@example.test") == ["cus_mail"]
+    assert sorted(provider.customers_by_email("twin@example.test")) == ["cus_twin_1", "cus_twin_2"]
+    assert provider.customers_by_email("nobody@example.test") == []
 # --- skip renewals ------------------------------------------------------------------------------
 
 def test_a_skip_charges_nothing_for_the_next_renewals_and_keeps_the_service(fake_billing, provider, sub) -> None:  # noqa: ANN001

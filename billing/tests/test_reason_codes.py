@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 def chargebee(demo_app, **choices) -> BillingConnection:  # noqa: ANN001, ANN003
-    return services.connection_save(app=demo_app, provider="chargebee", site="acme-test", dry_run=True, **choices)
+    return services.connection_save(app=demo_app, provider="chargebee", site="acme", test_site="acme-test",
+                                    dry_run=True, **choices)
 
 
 def test_a_documents_reason_codes_reach_the_connection_and_come_back_out(demo_app) -> None:  # noqa: ANN001

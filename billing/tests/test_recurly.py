@@ -124,7 +124,7 @@ def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake)
     assert [json.loads(r["body"]) for r in sent] == [
         {"coupon_id": json.loads(sent[0]["body"])["coupon_id"], "subscription_id": sub},
         {"remaining_pause_cycles": 2},
-        {"plan_code": "pro", "timeframe": "renewal"},
+        {"plan_code": "pro", "quantity": 1, "timeframe": "renewal"},
         {"next_bill_date": until.replace(microsecond=0).isoformat()},
         {"timeframe": "term_end"},
     ]
@@ -133,13 +133,13 @@ def test_every_write_carries_the_actions_idempotency_key_and_the_sdks_auth(fake)
     assert abs((fake.remote(trial).trial_end - until).total_seconds()) < 2
 
 
-@pytest.mark.parametrize(("prorate", "refund", "invoice_now", "query"), [
-    (True, False, True, {"refund": "none", "charge": "true"}),  # prorate is a credit: Recurly has none, no money
-    (False, True, False, {"refund": "partial", "charge": "false"}),  # the App chose to refund
-    (False, False, False, {"refund": "none", "charge": "false"}),
+@pytest.mark.parametrize(("prorate", "refund", "invoice_now", "query", "money_back"), [
+    (True, False, True, {"refund": "none", "charge": "true"}, False),  # prorate is a credit: Recurly has none
+    (False, True, False, {"refund": "partial", "charge": "false"}, True),  # the App chose to refund
+    (False, False, False, {"refund": "none", "charge": "false"}, False),
 ])
 def test_cancel_now_refunds_money_only_when_the_app_chose_to_refund(fake, prorate, refund, invoice_now,  # noqa: ANN001
-                                                                    query) -> None:
+                                                                    query, money_back) -> None:
     provider = provider_for("recurly", fake.credentials())
     sub = fake.seed(customer_id="cus_now")
     result = provider.subscription_cancel(sub, at_period_end=False, prorate=prorate, invoice_now=invoice_now,
@@ -147,6 +147,36 @@ def test_cancel_now_refunds_money_only_when_the_app_chose_to_refund(fake, prorat
     [terminate] = writes_sent(fake)
     assert (terminate["method"], terminate["query"]) == ("DELETE", query)
     assert result.subscription.status == "expired" and fake.remote(sub).canceled
+    refunded = fake.refunded(sub)
+    assert refunded is not None and (refunded > 0) is money_back  # the server carried the refund out
+
+
+def test_the_server_refunds_as_its_refund_parameter_says(fake) -> None:  # noqa: ANN001
+    amounts = {}
+    for refund in ("none", "partial", "full"):
+        sub = fake.seed(customer_id=f"cus_{refund}", quantity=2)
+        status, _ = send(fake, "DELETE", f"/subscriptions/{sub}?refund={refund}")
+        assert status == 200
+        amounts[refund] = fake.refunded(sub)
+    assert amounts["none"] == 0.0 and 0 < amounts["partial"] <= amounts["full"] == 20.0
+
+
+def test_a_plan_change_sends_the_quantity_recurly_would_otherwise_reset_to_one(fake) -> None:  # noqa: ANN001
+    provider = provider_for("recurly", fake.credentials())
+    sub = fake.seed(customer_id="cus_team", quantity=4, extra_items=(("seats", 2),))
+    bare = fake.seed(customer_id="cus_bare", quantity=4)
+    status, _ = send(fake, "POST", f"/subscriptions/{bare}/change", {"plan_code": "pro", "timeframe": "now"})
+    assert status == 201 and fake.items(bare) == [("pro", 1)]  # the API's default: the seats are gone
+    provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key="k")
+    assert fake.items(sub) == [("pro", 4), ("seats", 2)]
+    [change] = [r for r in writes_sent(fake) if r["path"].endswith(f"{sub}/change")]
+    assert json.loads(change["body"]) == {"plan_code": "pro", "quantity": 4, "timeframe": "now"}
+
+
+def test_the_server_refuses_a_plan_without_the_subscriptions_currency(fake) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_usd")
+    status, _ = send(fake, "POST", f"/subscriptions/{sub}/change", {"plan_code": "basic-eur", "timeframe": "now"})
+    assert status == 422 and fake.items(sub) == [("basic", 1)]
 
 
 def test_cancel_now_after_cancel_at_period_end_still_ends_it_now(fake) -> None:  # noqa: ANN001

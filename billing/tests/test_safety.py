@@ -311,3 +311,17 @@ def test_an_odd_answer_fails_the_action_instead_of_crashing(demo_app, snippet_da
         server.close()
     action.refresh_from_db()
     assert "could not read" in action.last_error
+
+
+def test_each_chargebee_site_is_a_plain_name_and_an_address_is_the_modes_own(demo_app, settings) -> None:  # noqa: ANN001
+    settings.BILLING_ALLOWED_API_BASES = []
+    with pytest.raises(ValidationError) as caught:
+        services.connection_save(app=demo_app, provider="chargebee", api_key="test_k", site="acme",
+                                 test_site="169.254.169.254/latest#", dry_run=True)
+    assert "test_site" in caught.value.message_dict
+    connection = services.connection_save(app=demo_app, provider="chargebee", api_key="test_k", site="acme",
+                                          test_site="acme-test", api_base="https://acme-test.chargebee.com")
+    assert connection.credentials(timeout=1).site == "acme-test"
+    with pytest.raises(ValidationError) as caught:  # the live site's host for a test App: not where its key goes
+        services.connection_save(app=demo_app, provider="chargebee", api_base="https://acme.chargebee.com")
+    assert "api_base" in caught.value.message_dict

@@ -81,12 +81,20 @@ def test_keys_typed_in_the_admin_are_stored_and_never_shown_again(staff, demo_ap
     assert "…t123" in page and "Test connection" in page
 
 
-def test_chargebee_needs_its_site_in_the_admin(staff, demo_app) -> None:  # noqa: ANN001
+def test_chargebee_needs_the_site_of_the_apps_mode_in_the_admin(staff, demo_app) -> None:  # noqa: ANN001
     response = staff.post(reverse("admin:billing_billingconnection_add"), {
-        "app": demo_app.pk, "provider": "chargebee", "site": "", "new_test_api_key": "k",
+        "app": demo_app.pk, "provider": "chargebee", "site": "acme", "test_site": "", "new_test_api_key": "test_k",
         "cancel_timing": "period_end", "cancel_scope": "named"})
-    assert response.status_code == 200 and "Chargebee needs the site name" in response.content.decode()
+    assert response.status_code == 200 and "Chargebee needs the test site" in response.content.decode()
     assert not BillingConnection.objects.exists()
+    response = staff.post(reverse("admin:billing_billingconnection_add"), {
+        "app": demo_app.pk, "provider": "chargebee", "site": "acme", "test_site": "acme-test",
+        "new_test_api_key": "test_k", "new_live_api_key": "live_k", "cancel_timing": "period_end",
+        "cancel_scope": "named"})
+    assert response.status_code == 302
+    connection = BillingConnection.objects.get()
+    assert (connection.test_site, connection.site, connection.credentials(timeout=1).site) == (
+        "acme-test", "acme", "acme-test")
 
 
 def test_test_connection_shows_what_the_provider_found_or_said(staff, demo_app, fake_billing) -> None:  # noqa: ANN001
@@ -187,7 +195,9 @@ def test_the_billing_section_round_trips_without_a_key(demo_app) -> None:  # noq
     ({"provider": "stripe", "api_key": "sk_live_x"}, "billing.api_key: a document never carries billing keys"),
     ({"provider": "stripe", "live_secret": "x"}, "billing.live_secret: a document never carries billing keys"),
     ({"provider": "paypal"}, "billing.provider: must be one of stripe, recurly, chargebee"),
-    ({"provider": "chargebee"}, "billing.site: Chargebee needs the site name"),
+    ({"provider": "chargebee", "site": "acme"}, "billing.test_site: Chargebee needs the test site's name"),
+    ({"provider": "stripe", "stripe_account": "cus_1"}, "billing.stripe_account: a Stripe connection's"),
+    ({"provider": "recurly", "stripe_account": "acct_1"}, "billing.stripe_account: a Stripe connection's"),
     ({"provider": "stripe", "cancel": {"timing": "tomorrow"}}, "billing.cancel.timing: must be one of"),
     ({"provider": "stripe", "cancel": {"prorate": "yes"}}, "billing.cancel.prorate: must be true or false"),
     ({"provider": "stripe", "colour": "red"}, "billing.colour: unknown field"),
@@ -207,3 +217,64 @@ def test_a_null_billing_section_disconnects_the_app(demo_app) -> None:  # noqa: 
     services.connection_save(app=demo_app, provider="stripe", api_key="sk_test_1")
     document_import(document={**document_export(app=demo_app), "billing": None})
     assert not BillingConnection.objects.exists()
+
+
+# --- Chargebee's test and live sites, Stripe Connect ----------------------------------------------
+
+def test_billing_connect_keeps_chargebees_test_and_live_sites_apart(demo_app, monkeypatch, settings) -> None:  # noqa: ANN001
+    settings.BILLING_ALLOWED_API_BASES = ["http://127.0.0.1:9"]
+    base = ["demo", "chargebee", "--api-key-env", "K", "--api-base", "http://127.0.0.1:9"]
+    connect_command(*base, "--site", "acme-test", env={"K": "test_abc"}, monkeypatch=monkeypatch)
+    connection = BillingConnection.objects.get()
+    assert (connection.test_site, connection.site) == ("acme-test", "")  # DESIGN §8's --site: the key's mode
+    connect_command(*base, "--mode", "live", "--site", "acme", env={"K": "live_abc"}, monkeypatch=monkeypatch)
+    connection = BillingConnection.objects.get()
+    assert (connection.test_site, connection.site) == ("acme-test", "acme")
+    assert connection.credentials(timeout=1).site == "acme-test"  # a test App talks to the test site
+    demo_app.mode = App.Mode.LIVE
+    demo_app.save()
+    connection = BillingConnection.objects.select_related("app").get()
+    assert (connection.credentials(timeout=1).site, connection.api_key) == ("acme", "live_abc")
+
+    connect_command(*base, "--mode", "live", "--test-site", "acme-sandbox", env={"K": "live_abc"},
+                    monkeypatch=monkeypatch)
+    assert BillingConnection.objects.get().test_site == "acme-sandbox"
+    with pytest.raises(CommandError, match="test_site"):
+        connect_command(*base, "--test-site", "Acme Test", env={"K": "live_abc"}, monkeypatch=monkeypatch)
+    with pytest.raises(CommandError, match="two live sites"):
+        connect_command(*base, "--site", "a", "--live-site", "b", env={"K": "live_abc"}, monkeypatch=monkeypatch)
+
+
+def test_billing_connect_needs_the_site_of_the_apps_mode(demo_app, monkeypatch, settings) -> None:  # noqa: ANN001
+    settings.BILLING_ALLOWED_API_BASES = ["http://127.0.0.1:9"]
+    with pytest.raises(CommandError, match="needs the App's test site"):
+        connect_command("demo", "chargebee", "--api-key-env", "K", "--live-site", "acme",
+                        "--api-base", "http://127.0.0.1:9", env={"K": "test_abc"}, monkeypatch=monkeypatch)
+    assert not BillingConnection.objects.exists()
+
+
+def test_an_existing_chargebee_site_becomes_both_sites(db) -> None:  # noqa: ANN001
+    from importlib import import_module
+
+    from django.apps import apps as global_apps
+    migration = import_module("billing.migrations.0008_connection_test_site_stripe_account")
+    app = App.objects.create(name="Old", app_id="old")
+    connection = BillingConnection.objects.create(app=app, provider="chargebee", site="acme", dry_run=True)
+    migration.one_site_for_both(global_apps, None)
+    connection.refresh_from_db()
+    assert (connection.site, connection.test_site) == ("acme", "acme")
+
+
+def test_billing_connect_sets_a_stripe_connect_account_and_refuses_a_wrong_one(demo_app, monkeypatch) -> None:  # noqa: ANN001
+    connect_command("demo", "stripe", "--api-key-env", "K", "--stripe-account", "acct_1Shop", env={"K": "sk_test_1"},
+                    monkeypatch=monkeypatch)
+    connection = BillingConnection.objects.get()
+    assert connection.credentials(timeout=1).stripe_account == "acct_1Shop"
+    with pytest.raises(CommandError, match="stripe_account"):
+        connect_command("demo", "stripe", "--api-key-env", "K", "--stripe-account", "shop_1",
+                        env={"K": "sk_test_1"}, monkeypatch=monkeypatch)
+    with pytest.raises(CommandError, match="Stripe connections only"):
+        connect_command("demo", "recurly", "--api-key-env", "K", "--stripe-account", "acct_1Shop",
+                        env={"K": "k"}, monkeypatch=monkeypatch)
+    assert BillingConnection.objects.get().stripe_account == "acct_1Shop"
+    assert document_export(app=demo_app)["billing"]["stripe_account"] == "acct_1Shop"

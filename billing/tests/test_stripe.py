@@ -5,6 +5,7 @@ the raw requests below stand for a caller that breaks Stripe's API description."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import requests
 
 from billing.providers import ProviderError, provider_for
 from billing.services import add_months
-from billing.testing.stripe_server import API_KEY, StripeFake
+from billing.testing.stripe_server import API_KEY, HARNESS_KEY, StripeFake
 
 pytestmark = pytest.mark.billing
 
@@ -125,7 +126,8 @@ def test_a_trial_extension_charges_nothing_for_the_extra_days(fake: StripeFake, 
 
 
 def test_a_coupon_keeps_the_discounts_already_there(fake: StripeFake, provider, sub: str) -> None:  # noqa: ANN001
-    made = raw(fake, "POST", "/v1/coupons", {"id": "LOYAL10", "duration": "forever", "percent_off": "10"})
+    made = requests.post(fake.base_url + "/v1/coupons", auth=(HARNESS_KEY, ""), timeout=5,  # seeding, not the adapter
+                         data={"id": "LOYAL10", "duration": "forever", "percent_off": "10"})
     assert made.status_code == 200
     provider.coupon_apply(sub, coupon="LOYAL10", idempotency_key="bb_c1")
     provider.coupon_apply(sub, coupon="SAVE30", idempotency_key="bb_c2")
@@ -203,11 +205,11 @@ def test_a_canceled_subscription_is_left_alone(fake: StripeFake, provider, sub: 
 # --- the server checks requests against Stripe's description -------------------------------------
 
 def test_the_server_refuses_a_parameter_stripe_does_not_know(fake: StripeFake, sub: str) -> None:
-    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"items[0][plan]": "pro"})
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"items[0][prise]": "pro"})
     assert answer.status_code == 400
     error = answer.json()["error"]
     assert (error["type"], error["code"], error["param"]) == (
-        "invalid_request_error", "parameter_unknown", "items[0][plan]")
+        "invalid_request_error", "parameter_unknown", "items[0][prise]")
     assert fake.remote(sub).plan == "basic" and fake.writes(sub) == 0
 
 
@@ -283,3 +285,84 @@ def test_the_local_stripe_keeps_nothing_on_disk(fake: StripeFake, provider, sub:
     before = pickle.stat().st_mtime_ns if pickle.exists() else None
     provider.subscription_cancel(sub, at_period_end=True, prorate=False, invoice_now=False, idempotency_key="k")
     assert (pickle.stat().st_mtime_ns if pickle.exists() else None) == before
+
+
+# --- several items, Stripe Connect ------------------------------------------------------------------
+
+def test_a_plan_change_moves_the_plans_item_not_the_first_one(fake: StripeFake, provider) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_team", plan="seats", quantity=4, extra_items=(("basic", 2),))
+    provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key="k")
+    assert fake.items(sub) == [("seats", 4), ("pro", 2)]
+    sent = [seen.params for seen in writes_seen(fake)]
+    assert sent[-1]["items"] == [{"id": sent[-1]["items"][0]["id"], "price": "pro", "quantity": "2"}]
+
+
+def test_a_plan_change_at_renewal_schedules_every_item(fake: StripeFake, provider) -> None:  # noqa: ANN001
+    sub = fake.seed(customer_id="cus_team", plan="seats", quantity=4, extra_items=(("basic", 2),))
+    provider.plan_change(sub, plan="pro", at_renewal=True, prorate=True, idempotency_key="k")
+    phases = [seen.params for seen in writes_seen(fake)][-1]["phases"]
+    assert [i["price"] for i in phases[1]["items"]] == ["seats", "pro"]
+    assert [i["quantity"] for i in phases[1]["items"]] == ["4", "2"]
+    assert fake.items(sub) == [("seats", 4), ("basic", 2)]
+
+
+def test_items_of_which_none_is_on_the_targets_product_are_refused_not_guessed(fake: StripeFake,  # noqa: ANN001
+                                                                             provider) -> None:
+    sub = fake.seed(customer_id="cus_team", plan="seats", extra_items=(("seats", 2),))
+    with pytest.raises(ProviderError) as caught:
+        provider.plan_change(sub, plan="pro", at_renewal=False, prorate=True, idempotency_key="k")
+    assert caught.value.retryable is False and "prod_brightback" in caught.value.message
+    assert fake.writes(sub) == 0
+
+
+def test_the_server_refuses_items_of_two_currencies_as_stripe_does(fake: StripeFake, sub: str) -> None:
+    item = raw(fake, "GET", f"/v1/subscriptions/{sub}").json()["items"]["data"][0]["id"]
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"items[0][id]": item, "items[0][price]": "basic-eur"})
+    assert answer.status_code == 400 and "currency" in answer.json()["error"]["message"]
+    assert fake.items(sub) == [("basic", 1)]
+
+
+CONNECTED = "acct_1ConnectedShop"
+
+
+def test_a_connected_account_is_named_on_every_call_and_only_it_is_reached(fake: StripeFake, sub: str) -> None:
+    fake.connect_account(CONNECTED)
+    theirs = fake.seed(customer_id="cus_shop", account=CONNECTED, email="shop@example.test")
+    connected = provider_for("stripe", replace(fake.credentials(), stripe_account=CONNECTED))
+    assert CONNECTED in connected.connection_check()
+    assert connected.customers_by_email("shop@example.test") == ["cus_shop"]
+    assert connected.subscription_cancel(theirs, at_period_end=True, prorate=False, invoice_now=False,
+                                         idempotency_key="k").changed
+    assert fake.remote(theirs).cancel_at_period_end
+    assert {seen.stripe_account for seen in fake.seen()} == {CONNECTED}
+    with pytest.raises(ProviderError) as caught:
+        connected.subscription_get(sub)  # the platform's own subscription is not on the connected account
+    assert caught.value.status_code == 404
+    platform = provider_for("stripe", fake.credentials())
+    with pytest.raises(ProviderError) as caught:
+        platform.subscription_get(theirs)  # nor the connected account's on the platform
+    assert caught.value.status_code == 404
+    assert platform.customers_by_email("shop@example.test") == []
+
+
+def test_an_account_the_platform_is_not_connected_to_fails_for_good(fake: StripeFake, sub: str) -> None:
+    stranger = provider_for("stripe", replace(fake.credentials(), stripe_account="acct_1NotConnected"))
+    with pytest.raises(ProviderError) as caught:
+        stranger.subscription_get(sub)
+    assert (caught.value.retryable, caught.value.status_code) == (False, 403)
+    assert "acct_1NotConnected" in caught.value.detail
+
+
+def test_requests_are_checked_against_the_api_version_the_sdk_sends(fake: StripeFake, sub: str) -> None:
+    import stripe
+
+    from billing.testing.stripe_spec import SPEC_PATH, stripe_spec
+
+    assert stripe.api_version in SPEC_PATH.name and stripe_spec() is not None
+    # cancellation_details came after the 2022 description; pause_collection's behaviors are the version's
+    assert raw(fake, "DELETE", f"/v1/subscriptions/{sub}?cancellation_details[feedback]=unused").status_code == 200
+    sub = fake.seed(customer_id="cus_other")
+    answer = raw(fake, "POST", f"/v1/subscriptions/{sub}", {"pause_collection[behavior]": "skip"})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "pause_collection[behavior]"
+    answer = raw(fake, "GET", "/v1/customers?emails=x@example.test")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "parameter_unknown"

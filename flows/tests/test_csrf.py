@@ -75,3 +75,12 @@ def test_a_page_opened_before_a_key_rotation_still_validates(settings, rf) -> No
     settings.SECRET_KEY_FALLBACKS = []
     assert not csrf.page_form_valid(rf.post("/", {"csrfmiddlewaretoken": token}), "a-session-token")
     assert not csrf.page_form_valid(rf.post("/", {}), "a-session-token")
+
+
+def test_the_form_token_is_djangos_salted_hmac_of_the_session_token(settings) -> None:  # noqa: ANN001
+    from django.utils.crypto import salted_hmac
+
+    for secret in ("one secret", "another secret, rotated in"):
+        settings.SECRET_KEY = secret
+        expected = salted_hmac("flows.page-form", "tok_123", secret=secret, algorithm="sha256").hexdigest()
+        assert csrf.page_form_token("tok_123") == expected

@@ -36,6 +36,7 @@ NOT_CUSTOMER_DATA = {
     "alerts.AlertDelivery.slack_webhook_url",
     "billing.BillingConnection.test_api_key", "billing.BillingConnection.live_api_key",
     "billing.BillingConnection.api_base", "billing.BillingConnection.check_result",
+    "billing.BillingConnection.stripe_account",  # the business's Stripe Connect account, not a customer's
     "billing.BillingConnection.cancel_reason_codes",
     "webhooks.Endpoint.url", "webhooks.Endpoint.event_types", "webhooks.Endpoint.secret",
     "webhooks.Endpoint.previous_secret", "webhooks.Endpoint.disabled_reason", "webhooks.DeliveryAttempt.url",

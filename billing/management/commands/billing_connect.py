@@ -22,7 +22,14 @@ class Command(BaseCommand):
         parser.add_argument("provider", choices=PROVIDER_MODULES)
         parser.add_argument("--api-key-env", required=True, metavar="VAR",
                             help="The environment variable holding the API key.")
-        parser.add_argument("--site", help="Chargebee's site name (acme in acme.chargebee.com).")
+        parser.add_argument("--site", help="Chargebee: the site of this key's mode (acme-test for a test key, acme "
+                                           "for a live one), as in acme.chargebee.com.")
+        parser.add_argument("--test-site", metavar="SITE",
+                            help="Chargebee: the test site (acme-test), whichever key is being set.")
+        parser.add_argument("--live-site", metavar="SITE",
+                            help="Chargebee: the live site (acme), whichever key is being set.")
+        parser.add_argument("--stripe-account", metavar="ACCT",
+                            help="Stripe Connect: the connected account (acct_…) every call acts on; \"\" clears it.")
         parser.add_argument("--api-base", metavar="URL",
                             help="Another server for the SDK to talk to (a provider's test server, a local fake): "
                                  "the provider's own host, or under an address listed in BILLING_ALLOWED_API_BASES. "
@@ -34,6 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, app_id: str, provider: str, api_key_env: str, site: str | None,  # noqa: ANN002
                api_base: str | None, mode: str | None, check: bool, region: str | None = None,
+               test_site: str | None = None, live_site: str | None = None, stripe_account: str | None = None,
                **options) -> None:  # noqa: ANN003
         app = App.objects.filter(app_id=app_id).first()
         if app is None:
@@ -41,12 +49,31 @@ class Command(BaseCommand):
         api_key = os.environ.get(api_key_env, "").strip()
         if not api_key:
             raise CommandError(f"The environment variable {api_key_env} is not set or is empty.")
-        if provider == "chargebee" and not site and not getattr(getattr(app, "billing_connection", None), "site", ""):
-            raise CommandError("Chargebee needs --site (acme in acme.chargebee.com).")
+        key_mode = mode or app.mode
+        sites = {"test_site": test_site, "site": live_site}
+        if site is not None:  # the site of the key's mode, as the key is stored for its mode
+            named = "site" if key_mode == App.Mode.LIVE else "test_site"
+            if sites[named] not in (None, site):
+                raise CommandError(f"--site {site} and --{'live' if named == 'site' else 'test'}-site "
+                                   f"{sites[named]} name two {key_mode} sites; give one.")
+            sites[named] = site
+        if provider != "chargebee" and any(value for value in sites.values()):
+            raise CommandError("Sites are Chargebee's: leave out --site, --test-site and --live-site.")
+        if stripe_account and provider != "stripe":
+            raise CommandError("--stripe-account is for Stripe connections only.")
+        connection = getattr(app, "billing_connection", None)
+        mode_site = "site" if app.mode == App.Mode.LIVE else "test_site"
+        if provider == "chargebee" and not (sites[mode_site] or getattr(connection, mode_site, "")):
+            raise CommandError(f"Chargebee needs the App's {app.mode} site: --site (acme-test for a test key, acme "
+                               f"for a live one) or --{'live' if mode_site == 'site' else 'test'}-site.")
         try:
-            extra = {"region": region} if region else {}
+            extra: dict[str, str] = {"region": region} if region else {}
+            if sites["test_site"] is not None:
+                extra["test_site"] = sites["test_site"]
+            if stripe_account is not None:
+                extra["stripe_account"] = stripe_account.strip()
             connection = services.connection_save(app=app, provider=provider, api_key=api_key, mode=mode,
-                                                  site=site, api_base=api_base, **extra)
+                                                  site=sites["site"], api_base=api_base, **extra)
         except ValidationError as exc:
             raise CommandError("; ".join(
                 " ".join(errors) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(errors)}"

@@ -1,0 +1,91 @@
+"""What each /precancel and decision writes besides the session's row: the session table's indexes.
+
+A database that has served for a while holds far more sessions than the tests make; there, every index
+entry written at a random place is a page PostgreSQL copies whole into its log after each checkpoint. So
+the table keeps no index that another already serves, and the page token's index grows at its end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from flows import ids, selectors
+from flows.models import CancelSession
+
+pytestmark = pytest.mark.django_db
+
+postgresql_only = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's catalogue and plans")
+
+
+def _indexes(table: str) -> list[tuple[str, list[str], list[str]]]:
+    """(name, columns, operator classes) of each index on `table`."""
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT i.relname,
+                   ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
+                         JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.n),
+                   ARRAY(SELECT o.opcname FROM unnest(x.indclass) WITH ORDINALITY c(oid, n)
+                         JOIN pg_opclass o ON o.oid = c.oid ORDER BY c.n)
+            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+            WHERE t.relname = %s AND x.indpred IS NULL""", [table])
+        return [(name, list(columns), list(classes)) for name, columns, classes in cursor.fetchall()]
+
+
+@postgresql_only
+def test_no_session_index_is_served_by_another():
+    # Before: unique=True gave the token and public_id a second index each (varchar_pattern_ops, for LIKE
+    # queries nothing makes), and the App's foreign key one that (app, created_at) already serves.
+    indexes = _indexes(CancelSession._meta.db_table)
+    redundant = [(name, other) for name, columns, _ in indexes for other, wider, _ in indexes
+                 if other != name and wider[:len(columns)] == columns and not name.endswith("_pkey")]
+    assert redundant == []
+    assert not [name for name, _, classes in indexes if any("pattern_ops" in c for c in classes)]
+
+
+@postgresql_only
+def test_the_page_finds_its_session_through_the_unique_token_index(demo_app, snippet_data):
+    response = Client().post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    token = response.json()["url"].rsplit("/", 1)[1]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough for a scan
+        cursor.execute("EXPLAIN " + selectors._first_view_query(), [token])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "session_token_unique" in plan
+
+
+def test_a_session_token_cannot_be_made_twice(demo_app, snippet_data):
+    from django.db import IntegrityError, transaction
+
+    response = Client().post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    session = CancelSession.objects.get(token=response.json()["url"].rsplit("/", 1)[1])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CancelSession.objects.create(app=session.app, flow=session.flow, data={}, token=session.token,
+                                     expires_at=session.expires_at)
+
+
+def test_page_tokens_sort_by_creation_and_keep_256_random_bits():
+    earlier = [ids.page_token(1_700_000_000.000 + i / 1000) for i in range(50)]
+    later = ids.page_token()
+    assert sorted(earlier) == earlier and later > earlier[-1]
+    # Lowercase hex first, so every collation sorts them the same; then 32 random bytes, URL-safe.
+    assert all(t[:11] == f"{1_700_000_000_000 + i:011x}" for i, t in enumerate(earlier))
+    assert len({t[11:] for t in earlier}) == 50 and all(len(t) == 11 + 43 for t in earlier)
+    assert all(selectors.TOKEN.match(t) for t in [*earlier, later])
+    assert abs(int(later[:11], 16) - time.time() * 1000) < 60_000
+
+
+@postgresql_only
+def test_the_database_sorts_page_tokens_by_creation(demo_app):
+    # Whatever the database's collation: the index's order is the one that must follow creation.
+    flow = demo_app.flows.get()
+    made = [CancelSession.objects.create(app=demo_app, flow=flow, data={}, expires_at=timezone.now(),
+                                         token=ids.page_token(1_700_000_000 + n * 0.001 + n * 86400))
+            for n in range(20)]
+    in_the_database = list(CancelSession.objects.order_by("token").values_list("pk", flat=True))
+    assert in_the_database == [session.pk for session in made]
