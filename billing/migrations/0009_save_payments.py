@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0007_skip_renewal_and_reason_codes'),
+        ('billing', '0008_connection_test_site_stripe_account'),
         ('flows', '0010_cancelsession_compliance'),
     ]
 
