@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from flows.models import Decision, Event
+from flows.models import App, Decision, Event
 
 from . import payments, selectors, services
 from .models import BillingAction
@@ -53,3 +53,10 @@ def paid_after_saves(*, start: datetime, end: datetime) -> dict[int, dict[str, D
 def apps_with_billing(*, app_ids: list[int] | None = None) -> set[int]:
     """BRIGHTBACK_SAVES_FROM_BILLING: the Apps whose saves billing confirms (connected, not a dry run)."""
     return selectors.apps_with_billing(app_ids=app_ids)
+
+
+def cancel_timing(app: App) -> str | None:
+    """BRIGHTBACK_CANCEL_TIMING: when a Cancel on this App's page takes effect in billing ("immediately" or
+    "period_end"), from the connection this process keeps in memory; None without a connection."""
+    connection = services.app_connection(app=app)
+    return connection.cancel_timing if connection is not None else None

@@ -144,7 +144,7 @@ def _cancel_reason(*, event: Event, connection: BillingConnection) -> dict[str, 
     connection maps the category to (Chargebee). Nothing when the customer gave neither a reason nor words."""
     category = None
     if event.session_id is not None:
-        category = (Decision.objects.filter(session_id=event.session_id)
+        category = (Decision.objects.filter(in_force_for_id=event.session_id)
                     .values_list("reason__category", flat=True).first())
     comment = str(event.data.get("feedback") or "").strip()
     if not category and not comment:
@@ -159,7 +159,7 @@ def _cancel_reason(*, event: Event, connection: BillingConnection) -> dict[str, 
     return {"reason": reason}
 
 
-def _connection(*, app: App) -> BillingConnection | None:
+def app_connection(*, app: App) -> BillingConnection | None:
     """The App's billing connection, from this process's memory while the App's version stands (every
     save and delete of a connection retires it: see apps.py)."""
     return app_part(app_id=app.app_id, part="billing.connection",
@@ -171,7 +171,7 @@ def actions_planned(*, event: Event) -> tuple[BillingConnection | None, list[tup
     connection, or for an event billing does not act on."""
     if event.type not in (Event.Type.SESSION_CANCELED, *SAVE_EVENTS):
         return None, []
-    connection = _connection(app=event.app)
+    connection = app_connection(app=event.app)
     if connection is None:
         return None, []
     return connection, action_requests(event=event, connection=connection)
@@ -195,7 +195,7 @@ def actions_create_for_event(*, event: Event) -> list[int]:
     connection, asked = actions_planned(event=event)
     if connection is None or not asked:
         return []
-    decision_id = Decision.objects.filter(session_id=event.session_id).values_list("pk", flat=True).first()
+    decision_id = Decision.objects.filter(in_force_for_id=event.session_id).values_list("pk", flat=True).first()
     made = [BillingAction.objects.create(
         app_id=event.app_id, session_id=event.session_id, decision_id=decision_id, event=event,
         provider=connection.provider, kind=kind, dry_run=connection.dry_run, request=request,

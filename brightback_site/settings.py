@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "reports",
     "privacy",
     "embeds",
+    "compliance",
     "evidence",
 ]
 
@@ -327,7 +328,8 @@ BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
                                      "alerts.handlers.on_event", "receipts.handlers.on_event"])
 # Parts of the flow document owned by channels (flows/flow_document.py, DocumentSection).
 BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
-                                       ["billing.document.BillingSection", "alerts.document.AlertsSection"])
+                                       ["billing.document.BillingSection", "alerts.document.AlertsSection",
+                                        "compliance.document.ComplianceSection"])
 # Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
 # What the reports read from the billing channel (reports never import it): the Apps whose saves it
@@ -339,6 +341,10 @@ BRIGHTBACK_PAID_AFTER_SAVES = envlist("BRIGHTBACK_PAID_AFTER_SAVES", ["billing.h
 # is being carried out in Stripe, so nobody does it by hand): dotted paths of
 # `event_billing(event) -> dict | None` (see flows.services.event_billing).
 BRIGHTBACK_EVENT_BILLING = envlist("BRIGHTBACK_EVENT_BILLING", ["billing.handlers.event_billing"])
+# When a Cancel takes effect, so the page's Cancel button says so ("now" only when billing cancels at once):
+# dotted paths of `cancel_timing(app) -> "immediately" | "period_end" | None`, the first that knows wins
+# (see flows.services.cancel_timing).
+BRIGHTBACK_CANCEL_TIMING = envlist("BRIGHTBACK_CANCEL_TIMING", ["billing.handlers.cancel_timing"])
 # Asked by the built-in confirmation page whether an email to the customer is on its way (dotted paths of
 # `promised(session, decision) -> bool`; see flows.services.customer_email_promised): it promises one only then.
 BRIGHTBACK_CUSTOMER_EMAILS = envlist("BRIGHTBACK_CUSTOMER_EMAILS", ["receipts.selectors.receipt_promised"])

@@ -20,8 +20,8 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from brightback_site import ratelimits
+from flows import later_cancel, services, steps
 from flows import selectors as flow_selectors
-from flows import services, steps
 from flows.models import CancelSession, Decision
 
 from . import openapi
@@ -129,6 +129,15 @@ def _click(request: HttpRequest, status: int) -> steps.Step:
 
 def _decide(request: HttpRequest, session: CancelSession) -> Response:
     decision = getattr(session, "decision", None)
+    if decision is not None and session.takes_a_later_cancel and _asks_to_cancel(request):
+        # A later Cancel is always honoured: it supersedes the save (flows.later_cancel). A page drawn from
+        # this API shows the customer their earlier choice (GET: `decision`) before they confirm.
+        if limited := ratelimits.check(request, scope="decision-app", key=session.app.app_id):
+            return _too_many(limited)
+        try:
+            decision = later_cancel.decision_cancel_later(session=session)
+        except services.SessionClosed:
+            return _error(410, "this page has expired")
     if decision is not None:
         return _decided(request, session, decision)  # the same decision again records nothing new
     if not session.is_open:
@@ -149,6 +158,13 @@ def _decide(request: HttpRequest, session: CancelSession) -> Response:
     except services.BadDecision as exc:
         return _error(400, str(exc))
     return _decided(request, session, decision)
+
+
+def _asks_to_cancel(request: HttpRequest) -> bool:
+    if request.content_type != "application/json":
+        return False
+    body, problem = _parse(request.body)
+    return not problem and body["action"] == Decision.Kind.CANCEL
 
 
 def _parse(raw: bytes) -> tuple[dict, str]:

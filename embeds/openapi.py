@@ -11,7 +11,7 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": _text}
 
 PAGE = {
     "type": "object",
-    "required": ["session", "copy", "brand", "reasons", "offers", "cancel", "decision"],
+    "required": ["session", "copy", "brand", "reasons", "offers", "cancel", "compliance", "decision"],
     "properties": {
         "session": {"type": "object", "required": ["id", "open", "expires_at", "language"], "properties": {
             "id": _text, "open": {"type": "boolean"}, "expires_at": {"type": "string", "format": "date-time"},
@@ -33,10 +33,29 @@ PAGE = {
                 "terms_summary": _text,
                 "reasons": {"type": "array", "items": _text,
                             "description": "shown only for these reasons; empty: for every reason"}}}},
-        "cancel": {"type": "object", "required": ["label", "timing"], "properties": {
-            "label": _text, "note": _text, "summary": _text,
+        "cancel": {"type": "object", "required": ["label", "timing", "effective", "summary", "on_every_step"],
+                   "properties": {
+            "label": {**_text, "description": "the Cancel button's words: \"now\" only when it cancels at once"},
+            "note": _text, "summary": {**_text, "description": "what Cancel will do and when, in a sentence"},
             "timing": {"type": "string", "enum": ["period_end", "immediately"], "nullable": True,
-                       "description": "when billing ends the subscription; null: the business acts itself"}}},
+                       "description": "when billing ends the subscription; null: the business acts itself"},
+            "effective": {"type": "string", "enum": ["period_end", "immediately"],
+                          "description": "what the page promises Cancel will do (immediately only when billing "
+                                         "cancels at once), fixed when the session started"},
+            "on_every_step": {"type": "boolean",
+                              "description": "the customer's rules ask for Cancel on every step, visible "
+                                             "without scrolling (else on the last step)"}}},
+        "compliance": {
+            "type": "object", "required": ["region", "cancel_button", "offers", "receipt", "max_offers"],
+            "description": "the rules of the customer's region (account.region, else account.country), "
+                           "resolved when the session started; `offers` above are already filtered by them",
+            "properties": {
+                "region": {**_text, "description": "ISO 3166-2 (US-CA) or 3166-1 alpha-2 (DE); empty: unknown"},
+                "cancel_button": {"type": "string", "enum": ["every_step", "last_step"]},
+                "offers": {"type": "string", "enum": ["any", "one", "none"]},
+                "receipt": {"type": "boolean"},
+                "max_offers": {"type": "integer", "nullable": True,
+                               "description": "show at most this many offers to this customer; null: no limit"}}},
     },
 }
 
@@ -81,7 +100,9 @@ DECISION_POST: dict[str, Any] = {
     "request": {"application/json": DECISION_REQUEST},
     "parameters": [_retry],
     "responses": {
-        200: OpenApiResponse(DECISION, description="recorded now, or the decision already recorded"),
+        200: OpenApiResponse(DECISION, description="recorded now, or the decision already recorded; a cancel "
+                                                   "after a save (nevermind, an accepted offer) supersedes it "
+                                                   "and answers session.canceled"),
         400: OpenApiResponse(ERROR, description="malformed JSON, an unknown action, reason or offer"),
         404: _unknown, 405: OpenApiResponse(ERROR), 410: _gone,
         415: OpenApiResponse(ERROR, description="the body must be application/json"), 429: _too_many},

@@ -11,7 +11,8 @@ from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
 from billing import selectors as billing_selectors
-from billing.models import BillingConnection
+from compliance import rules
+from flows import cancel_terms
 from flows import selectors as flow_selectors
 from flows.models import CancelSession
 from offers.models import Offer
@@ -79,24 +80,49 @@ def _offer(offer: Offer) -> dict:
 
 
 def _cancel(session: CancelSession) -> dict:
-    """What Cancel will do and when: the App's billing connection acts at the period's end or at once;
-    without one, the business acts on the webhook itself and the page says nothing of timing."""
+    """What Cancel will do and when: `timing` is the App's billing connection's (at the period's end or at
+    once; null without one, when the business acts on the webhook itself); `effective` is what the page
+    promised when the session started, and its label and summary say it: "now" only when billing cancels at
+    once."""
     timing = billing_selectors.cancel_timing(app_id=session.app_id)
-    summary = {
-        BillingConnection.CancelTiming.PERIOD_END: gettext(
-            "Your subscription ends at the end of the current billing period."),
-        BillingConnection.CancelTiming.IMMEDIATELY: gettext("Your subscription ends now."),
-    }.get(timing, "") if timing else ""
-    flow = session.flow
-    return {"label": flow.cancel_label or gettext("Cancel my subscription now"), "note": flow.cancel_note,
-            "timing": timing, "summary": summary}
+    effective = cancel_terms.session_effective(session)
+    everywhere, _effective = cancel_terms.page_rules(session.compliance)
+    return {"label": cancel_terms.cancel_label(session.flow, effective), "note": session.flow.cancel_note,
+            "timing": timing, "effective": effective, "summary": cancel_terms.cancel_summary(effective),
+            "on_every_step": everywhere}
+
+
+def _offers(session: CancelSession) -> list[dict]:
+    """The offers the session may see, as the page would show them under the customer's rules: none for
+    "none"; for "one", the offer the page shows first for each reason, each listing the reasons it is shown
+    for, so that a page drawn from this shows at most one whatever the reason (`compliance.max_offers`)."""
+    offers = [offer for offer in offers_for_flow(flow_id=session.flow_id) if session.shows_offer(offer.code)]
+    limit = rules.offers_allowed(session.compliance or {})
+    if limit is None:
+        return [_offer(offer) for offer in offers]
+    reasons = [reason.code for reason in flow_selectors.published_reasons(flow=session.flow)]
+    if limit == 0 or not reasons:
+        return [_offer(offer) for offer in flow_selectors.offers_on_page(session, "")]
+    shown_for: dict[str, list[str]] = {}
+    for reason in reasons:
+        for offer in flow_selectors.offers_on_page(session, reason):
+            shown_for.setdefault(offer.code, []).append(reason)
+    return [{**_offer(offer), "reasons": sorted(shown_for[offer.code])} for offer in offers
+            if offer.code in shown_for]
+
+
+def _compliance(session: CancelSession) -> dict:
+    """The rules that apply to this customer (resolved when the session started), as the page applies them."""
+    compliance = {key: value for key, value in (session.compliance or {}).items() if key != "cancel_effective"}
+    return {**rules.resolve(None), "region": "", **compliance,
+            "max_offers": rules.offers_allowed(session.compliance or {})}
 
 
 def page_description(session: CancelSession) -> dict:
     """The page as its customer would see it now, in their language (call under translation.override)."""
     flow = session.flow
     reasons = flow_selectors.published_reasons(flow=flow)
-    offers = [offer for offer in offers_for_flow(flow_id=flow.pk) if session.shows_offer(offer.code)]
+    offers = _offers(session)
     return {
         "session": {"id": session.public_id, "open": session.is_open,
                     "expires_at": session.expires_at.isoformat(), "language": translation.get_language()},
@@ -110,6 +136,7 @@ def page_description(session: CancelSession) -> dict:
         },
         "brand": {"logo_url": flow.logo_url, "color": flow.brand_color, "background": flow.background_color},
         "reasons": [{"code": r.code, "label": r.label, "wants_feedback": r.wants_feedback} for r in reasons],
-        "offers": [_offer(offer) for offer in offers],
+        "offers": offers,
         "cancel": _cancel(session),
+        "compliance": _compliance(session),
     }

@@ -272,7 +272,8 @@ class CancelSessionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     # The page token is left out on purpose: it lets whoever holds it decide for the customer.
     fields = ("public_id", "app", "flow", "audience", "variant", "status", "is_test", "email", "account_internal_id",
-              "subscription_id", "locale", "monthly_value", "offer_codes", "flow_version", "created_at", "expires_at",
+              "subscription_id", "locale", "monthly_value", "offer_codes", "compliance", "flow_version", "created_at",
+              "expires_at",
               "decision_summary", "timeline", "snippet_data")
     readonly_fields = ("decision_summary", "timeline", "snippet_data")
 

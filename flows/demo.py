@@ -20,6 +20,8 @@ DEMO_APP_ID = "demo"
 # /demo/?subscription_id=sub_… plays the account page of that subscription, so a demo App connected to a
 # billing system's test account acts on a real test subscription.
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+COUNTRY = re.compile(r"[A-Z]{2}")
+REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
 
 
 @require_GET
@@ -40,6 +42,10 @@ def demo_page(request: HttpRequest) -> HttpResponse:
         "account": {"internal_id": "acct_demo_1", "plan": "pro", "plan_term": "monthly", "value": 49},
         "custom": {"seats": 3},
     }
+    # /demo/?region=US-MN (or ?country=DE) plays a customer there, under the App's compliance rules.
+    for key, pattern in (("country", COUNTRY), ("region", REGION)):
+        if pattern.fullmatch(request.GET.get(key, "")):
+            data["account"][key] = request.GET[key]
     if request.GET.get("display") == "modal":  # /demo/?display=modal: the hosted page in an overlay here
         data["display"] = "modal"
     # One call, run by the page and shown on it: what runs is exactly what a developer reads.

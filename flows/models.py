@@ -332,7 +332,9 @@ class CancelSession(models.Model):
     expires_at = models.DateTimeField()
     # The compliance rules that applied to this customer (the flow document's `compliance` section, the
     # region's rules over its country's over the default), resolved when the session started:
-    # {"region": "US-CA" | "DE" | "", "cancel_button": ..., "offers": ..., "receipt": ...}. Empty: none.
+    # {"region": "US-CA" | "DE" | "", "cancel_button": ..., "offers": ..., "receipt": ...}, and what the page
+    # said Cancel would do ("cancel_effective": "immediately" | "period_end"; see compliance/rules.py and
+    # flows/cancel_terms.py). Empty: a session from before the rules.
     compliance = models.JSONField(
         default=dict, blank=True,
         help_text=_("The compliance rules applied to this session (region, cancel button, offers, receipt)."))
@@ -376,6 +378,13 @@ class CancelSession(models.Model):
         return self.status == self.Status.OPEN and not self.is_expired
 
     @property
+    def takes_a_later_cancel(self) -> bool:
+        """A customer who chose to stay (Nevermind, an offer) may still cancel from this page until it
+        expires: the cancel supersedes the save (see Decision)."""
+        decision = getattr(self, "decision", None)
+        return decision is not None and decision.is_save and not self.is_expired and self.erased_at is None
+
+    @property
     def was_opened(self) -> bool:
         return self.opened_at is not None
 
@@ -401,14 +410,23 @@ class CancelSession(models.Model):
 
 
 class Decision(models.Model):
-    """What the customer chose. One per session: the unique key makes a decision recorded once."""
+    """What the customer chose. Each kind at most once per session (the unique key makes a decision recorded
+    once); `session.decision` is the one in force.
+
+    A session has one decision, but for a later Cancel: a customer who chose Nevermind or accepted an offer
+    may still cancel from the same page, and that cancel supersedes the save. The save stays (what was
+    offered and chosen is evidence), no longer in force; reports, webhooks and billing follow the cancel.
+    """
 
     class Kind(models.TextChoices):
         NEVERMIND = "nevermind", _("Nevermind")
         ACCEPT = "accept", _("Accepted an offer")
         CANCEL = "cancel", _("Canceled")
 
-    session = models.OneToOneField(CancelSession, on_delete=models.CASCADE, related_name="decision")
+    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="decisions")
+    # Set on the decision in force, cleared when a later Cancel supersedes it: `session.decision`.
+    in_force_for = models.OneToOneField(CancelSession, null=True, blank=True, on_delete=models.CASCADE,
+                                        related_name="decision", editable=False)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     reason = models.ForeignKey(Reason, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason_code = models.CharField(max_length=64, blank=True)
@@ -422,6 +440,12 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "kind"], name="decision_once_per_session_kind"),
+            models.CheckConstraint(
+                condition=models.Q(in_force_for__isnull=True) | models.Q(in_force_for=models.F("session")),
+                name="decision_in_force_for_its_own_session"),
+        ]
         indexes = [
             # The offer cap reads decisions by kind and time; reports read the latest saves and notes.
             models.Index(fields=["kind", "created_at"], name="decision_kind_created"),
@@ -432,6 +456,14 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session.public_id}: {self.kind}"
+
+    @property
+    def is_in_force(self) -> bool:
+        return self.in_force_for_id is not None
+
+    @property
+    def is_save(self) -> bool:
+        return self.kind in (self.Kind.NEVERMIND, self.Kind.ACCEPT)
 
 
 class Event(models.Model):

@@ -41,6 +41,13 @@ SNIPPET_DATA = {
                 "value": {"type": "number", "nullable": True, "minimum": -MAX_ACCOUNT_VALUE,
                           "maximum": MAX_ACCOUNT_VALUE},
                 "created_at": {"type": "string", "description": "ISO 8601", "nullable": True},
+                "country": {"type": "string", "pattern": "^[A-Za-z]{2}$", "nullable": True,
+                            "description": "ISO 3166-1 alpha-2 (DE): the customer's country, for the App's "
+                                           "compliance rules"},
+                "region": {"type": "string", "pattern": "^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$", "nullable": True,
+                           "description": "ISO 3166-2 (US-CA): the customer's state or region, whose rules "
+                                          "override the country's; must lie in account.country when both are "
+                                          "given"},
             },
         },
         "custom": {"type": "object", "description": "nested objects of strings, numbers, booleans and ISO "
@@ -82,7 +89,8 @@ PRECANCEL: dict[str, Any] = {
     "responses": {
         200: OpenApiResponse(ACCEPTED, description="the hosted page's URL"),
         400: OpenApiResponse(REFUSED, description="malformed JSON, missing or wrong fields, an oversize body, "
-                                                  "a return URL on a host the App does not allow"),
+                                                  "a return URL on a host the App does not allow, an "
+                                                  "account.country or account.region that names no place"),
         403: OpenApiResponse(REFUSED, description="a missing, bad or expired auth block (live mode), or an "
                                                   "origin the App does not allow"),
         404: OpenApiResponse(REFUSED, description="no such app"),

@@ -5,7 +5,8 @@ Every customer of a flow sees the same first page but for their CSRF token and t
 rendering the template took about as long as the rest of the request. The copy is keyed by everything
 else the page shows: the language, the flow's row version (selectors.flow_version, read afresh with the
 session by every request, so any change to the row, saved by staff or not, is a new key), the variant's
-title and intro, the App's support address, and the flow's published reasons (selectors.published_reasons:
+title and intro, the App's support address, what the customer's rules ask of the page (Cancel on every
+step, and what it will do: cancel_terms.page_rules), and the flow's published reasons (selectors.published_reasons:
 a new list whenever they change). On PostgreSQL the view that finds its copy here reads only those values
 (selectors.first_view_state) and builds no model at all.
 """
@@ -16,7 +17,7 @@ import secrets
 
 from django.utils.html import escape
 
-from . import selectors
+from . import cancel_terms, selectors
 from .models import CancelSession, Reason
 
 # Stand-ins rendered where the customer's values go: random per process, so no flow copy can contain them.
@@ -27,13 +28,15 @@ _pages: dict[tuple, tuple[list[Reason], str]] = {}
 _PAGES_CACHE_SIZE = 500
 
 
-def key(*, language: str, title: str, intro: str, support_email: str, flow_id: int, flow_version: object) -> tuple:
-    return (language, title, intro, support_email, flow_id, flow_version)
+def key(*, language: str, title: str, intro: str, support_email: str, flow_id: int, flow_version: object,
+        compliance: dict) -> tuple:
+    return (language, title, intro, support_email, flow_id, flow_version, cancel_terms.page_rules(compliance))
 
 
 def key_of(*, session: CancelSession, language: str) -> tuple:
     return key(language=language, title=session.title, intro=session.intro, support_email=session.app.support_email,
-               flow_id=session.flow_id, flow_version=selectors.flow_version(session.flow))
+               flow_id=session.flow_id, flow_version=selectors.flow_version(session.flow),
+               compliance=session.compliance)
 
 
 def rendered(page_key: tuple, reasons: list[Reason]) -> str | None:

@@ -260,6 +260,7 @@ class FirstView(NamedTuple):
     flow_id: int
     flow_version: str
     flow_updated_at: datetime
+    compliance: dict  # the rules the session started under (CancelSession.compliance)
 
 
 def first_view_state(token: str) -> FirstView | Literal[False] | None:
@@ -277,14 +278,24 @@ def first_view_state(token: str) -> FirstView | Literal[False] | None:
     if row is None:
         return False
     status, expires_at, decision_id, locale, variant_title, variant_intro, flow_id, flow_title, flow_intro, \
-        version, updated_at, support_email, session_pk, opened_at = row
+        version, updated_at, support_email, session_pk, opened_at, compliance = row
     return FirstView(
         is_open=status == CancelSession.Status.OPEN and decision_id is None and timezone.now() < expires_at,
         session_pk=session_pk, opened=opened_at is not None,
         locale=locale,
         # As CancelSession.title and .intro read them: the variant's copy, else the flow's.
         title=variant_title or flow_title, intro=variant_intro or flow_intro,
-        support_email=support_email, flow_id=flow_id, flow_version=version, flow_updated_at=updated_at)
+        support_email=support_email, flow_id=flow_id, flow_version=version, flow_updated_at=updated_at,
+        compliance=_json(compliance))
+
+
+def _json(value: Any) -> dict:
+    """A jsonb column as psycopg returns it (decoded), or its text where the driver left it undecoded."""
+    if isinstance(value, str):
+        import json
+
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
 
 
 @lru_cache(maxsize=1)
@@ -299,7 +310,8 @@ def _first_view_query() -> str:
                column(Variant, "v", "title"), column(Variant, "v", "intro"),
                column(Flow, "f", "id"), column(Flow, "f", "title"), column(Flow, "f", "intro"), _FLOW_ROW_VERSION,
                column(Flow, "f", "updated_at"), column(App, "a", "support_email"),
-               column(CancelSession, "s", "id"), column(CancelSession, "s", "opened_at")]
+               column(CancelSession, "s", "id"), column(CancelSession, "s", "opened_at"),
+               column(CancelSession, "s", "compliance")]
     return f"SELECT {', '.join(columns)} {_session_joins()}"
 
 
@@ -335,7 +347,7 @@ def _session_joins() -> str:
             f"LEFT JOIN {quote(Variant._meta.db_table)} v "
             f"ON v.{quote(Variant._meta.pk.column)} = s.{quote('variant_id')} "
             f"LEFT JOIN {quote(Decision._meta.db_table)} d "
-            f"ON d.{quote('session_id')} = s.{quote(CancelSession._meta.pk.column)} "
+            f"ON d.{quote(Decision._meta.get_field('in_force_for').column)} = s.{quote(CancelSession._meta.pk.column)} "
             f"WHERE s.{quote('token')} = %s")
 
 
@@ -373,6 +385,18 @@ def forget_published_content(*, flow_ids: list[int]) -> None:
         _reasons_cache.pop(flow_id, None)
 
 
+def offers_on_page(session: CancelSession, reason_code: str) -> list:
+    """The offers the page shows this customer for a reason ("" for none): the flow's for that reason, those
+    the session may see (routing, audiences, caps), cut to what the customer's rules allow (compliance:
+    "one" shows the first, "none" none)."""
+    from compliance.rules import limit_offers  # offers and compliance depend on flows; these reads go the other way
+    from offers.selectors import offers_for_flow, offers_for_reason
+
+    shown = [offer for offer in offers_for_reason(list(offers_for_flow(flow_id=session.flow_id)), reason_code or None)
+             if session.shows_offer(offer.code)]
+    return limit_offers(shown, session.compliance or {})
+
+
 def apps_allowing_origin(origin: str) -> bool:
     origin = origin.rstrip("/").lower()
     return any(origin in app.origins for app in App.objects.filter(allowed_origins__icontains=origin))
@@ -384,7 +408,10 @@ DECISION_EVENT_TYPES = (Event.Type.SESSION_NEVERMIND, Event.Type.OFFER_ACCEPTED,
 
 def decision_event_type(decision: Decision) -> str:
     """The event a decision recorded (`session.nevermind`, `offer.accepted`, …), as its return URL's bb_event."""
-    recorded = (Event.objects.filter(session_id=decision.session_id, type__in=DECISION_EVENT_TYPES)
+    # A session may have a save and a later cancel (flows.later_cancel): each decision has its own event.
+    types = ([Event.Type.SESSION_CANCELED] if decision.kind == Decision.Kind.CANCEL
+             else [t for t in DECISION_EVENT_TYPES if t != Event.Type.SESSION_CANCELED])
+    recorded = (Event.objects.filter(session_id=decision.session_id, type__in=types)
                 .values_list("type", flat=True).first())
     return recorded or ""
 

@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 
 from audiences import facts
 
-from . import experiments, ids, routing, selectors, signing
+from . import cancel_terms, experiments, ids, routing, selectors, signing
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 from .snippet_data import OFFER_URL, URL_FIELDS
 
@@ -60,7 +60,9 @@ def session_start(*, app: App, data: dict) -> CancelSession:
     Routing runs here, once: the audience, the flow, the experiment's variant and the offers this
     customer may see are recorded on the session, so the page reads them without asking again.
     """
-    from offers.eligibility import offer_codes_for  # offers depends on flows; this one read goes the other way
+    # offers and compliance depend on flows; these reads go the other way.
+    from compliance.selectors import rules_for
+    from offers.eligibility import offer_codes_for
 
     for key, value in data.items():
         if (key in URL_FIELDS or OFFER_URL.fullmatch(key)) and not app.allows_return_url(value):
@@ -76,13 +78,19 @@ def session_start(*, app: App, data: dict) -> CancelSession:
                                   subscription_id=data.get("subscription_id", ""))
     variant = experiments.variant_for(flow=route.flow, key=key, variants=content.variants.get(route.flow.pk, []))
     stored = {k: v for k, v in data.items() if k != "auth"}
+    # The rules of the customer's region, once: the page, the API and the receipt read them from the session.
+    compliance = rules_for(app=app, country=account.get("country", ""), region=account.get("region", ""))
+    # What the page promises Cancel will do, kept with the rules the customer was shown it under.
+    compliance["cancel_effective"] = cancel_terms.cancel_effective(app)
+    offer_codes = [] if compliance["offers"] == "none" else offer_codes_for(
+        app=app, flow=route.flow, variant=variant, data=data, now=now, offers=content.offers.get(route.flow.pk, []))
     session = CancelSession.objects.create(
         app=app,
         flow=route.flow,
         audience=route.audience,
         variant=variant,
-        offer_codes=offer_codes_for(app=app, flow=route.flow, variant=variant, data=data, now=now,
-                                    offers=content.offers.get(route.flow.pk, [])),
+        offer_codes=offer_codes,
+        compliance=compliance,
         monthly_value=facts.monthly_value(account),
         is_test=not app.is_live,
         email=email,
@@ -186,7 +194,6 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
     Reads only, so the admin's preview can show exactly what a decision would do.
     """
     from offers.models import Offer  # offers depends on flows; this one read goes the other way
-    from offers.selectors import offers_for_flow, offers_for_reason
 
     if kind not in Decision.Kind.values:
         raise BadDecision(f"Unknown action {kind!r}.")
@@ -198,8 +205,7 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
             raise BadDecision(f"Unknown reason {reason_code!r}.")
     offer = None
     if kind == Decision.Kind.ACCEPT:
-        shown = offers_for_reason(list(offers_for_flow(flow_id=session.flow_id)), reason_code or None)
-        offer = next((o for o in shown if o.code == offer_code and session.shows_offer(o.code)), None)
+        offer = next((o for o in selectors.offers_on_page(session, reason_code) if o.code == offer_code), None)
         if offer is None:
             raise BadDecision(f"Offer {offer_code!r} is not shown for this reason.")
 
@@ -241,7 +247,7 @@ def decision_record(
         status=CancelSession.Status.DECIDED, opened_at=Coalesce(F("opened_at"), Now()),
         flow_version=Coalesce(F("flow_version"), _published_version()))
     if not opened:
-        existing = Decision.objects.filter(session_id=session.pk).first()
+        existing = Decision.objects.filter(in_force_for_id=session.pk).first()
         if existing is not None:
             return existing
         raise SessionClosed("This cancel page has expired.")
@@ -253,7 +259,7 @@ def decision_record(
         # only needed where there are no row locks (SQLite).
         with transaction.atomic(savepoint=not connection.features.has_select_for_update):
             decision = Decision.objects.create(
-                session=session, kind=plan.kind, reason=plan.reason,
+                session=session, in_force_for=session, kind=plan.kind, reason=plan.reason,
                 reason_code=plan.reason.code if plan.reason else "",
                 reason_label=plan.reason.label if plan.reason else "",
                 feedback=plan.feedback, offer=plan.offer, offer_code=plan.offer.code if plan.offer else "",
@@ -261,7 +267,7 @@ def decision_record(
             )
     except IntegrityError:
         # Only reachable where row locks are not available: the first writer won.
-        return Decision.objects.get(session=session)
+        return Decision.objects.get(in_force_for=session)
     session.status = CancelSession.Status.DECIDED
     event = event_record(session=session, type=plan.event_type, decision=decision)
     logger.info("decision recorded", extra={"app_id": session.app.app_id, "session_id": session.public_id,
@@ -595,7 +601,8 @@ def saves_confirm_due(*, now=None) -> int:  # noqa: ANN001
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.SAVE_WATCH_DAYS)
     due = (Decision.objects
-           .filter(kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT], created_at__lte=cutoff,
+           .filter(kind__in=[Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT], in_force_for__isnull=False,
+                   created_at__lte=cutoff,
                    created_at__gt=cutoff - timedelta(days=SAVE_CONFIRM_LOOKBACK_DAYS))
            .exclude(session__events__type=Event.Type.SAVE_CONFIRMED)
            .select_related("session", "session__app", "offer").order_by("created_at"))

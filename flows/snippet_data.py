@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
 from brightback_site.text import unstorable
+from compliance.regions import country_of, country_problem, region_problem
 
 MAX_STRING = 2000
 MAX_DEPTH = 6
@@ -131,6 +132,18 @@ def _account_value(value: object) -> float:
     return number
 
 
+def _place(value: object, path: str) -> str:
+    """account.country (ISO 3166-1 alpha-2, "DE") or account.region (ISO 3166-2, "US-CA"), upper case.
+    The customer's rules depend on it, so a value that names no place is refused rather than ignored."""
+    if not isinstance(value, str):
+        raise SnippetDataError(f"{path} must be a string")
+    code = value.upper() if value.isascii() else ""  # "ﬁ".upper() is "FI": only ASCII letters are codes
+    problem = region_problem(code) if path == "account.region" else country_problem(code)
+    if problem:
+        raise SnippetDataError(f"{path} {problem}")
+    return code
+
+
 def clean_snippet_data(body: object) -> dict:
     """Return the snippet data we keep, or raise SnippetDataError.
 
@@ -174,6 +187,8 @@ def clean_snippet_data(body: object) -> dict:
                 cleaned_account[key] = _string(value, path, allow_number=True)
             elif key == "value":
                 cleaned_account[key] = _account_value(value)
+            elif key in ("country", "region"):
+                cleaned_account[key] = _place(value, path)
             else:
                 cleaned_account[key] = _plain(value, path, 1)
         if "created_at" in cleaned_account and cleaned_account["created_at"]:
@@ -181,6 +196,9 @@ def clean_snippet_data(body: object) -> dict:
                 datetime.fromisoformat(cleaned_account["created_at"].replace("Z", "+00:00"))
             except ValueError:
                 raise SnippetDataError("account.created_at must be an ISO 8601 date") from None
+        region, country = cleaned_account.get("region"), cleaned_account.get("country")
+        if region and country and country_of(region) != country:
+            raise SnippetDataError(f"account.region {region} is not in account.country {country}")
         data["account"] = cleaned_account
 
     # Brightback required an email unless a subscription_id was given; an account id serves as well.

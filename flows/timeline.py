@@ -54,8 +54,7 @@ def _own_entries(session: CancelSession) -> list[Entry]:
                      ) if part))]
     if session.offers_shown_at is not None:
         entries.append(Entry(at=session.offers_shown_at, source="session", title="Offers shown"))
-    decision = getattr(session, "decision", None)
-    if decision is not None:
+    for decision in session.decisions.order_by("created_at", "pk"):
         answers = " · ".join(part for part in (
             f"reason {decision.reason_code}" if decision.reason_code else "",
             f"offer {decision.offer_code}" if decision.offer_code else "",
@@ -63,7 +62,8 @@ def _own_entries(session: CancelSession) -> list[Entry]:
         # A decision's time is kept to the second (it is signed into the return URL): within that second it
         # still came after the page was opened and its offers shown.
         decided = max(filter(None, (decision.created_at, session.created_at, session.offers_shown_at)))
-        entries.append(Entry(at=decided, source="session", title=f"Decided: {decision.get_kind_display()}",
+        superseded = "" if decision.is_in_force else " (superseded by a later cancel)"
+        entries.append(Entry(at=decided, source="session", title=f"Decided: {decision.get_kind_display()}{superseded}",
                              detail=answers, url=reverse("admin:flows_decision_change", args=[decision.pk])))
     for event in session.events.order_by("created_at"):
         entries.append(Entry(at=event.created_at, source="event", title=event.type, detail=event.id,

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -21,9 +22,8 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from brightback_site import ratelimits
-from offers.selectors import offers_for_flow, offers_for_reason
 
-from . import csrf, embedding, no_cache, openapi, page_cache, selectors, services, steps
+from . import cancel_terms, csrf, embedding, later_cancel, no_cache, openapi, page_cache, selectors, services, steps
 from .models import CancelSession, Decision, Flow, readable_text_on
 
 logger = logging.getLogger(__name__)
@@ -111,15 +111,14 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
     if step == "offers" and reason_code and chosen is None:
         step, reason_code, status = "reasons", "", 400
         error = gettext_lazy("Please choose one of the reasons listed.")
-    offers = [offer for offer in offers_for_reason(list(offers_for_flow(flow_id=flow.pk)), reason_code or None)
-              if session.shows_offer(offer.code)] if step == "offers" else []
+    offers = selectors.offers_on_page(session, reason_code) if step == "offers" else []
     if offers and not preview:
         services.session_offers_shown(session=session, codes=[offer.code for offer in offers])
     context = {
         "session": session, "flow": flow, "reasons": reasons, "offers": offers, "step": step,
         "reason_code": reason_code, "chosen_reason": chosen, "feedback": feedback, "error": error,
         "preview": preview, "support_email": session.app.support_email,
-        "action_url": request.path, **_brand(flow),
+        "action_url": request.path, **_brand(flow), **_cancel_context(session),
     }
     parent = _embed_parent(request)
     if not preview:
@@ -130,6 +129,7 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
     first_view = (step == "reasons" and status == 200 and parent is None
                   and not (reason_code or feedback or error or preview))
     with translation.override(_language(session)):
+        context["cancel_label"] = cancel_terms.cancel_label(flow, context["cancel_effective"])
         if first_view:
             response = _first_view(request, session=session, reasons=reasons, context=context)
         else:
@@ -137,6 +137,12 @@ def render_page(request: HttpRequest, *, session: CancelSession, step: str, reas
         _customer_headers(response)
     response.bb_step = step  # type: ignore[attr-defined]  # the page shown, for the session's evidence
     return response
+
+
+def _cancel_context(session: CancelSession) -> dict:
+    """The customer's rules as the page applies them: where Cancel is, and what it will do."""
+    everywhere, _effective = cancel_terms.page_rules(session.compliance)
+    return {"cancel_everywhere": everywhere, "cancel_effective": cancel_terms.session_effective(session)}
 
 
 def _first_view(request: HttpRequest, *, session: CancelSession, reasons: list, context: dict) -> HttpResponse:
@@ -170,7 +176,8 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
     language = _language_for(state.locale)
     html = page_cache.rendered(page_cache.key(language=language, title=state.title, intro=state.intro,
                                               support_email=state.support_email, flow_id=state.flow_id,
-                                              flow_version=state.flow_version), reasons)
+                                              flow_version=state.flow_version, compliance=state.compliance),
+                               reasons)
     if html is None:
         return None
     response = HttpResponse(page_cache.fill(html, csrf_token=csrf.page_form_token(token), action_url=request.path))
@@ -243,11 +250,11 @@ def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> H
     token = session.token
     request.bb_embed_parent = parent  # type: ignore[attr-defined]  # render_page and _handoff read it
     decision = getattr(session, "decision", None)
+    if decision is not None and session.takes_a_later_cancel:
+        return _decided(request, session, decision, parent)
     if decision is not None:
         # A replayed POST or a back-button GET: the decision stands, go where it went.
-        if parent is not None:
-            return _handoff(request, session, decision)
-        return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
+        return _went(request, session, decision, parent)
     if not session.is_open:
         response = _expired(request, session)
         response.bb_step = "expired"  # type: ignore[attr-defined]
@@ -270,6 +277,55 @@ def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> H
         return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
 
     return page_post(request, session=session, decide=record)
+
+
+def _went(request: HttpRequest, session: CancelSession, decision: Decision, parent: str | None) -> HttpResponse:
+    if parent is not None:
+        return _handoff(request, session, decision)
+    return _SeeOther(decision.redirect_url or reverse("flows:done", args=[session.token]))
+
+
+# The confirmation a later Cancel posts with, so that only a customer who saw their earlier choice and
+# chose to cancel anyway supersedes it: a Cancel from a tab opened before that choice shows it first.
+CONFIRM_LATER_CANCEL = "later-cancel"
+
+
+def _decided(request: HttpRequest, session: CancelSession, decision: Decision, parent: str | None) -> HttpResponse:
+    """A session whose customer chose to stay, opened again (another tab, the back button, the link later):
+    what they chose, and one button that cancels. A replayed save goes where it went, recording nothing."""
+    if request.method == "POST":
+        action = "accept" if _posted(request, "accept") else _posted(request, "action")
+        if action == Decision.Kind.CANCEL and _posted(request, "confirm") == CONFIRM_LATER_CANCEL:
+            if limited := ratelimits.check(request, scope="decision-app", key=session.app.app_id):
+                return _too_many(limited, session)
+            try:
+                cancel = later_cancel.decision_cancel_later(session=session)
+            except services.SessionClosed:
+                return _expired(request, session)
+            return _went(request, session, cancel, parent)
+        if action in (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT):
+            return _went(request, session, decision, parent)
+    context = {"session": session, "flow": session.flow, "decision": decision, "action_url": request.path,
+               "confirm": CONFIRM_LATER_CANCEL, "csrf_token": csrf.page_form_token(session.token),
+               "support_email": session.app.support_email, **_brand(session.flow), **_cancel_context(session)}
+    if parent is not None:
+        context.update(action_url=embedding.action_url(request, parent), embed_parent=parent,
+                       embed_script=embedding.SCRIPT)
+    with translation.override(_language(session)), timezone.override(_customer_zone(session)):
+        context["cancel_label"] = cancel_terms.cancel_label(session.flow, context["cancel_effective"])
+        response = render(request, "flows/decided.html", context)
+        _customer_headers(response)
+    response.bb_step = "earlier_choice"  # type: ignore[attr-defined]  # the session's evidence names it
+    return response
+
+
+def _customer_zone(session: CancelSession) -> ZoneInfo | None:
+    """The customer's time zone, as the snippet read it from their browser (None: the server's)."""
+    name = session.data.get("context", {}).get("timezone", "")
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def _posted(request: HttpRequest, name: str) -> str:

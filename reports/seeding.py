@@ -28,6 +28,7 @@ from ulid import ULID
 
 from audiences import facts
 from audiences.rules import field_value
+from compliance import rules as compliance_rules
 from flows import experiments, ids
 from flows.flow_document import document_import, document_loads
 from flows.models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
@@ -174,11 +175,11 @@ class Generator:
                locale, json.dumps(data), audience.pk if audience else None,
                variant.pk if variant else None, json.dumps([]) if variant is not None and variant.is_control else None,
                monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1),
-               "{}")
+               SEEDED_COMPLIANCE)
         if kind is None:
             return row, None, []
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
-        decision = (pk, kind, reason.pk if reason else None, reason.code if reason else "",
+        decision = (pk, pk, kind, reason.pk if reason else None, reason.code if reason else "",
                     reason.label if reason else "", feedback, offer.pk if offer else None,
                     offer.code if offer else "", "", decided_at)
         event_type = {Decision.Kind.NEVERMIND: Event.Type.SESSION_NEVERMIND, Decision.Kind.CANCEL:
@@ -191,13 +192,15 @@ class Generator:
         return row, decision, events
 
 
+# Seeded customers say nowhere where they live: the built-in rules applied to them.
+SEEDED_COMPLIANCE = json.dumps({**compliance_rules.resolve(None), "cancel_effective": "period_end"})
 SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "is_test", "email",
                    "account_internal_id", "subscription_id", "account_key", "locale", "data", "audience_id",
                    "variant_id",
                    "offer_codes", "monthly_value", "offers_shown_at", "offers_shown", "created_at", "opened_at",
                    "expires_at", "compliance")
-DECISION_COLUMNS = ("session_id", "kind", "reason_id", "reason_code", "reason_label", "feedback", "offer_id",
-                    "offer_code", "redirect_url", "created_at")
+DECISION_COLUMNS = ("session_id", "in_force_for_id", "kind", "reason_id", "reason_code", "reason_label", "feedback",
+                    "offer_id", "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")
 
 

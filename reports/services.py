@@ -142,8 +142,9 @@ def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
 
 
 def _reason_stats(start: datetime, end: datetime) -> list[DailyReasonStat]:
+    # The decision in force only: a save superseded by a later Cancel counts as that cancel.
     rows = (Decision.objects.filter(session__created_at__gte=start, session__created_at__lt=end,
-                                    session__opened_at__isnull=False)
+                                    session__opened_at__isnull=False, in_force_for__isnull=False)
             .exclude(reason_code="").order_by()
             .annotate(day=TruncDate("session__created_at", tzinfo=days.zone()))
             .values("day", *(f"session__{name}" for name in DIMENSIONS), "reason_code", "kind")

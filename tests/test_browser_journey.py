@@ -82,9 +82,10 @@ def test_accepting_an_offer_goes_to_offer_1_url_signed_and_recorded_once(page, l
     decision = Decision.objects.get()
     assert (decision.kind, decision.offer_code, decision.reason_code) == ("accept", "discount-30", "too-expensive")
 
-    # Back to the hosted page (back button, a bookmarked link): the decision stands, nothing new.
+    # Back to the hosted page (back button, a bookmarked link): the choice stands, shown with one button
+    # that would cancel instead; nothing new is recorded.
     page.goto(f"{live_server.url}/c/{token}")
-    page.wait_for_url("**/demo/return/offer?**")
+    page.wait_for_selector("text=You already made a choice")
     assert Decision.objects.count() == 1
 
 

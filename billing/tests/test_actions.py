@@ -455,3 +455,32 @@ def test_a_save_is_confirmed_only_while_the_billing_system_says_they_pay(connect
 
     confirmed = Event.objects.filter(session=decision.session, type=Event.Type.SAVE_CONFIRMED).exists()
     assert confirmed is still_paying
+
+
+def test_a_later_cancel_after_an_accepted_offer_cancels_as_the_app_says(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    from flows.later_cancel import decision_cancel_later
+
+    connect(cancel_timing="immediately", cancel_prorate=True)
+    sub = fake_billing.seed(customer_id="cus_jane")
+    accepted = decide("accept", subscription_id=sub, reason_code="too-expensive", offer_code="discount-30")
+    assert run(the_action(accepted)).status == "succeeded"
+
+    cancel = decision_cancel_later(session=accepted.session)
+
+    action = BillingAction.objects.get(session=accepted.session, kind="cancel")
+    assert action.decision_id == cancel.pk and action.request["at_period_end"] is False
+    assert run(action).status == BillingAction.Status.SUCCEEDED, action.last_error
+    assert fake_billing.remote(sub).canceled
+
+
+def test_the_cancel_button_says_now_only_when_billing_cancels_at_once(connect, client, demo_app,  # noqa: ANN001
+                                                                       snippet_data) -> None:
+    import json
+
+    def label() -> str:
+        answer = client.post("/precancel", json.dumps(snippet_data()), content_type="application/json").json()
+        return client.get(answer["url"]).content.decode()
+
+    assert "Cancel at the end of the billing period" in label()
+    connect(cancel_timing="immediately")
+    assert "Cancel my subscription now" in label()

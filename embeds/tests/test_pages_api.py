@@ -53,7 +53,7 @@ def test_the_description_is_in_the_customers_language(client, demo_app, snippet_
     answer = describe(client, CancelSession.objects.get()).json()
     assert answer["session"]["language"] == "fr"
     assert answer["copy"]["reasons_prompt"] == "Pourquoi souhaitez-vous résilier\u00a0?"
-    assert answer["cancel"]["label"] == "Résilier mon abonnement maintenant"
+    assert answer["cancel"]["label"] == "Résilier à la fin de la période de facturation"
 
 
 def test_what_cancel_will_do_follows_the_billing_connection(client, session):

@@ -165,9 +165,10 @@ def test_precancel_only_writes_the_session_once_the_apps_content_is_in_memory(cl
         assert response.status_code == 200
         return [query["sql"] for query in captured]
 
-    # The first reads the App, its flows, audiences, variants and offers (with their audiences) once...
+    # The first reads the App, its flows, audiences, variants and offers (with their audiences), its
+    # compliance rules and its billing connection (what Cancel will do) once...
     first = post()
-    assert len(first) <= 7, [sql[:80] for sql in first]
+    assert len(first) <= 9, [sql[:80] for sql in first]
     # ...and the next ones find them in this process's memory: the session's insert is all they cost.
     assert [sql.split()[0] for sql in post()] == ["INSERT"]
 

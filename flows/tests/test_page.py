@@ -178,11 +178,22 @@ def test_second_post_records_nothing_and_redirects_the_same_way(client, session)
     assert Decision.objects.get().kind == "cancel"
 
 
-def test_get_after_a_decision_goes_where_the_decision_went(client, session):
-    first = client.post(page_url(session), {"action": "nevermind"})
+def test_get_after_a_cancel_goes_where_the_cancel_went(client, session):
+    first = client.post(page_url(session), {"action": "cancel"})
     again = client.get(page_url(session))
     assert again.status_code == 303
     assert again["Location"] == first["Location"]
+
+
+def test_get_after_a_save_shows_the_choice_and_one_cancel_button_recording_nothing(client, session):
+    client.post(page_url(session), {"action": "nevermind"})
+    again = client.get(page_url(session))
+    html = again.content.decode()
+    assert again.status_code == 200
+    assert "you chose to keep your subscription" in html
+    assert html.count('data-bb-action="cancel"') == 1
+    assert 'data-bb-action="nevermind"' not in html
+    assert Decision.objects.count() == 1 and Event.objects.count() == 1
 
 
 def test_decision_without_return_url_lands_on_our_confirmation_page(client, demo_app, snippet_data):

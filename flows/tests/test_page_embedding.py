@@ -77,11 +77,16 @@ def test_a_decision_in_the_modal_hands_the_signed_url_to_the_snippet(path):
     assert f'href="{decision.redirect_url.replace("&", "&amp;")}" target="_top"' in response.content.decode()
 
     # Again (a double click): nothing new, the same hand-off; outside the modal, the same redirect.
-    again = browser.post(modal(path), {"csrfmiddlewaretoken": token, "action": "cancel"})
+    again = browser.post(modal(path), {"csrfmiddlewaretoken": token, "action": "nevermind"})
     assert decision.redirect_url.replace("&", "&amp;") in again.content.decode()
     assert Decision.objects.count() == 1
-    plain = browser.post(path, {"csrfmiddlewaretoken": token, "action": "cancel"})
+    plain = browser.post(path, {"csrfmiddlewaretoken": token, "action": "nevermind"})
     assert plain.status_code == 303 and plain["Location"] == decision.redirect_url
+    # A Cancel after it, still in the modal: the earlier choice, framed, with one button that cancels.
+    later = browser.post(modal(path), {"csrfmiddlewaretoken": token, "action": "cancel"})
+    assert "frame-ancestors http://testserver https://app.example.com" in later["Content-Security-Policy"]
+    assert later.content.decode().count('data-bb-action="cancel"') == 1
+    assert Decision.objects.count() == 1
 
 
 def test_each_step_of_the_modal_stays_framed(path):

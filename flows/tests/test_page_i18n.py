@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
 LANGUAGES = ("fr", "de", "es")
 LOCALE_DIR = Path(settings.BASE_DIR) / "locale"
 # Everything a customer can see: the hosted page, its problem pages (unknown, expired) and the done page.
-CUSTOMER_TEMPLATES = ["base_page.html", "page.html", "problem.html", "done.html"]
-CUSTOMER_CODE = ["flows/views.py"]
+CUSTOMER_TEMPLATES = ["base_page.html", "page.html", "problem.html", "done.html", "decided.html", "_cancel_button.html"]
+CUSTOMER_CODE = ["flows/views.py", "flows/cancel_terms.py"]
 
 # One string from each step, in each language: what a customer would read first.
 LEGEND = {
@@ -92,7 +92,7 @@ def test_offers_step_is_translated_too(client, demo_app, snippet_data):
     html = response.content.decode()
     assert OFFERS_HEADING["de"] in html
     assert "Rabatt nutzen" in html and "Abonnement pausieren" in html
-    assert "Abonnement jetzt kündigen" in html
+    assert "Zum Ende des Abrechnungszeitraums kündigen" in html
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,9 @@ NOT_CUSTOMER_DATA = {
     "flows.CancelSession.offer_codes", "flows.CancelSession.offers_shown",
     # Rules are staff's; one naming a customer is reported by customer_erase (flows.privacy.mentions).
     "flows.Audience.rules",
+    # Which rules applied (a region code such as US-CA, the page's rules): evidence kept with the counts; a
+    # state or country identifies nobody. Staff's rules per region.
+    "flows.CancelSession.compliance", "compliance.ComplianceRules.rules",
     "offers.Offer.description", "offers.Offer.return_url", "offers.Offer.support_email", "offers.Offer.link_url",
     "alerts.AlertRule.events", "alerts.AlertRule.recipients", "alerts.AlertRule.slack_webhook_url",
     "alerts.AlertDelivery.slack_webhook_url",
@@ -48,7 +51,7 @@ NOT_CUSTOMER_DATA = {
 FREE_FORM = (models.TextField, models.JSONField, models.EmailField, models.URLField)
 IDENTITY_NAMES = ("email", "account", "subscription", "recipient", "customer", "feedback")
 OURS = {"flows", "offers", "alerts", "billing", "webhooks", "reports", "audiences", "privacy", "embeds", "evidence",
-        "receipts"}
+        "receipts", "compliance"}
 
 
 def columns() -> set[str]:

@@ -39,9 +39,9 @@ def make_session(demo_app: App) -> Callable[..., CancelSession]:
         if decision:
             the_reason = Reason.objects.get(flow=flow, code=reason) if reason else None
             the_offer = Offer.objects.get(flow=flow, code=offer) if offer else None
-            made = Decision.objects.create(session=session, kind=decision, reason=the_reason, reason_code=reason,
-                                           reason_label=the_reason.label if the_reason else "", feedback=feedback,
-                                           offer=the_offer, offer_code=offer,
+            made = Decision.objects.create(session=session, in_force_for=session, kind=decision, reason=the_reason,
+                                           reason_code=reason, reason_label=the_reason.label if the_reason else "",
+                                           feedback=feedback, offer=the_offer, offer_code=offer,
                                            created_at=decided_at or at + timedelta(minutes=2))
             if confirmed:
                 Event.objects.create(app=demo_app, session=session, type=Event.Type.SAVE_CONFIRMED, data={},

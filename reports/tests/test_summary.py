@@ -99,3 +99,18 @@ def test_bad_summary_requests_are_refused_clearly(admin_client: Client, demo_app
         summary("demo", "--from", "2026-03-31", "--to", "2026-03-01")
     response = admin_client.get(reverse("reports:summary_json"), {"start": "2026-03-31", "end": "2026-03-01"})
     assert response.status_code == 400 and "must not be after" in response.content.decode()
+
+
+def test_a_later_cancel_on_the_same_page_counts_as_canceled_not_saved(demo_app: App, make_session) -> None:  # noqa: ANN001
+    from flows.later_cancel import decision_cancel_later
+    from flows.models import CancelSession
+
+    # The page is still open when the customer comes back to cancel: the session's day is a recent one.
+    now = datetime.now(UTC)
+    session = make_session(at=now - timedelta(hours=1), value=50, decision="accept", offer="discount-30",
+                           reason="too-expensive", shown=["discount-30"], account="acct_d")
+    decision_cancel_later(session=CancelSession.objects.get(pk=session.pk))
+    services.rollups_refresh_recent(now=now)
+    today = now.date().isoformat()
+    result = summary("demo", "--from", (now - timedelta(days=2)).date().isoformat(), "--to", today)
+    assert (result["deflected"], result["saved"], result["canceled"]) == (0, 0, 1)
