@@ -129,9 +129,10 @@ if os.environ.get("DATABASE_URL"):
         # DB_HEALTH_CHECK_BYPASS_MS skips the next request's health check (brightback_site/postgresql).
         DATABASES["default"]["ENGINE"] = "brightback_site.postgresql"
     DB_HEALTH_CHECK_BYPASS = envint("DB_HEALTH_CHECK_BYPASS_MS", 500, minimum=0) / 1000
-    # The hosted page's one query (flows.selectors.session_by_token) is prepared once per connection:
-    # PostgreSQL spent several times longer planning it than running it. Off behind a pooler that
-    # hands one client's statements to another server connection (PgBouncer in transaction mode).
+    # The hosted page's one query (flows.selectors.session_by_token) and its step's INSERT (evidence) are
+    # prepared once per connection: PostgreSQL spent several times longer planning the query than running
+    # it. Off behind a pooler that hands one client's statements to another server connection (PgBouncer
+    # in transaction mode).
     DB_PREPARED_STATEMENTS = envbool("DB_PREPARED_STATEMENTS", True)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
