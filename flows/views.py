@@ -297,7 +297,7 @@ def _decided(request: HttpRequest, session: CancelSession, decision: Decision, p
         action = "accept" if _posted(request, "accept") else _posted(request, "action")
         if action == Decision.Kind.CANCEL and _posted(request, "confirm") == CONFIRM_LATER_CANCEL:
             if limited := ratelimits.check(request, scope="decision-app", key=session.app.app_id):
-                return _too_many(limited, session)
+                return _too_many(request, limited, session)
             try:
                 cancel = later_cancel.decision_cancel_later(session=session)
             except services.SessionClosed:

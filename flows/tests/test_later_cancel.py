@@ -121,3 +121,15 @@ def test_the_earlier_choice_is_dated_in_the_customers_time_zone(client, demo_app
     decided = Decision.objects.get().created_at.astimezone(ZoneInfo("Asia/Tokyo"))
     html = client.get(page_url(session)).content.decode()
     assert f"{decided:%H:%M}" in html
+
+
+def test_a_later_cancel_over_the_apps_limit_is_a_429_and_records_nothing(client, settings, session):
+    # Limits here count per day: a minute's window could end in the middle of the test.
+    settings.RATE_LIMIT_RULES = {**settings.RATE_LIMIT_RULES, "decision-app": "1/d"}
+    accept_offer(client, session)  # the App's one decision of the day
+    response = confirm_cancel(client, session)
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
+    assert "Please wait a moment" in response.content.decode()
+    assert list(Decision.objects.values_list("kind", flat=True)) == [Decision.Kind.ACCEPT]
+    assert not Event.objects.filter(type=Event.Type.SESSION_CANCELED).exists()
