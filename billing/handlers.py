@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from flows.models import App, Decision, Event
 
-from . import selectors, services
+from . import payments, selectors, services
 from .models import BillingAction
 
 
@@ -35,7 +38,21 @@ def event_billing(event: Event) -> dict | None:
 def save_still_active(decision: Decision) -> bool | None:
     """BRIGHTBACK_SAVE_CHECKS: is the saved customer's subscription still active in the billing system?
     None when billing cannot tell (no connection, dry run, or the provider did not answer)."""
-    return selectors.subscription_still_active(session=decision.session)
+    verdict = selectors.subscription_still_active(session=decision.session)
+    if verdict:  # confirmed now: keep what the save actually brought in (billing/payments.py)
+        payments.save_payments_read(decision=decision)
+    return verdict
+
+
+def paid_after_saves(*, start: datetime, end: datetime) -> dict[int, dict[str, Decimal]]:
+    """BRIGHTBACK_PAID_AFTER_SAVES: what the saves of sessions created in [start, end) paid over their watch
+    windows, by session pk and currency, where billing read it."""
+    return payments.paid_after_saves(start=start, end=end)
+
+
+def apps_with_billing(*, app_ids: list[int] | None = None) -> set[int]:
+    """BRIGHTBACK_SAVES_FROM_BILLING: the Apps whose saves billing confirms (connected, not a dry run)."""
+    return selectors.apps_with_billing(app_ids=app_ids)
 
 
 def cancel_timing(app: App) -> str | None:

@@ -213,3 +213,22 @@ class BillingAction(OutboxRow):
     @property
     def is_final(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.SKIPPED)
+
+
+class SavePayment(models.Model):
+    """What a saved customer paid over the watch window, read from the billing system's paid invoices when
+    the save was checked after the window (billing/payments.py): one row per currency, and one row of 0 in
+    the App's currency when nothing was paid (a pause, a trial). No row: the provider did not say."""
+
+    session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)  # ISO 4217
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    invoices = models.PositiveIntegerField(default=0)
+    window_end = models.DateTimeField(help_text=_("Invoices paid from the save until then count."))
+    read_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "currency"], name="save_payment_per_currency")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.amount} {self.currency}"

@@ -36,9 +36,18 @@ def select_insert(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"valid": True, "id": event.pk})
 
 
+def sessions_csv_python(request: HttpRequest) -> HttpResponse:
+    """The sessions CSV as it was written before COPY (Python's csv module over the cursor; SQLite's way):
+    the export benchmark's baseline, behind the same login and permission as the real one."""
+    from reports.views import sessions_csv
+
+    return sessions_csv(request, use_copy=False)
+
+
 urlpatterns = [
     path("bench/json", bare_json),
     path("bench/template", bare_template),
     path("bench/select-insert", select_insert),
     path("bench/template-select", template_select),
+    path("bench/sessions-csv-python", sessions_csv_python),
 ]

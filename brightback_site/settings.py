@@ -332,6 +332,11 @@ BRIGHTBACK_DOCUMENT_SECTIONS = envlist("BRIGHTBACK_DOCUMENT_SECTIONS",
                                         "compliance.document.ComplianceSection"])
 # Asked before a save is confirmed whether the customer still pays (dotted paths; see saves_confirm_due).
 BRIGHTBACK_SAVE_CHECKS = envlist("BRIGHTBACK_SAVE_CHECKS", ["billing.handlers.save_still_active"])
+# What the reports read from the billing channel (reports never import it): the Apps whose saves it
+# confirms, `apps_with_billing(app_ids=...) -> set[int]`; and what saves actually paid over their watch
+# windows, `paid_after_saves(start=, end=) -> {session pk: {currency: Decimal}}` (billing/payments.py).
+BRIGHTBACK_SAVES_FROM_BILLING = envlist("BRIGHTBACK_SAVES_FROM_BILLING", ["billing.handlers.apps_with_billing"])
+BRIGHTBACK_PAID_AFTER_SAVES = envlist("BRIGHTBACK_PAID_AFTER_SAVES", ["billing.handlers.paid_after_saves"])
 # What the billing system does about an event, for messages to people (a cancel's alert says the cancel
 # is being carried out in Stripe, so nobody does it by hand): dotted paths of
 # `event_billing(event) -> dict | None` (see flows.services.event_billing).

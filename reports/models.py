@@ -50,6 +50,10 @@ class DailyStat(Dimensions):
     # and what the deflected accounts not confirmed (yet) would (contact-support requests: nothing).
     revenue_kept = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     value_deflected = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # Of revenue_kept, what the billing system reports the saves actually paid (billing/payments.py), and
+    # how many saves that covers; the rest of revenue_kept is estimated from the plan's value.
+    revenue_invoiced = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    saved_invoiced = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailystat_day_app")]
@@ -88,6 +92,7 @@ class DailyOfferStat(Dimensions):
     deflected = models.PositiveIntegerField(default=0)  # accounts whose last outcome is taking it
     saved = models.PositiveIntegerField(default=0)  # of those, still paying after the watch window
     revenue_kept = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    revenue_invoiced = models.DecimalField(max_digits=16, decimal_places=2, default=0)  # as DailyStat's
 
     class Meta:
         indexes = [models.Index(fields=["day", "app"], name="dailyoffer_day_app")]

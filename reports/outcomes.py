@@ -16,17 +16,22 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from flows.models import CancelSession, Event
 
 
-def with_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
-    """Annotate sessions with `superseded`, `confirmed` and `reactivated` (see the module's docstring)."""
+def _outcomes() -> dict[str, Exists]:
     later = CancelSession.objects.filter(
         Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")),
         app_id=OuterRef("app_id"), account_key=OuterRef("account_key"), account_key__gt="",
         status=CancelSession.Status.DECIDED)
     confirmed = Event.objects.filter(session_id=OuterRef("pk"), type=Event.Type.SAVE_CONFIRMED)
     reactivated = Event.objects.filter(session_id=OuterRef("pk"), type=Event.Type.SESSION_REACTIVATED)
-    return sessions.annotate(superseded=Exists(later), confirmed=Exists(confirmed), reactivated=Exists(reactivated))
+    return {"superseded": Exists(later), "confirmed": Exists(confirmed), "reactivated": Exists(reactivated)}
+
+
+def with_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
+    """Annotate sessions with `superseded`, `confirmed` and `reactivated` (see the module's docstring)."""
+    return sessions.annotate(**_outcomes())
 
 
 def unconfirmed_last_outcomes(sessions: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
-    """The sessions that are their account's last outcome and have no save.confirmed yet."""
-    return with_outcomes(sessions).filter(superseded=False, confirmed=False)  # type: ignore[misc]
+    """The sessions that are their account's last outcome and have no save.confirmed yet. Filtered only,
+    not selected: as a selected column PostgreSQL works `confirmed` out by hashing every confirmation."""
+    return sessions.alias(**_outcomes()).filter(superseded=False, confirmed=False)  # type: ignore[misc]

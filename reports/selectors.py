@@ -23,7 +23,7 @@ from evidence.selectors import canceled_sessions
 from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
-from . import days, value
+from . import channels, days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 from .outcomes import unconfirmed_last_outcomes
 
@@ -103,7 +103,10 @@ class Overview:
     closed_through: date | None = None
     closed_decided: int = 0
     closed_saved: int = 0
-    revenue_kept: list[dict] = field(default_factory=list)  # [{currency, amount}]
+    # [{currency, amount, invoiced, estimated}]: `invoiced` of `amount` is what billing read the saves
+    # paid (their invoices), `estimated` the rest (reports.value).
+    revenue_kept: list[dict] = field(default_factory=list)
+    saved_invoiced: int = 0  # saves valued at what they paid
     days: list[dict] = field(default_factory=list)
 
     @property
@@ -144,10 +147,35 @@ def money_by_currency(rows: QuerySet, column: str) -> list[dict]:
     return value.money({row["app__currency"]: row["total"] or Decimal(0) for row in sums if row["total"]})
 
 
+def revenue_by_currency(rows: QuerySet) -> list[dict]:
+    """Revenue kept per App currency, with what of it came from paid invoices and what was estimated."""
+    sums = (rows.values("app__currency").annotate(total=Sum("revenue_kept"), invoiced=Sum("revenue_invoiced"))
+            .order_by())
+    invoiced = {row["app__currency"]: row["invoiced"] or Decimal(0) for row in sums}
+    return [{**money, "invoiced": invoiced[money["currency"]].quantize(value.CENT),
+             "estimated": (money["amount"] - invoiced[money["currency"]]).quantize(value.CENT)}
+            for money in value.money({row["app__currency"]: row["total"] or Decimal(0) for row in sums
+                                      if row["total"]})]
+
+
+def revenue_source(figures: Overview) -> str:
+    """Where the revenue kept comes from, as the page labels it."""
+    if not figures.saved:
+        return ""
+    if not figures.saved_invoiced:
+        return _("estimated: each plan's value over the window, net of its offer")
+    if figures.saved_invoiced >= figures.saved:
+        return _("from the invoices the saved customers paid, as the billing system reports them")
+    return _("%(paid)s of %(saved)s saves from the invoices they paid, as the billing system reports them; the "
+             "rest estimated from each plan's value") % {"paid": f"{figures.saved_invoiced:,}",
+                                                         "saved": f"{figures.saved:,}"}
+
+
 def overview(report: ReportFilter) -> Overview:
     rows = report.rollups(DailyStat)
-    totals = rows.aggregate(**{name: Sum(name) for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS)})
-    result = Overview(closed_through=closed_through(), revenue_kept=money_by_currency(rows, "revenue_kept"))
+    totals = rows.aggregate(**{name: Sum(name) for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS, "saved_invoiced")})
+    result = Overview(closed_through=closed_through(), revenue_kept=revenue_by_currency(rows),
+                      saved_invoiced=totals["saved_invoiced"] or 0)
     for name in (*SESSION_COUNTERS, *ACCOUNT_COUNTERS):
         setattr(result, name, totals[name] or 0)
     closed = rows.filter(day__lte=result.closed_through).aggregate(
@@ -179,14 +207,12 @@ SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
 
 def saved_source(report: ReportFilter) -> str:
     """How the report's saves were confirmed, as the page labels them."""
-    from billing.selectors import apps_with_billing  # reports read billing's state; billing never reads reports
-
     if report.app_id is not None:
         apps = [report.app_id]
     else:
         apps = list(App.objects.filter(**({"pk__in": report.app_ids} if report.app_ids is not None else {}))
                     .values_list("pk", flat=True))
-    connected = apps_with_billing(app_ids=apps)
+    connected = channels.apps_with_billing(app_ids=apps)
     if apps and len(connected) == len(apps):
         return _("still paying, read from the billing system")
     if not connected:
@@ -248,7 +274,7 @@ def offers(report: ReportFilter) -> list[dict[str, Any]]:
     is, and those still paying after the watch window, with what they kept in their App's currency."""
     rows = (report.rollups(DailyOfferStat).values("flow_id", "flow__name", "offer_code", "app__currency")
             .annotate(shown=Sum("shown"), accepted=Sum("accepted"), deflected=Sum("deflected"), saved=Sum("saved"),
-                      revenue_kept=Sum("revenue_kept"))
+                      revenue_kept=Sum("revenue_kept"), revenue_invoiced=Sum("revenue_invoiced"))
             .order_by("-accepted", "offer_code", "flow_id"))
     result = [dict(row) for row in rows]
     # Each offer's own title: codes are unique within a flow only.
@@ -258,7 +284,8 @@ def offers(report: ReportFilter) -> list[dict[str, Any]]:
     for row in result:
         row["title"] = titles.get((row["flow_id"], row["offer_code"]), "")
         row["conversion"] = _share(row["accepted"], row["shown"])
-        row["revenue_kept"] = {"currency": row.pop("app__currency"), "amount": row["revenue_kept"] or Decimal(0)}
+        row["revenue_kept"] = {"currency": row.pop("app__currency"), "amount": row["revenue_kept"] or Decimal(0),
+                               "invoiced": row.pop("revenue_invoiced") or Decimal(0)}
     return result
 
 
@@ -296,8 +323,11 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool 
     # Days the window's start cuts through: sessions decided up to a page's life after they started.
     open_days = math.ceil(settings.SESSION_TTL_SECONDS / 86400)
     start, end = days.bounds(boundary - timedelta(days=open_days), boundary)
-    edge = (_watched(report, since=since).filter(created_at__gte=start, created_at__lt=end)
-            .values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS)))
+    # Their decisions came while their pages were open: bounding those too keeps the read to the edge's days.
+    edge = (_watched(report, since=since).filter(created_at__gte=start, created_at__lt=end,
+                                                 decision__created_at__lt=end + timedelta(
+                                                     seconds=settings.SESSION_TTL_SECONDS))
+            .order_by().values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS)))
     for row in edge:
         count += 1
         kept = value.value_kept(row["monthly_value"], confirmed=False, **value.terms_of(row, "decision__offer__"))
@@ -333,7 +363,8 @@ EXPORT_CHUNK = 5000
 
 
 def sessions_for_export(report: ReportFilter) -> Iterator[list]:
-    """The export's rows, in EXPORT_HEADER's order, in the order sessions were created (their id, which
+    """The export's rows for the csv-module path (SQLite's; on PostgreSQL the database writes the same lines
+    itself, reports/export.py), in EXPORT_HEADER's order, in the order sessions were created (their id, which
     PostgreSQL reads in index order without sorting the range first): a server-side cursor (iterator)
     inside a transaction, so it is declared WITHOUT HOLD and hands rows over as it finds them (outside
     one, a cursor WITH HOLD is filled completely first); plain tuples, no model instances. So a large range

@@ -25,7 +25,7 @@ from django.utils import timezone
 from flows.models import CancelSession, Decision, Event
 from flows.services import SAVE_CONFIRM_LOOKBACK_DAYS
 
-from . import days, value
+from . import channels, days, value
 from .models import DailyOfferStat, DailyReasonStat, DailyStat, RollupRun
 from .outcomes import with_outcomes
 
@@ -48,18 +48,54 @@ def _dims(key: tuple) -> dict:
 
 
 OFFER_TERMS = tuple(f"decision__offer__{name}" for name in value.TERMS)
+SESSION_GROUPS = ("day", *DIMENSIONS, "decision__kind", *OFFER_TERMS, "superseded", "confirmed", "reactivated")
+OFFER_GROUPS = ("day", *DIMENSIONS, "decision__offer_code", *OFFER_TERMS, "superseded", "confirmed")
+
+
+def _paid_saves(start: datetime, end: datetime, groups: tuple[str, ...]) -> dict[tuple, tuple[Decimal, Decimal, int]]:
+    """The saves of [start, end) valued at what they actually paid (the billing channel's paid invoices, in
+    their App's currency), per group of `groups` as the day's aggregate forms them: (the sum of their
+    monthly values, which the group's estimate must leave out; what they paid; how many)."""
+    paid = channels.paid_after_saves(start=start, end=end)
+    found: dict[tuple, tuple[Decimal, Decimal, int]] = {}
+    ids = list(paid)
+    for first in range(0, len(ids), 2000):
+        rows = (with_outcomes(_opened().filter(pk__in=ids[first:first + 2000]).order_by())
+                .annotate(day=TruncDate("created_at", tzinfo=days.zone()))
+                .values("pk", "app__currency", "monthly_value", "decision__kind", *groups))
+        for row in rows:
+            if not row["confirmed"] or row["superseded"] or row["decision__kind"] not in SAVED_KINDS:
+                continue
+            amount = paid[row["pk"]].get(row["app__currency"])
+            if amount is None:  # paid in another currency than the App's: the estimate stays
+                continue
+            key = tuple(row[name] for name in groups)
+            monthly, total, count = found.get(key, (Decimal(0), Decimal(0), 0))
+            found[key] = (monthly + (row["monthly_value"] or 0), total + amount, count + 1)
+    return found
+
+
+def _kept(row: dict, groups: tuple[str, ...], paid: dict[tuple, tuple[Decimal, Decimal, int]],
+          terms: dict) -> tuple[Decimal, Decimal, int]:
+    """A confirmed group's revenue kept: the estimate of its saves billing did not read, plus what the
+    others paid; and of that, what was paid and by how many saves."""
+    monthly, total, count = paid.get(tuple(row[name] for name in groups), (Decimal(0), Decimal(0), 0))
+    estimated = row["value"] if not count else (row["value"] or Decimal(0)) - monthly
+    return value.value_kept(estimated, **terms) + total, total, count
 
 
 def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
     in_range = with_outcomes(_opened().filter(created_at__gte=start, created_at__lt=end).order_by())
+    paid = _paid_saves(start, end, SESSION_GROUPS)
     rows = (in_range.annotate(day=TruncDate("created_at", tzinfo=days.zone()))
-            .values("day", *DIMENSIONS, "decision__kind", *OFFER_TERMS, "superseded", "confirmed", "reactivated")
+            .values(*SESSION_GROUPS)
             .annotate(n=Count("id"), reasons=Count("id", filter=Q(decision__reason_code__gt="")),
                       shown=Count("id", filter=Q(offers_shown_at__isnull=False)), value=Sum("monthly_value")))
     stats: dict[tuple, DailyStat] = {}
     for row in rows:
         key = _session_key(row)
-        stat = stats.setdefault(key, DailyStat(**_dims(key), revenue_kept=Decimal(0), value_deflected=Decimal(0)))
+        stat = stats.setdefault(key, DailyStat(**_dims(key), revenue_kept=Decimal(0), value_deflected=Decimal(0),
+                                               revenue_invoiced=Decimal(0)))
         kind, n = row["decision__kind"], row["n"]
         stat.sessions += n
         stat.reason_given += row["reasons"]
@@ -96,7 +132,10 @@ def _session_stats(start: datetime, end: datetime) -> list[DailyStat]:
                 stat.saved_offer += n
             else:
                 stat.saved_nevermind += n
-            stat.revenue_kept += value.value_kept(row["value"], **terms)
+            kept, invoiced, count = _kept(row, SESSION_GROUPS, paid, terms)
+            stat.revenue_kept += kept
+            stat.revenue_invoiced += invoiced
+            stat.saved_invoiced += count
         else:  # still to prove itself: at stake
             stat.value_deflected += value.value_kept(row["value"], confirmed=False, **terms)
     return list(stats.values())
@@ -129,7 +168,8 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
     stats: dict[tuple, DailyOfferStat] = {}
 
     def stat_for(key: tuple, code: str) -> DailyOfferStat:
-        return stats.setdefault((*key, code), DailyOfferStat(**_dims(key), offer_code=code, revenue_kept=Decimal(0)))
+        return stats.setdefault((*key, code), DailyOfferStat(**_dims(key), offer_code=code, revenue_kept=Decimal(0),
+                                                             revenue_invoiced=Decimal(0)))
 
     shown = (_opened().filter(created_at__gte=start, created_at__lt=end, offers_shown_at__isnull=False)
              .order_by().annotate(day=TruncDate("created_at", tzinfo=days.zone()))
@@ -140,8 +180,9 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
     accepted = (with_outcomes(_opened().filter(created_at__gte=start, created_at__lt=end,
                                            decision__kind=Decision.Kind.ACCEPT).order_by())
                 .annotate(day=TruncDate("created_at", tzinfo=days.zone()))
-                .values("day", *DIMENSIONS, "decision__offer_code", *OFFER_TERMS, "superseded", "confirmed")
+                .values(*OFFER_GROUPS)
                 .annotate(n=Count("id"), value=Sum("monthly_value")))
+    paid = _paid_saves(start, end, OFFER_GROUPS)
     for row in accepted:
         stat = stat_for(_session_key(row), row["decision__offer_code"])
         stat.accepted += row["n"]
@@ -150,7 +191,9 @@ def _offer_stats(start: datetime, end: datetime) -> list[DailyOfferStat]:
         stat.deflected += row["n"]
         if row["confirmed"]:
             stat.saved += row["n"]
-            stat.revenue_kept += value.value_kept(row["value"], **value.terms_of(row, "decision__offer__"))
+            kept, invoiced, _count = _kept(row, OFFER_GROUPS, paid, value.terms_of(row, "decision__offer__"))
+            stat.revenue_kept += kept
+            stat.revenue_invoiced += invoiced
     return list(stats.values())
 
 

@@ -7,8 +7,7 @@ Content-Security-Policy: the charts are inline SVG, the styles a file of our own
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
@@ -22,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from flows.admin_access import app_scope
 
-from . import charts, selectors, services
+from . import charts, export, selectors, services
 from . import experiments as experiments_report
 from .filters import ReportFilterForm
 from .summary import report_summary
@@ -73,6 +72,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         figures = selectors.overview(report)
         return {"figures": figures, "watch_days": settings.SAVE_WATCH_DAYS,
                 "saved_source": selectors.saved_source(report), "effort": selectors.cancel_effort(report),
+                "revenue_source": selectors.revenue_source(figures),
                 "no_confirmations_note": selectors.no_confirmations_note(report, figures),
                 "daily_chart": charts.daily_chart(figures.days, title=_("Sessions opened per day, and deflected"),
                                                   labels=(_("Sessions opened"), _("Deflected accounts"))),
@@ -123,43 +123,17 @@ def watch_list(request: HttpRequest) -> HttpResponse:
     return _page(request, "watch_list", lambda report: {"watch": selectors.watch_list(report)})
 
 
-# Spreadsheet programs run cells starting with these as formulas: a customer's feedback must stay text.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# The columns whose text comes from customers or staff; the others are ours (ids, codes, numbers, times).
-FREE_TEXT = {"flow", "audience", "email", "account_internal_id", "plan", "plan_term", "reason_label", "feedback"}
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(report: selectors.ReportFilter) -> Iterator[str]:
-    """The header, then one line per session, as the database's server-side cursor hands them over:
-    the first bytes leave before the query has finished, and nothing but tuples is built."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(selectors.EXPORT_HEADER)
-    free_text = [i for i, name in enumerate(selectors.EXPORT_HEADER) if name in FREE_TEXT]
-    for row in selectors.sessions_for_export(report):
-        for i in free_text:
-            row[i] = _cell(row[i])
-        yield writer.writerow(row)
-
-
 @require_GET
 @staff_report
-def sessions_csv(request: HttpRequest) -> HttpResponse:
+def sessions_csv(request: HttpRequest, *, use_copy: bool | None = None) -> HttpResponse:
+    """Every session of the filter (reports/export.py): the header at once, then the rows as they come."""
     form = ReportFilterForm(request.GET, apps=app_scope(request))
     if not form.is_valid():
         return HttpResponse("; ".join(str(e) for errors in form.errors.values() for e in errors), status=400,
                             content_type="text/plain; charset=utf-8")
     report = form.report()
-    response = StreamingHttpResponse(_csv_rows(report), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(export.csv_stream(report, use_copy=use_copy),
+                                     content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="sessions-{report.first_day}-{report.last_day}.csv"')
     return response
 

@@ -38,6 +38,7 @@ import calendar
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import ClassVar
 
 
@@ -142,6 +143,30 @@ class ActionResult:
     changed: bool
     summary: str  # one line for the admin: "canceled at period end (2026-12-31)", "coupon SAVE30 applied"
     subscription: Subscription
+
+
+@dataclass(frozen=True)
+class PaidInvoice:
+    """An invoice of a subscription that the customer paid, in our words."""
+
+    id: str  # the provider's invoice (Paddle: transaction) id
+    amount: Decimal  # what was paid, in the currency's major unit (49.00, not 4900), before any later refund
+    currency: str  # ISO 4217, upper case
+    paid_at: datetime  # timezone-aware UTC
+
+
+# Currencies whose smallest unit is the unit itself (Stripe's, Chargebee's and Paddle's list), and those
+# counted in thousandths: amounts in minor units divide by 1, 1000, else 100.
+ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+                          "XAF", "XOF", "XPF"})
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+
+def major_units(amount: int | str, currency: str) -> Decimal:
+    """An amount the provider counts in the currency's smallest unit (cents), in the major unit."""
+    code = currency.upper()
+    places = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    return Decimal(int(amount)).scaleb(-places)
 
 
 class BillingProvider(ABC):
@@ -252,6 +277,13 @@ class BillingProvider(ABC):
         base), and stores it on its row before calling, so a replay asks for the same date: when the
         date is already at or past `until`, changed=False. The caller reads the subscription back and
         records the action done only when that date is at or past `until`."""
+
+    @abstractmethod
+    def paid_invoices(self, subscription_id: str, *, since: datetime) -> list[PaidInvoice]:
+        """The subscription's invoices the customer paid at or after `since`, oldest first: what a save
+        actually brought in. Only invoices the provider reports as paid, with the amount paid (a zero
+        invoice of a paused or trialing term is one, with amount 0); open, void and failed ones are left
+        out. Reads only. An unknown subscription raises ProviderError(retryable=False, status_code=404)."""
 
 
     @abstractmethod

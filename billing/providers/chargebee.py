@@ -63,9 +63,11 @@ from .base import (
     BillingProvider,
     CancelReason,
     Credentials,
+    PaidInvoice,
     ProviderError,
     Subscription,
     add_cycles,
+    major_units,
     register,
 )
 
@@ -447,3 +449,34 @@ class ChargebeeProvider(BillingProvider):
         plural = "s" if renewals != 1 else ""
         return ActionResult(changed=True, summary=f"next {renewals} renewal{plural} free: next bill "
                                                   f"{until.date().isoformat()}", subscription=after)
+
+    # --- paid invoices ---------------------------------------------------------------------------
+
+    def paid_invoices(self, subscription_id: str, *, since: datetime) -> list[PaidInvoice]:
+        """GET /invoices with `subscription_id[is]`, `status[is]=paid` and `paid_at[after]` (a second before
+        `since`, as `after` excludes its own second), `sort_by[asc]=date`; `amount_paid` in the currency's
+        smallest unit. The subscription is read first: Chargebee lists nothing, not a 404, for an unknown one."""
+        self._raw(subscription_id)
+        found: list[PaidInvoice] = []
+        offset: str | None = None
+        while True:
+            def page_at(client: chargebee.Chargebee, offset: str | None = offset) -> Any:
+                params = {"subscription_id[is]": subscription_id, "status[is]": "paid",
+                          "paid_at[after]": _timestamp(since) - 1, "sort_by[asc]": "date", "limit": 100,
+                          **({"offset": offset} if offset else {})}
+                return client.Invoice.list(params)
+
+            page = self._call(f"could not list the invoices of Chargebee subscription {subscription_id}", page_at)
+            for entry in page.list:
+                raw = entry.invoice.raw_data
+                paid_at = _when(raw.get("paid_at"))
+                if raw.get("status") != "paid" or paid_at is None or paid_at < since:
+                    continue
+                currency = str(raw.get("currency_code") or "").upper()
+                found.append(PaidInvoice(id=str(raw["id"]), amount=major_units(raw.get("amount_paid") or 0, currency),
+                                         currency=currency, paid_at=paid_at))
+            offset = page.next_offset
+            if not offset:
+                break
+        return sorted(found, key=lambda invoice: invoice.paid_at)
+

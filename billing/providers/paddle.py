@@ -51,7 +51,7 @@ from typing import Any, TypeVar, cast
 import requests
 from paddle_billing import Client, Environment, Options
 from paddle_billing.Entities.DateTime import DateTime
-from paddle_billing.Entities.Shared import Status
+from paddle_billing.Entities.Shared import Status, TransactionStatus
 from paddle_billing.Entities.Subscription import Subscription as PaddleSubscription
 from paddle_billing.Entities.Subscriptions import (
     SubscriptionEffectiveFrom,
@@ -69,6 +69,7 @@ from paddle_billing.Resources.Subscriptions.Operations import (
     UpdateSubscription,
 )
 from paddle_billing.Resources.Subscriptions.Operations.Update import SubscriptionDiscount, SubscriptionUpdateItem
+from paddle_billing.Resources.Transactions.Operations import ListTransactions
 from requests.adapters import HTTPAdapter
 
 from .base import (
@@ -76,9 +77,11 @@ from .base import (
     BillingProvider,
     CancelReason,
     Credentials,
+    PaidInvoice,
     ProviderError,
     Subscription,
     add_cycles,
+    major_units,
     register,
 )
 
@@ -448,3 +451,32 @@ class PaddleProvider(BillingProvider):
         plural = "s" if renewals != 1 else ""
         return ActionResult(changed=True, summary=f"next {renewals} renewal{plural} free: next bill {_day(target)}",
                             subscription=after)
+
+    # --- paid invoices ---------------------------------------------------------------------------
+
+    def paid_invoices(self, subscription_id: str, *, since: datetime) -> list[PaidInvoice]:
+        """Paddle bills through transactions: GET /transactions?subscription_id=…&status=paid,completed
+        (every page). The time paid is the latest captured payment's `captured_at` (else `billed_at`), the
+        amount `details.totals.grand_total`, in the currency's smallest unit. The subscription is read first:
+        Paddle lists nothing, not a 404, for an unknown one."""
+        self._entity(subscription_id)
+
+        def paid(client: Client) -> list[PaidInvoice]:
+            found = []
+            listed = client.transactions.list(ListTransactions(
+                subscription_ids=[subscription_id], statuses=[TransactionStatus.Paid, TransactionStatus.Completed],
+                pager=Pager(per_page=200)))
+            for transaction in listed:
+                captured = [p.captured_at for p in transaction.payments or []
+                            if _value(p.status) == "captured" and p.captured_at is not None]
+                paid_at = _utc(max(captured) if captured else transaction.billed_at)
+                if paid_at is None or paid_at < since:
+                    continue
+                currency = _value(transaction.currency_code).upper()
+                found.append(PaidInvoice(id=transaction.id, currency=currency, paid_at=paid_at,
+                                         amount=major_units(transaction.details.totals.grand_total or 0, currency)))
+            return found
+
+        found = self._call(f"could not list the transactions of Paddle subscription {subscription_id}", paid)
+        return sorted(found, key=lambda invoice: invoice.paid_at)
+

@@ -62,6 +62,7 @@ import http.client
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.message import Message
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -75,6 +76,7 @@ from .base import (
     BillingProvider,
     CancelReason,
     Credentials,
+    PaidInvoice,
     ProviderError,
     Subscription,
     add_cycles,
@@ -402,6 +404,28 @@ class RecurlyProvider(BillingProvider):
         sub = self._call(f"move the {what} of subscription {subscription_id}", lambda: self._client.update_subscription(
             subscription_id, {"next_bill_date": target.isoformat()}, **self._write(idempotency_key)))
         return self._result(True, f"{what} moved to {_day(target)}", sub)
+
+    # --- paid invoices ---------------------------------------------------------------------------
+
+    def paid_invoices(self, subscription_id: str, *, since: datetime) -> list[PaidInvoice]:
+        """GET /subscriptions/{id}/invoices?state=paid&type=charge, by `updated_at` from `since` (an
+        invoice marked paid then was updated then); kept: `closed_at` (when it was marked paid) at or after
+        `since`, and `paid`, the amount paid, already in the currency's unit."""
+        params = {"state": "paid", "type": "charge", "limit": 200, "sort": "updated_at", "order": "asc",
+                  "begin_time": since.astimezone(UTC).isoformat()}
+        invoices = self._call(f"list the invoices of subscription {subscription_id}",
+                              lambda: list(self._client.list_subscription_invoices(subscription_id,
+                                                                                   params=params).items()),
+                              missing=f"subscription {subscription_id}")
+        found = []
+        for invoice in invoices:
+            closed = getattr(invoice, "closed_at", None)
+            if getattr(invoice, "state", None) != "paid" or closed is None or _utc(closed) < since:
+                continue
+            found.append(PaidInvoice(id=str(invoice.id), amount=Decimal(str(invoice.paid or 0)),
+                                     currency=str(invoice.currency).upper(), paid_at=_utc(closed)))
+        return sorted(found, key=lambda invoice: invoice.paid_at)
+
 
 
     def renewals_skip_until(self, subscription_id: str, *, renewals: int) -> datetime:

@@ -77,9 +77,11 @@ from .base import (
     BillingProvider,
     CancelReason,
     Credentials,
+    PaidInvoice,
     ProviderError,
     Subscription,
     add_cycles,
+    major_units,
     register,
 )
 
@@ -358,6 +360,35 @@ class StripeProvider(BillingProvider):
         except stripe.StripeError as failed:
             raise _error(what, failed) from failed
         return dict(found.to_dict())
+
+    # --- paid invoices ---------------------------------------------------------------------------
+
+    def paid_invoices(self, subscription_id: str, *, since: datetime) -> list[PaidInvoice]:
+        """GET /v1/invoices?subscription=…&status=paid, newest first, read until the invoices were created
+        before `since` (one paid later was created before it, so it reads on past those while they are
+        paid after `since`); kept: `status_transitions.paid_at` at or after `since`, `amount_paid`."""
+        self._read(subscription_id)  # an unknown subscription is a 404, as the contract says
+        found: list[PaidInvoice] = []
+        try:
+            page = self._client.v1.invoices.list(params={"subscription": subscription_id, "status": "paid",
+                                                         "limit": 100})
+            for item in page.auto_paging_iter():
+                raw = item.to_dict()
+                paid_at = _when((raw.get("status_transitions") or {}).get("paid_at"))
+                if paid_at is None or paid_at < since:
+                    if (_when(raw.get("created")) or since) < since:
+                        break
+                    continue
+                currency = str(raw["currency"]).upper()
+                found.append(PaidInvoice(id=str(raw["id"]), amount=major_units(raw["amount_paid"], currency),
+                                         currency=currency, paid_at=paid_at))
+        except stripe.StripeError as failed:
+            raise _error(f"invoices of subscription {subscription_id}", failed) from failed
+        except (KeyError, TypeError, ValueError) as odd:
+            raise ProviderError(f"Stripe's invoices of subscription {subscription_id} could not be read",
+                                retryable=False, detail=type(odd).__name__) from odd
+        return sorted(found, key=lambda invoice: invoice.paid_at)
+
 
 
 def _error(what: str, failed: stripe.StripeError) -> ProviderError:

@@ -15,6 +15,7 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from importlib import import_module
 from typing import Protocol
 
@@ -72,6 +73,13 @@ class FakeBilling(Protocol):
 
     def remote(self, subscription_id: str) -> Remote:
         """The subscription's state, read from the server's own store."""
+
+    def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
+                status: str = "paid", created: datetime | None = None) -> str:
+        """Add an invoice of the subscription as the provider keeps one: "paid" at `paid_at` for `amount`
+        (major units), or "unpaid" (the provider's own word for one due and not paid: Stripe `open`, Recurly
+        `past_due`, Chargebee `payment_due`, Paddle `past_due`), created at `created` (default: when paid,
+        else now). Return its id."""
 
     def writes(self, subscription_id: str) -> int:
         """How many state-changing requests for this subscription the server has carried out."""

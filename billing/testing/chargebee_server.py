@@ -21,11 +21,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from billing.providers.base import Credentials
+from billing.providers.base import ZERO_DECIMAL, Credentials
 from billing.testing import (
     COUPON,
     PLANS,
@@ -159,6 +160,13 @@ SPEC: dict[str, dict[str, Param]] = {
         "skip_billing_cycles": INTEGER,
         "resume_date": TIMESTAMP,
     },
+    # "Invoices > List invoices": the filters the adapter uses (`[is]`, `[after]` operators, sort_by), paging.
+    "list_invoices": {
+        "limit": INTEGER, "offset": STRING, "subscription_id[is]": STRING, "customer_id[is]": STRING,
+        "status[is]": enum("paid", "posted", "payment_due", "not_paid", "voided", "pending"),
+        "paid_at[after]": TIMESTAMP, "paid_at[before]": TIMESTAMP, "sort_by[asc]": enum("date", "updated_at"),
+        "sort_by[desc]": enum("date", "updated_at"),
+    },
     # "Subscriptions > Change term end": term_ends_at is required.
     "change_term_end": {
         "term_ends_at": Param("timestamp", required=True),
@@ -171,6 +179,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (method, re.compile(rf"/api/v2/{pattern}"), name) for method, pattern, name in (
         ("GET", r"configurations", "list_configurations"),
         ("GET", r"customers", "list_customers"),
+        ("GET", r"invoices", "list_invoices"),
         ("GET", r"customers/(?P<id>[^/]+)", "retrieve_customer"),
         ("GET", r"customers/(?P<id>[^/]+)/subscriptions", "subscriptions_for_customer"),
         ("GET", r"subscriptions/(?P<id>[^/]+)", "retrieve_subscription"),
@@ -341,6 +350,7 @@ class ChargebeeFake(FaultsMixin):
         self._lock = threading.Lock()
         self._customers: dict[str, dict[str, Any]] = {}
         self._subs: dict[str, Sub] = {}
+        self._invoices: list[dict[str, Any]] = []
         self._writes: dict[str, int] = {}
         self._replies: dict[str, tuple[str, str, int, dict[str, Any]]] = {}
         self.faults = InjectedFaults()
@@ -385,6 +395,29 @@ class ChargebeeFake(FaultsMixin):
             self._writes[sub_id] = 0
         return sub_id
 
+    def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
+                status: str = "paid", created: datetime | None = None) -> str:
+        made = created or paid_at or datetime.now(UTC)
+        minor = int(amount.scaleb(0 if currency.upper() in ZERO_DECIMAL else 2))
+        with self._lock:
+            sub = self._subs[subscription_id]
+            self._counter += 1
+            paid = status == "paid"
+            invoice: dict[str, Any] = {
+                "id": f"cbinv_{self._counter:04d}", "object": "invoice", "customer_id": sub.customer_id,
+                "subscription_id": subscription_id, "recurring": True, "status": "paid" if paid else "payment_due",
+                "date": ts(made), "due_date": ts(made), "price_type": "tax_exclusive",
+                "currency_code": currency.upper(),
+                "total": minor, "amount_paid": minor if paid else 0, "amount_due": 0 if paid else minor,
+                "amount_adjusted": 0, "credits_applied": 0, "write_off_amount": 0, "exchange_rate": 1.0,
+                "updated_at": ts(paid_at or made), "deleted": False, "first_invoice": False,
+                "has_advance_charges": False, "term_finalized": True, "is_gifted": False, "base_currency_code": "USD",
+            }
+            if paid and paid_at is not None:
+                invoice["paid_at"] = ts(paid_at)
+            self._invoices.append(invoice)
+            return str(invoice["id"])
+
     def remote(self, subscription_id: str) -> Remote:
         with self._lock:
             sub = self._subs[subscription_id]
@@ -409,6 +442,7 @@ class ChargebeeFake(FaultsMixin):
         with self._lock:
             self._customers.clear()
             self._subs.clear()
+            self._invoices.clear()
             self._writes.clear()
             self._replies.clear()
             self.faults.clear()
@@ -488,6 +522,25 @@ class ChargebeeFake(FaultsMixin):
         if customer_id not in self._customers:
             raise ApiError(404, f"Sorry, we couldn't find customer {customer_id}.", code="resource_not_found")
         return {"customer": self._customers[customer_id]}
+
+    def _list_invoices(self, _: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Filters as Chargebee applies them: `[is]` equals, `paid_at[after]` strictly later (an invoice not
+        paid has no paid_at, so never matches), sorted by `date` (then id); an unknown subscription lists none."""
+        limit, start = params.get("limit", 10), int(params.get("offset") or 0)
+        if not 1 <= limit <= 100:
+            raise wrong("limit", "limit : must be between 1 and 100")
+        found = [i for i in self._invoices
+                 if params.get("subscription_id[is]") in (None, i["subscription_id"])
+                 and params.get("customer_id[is]") in (None, i["customer_id"])
+                 and params.get("status[is]") in (None, i["status"])
+                 and ("paid_at[after]" not in params or i.get("paid_at", -1) > params["paid_at[after]"])
+                 and ("paid_at[before]" not in params or -1 < i.get("paid_at", -1) < params["paid_at[before]"])]
+        by = params.get("sort_by[desc]") or params.get("sort_by[asc]") or "date"
+        found.sort(key=lambda i: (i[by], i["id"]), reverse="sort_by[desc]" in params)
+        page: dict[str, Any] = {"list": [{"invoice": i} for i in found[start:start + limit]]}
+        if start + limit < len(found):
+            page["next_offset"] = str(start + limit)
+        return page
 
     def _subscriptions_for_customer(self, customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
         limit, start = params.get("limit", 10), int(params.get("offset") or 0)

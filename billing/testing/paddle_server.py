@@ -28,13 +28,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from billing.providers.base import Credentials
+from billing.providers.base import ZERO_DECIMAL, Credentials
 from billing.testing import (
     COUPON,
     TRIAL_ENDED_DAYS_AGO,
@@ -199,6 +200,7 @@ class _Sub:
 
 
 Handler = Callable[..., tuple[int, dict | list]]
+TRANSACTION_STATUSES = {"draft", "ready", "billed", "paid", "completed", "canceled", "past_due"}
 
 
 class PaddleFake(FaultsMixin):
@@ -259,6 +261,34 @@ class PaddleFake(FaultsMixin):
                           pause_resumes_at=(sub.change or {}).get("resume_at") if action == "pause" else None,
                           items=tuple((i.price, i.quantity) for i in sub.items))
 
+    def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
+                status: str = "paid", created: datetime | None = None) -> str:
+        """Paddle bills through transactions: a paid one is `completed` with a captured payment (its
+        `captured_at` when it was paid), an unpaid one `past_due` with none. Amounts in the smallest unit."""
+        made = created or paid_at or datetime.now(UTC)
+        minor = str(int(amount.scaleb(0 if currency.upper() in ZERO_DECIMAL else 2)))
+        with self._lock:
+            sub = self.subs[subscription_id]
+            paid = status == "paid"
+            ident = _new_id("txn_")
+            payments = [{"payment_attempt_id": secrets.token_hex(16), "stored_payment_method_id": secrets.token_hex(16),
+                         "payment_method_id": _new_id("paymtd_"), "amount": minor, "status": "captured",
+                         "error_code": None, "method_details": {"type": "card", "card": None},
+                         "created_at": _iso(paid_at), "captured_at": _iso(paid_at)}] if paid and paid_at else []
+            totals = {"subtotal": minor, "discount": "0", "tax": "0", "total": minor, "credit": "0",
+                      "balance": "0" if paid else minor, "grand_total": minor, "fee": None, "earnings": None,
+                      "currency_code": currency.upper(), "credit_to_balance": "0", "grand_total_tax": "0"}
+            self.transactions.append({
+                "id": ident, "status": "completed" if paid else "past_due", "customer_id": _new_id("ctm_"),
+                "address_id": None, "business_id": None, "custom_data": None, "currency_code": currency.upper(),
+                "origin": "subscription_recurring", "subscription_id": sub.id, "invoice_id": _new_id("inv_"),
+                "invoice_number": f"{1000 + len(self.transactions)}", "collection_mode": "automatic",
+                "discount_id": None, "billing_details": None, "billing_period": None, "items": [],
+                "details": {"tax_rates_used": [], "totals": totals, "line_items": []}, "payments": payments,
+                "checkout": None, "created_at": _iso(made), "updated_at": _iso(paid_at or made),
+                "billed_at": _iso(made)})
+            return ident
+
     def items(self, subscription_id: str) -> list[tuple[str, int]]:
         with self._lock:
             return [(i.price, i.quantity) for i in self.subs[subscription_id].items]
@@ -272,6 +302,7 @@ class PaddleFake(FaultsMixin):
             self._generation += 1
             self.customers: dict[str, tuple[str, datetime]] = {}  # id: (email, created)
             self.subs: dict[str, _Sub] = {}
+            self.transactions: list[dict[str, Any]] = []
             self._writes: dict[str, int] = {}
             self.faults = InjectedFaults()
             self.received: list[dict[str, Any]] = []
@@ -401,6 +432,24 @@ class PaddleFake(FaultsMixin):
                  if (not customers or s.customer in customers) and (not statuses or s.status in statuses)]
         return 200, [self._subscription(s) for s in found[:int(query.get("per_page") or 50)]]
 
+    def list_transactions(self, *, query: dict, body: dict) -> tuple[int, list]:
+        """GET /transactions (not in the excerpt: checked here): comma-separated `subscription_id` and
+        `status` filters, `per_page` (1-200), oldest first (Paddle's default `order_by=id[ASC]`)."""
+        allowed = {"subscription_id", "status", "per_page", "after", "order_by", "customer_id", "id", "include"}
+        unknown = sorted(set(query) - allowed)
+        if unknown:
+            raise SpecError(400, "bad_request", f"Unknown query parameters: {', '.join(unknown)}")
+        statuses = set(filter(None, query.get("status", "").split(",")))
+        if statuses - TRANSACTION_STATUSES:
+            raise SpecError(400, "bad_request", f"Invalid status: {', '.join(sorted(statuses - TRANSACTION_STATUSES))}")
+        per_page = int(query.get("per_page") or 30)
+        if not 1 <= per_page <= 200:
+            raise SpecError(400, "bad_request", "per_page must be between 1 and 200")
+        subscriptions = set(filter(None, query.get("subscription_id", "").split(",")))
+        found = [t for t in self.transactions if (not subscriptions or t["subscription_id"] in subscriptions)
+                 and (not statuses or t["status"] in statuses)]
+        return 200, found[:per_page]
+
     def get_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
         return 200, self._subscription(self._sub(ref))
 
@@ -524,6 +573,7 @@ def _error(status: int, code: str, detail: str, errors: list[dict[str, str]] | N
 
 _ENDPOINTS: list[tuple[str, str, Handler]] = [
     ("get", "/subscriptions", PaddleFake.list_subscriptions),
+    ("get", "/transactions", PaddleFake.list_transactions),
     ("get", "/subscriptions/{subscription_id}", PaddleFake.get_subscription),
     ("patch", "/subscriptions/{subscription_id}", PaddleFake.update_subscription),
     ("post", "/subscriptions/{subscription_id}/cancel", PaddleFake.cancel_subscription),

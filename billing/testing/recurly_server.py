@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -271,6 +272,24 @@ class RecurlyFake(FaultsMixin):
             self._subs[sub.id] = sub
             return sub.id
 
+    def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
+                status: str = "paid", created: datetime | None = None) -> str:
+        made = created or paid_at or datetime.now(UTC)
+        with self._lock:
+            sub = self._subs[subscription_id]
+            paid = status == "paid"
+            self._seq += 1
+            self._invoices.append({
+                "id": _new_id(), "object": "invoice", "type": "charge", "origin": "renewal",
+                "state": "paid" if paid else "past_due", "number": str(1000 + self._seq), "currency": currency.upper(),
+                "subscription_ids": [sub.id], "collection_method": "automatic", "net_terms": 0,
+                "total": float(amount), "subtotal": float(amount), "tax": 0.0, "discount": 0.0,
+                "paid": float(amount) if paid else 0.0, "balance": 0.0 if paid else float(amount),
+                "created_at": _iso(made), "due_at": _iso(made), "updated_at": _iso(paid_at or made),
+                "closed_at": _iso(paid_at) if paid else None, "seq": self._seq, "account_code": sub.account,
+            })
+            return str(self._invoices[-1]["id"])
+
     def remote(self, subscription_id: str) -> Remote:
         with self._lock:
             sub = self._subs[subscription_id]
@@ -311,6 +330,7 @@ class RecurlyFake(FaultsMixin):
             self._emails: dict[str, str] = {}
             self._subs: dict[str, _Sub] = {}
             self._account_redemptions: list[_Redemption] = []
+            self._invoices: list[dict[str, Any]] = []
             self._writes: dict[str, int] = {}
             self.faults = InjectedFaults()
             self.received: list[dict[str, Any]] = []  # every request as it arrived, for tests to inspect
@@ -484,6 +504,29 @@ class RecurlyFake(FaultsMixin):
         return 200, {"object": "list", "has_more": bool(rest), "next": more,
                      "data": [self._subscription(s) for s in page]}
 
+    def list_subscription_invoices(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
+        """`state` and `type` filters; `begin_time`/`end_time` on the `sort` field (created_at by default),
+        inclusive; `order` (desc by default); `limit`; an unknown subscription is a 404."""
+        sub = self._sub(ref)
+        sort = query.get("sort", "created_at")
+        begin = _parse_time(query["begin_time"]) if "begin_time" in query else None
+        end = _parse_time(query["end_time"]) if "end_time" in query else None
+        found = [i for i in self._invoices if sub.id in i["subscription_ids"]
+                 and query.get("state") in (None, i["state"]) and query.get("type") in (None, i["type"])
+                 and (begin is None or _parse_time(i[sort]) >= begin) and (end is None or _parse_time(i[sort]) <= end)]
+        found.sort(key=lambda i: (i[sort], i["seq"]), reverse=query.get("order", "desc") == "desc")
+        account_id, _ = self._accounts[sub.account]
+        limit = int(query.get("limit", 20))
+        data = [{**{k: v for k, v in i.items() if k not in ("seq", "account_code")},
+                 "account": {"id": account_id, "object": "account", "code": i["account_code"]}}
+                for i in found[:limit]]
+        more = found[limit:]
+        following = f"/subscriptions/{ref}/invoices?ids={','.join(i['id'] for i in more[:200])}" if more else None
+        if "ids" in query:
+            wanted = query["ids"].split(",")
+            data = [d for d in data if d["id"] in wanted]
+        return 200, {"object": "list", "has_more": bool(more), "next": following, "data": data}
+
     def get_subscription(self, ref: str, *, query: dict, body: dict) -> tuple[int, dict]:
         return 200, self._subscription(self._sub(ref))
 
@@ -630,6 +673,7 @@ _ENDPOINTS: list[tuple[str, str, Handler]] = [
     ("get", "/coupons/{coupon_id}", RecurlyFake.get_coupon),
     ("get", "/plans/{plan_id}", RecurlyFake.get_plan),
     ("get", "/subscriptions/{subscription_id}", RecurlyFake.get_subscription),
+    ("get", "/subscriptions/{subscription_id}/invoices", RecurlyFake.list_subscription_invoices),
     ("put", "/subscriptions/{subscription_id}", RecurlyFake.update_subscription),
     ("delete", "/subscriptions/{subscription_id}", RecurlyFake.terminate_subscription),
     ("put", "/subscriptions/{subscription_id}/cancel", RecurlyFake.cancel_subscription),

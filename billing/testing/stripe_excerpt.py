@@ -31,6 +31,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/v1/customers"): "_customer_list_params:CustomerListParams",
     ("get", "/v1/customers/{customer}"): "_customer_retrieve_params:CustomerRetrieveParams",
     ("get", "/v1/coupons/{coupon}"): "_coupon_retrieve_params:CouponRetrieveParams",
+    ("get", "/v1/invoices"): "_invoice_list_params:InvoiceListParams",
     ("get", "/v1/prices/{price}"): "_price_retrieve_params:PriceRetrieveParams",
     ("get", "/v1/subscriptions"): "_subscription_list_params:SubscriptionListParams",
     ("post", "/v1/subscriptions"): "_subscription_create_params:SubscriptionCreateParams",

@@ -386,3 +386,52 @@ async def schedule_release(request: web.Request) -> web.Response:
     schedule.released_at = int(time.time())
     store["subscription:" + schedule.subscription]._schedule = None
     return web.json_response(schedule._export())
+
+
+# --- invoices --------------------------------------------------------------------------------------
+# localstripe's invoices are drafts of its own billing run, without `status_transitions`: the invoices a
+# subscription paid are the harness's, kept in localstripe's store (emptied with it), in today's shape.
+
+def invoice_add(subscription_id: str, *, amount: int, currency: str, status: str, created: int,
+                paid_at: int | None) -> str:
+    """An invoice of the subscription (`amount` in the currency's smallest unit), as Stripe shows it."""
+    sub = _subscription(subscription_id)
+    ident = "in_" + random_id(24)
+    paid = status == "paid"
+    store["harness_invoice:" + ident] = {
+        "id": ident, "object": "invoice", "status": status, "currency": currency.lower(), "created": created,
+        "customer": sub.customer, "livemode": False, "amount_due": amount, "amount_paid": amount if paid else 0,
+        "amount_remaining": 0 if paid else amount, "total": amount, "collection_method": "charge_automatically",
+        "billing_reason": "subscription_cycle",
+        "parent": {"type": "subscription_details", "quote_details": None,
+                   "subscription_details": {"subscription": subscription_id, "metadata": {}}},
+        "status_transitions": {"finalized_at": created, "paid_at": paid_at if paid else None,
+                               "marked_uncollectible_at": None, "voided_at": created if status == "void" else None},
+    }
+    return ident
+
+
+async def invoice_list(request: web.Request) -> web.Response:
+    """GET /v1/invoices: `subscription`, `customer` and `status` filters, newest first, `limit` (1-100) and
+    `starting_after`, as Stripe pages lists."""
+    query = ls_server.unflatten_data(request.query)
+    if query.get("subscription"):
+        _subscription(query["subscription"])
+    found = [invoice for key, invoice in store.items() if key.startswith("harness_invoice:")
+             and (not query.get("subscription")
+                  or invoice["parent"]["subscription_details"]["subscription"] == query["subscription"])
+             and (not query.get("customer") or invoice["customer"] == query["customer"])
+             and (not query.get("status") or invoice["status"] == query["status"])]
+    found.sort(key=lambda invoice: (invoice["created"], invoice["id"]), reverse=True)
+    after = query.get("starting_after")
+    if after:
+        ids = [invoice["id"] for invoice in found]
+        if after not in ids:
+            raise _missing("invoice", after, "starting_after")
+        found = found[ids.index(after) + 1:]
+    limit = int(query.get("limit") or 10)
+    if not 1 <= limit <= 100:
+        raise UserError(400, f"This value must be between 1 and 100 (it currently is {limit}).",
+                        {"param": "limit"})
+    return web.json_response({"object": "list", "url": "/v1/invoices", "has_more": len(found) > limit,
+                              "data": found[:limit]})

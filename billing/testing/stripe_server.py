@@ -44,6 +44,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import requests
@@ -51,7 +52,7 @@ from aiohttp import web
 from localstripe.errors import UserError
 from localstripe.resources import Customer, store
 
-from billing.providers.base import Credentials
+from billing.providers.base import ZERO_DECIMAL, Credentials
 from billing.testing import (
     COUPON,
     PLANS,
@@ -67,6 +68,8 @@ from billing.testing.stripe_resources import (
     HarnessSubscription,
     account,
     customer_list,
+    invoice_add,
+    invoice_list,
     ls_server,
     price,
     schedule_create,
@@ -194,6 +197,17 @@ class StripeFake(FaultsMixin):
         """A connected account of the platform (Stripe Connect), reachable with its Stripe-Account header."""
         with self._lock:
             self._accounts.add(account)
+    def invoice(self, subscription_id: str, *, amount: Decimal, paid_at: datetime | None, currency: str = "USD",
+                status: str = "paid", created: datetime | None = None) -> str:
+        minor = int(amount.scaleb(0 if currency.upper() in ZERO_DECIMAL else 2))
+        made = created or paid_at or datetime.now(UTC)
+
+        async def add() -> str:
+            return invoice_add(subscription_id, amount=minor, currency=currency,
+                               status="paid" if status == "paid" else "open",
+                               created=int(made.timestamp()), paid_at=int(paid_at.timestamp()) if paid_at else None)
+
+        return self._on_loop(add())
 
     def writes(self, subscription_id: str) -> int:
         with self._lock:
@@ -313,6 +327,7 @@ class StripeFake(FaultsMixin):
             ("GET", "/v1/prices/{id}", price),
             ("POST", "/v1/subscriptions", ls_server.api_create(HarnessSubscription, "/v1/subscriptions")),
             ("GET", "/v1/subscriptions", subscription_list),
+            ("GET", "/v1/invoices", invoice_list),
             ("DELETE", "/v1/subscriptions/{id}", subscription_cancel),
             ("POST", "/v1/subscription_schedules", schedule_create),
             ("GET", "/v1/subscription_schedules/{id}", schedule_get),

@@ -57,7 +57,8 @@ def test_report_summary_prints_every_figure_by_its_fixed_name(numbers) -> None: 
     assert result["sessions_opened"] == 4 + 2000
     assert (result["deflected"], result["saved"], result["canceled"]) == (2 + 200, 1 + 200, 1 + 1800)
     assert result["save_rate"] == pytest.approx(201 / 2003)
-    assert result["revenue_kept"] == [{"currency": "USD", "amount": 35.0}]
+    # DESIGN §8's {currency, amount}, and how much of it was paid (read from billing) or estimated.
+    assert result["revenue_kept"] == [{"currency": "USD", "amount": 35.0, "from_invoices": 0.0, "estimated": 35.0}]
     assert result["watch_list"] == {"count": 0, "at_stake": []}
     [experiment] = result["experiments"]
     assert (experiment["flow"], experiment["winner"]) == ("Default", None)
