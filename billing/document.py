@@ -76,6 +76,9 @@ class BillingSection:
         if provider == "chargebee" and not value.get(needed) and not _connected_site(app_id, needed):
             problems.append(f"{path}.{needed}: Chargebee needs the {'live' if live else 'test'} site's name (acme"
                             f"{'' if live else '-test'} in acme{'' if live else '-test'}.chargebee.com)")
+        address = _stored_address_problem(app_id, provider)
+        if address:
+            problems.append(f"{path}.api_base: {address}")
         account = value.get("stripe_account", "")
         if account and (provider != "stripe" or not isinstance(account, str) or not STRIPE_ACCOUNT.match(account)):
             problems.append(f"{path}.stripe_account: a Stripe connection's connected account id (acct_…)")
@@ -141,6 +144,23 @@ def _dry_run(value: dict, app_id: str) -> bool:
 def _has_key(app_id: str, provider: Any) -> bool:
     connection = BillingConnection.objects.select_related("app").filter(app__app_id=app_id).first()
     return connection is not None and connection.provider == provider and bool(connection.api_key)
+
+
+def _stored_address_problem(app_id: str, provider: Any) -> str | None:
+    """The import keeps the connection's stored API address (a document never names it): say so when this
+    server may no longer send a key there (BILLING_ALLOWED_API_BASES changed since it was saved), instead of
+    failing at save."""
+    from .addresses import AddressRefused, api_base_check
+
+    connection = BillingConnection.objects.select_related("app").filter(app__app_id=app_id).first()
+    if connection is None or connection.provider != provider or not connection.api_base.strip():
+        return None
+    try:
+        api_base_check(connection.provider, connection.api_base, site=connection.mode_site)
+    except AddressRefused as exc:
+        return (f"{exc} (the connection's stored address: list it in BILLING_ALLOWED_API_BASES, or change it "
+                f"with `manage.py billing_connect {app_id} {connection.provider} --api-base URL`)")
+    return None
 
 
 def _connected_site(app_id: str, field: str) -> str:

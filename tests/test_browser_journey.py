@@ -2,8 +2,8 @@
 
 Headless Chromium opens /demo/ on the live server, whose snippet calls /precancel; #bb-cancel leads
 to the hosted page, and each decision lands on /demo/return/<outcome> of the same server, which
-checks bb_sig itself. The offers-step screenshots land in test-artifacts/ (docs/screenshot*.png are
-copies of them).
+checks bb_sig itself. The screenshots (the phone's first screen, the desktop's offers step) land in
+test-artifacts/ (docs/screenshot*.png are copies of them).
 """
 
 from __future__ import annotations
@@ -188,15 +188,17 @@ def assert_touch_targets_are_large_enough(page) -> None:  # noqa: ANN001
     assert small == []
 
 
-def test_phone_layout_fits_the_screen_and_offers_step_screenshots(new_context, live_server, demo_app, artifacts):
+def test_phone_layout_fits_the_screen_and_screenshots(new_context, live_server, demo_app, artifacts):
     phone = new_context(**PHONE).new_page()
     open_hosted_page(phone, live_server)
     assert_no_horizontal_scroll(phone)
     assert_touch_targets_are_large_enough(phone)
+    # The phone's first screen as the customer sees it: the buttons stick to its bottom, so a full-page
+    # capture would show them over the middle of the page.
+    phone.screenshot(path=str(artifacts / "screenshot-mobile.png"))
     continue_with_reason(phone, "too-expensive")
     assert_no_horizontal_scroll(phone)
     assert_touch_targets_are_large_enough(phone)
-    phone.screenshot(path=str(artifacts / "screenshot-mobile.png"), full_page=True)
     phone.set_viewport_size({"width": 320, "height": 640})  # WCAG reflow: 320 CSS px, no sideways scroll
     assert_no_horizontal_scroll(phone)
 
@@ -204,7 +206,9 @@ def test_phone_layout_fits_the_screen_and_offers_step_screenshots(new_context, l
     open_hosted_page(desktop, live_server)
     continue_with_reason(desktop, "too-expensive")
     assert_no_horizontal_scroll(desktop)
-    desktop.screenshot(path=str(artifacts / "screenshot.png"), full_page=True)
+    # A window as tall as the page, so the sticky buttons sit where they belong, below the offers.
+    desktop.set_viewport_size({"width": 1280, "height": desktop.evaluate("document.documentElement.scrollHeight")})
+    desktop.screenshot(path=str(artifacts / "screenshot.png"))
 
     assert (artifacts / "screenshot-mobile.png").stat().st_size > 10_000
     assert (artifacts / "screenshot.png").stat().st_size > 10_000

@@ -123,7 +123,8 @@ class StripeFake(FaultsMixin):
     slug = "stripe"
     _running: StripeFake | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: a free port, as tests use)."""
         if StripeFake._running is not None:
             raise RuntimeError("localstripe keeps one store per process: close the running StripeFake first")
         StripeFake._running = self
@@ -144,7 +145,7 @@ class StripeFake(FaultsMixin):
         self._http = requests.Session()
         self._http.auth = (HARNESS_KEY, "")
         try:
-            self.port = self._on_loop(self._start())
+            self.port = self._on_loop(self._start(port))
             self.base_url = f"http://127.0.0.1:{self.port}"
             allow_api_base(self.base_url)
             self.reset()
@@ -258,9 +259,9 @@ class StripeFake(FaultsMixin):
     def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
-    async def _start(self) -> int:
+    async def _start(self, port: int) -> int:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         return int(self._runner.addresses[0][1])
 

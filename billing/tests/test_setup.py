@@ -278,3 +278,25 @@ def test_billing_connect_sets_a_stripe_connect_account_and_refuses_a_wrong_one(d
                         env={"K": "k"}, monkeypatch=monkeypatch)
     assert BillingConnection.objects.get().stripe_account == "acct_1Shop"
     assert document_export(app=demo_app)["billing"]["stripe_account"] == "acct_1Shop"
+
+
+def test_an_import_over_a_connection_whose_address_is_no_longer_allowed_names_it(demo_app, settings) -> None:  # noqa: ANN001
+    # A connection saved to a local server while BILLING_ALLOWED_API_BASES listed it, then the App's own
+    # exported document imported again in a shell without that setting: a problem naming the address and
+    # the setting, for --check and for the import, and nothing changed (not a traceback).
+    from billing import services
+
+    settings.BILLING_ALLOWED_API_BASES = ["http://127.0.0.1:9"]
+    services.connection_save(app=demo_app, provider="stripe", api_key="sk_test_1", api_base="http://127.0.0.1:9")
+    document = document_export(app=demo_app)
+    document["flows"][0]["intro"] = "Changed"
+    text = json.dumps(document)
+    settings.BILLING_ALLOWED_API_BASES = []
+
+    for args in (["--check"], []):
+        with pytest.raises(CommandError) as caught:
+            call_command("flow_import", "-", *args, stdin=io.StringIO(text), stdout=io.StringIO())
+        message = str(caught.value)
+        assert "billing.api_base: http://127.0.0.1:9" in message and "BILLING_ALLOWED_API_BASES" in message, message
+    assert demo_app.flows.get(name=document["flows"][0]["name"]).intro != "Changed"
+    assert BillingConnection.objects.get().api_base == "http://127.0.0.1:9"
