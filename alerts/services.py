@@ -210,9 +210,9 @@ def rule_send_test(*, rule: AlertRule, event_type: str) -> list[AlertDelivery]:
 def delivery_resend(*, delivery: AlertDelivery) -> bool:
     """Send an alert again from the start (a fresh retry schedule). False while it is being sent."""
     now = timezone.now()
-    changed = (AlertDelivery.objects.filter(pk=delivery.pk).exclude(status=AlertDelivery.Status.SENDING)
-               .update(status=AlertDelivery.Status.PENDING, attempt_count=0, next_attempt_at=now, swept_at=None,
-                       lease_expires_at=None, last_error="", updated_at=now))
+    changed = outbox.start_over(
+        AlertDelivery.objects.filter(pk=delivery.pk).exclude(status=AlertDelivery.Status.SENDING),
+        now=now, last_error="")
     if changed:
         channel().wake_on_commit([delivery.pk])
     return changed == 1

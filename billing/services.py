@@ -581,10 +581,9 @@ def action_retry(*, action: BillingAction) -> bool:
     """Start an action over now (a person pressed Retry): it asks the provider again, which reads first,
     so what is already done is not done twice. False while a worker holds it."""
     now = timezone.now()
-    changed = (BillingAction.objects.filter(pk=action.pk)
-               .exclude(status=BillingAction.Status.RUNNING, lease_expires_at__gte=now)
-               .update(status=BillingAction.Status.PENDING, attempt_count=0, next_attempt_at=now, swept_at=None,
-                       lease_expires_at=None, finished_at=None, result={}, updated_at=now))
+    changed = outbox.start_over(BillingAction.objects.filter(pk=action.pk)
+                                .exclude(status=BillingAction.Status.RUNNING, lease_expires_at__gte=now),
+                                now=now, finished_at=None, result={})
     if changed:
         _channel().wake_on_commit([action.pk])
     return changed == 1

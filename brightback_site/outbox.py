@@ -444,6 +444,14 @@ def sweep(model: type[OutboxRow], *, grace_seconds: float, wake: Callable[[list[
     return woken
 
 
+def start_over(rows: models.QuerySet, *, now: datetime, **fields: Any) -> int:
+    """Put rows back at the start of their retry schedule (a person pressed Resend, Retry or Redeliver):
+    due now, no attempt counted, no lease, not swept. `fields` are the channel's own resets; the caller's
+    filter says which rows may start over (never one a worker holds). Returns how many did."""
+    return rows.update(status=PENDING, attempt_count=0, next_attempt_at=now, swept_at=None, lease_expires_at=None,
+                       updated_at=now, **fields)
+
+
 @dataclass
 class Channel:
     """What a per-row channel (billing, alerts) hands the engine: its model, its task and its timing."""

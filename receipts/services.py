@@ -146,9 +146,9 @@ def receipt_resend(*, receipt: Receipt) -> bool:
     """Send a receipt again from the start (a fresh retry schedule and a new Message-ID; what it states
     stays). False while it is being sent, or when the customer's address was erased."""
     now = timezone.now()
-    changed = (Receipt.objects.filter(pk=receipt.pk).exclude(status=Receipt.Status.SENDING).exclude(recipient="")
-               .update(status=Receipt.Status.PENDING, attempt_count=0, next_attempt_at=now, swept_at=None,
-                       lease_expires_at=None, last_error="", message_id="", updated_at=now))
+    changed = outbox.start_over(
+        Receipt.objects.filter(pk=receipt.pk).exclude(status=Receipt.Status.SENDING).exclude(recipient=""),
+        now=now, last_error="", message_id="")
     if changed:
         channel().wake_on_commit([receipt.pk])
     return changed == 1

@@ -642,9 +642,8 @@ def endpoint_send_test(*, endpoint: Endpoint) -> Delivery:
 def delivery_redeliver(*, delivery: Delivery) -> bool:
     """Start a delivery over (same webhook-id, a fresh retry schedule). False while it is being sent."""
     now = timezone.now()
-    changed = (Delivery.objects.filter(pk=delivery.pk).exclude(status=Delivery.Status.SENDING)
-               .update(status=Delivery.Status.PENDING, attempt_count=0, next_attempt_at=now, swept_at=None,
-                       lease_expires_at=None, last_error="", updated_at=now))
+    changed = outbox.start_over(Delivery.objects.filter(pk=delivery.pk).exclude(status=Delivery.Status.SENDING),
+                                now=now, last_error="")
     if changed:
         transaction.on_commit(partial(endpoints_wake, [delivery.endpoint_id]))
     return changed == 1
