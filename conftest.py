@@ -62,6 +62,19 @@ def snippet_data():  # noqa: ANN201
     return make
 
 
+@pytest.fixture
+def smtp(settings):  # noqa: ANN001, ANN201
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, alerts/testing.py); Django's SMTP backend is pointed at it."""
+    from alerts.testing import SmtpServer
+
+    with SmtpServer() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
+        settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
+        settings.EMAIL_TIMEOUT = 5
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def _generous_rate_limits(settings):  # noqa: ANN001, ANN202
     """Tests post many times from one address (the hypothesis tests hundreds): the limits stay on, far

@@ -16,7 +16,6 @@ import pytest
 
 from alerts import services
 from alerts.models import AlertDelivery
-from alerts.testing import SmtpServer
 from brightback_site.celery import app as celery_app
 from flows.models import Decision
 from tests.test_browser_journey import open_hosted_page
@@ -35,13 +34,10 @@ def eager_celery() -> Iterator[None]:
 
 
 @pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # noqa: ANN001
-    with SmtpServer() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = server.host, server.port, False
-        settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD, settings.EMAIL_TIMEOUT = "", "", 5
-        settings.DEFAULT_FROM_EMAIL = "Acme cancel flow <alerts@acme.example>"
-        yield server
+def smtp(smtp, settings):  # noqa: ANN001, ANN201
+    """The shared SMTP server, with the sender this journey's emails name."""
+    settings.DEFAULT_FROM_EMAIL = "Acme cancel flow <alerts@acme.example>"
+    return smtp
 
 
 def test_a_cancel_in_the_browser_puts_a_help_desk_ready_email_in_the_smtp_server(

@@ -9,7 +9,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from alerts.testing import SmtpServer  # the project's real SMTP server for tests
 from flows.models import CancelSession, Event
 from receipts import services
 from receipts.models import Receipt
@@ -19,15 +18,6 @@ from tests.workers import wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 LINK = re.compile(r"(https?://\S+/r/\S+)")
-
-
-@pytest.fixture
-def smtp(settings):  # noqa: ANN001, ANN201
-    with SmtpServer() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = server.host, server.port, 5
-        settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
-        yield server
 
 
 def receipt_link(smtp, token: str) -> str:  # noqa: ANN001

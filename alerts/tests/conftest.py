@@ -9,12 +9,10 @@ import pytest
 
 from alerts import services
 from alerts.models import AlertDelivery, AlertRule
-from alerts.testing import SlackReceiver, SmtpServer
+from alerts.testing import SlackReceiver
 from flows import services as flow_services
 from flows.models import App, Decision
 from flows.snippet_data import clean_snippet_data
-
-SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +22,6 @@ def alert_settings(settings) -> None:  # noqa: ANN001
     settings.ALERT_RETRY_SCALE = 1.0
     settings.SITE_URL = "https://cancel.example.com"
     settings.DEFAULT_FROM_EMAIL = "Cancel flow <alerts@cancel.example.com>"
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # noqa: ANN001
-    """A real SMTP server; Django's SMTP backend is pointed at it."""
-    with SmtpServer() as server:
-        settings.EMAIL_BACKEND = SMTP_BACKEND
-        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
-        settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
-        settings.EMAIL_TIMEOUT = 5
-        yield server
 
 
 @pytest.fixture

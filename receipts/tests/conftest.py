@@ -3,17 +3,12 @@ through the flow's own services, as the hosted page records them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from alerts.testing import SmtpServer  # the project's real SMTP server for tests
 from flows import services as flow_services
 from flows.models import App, CancelSession, Decision
 from flows.snippet_data import clean_snippet_data
 from receipts.models import Receipt
-
-SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 @pytest.fixture(autouse=True)
@@ -22,17 +17,6 @@ def receipt_settings(settings) -> None:  # noqa: ANN001
     settings.RECEIPT_RETRY_SCALE = 1.0
     settings.SITE_URL = "https://cancel.example.com"
     settings.DEFAULT_FROM_EMAIL = "Acme <billing@acme.example.com>"
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # noqa: ANN001
-    """A real SMTP server; Django's SMTP backend is pointed at it."""
-    with SmtpServer() as server:
-        settings.EMAIL_BACKEND = SMTP_BACKEND
-        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
-        settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
-        settings.EMAIL_TIMEOUT = 5
-        yield server
 
 
 @pytest.fixture
