@@ -24,6 +24,7 @@ unavailable, so after one failure this process stops trying for OUTBOX_PUBLISH_P
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -495,8 +496,16 @@ class Channel:
             first=lambda: self.claim_one(pk, count_attempt=count_attempt, related=related),
             claim_next=lambda: self.claim_one(None, count_attempt=count_attempt, related=related),
             handle=handle, name=self.task.name, threads=1 if eager else None)
+        # One wake-up for the retries falling due within the same second (a run that found the provider
+        # busy, receipts waiting for billing): its run sends them all.
+        retries: dict[int, tuple[float, int]] = {}
         for row_pk, outcome in done.results:
-            publish_retry(self.task, args=[row_pk], retry_in=getattr(outcome, "retry_in", None))
+            retry_in = getattr(outcome, "retry_in", None)
+            if retry_in is not None:
+                second = math.ceil(retry_in)
+                retries[second] = max(retries.get(second, (retry_in, row_pk)), (retry_in, row_pk))
+        for retry_in, row_pk in retries.values():
+            publish_retry(self.task, args=[row_pk], retry_in=retry_in)
         if done.out_of_time:
             outbox_runs.wake_gated(self.task, args=[pk], keep_seconds=self.grace_seconds())
         return done

@@ -4,8 +4,10 @@ waits in the queue publish no other (brightback_site.outbox_runs)."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from alerts import services
 from alerts.models import AlertDelivery
@@ -19,6 +21,14 @@ def published(monkeypatch) -> list[tuple[str, list]]:  # noqa: ANN001
     """The messages the outbox publishes, caught before the broker."""
     sent: list[tuple[str, list]] = []
     monkeypatch.setattr(outbox, "publish", lambda task, *, args, countdown=None: sent.append((task.name, args)) or True)
+    return sent
+
+
+@pytest.fixture
+def published_with_countdown(monkeypatch) -> list[tuple[str, list, float | None]]:  # noqa: ANN001
+    sent: list[tuple[str, list, float | None]] = []
+    monkeypatch.setattr(outbox, "publish",
+                        lambda task, *, args, countdown=None: sent.append((task.name, args, countdown)) or True)
     return sent
 
 
@@ -90,10 +100,6 @@ def test_rows_written_while_a_wake_up_waits_publish_no_other(make_rule, decide, 
 
 
 def test_the_sweeper_wakes_lost_alerts_whatever_the_gate(make_rule, decide, published, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     settings.OUTBOX_PUBLISH_GRACE_SECONDS = 60
     make_rule()
     for n in range(outbox_runs.RUN_THREADS + 1):
@@ -104,3 +110,20 @@ def test_the_sweeper_wakes_lost_alerts_whatever_the_gate(make_rule, decide, publ
     # One wake-up for every RUN_THREADS rows: each run sends any due row, several at once.
     assert services.deliveries_sweep() == 2
     assert alert_wake_ups(published) == 2
+
+
+def test_retries_falling_due_together_share_one_wake_up(smtp, make_rule, decide, published_with_countdown):
+    smtp.answers = ["421 4.3.2 Busy, try again"] * 3
+    make_rule()
+    for n in range(3):
+        decide("cancel", email=f"c{n}@example.com")
+    first = AlertDelivery.objects.order_by("pk").first()
+    published_with_countdown.clear()
+
+    services.deliveries_send_due(delivery_id=first.pk, eager=True)
+
+    assert AlertDelivery.objects.filter(status=Status.PENDING, attempt_count=1).count() == 3
+    [(name, countdown)] = [(n, c) for n, _, c in published_with_countdown if n == "alerts.send"]
+    due = AlertDelivery.objects.order_by("-next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    # Woken when the last of them is due, so its run finds all three due.
+    assert 2 <= countdown <= 2.2 and due <= timezone.now() + timedelta(seconds=countdown)

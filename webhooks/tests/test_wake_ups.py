@@ -106,6 +106,27 @@ def test_an_events_endpoints_pass_their_gates_in_one_statement(broker, receiver,
     assert [queued_wake_ups(broker, e.pk) for e in endpoints] == [1, 1, 1]  # only the first's gate opened
 
 
+def test_a_wake_up_lost_with_the_brokers_queue_is_published_again_by_an_event_after_the_grace_period(
+        broker, receiver, make_endpoint, decide, settings, django_capture_on_commit_callbacks):
+    settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="first@example.com")
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+    broker.delete("webhooks")  # Redis restarted empty: the message is gone, the endpoint's gate is still set
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="second@example.com")
+    assert queued_wake_ups(broker, endpoint.pk) == 0  # within the grace period the gate holds
+    Endpoint.objects.filter(pk=endpoint.pk).update(wake_requested_at=timezone.now() - timedelta(seconds=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="third@example.com")
+    assert queued_wake_ups(broker, endpoint.pk) == 1  # no sweeper needed: the next event wakes it
+
+    take_one(broker)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
+
+
 def test_a_full_batch_does_not_multiply_runs(broker, receiver, make_endpoint, decide,
                                             django_capture_on_commit_callbacks):
     endpoint = make_endpoint(receiver.url, receiver=receiver)
