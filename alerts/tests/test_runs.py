@@ -127,3 +127,19 @@ def test_retries_falling_due_together_share_one_wake_up(smtp, make_rule, decide,
     due = AlertDelivery.objects.order_by("-next_attempt_at").values_list("next_attempt_at", flat=True).first()
     # Woken when the last of them is due, so its run finds all three due.
     assert 2 <= countdown <= 2.2 and due <= timezone.now() + timedelta(seconds=countdown)
+
+
+def test_one_sweep_message_a_tick_sweeps_every_channel(make_rule, decide, published, settings):
+    from brightback_site.celery import outbox_sweep
+
+    settings.OUTBOX_PUBLISH_GRACE_SECONDS = 60
+    make_rule()
+    decide("cancel")
+    AlertDelivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+    published.clear()
+
+    assert [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()].count("outbox.sweep") == 1
+    assert not {"webhooks.sweep", "billing.sweep", "alerts.sweep", "receipts.sweep"} & {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert outbox_sweep() >= 1
+    assert alert_wake_ups(published) == 1

@@ -46,10 +46,11 @@ def take_one(client) -> None:  # noqa: ANN001
 
 def test_each_task_has_its_own_queue():
     routes = {name: celery_app.amqp.router.route({}, name, args=(), kwargs={})["queue"].name
-              for name in ("webhooks.deliver", "billing.execute", "alerts.send", "webhooks.sweep",
+              for name in ("webhooks.deliver", "billing.execute", "alerts.send", "outbox.sweep", "webhooks.sweep",
                            "billing.sweep", "alerts.sweep", "flows.sessions_expire", "flows.saves_confirm")}
     assert routes == {"webhooks.deliver": "webhooks", "billing.execute": "billing", "alerts.send": "alerts",
-                      "webhooks.sweep": "sweeps", "billing.sweep": "sweeps", "alerts.sweep": "sweeps",
+                      "outbox.sweep": "sweeps", "webhooks.sweep": "sweeps", "billing.sweep": "sweeps",
+                      "alerts.sweep": "sweeps",
                       "flows.sessions_expire": "sweeps", "flows.saves_confirm": "sweeps"}
 
 
@@ -164,6 +165,16 @@ def test_a_wake_up_while_the_endpoint_is_busy_returns_at_once_and_the_run_looks_
     Endpoint.objects.filter(pk=endpoint.pk).update(run_lease_until=timezone.now() - timedelta(seconds=1))
     take_one(broker)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
+
+
+def test_wake_ups_finding_the_endpoint_busy_queue_one_check_on_its_holder(broker, receiver, make_endpoint):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    Endpoint.objects.filter(pk=endpoint.pk).update(run_lease_until=timezone.now() + timedelta(minutes=1))
+
+    for _ in range(3):  # the gate's wake-up, a sweep's, an earlier check: each finds the run going on
+        assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 0
+
+    assert queued_wake_ups(broker, endpoint.pk) == 1  # one check when the hold would lapse, not three chains
 
 
 def test_the_sweeper_leaves_rows_waiting_in_their_queue_alone(broker, receiver, make_endpoint, decide,
