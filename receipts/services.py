@@ -211,12 +211,16 @@ def message_domain() -> str:
     return domain or "localhost"
 
 
+# What a receipt reads, fetched with its claim (one statement, not a second read of the row).
+RELATED = ("app", "session", "session__app", "session__flow", "event", "event__app", "event__session")
+
+
 def receipt_send(*, receipt_id: int) -> SendResult:
     """Send one receipt if it is due and nobody holds it. Running it twice sends once: the claim is a
     compare-and-set, and a finished row is never sent again until re-sent from the admin. Every attempt
     of a row carries the same Message-ID, so a copy delivered twice (an answer lost after the server took
     it) is one message to the customer's mail client."""
-    claim = channel().claim_one(receipt_id)
+    claim = channel().claim_one(receipt_id, related=RELATED)
     if not claim.rows:
         return SendResult("skipped")
     return _send_claimed(claim)
@@ -225,12 +229,11 @@ def receipt_send(*, receipt_id: int) -> SendResult:
 def receipts_send_due(*, receipt_id: int, eager: bool = False) -> outbox_runs.Run[SendResult]:
     """The wake-up naming `receipt_id`: send it and every other receipt due, several at once, for a few
     seconds (brightback_site.outbox_runs)."""
-    return channel().run(receipt_id, handle=_send_claimed, eager=eager)
+    return channel().run(receipt_id, handle=_send_claimed, eager=eager, related=RELATED)
 
 
 def _send_claimed(claim: outbox.Claim) -> SendResult:
-    receipt = (Receipt.objects.select_related("app", "session", "session__app", "session__flow", "event",
-                                              "event__app", "event__session").get(pk=claim.rows[0].pk))
+    receipt: Receipt = claim.rows[0]
     now = timezone.now()
     billing = flow_services.event_billing(receipt.event)
     if _waits_for_billing(receipt, billing, now):
