@@ -19,6 +19,9 @@ lost, duplicated and stuck effects, 5xx answers, decision latency, and the time 
 delivery on the healthy endpoint, to billing done and to alert sent (p50/p99). Latencies are given for
 the flows decided outside the Redis outage (what the goals speak of) and for all of them.
 
+`--split-pools` runs the same two workers of 2 slots as two pools, one consuming only the webhooks queue
+and one every other queue (the README's "pools where a channel grows"); its rows are named `soak_split_*`.
+
 `--make-run` plays the issue's acceptance check instead, on the small install `make run` starts: one
 worker with beat (3 slots, every queue, -O fair), a healthy endpoint and one hanging on every request,
 150 cancels at 10 a second (each carried out in Stripe and alerted), no faults; its rows are named
@@ -273,6 +276,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                         help="the workers' log level (INFO logs every task with its run time)")
     parser.add_argument("--make-run", action="store_true",
                         help="the acceptance check: make run's one worker, 150 cancels, no faults")
+    parser.add_argument("--split-pools", action="store_true",
+                        help="the same two workers of 2 slots, one for webhooks only and one for every other "
+                             "queue (the README's pools where a channel grows); rows named soak_split_*")
     args = parser.parse_args()
     if args.make_run:
         args.minutes = 150 / args.rate / 60
@@ -351,8 +357,11 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                                           "--loglevel", args.loglevel, "--concurrency", "3", "-O", "fair", "--queues",
                                           queues, "--schedule", str(workdir / "beat-schedule")], workdir))
         for n in () if args.make_run else (1, 2):
+            consumed = queues
+            if args.split_pools:
+                consumed = "webhooks" if n == 1 else queues.replace("webhooks,", "")
             procs.append(Proc(f"worker{n}", [python, "-m", "celery", "-A", "brightback_site", "worker", "--loglevel",
-                                             args.loglevel, "--concurrency", "2", "-O", "fair", "--queues", queues,
+                                             args.loglevel, "--concurrency", "2", "-O", "fair", "--queues", consumed,
                                              "--hostname", f"soak{n}@%h", "--without-gossip", "--without-mingle"],
                               workdir))
         if not args.make_run:
@@ -615,6 +624,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
             row("soak_billing_p99_all", p(billing_s, 99), "s", "reference: the same, billing"),
             row("soak_alert_p99_all", p(alert_s, 99), "s", "reference: the same, alerts"),
         ]
+        if args.split_pools:
+            rows = [{**r, "name": "soak_split_" + r["name"].removeprefix("soak_")} for r in rows
+                    if not r["name"].endswith("_all")]
         if args.make_run:
             dropped = ("soak_lost_flaky", "soak_flaky_retrying")
             rows = [{**r, "name": "make_run_" + r["name"].removeprefix("soak_")} for r in rows
