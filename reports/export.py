@@ -1,7 +1,7 @@
 """The sessions CSV: every session of a report's filter with its decision, one line each.
 
 On PostgreSQL the database writes the lines itself (`COPY (SELECT ...) TO STDOUT WITH CSV`, read through
-psycopg's copy) and they are passed on in blocks as they arrive: no Python object per row or cell, so a
+psycopg's copy) and they are passed on in blocks as they arrive: no Python object per cell, so a
 large range streams at tens of thousands of rows a second, and the header leaves before the query runs.
 Elsewhere (SQLite, `make run`'s default) the rows come from the database's cursor and Python's csv module
 writes them (`python_lines`). Both give the same bytes (reports/tests/test_export_copy.py holds them to
