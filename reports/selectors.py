@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evidence.selectors import cancel_effort as evidence_cancel_effort
-from evidence.selectors import canceled_sessions
 from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
@@ -197,9 +196,12 @@ def overview(report: ReportFilter) -> Overview:
 
 def cancel_effort(report: ReportFilter) -> dict:
     """What canceling took on the page, for the sessions of the report's days and Apps that canceled:
-    clicks and seconds from opening the page to the Cancel, each {count, median, p90} (evidence's steps)."""
-    sessions = canceled_sessions(CancelSession.objects.filter(report.sessions()))
-    return evidence_cancel_effort(sessions)
+    clicks and seconds from opening the page to the Cancel, each {count, median, p90}, over the newest
+    evidence.selectors.EFFORT_CANCELS of them, and `total` (evidence's steps)."""
+    start, end = days.bounds(report.first_day, report.last_day)
+    # A Cancel comes after its session was created, at most the page's life later.
+    latest = timedelta(seconds=settings.SESSION_TTL_SECONDS)
+    return evidence_cancel_effort(report.sessions("session__"), since=start, until=end + latest)
 
 
 SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
