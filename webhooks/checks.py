@@ -11,7 +11,7 @@ HANDLER = "webhooks.handlers.on_event"
 
 @register()
 def webhook_settings(app_configs, **kwargs) -> list[Warning]:  # noqa: ANN001, ANN003
-    from .tasks import TIME_LIMIT
+    from .tasks import CLAIM_HELD_AT_MOST
 
     return channel_problems(app="webhooks", handler=HANDLER, lease_setting="WEBHOOK_LEASE_SECONDS",
-                            time_limit=TIME_LIMIT, what="no webhook will be sent")
+                            time_limit=CLAIM_HELD_AT_MOST, what="no webhook will be sent")

@@ -138,16 +138,19 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: f
 
 def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Wake the endpoints of deliveries whose wake-up can have been lost (outbox.lost, grouped by
-    endpoint); an endpoint backing off is left to the wake-up its backoff scheduled. Returns how many
-    wake-ups were published."""
+    endpoint); an endpoint backing off is left to the wake-up its backoff scheduled. First, a run slot
+    free while endpoints wait in line for one (a killed run's, lapsed) goes to the first in line.
+    Returns how many wake-ups were published."""
     from .tasks import webhook_deliver  # tasks import this module
 
+    handed = sum(outbox.publish(webhook_deliver, args=[pk]) for pk in runs.waiters_hand_free_slots())
     now = now or timezone.now()
     grace = timedelta(seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS)
     not_backing_off = Q(endpoint__backoff_until__isnull=True) | Q(endpoint__backoff_until__lte=now - grace)
-    return outbox.sweep(Delivery, grace_seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS,
-                        wake=partial(endpoints_wake, force=True), queue=outbox.queue_of(webhook_deliver.name),
-                        group_by="endpoint_id", scope=not_backing_off, now=now, limit=limit)
+    return handed + outbox.sweep(Delivery, grace_seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS,
+                                 wake=partial(endpoints_wake, force=True),
+                                 queue=outbox.queue_of(webhook_deliver.name), group_by="endpoint_id",
+                                 scope=not_backing_off, now=now, limit=limit)
 
 
 # --- claiming and sending -----------------------------------------------------------------------
@@ -252,7 +255,8 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
       billing, alerts and the other endpoints instead of keeping a slot while it drains;
     - run slots (runs.py): webhook runs take at most all but one of a shared worker's slots, so one
       slot always serves the other queues, however many receivers hang; a wake-up that finds them all
-      taken hands its endpoint back at once;
+      taken puts its endpoint in line and frees its Celery slot at once, and the run that ends next
+      goes on with the endpoint first in line under its slot (no message, no polling);
     - one run per endpoint at a time (Endpoint.run_lease_until, a compare-and-set under a short lease
       that the run's heartbeat renews): a receiver that hangs holds one slot at most. A wake-up that
       finds the endpoint busy returns at once and checks again when the hold would lapse, so a killed
@@ -273,33 +277,74 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     """
     from .tasks import webhook_deliver  # tasks import this module
 
-    result = DrainResult()
-    slot = runs.slot_take()
+    started = time.monotonic()
+    slot = runs.slot_take(endpoint_id=endpoint_id)
     if slot is None:
-        # Every run slot of this worker is taken (receivers that hang): free this Celery slot for the
-        # other queues and look again shortly. The wake-up flag stays set: this message stands for it.
-        outbox.publish(webhook_deliver, args=[endpoint_id], countdown=runs.NO_SLOT_RETRY_SECONDS)
-        return result
+        # Every run slot is taken (receivers that hang): free this Celery slot for the other queues. The
+        # wake-up flag stays set: the endpoint's place in line for a slot stands for this message, and
+        # the run that frees a slot goes on with it. Without a line (one worker's own slots), ask again
+        # shortly.
+        if not runs.lines_up():
+            outbox.publish(webhook_deliver, args=[endpoint_id], countdown=runs.NO_SLOT_RETRY_SECONDS)
+        return DrainResult()
+    first: DrainResult | None = None
+    held: runs.Slot | None = slot
     try:
-        now = timezone.now()
-        free = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
-        not_backing_off = Q(backoff_until__isnull=True) | Q(backoff_until__lte=now + outbox.EARLY_TOLERANCE)
-        run_lease = now + timedelta(seconds=runs.lease_seconds())
-        if not Endpoint.objects.filter(free & not_backing_off, pk=endpoint_id).update(run_lease_until=run_lease):
-            _check_on_holder(endpoint_id, now=now)
-            return result
-        Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
-        heartbeat = runs.Heartbeat(endpoint_id=endpoint_id, hold=run_lease, slot=slot).start()
-        try:
-            endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
-            if endpoint is not None:
-                _drain(endpoint, result=result, budget_seconds=budget_seconds, batch_size=batch_size)
-        finally:
-            hold = heartbeat.stop()
-            Endpoint.objects.filter(pk=endpoint_id, run_lease_until=hold).update(run_lease_until=None)
-            _look_again(endpoint_id, result=result)
+        next_id: int | None = endpoint_id
+        while next_id is not None:
+            result = _run(next_id, slot=slot, budget_seconds=budget_seconds, batch_size=batch_size)
+            first = first or result
+            # The slot goes to the endpoint first in line: this task runs it next while a whole run still
+            # fits in its time limit (tasks.SOFT_TIME_LIMIT is two runs), else its wake-up is published.
+            if time.monotonic() - started > run_seconds_at_most():
+                break
+            next_id = runs.slot_pass_on(slot)
+            if next_id is None:
+                held = None  # freed: nobody waits
     finally:
-        runs.slot_give_back(slot)
+        if held is not None:
+            _slot_give_back(held)
+    return first or DrainResult()
+
+
+def run_seconds_at_most() -> float:
+    """How long one run of an endpoint may last: its budget, then the attempt in flight's own timeouts."""
+    return (DRAIN_BUDGET_SECONDS + settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS
+            + 10)
+
+
+def _slot_give_back(slot: runs.Slot) -> None:
+    """Free the slot, or reserve it for the endpoint first in line and publish that endpoint's wake-up
+    (past the gate: its place in line stood for its queued wake-up, so its flag is still set)."""
+    from .tasks import webhook_deliver  # tasks import this module
+
+    handed = runs.slot_give_back(slot)
+    if handed is not None:
+        # Lost with the broker: the reservation lapses with its lease and the sweeper wakes the endpoint.
+        outbox.publish(webhook_deliver, args=[handed], countdown=None)
+
+
+def _run(endpoint_id: int, *, slot: runs.Slot, budget_seconds: float, batch_size: int) -> DrainResult:
+    """One run of one endpoint under `slot`: take the endpoint (one run each at a time), drain it, hand
+    it back through the wake-up gate."""
+    result = DrainResult()
+    now = timezone.now()
+    free = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
+    not_backing_off = Q(backoff_until__isnull=True) | Q(backoff_until__lte=now + outbox.EARLY_TOLERANCE)
+    run_lease = now + timedelta(seconds=runs.lease_seconds())
+    if not Endpoint.objects.filter(free & not_backing_off, pk=endpoint_id).update(run_lease_until=run_lease):
+        _check_on_holder(endpoint_id, now=now)
+        return result
+    Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
+    heartbeat = runs.Heartbeat(endpoint_id=endpoint_id, hold=run_lease, slot=slot).start()
+    try:
+        endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
+        if endpoint is not None:
+            _drain(endpoint, result=result, budget_seconds=budget_seconds, batch_size=batch_size)
+    finally:
+        hold = heartbeat.stop()
+        Endpoint.objects.filter(pk=endpoint_id, run_lease_until=hold).update(run_lease_until=None)
+        _look_again(endpoint_id, result=result)
     return result
 
 

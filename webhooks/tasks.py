@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
 from brightback_site import outbox
 
@@ -20,9 +19,12 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-# A run stops claiming after DRAIN_BUDGET_SECONDS; the attempt in flight then needs its own timeout.
-SOFT_TIME_LIMIT = (services.DRAIN_BUDGET_SECONDS + settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS
-                   + settings.WEBHOOK_TIMEOUT_SECONDS + 10)
+# A run stops claiming after DRAIN_BUDGET_SECONDS; the attempt in flight then needs its own timeout. A
+# task runs its endpoint, then goes on with endpoints waiting for its run slot while another whole run
+# fits: two runs at most. A claim is held for one run only (CLAIM_HELD_AT_MOST, what the lease must
+# outlast).
+CLAIM_HELD_AT_MOST = services.run_seconds_at_most() + 10
+SOFT_TIME_LIMIT = 2 * services.run_seconds_at_most()
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 

@@ -3,14 +3,17 @@ slots are keys in the test's own Redis database (the cache), as in a worker."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 
 from brightback_site import outbox
 from tests.workers import real_services, redis_client, wait_until  # noqa: F401 - real_services: a fixture
 from webhooks import runs, services
 from webhooks.models import Endpoint
+from webhooks.testing import Receiver
 from webhooks.tests.test_wake_ups import queued_wake_ups, take_one
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -40,11 +43,13 @@ def test_webhook_runs_leave_one_slot_of_a_shared_worker_to_the_other_queues(sett
     assert runs.slots_allowed(concurrency=4, queues=EVERY_QUEUE) == 3
     assert runs.slots_allowed(concurrency=1, queues=EVERY_QUEUE) == 1  # nothing else could run them
     assert runs.slots_allowed(concurrency=8, queues=["webhooks"]) == 8  # a pool of its own: all of them
+    assert runs.slots_allowed(concurrency=2, queues=EVERY_QUEUE[1:]) == 0  # a pool for the other queues
     settings.WEBHOOK_RUN_SLOTS = 2
     assert runs.slots_allowed(concurrency=4, queues=EVERY_QUEUE) == 2
+    assert runs.slots_allowed(concurrency=4, queues=EVERY_QUEUE[1:]) == 0
 
 
-def test_a_wake_up_that_finds_every_run_slot_taken_hands_its_endpoint_back_at_once(
+def test_a_wake_up_that_finds_every_run_slot_taken_waits_in_line_without_a_message(
         shared_worker, broker, receiver, make_endpoint, decide, django_capture_on_commit_callbacks):
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     with django_capture_on_commit_callbacks(execute=True):
@@ -55,18 +60,79 @@ def test_a_wake_up_that_finds_every_run_slot_taken_hands_its_endpoint_back_at_on
 
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 0
     assert receiver.snapshot() == []
-    # The endpoint is not held, and its wake-up is queued again (a second later), once.
+    # The endpoint is not held, and nothing is queued to ask again: it waits in line for the slot.
     assert Endpoint.objects.get(pk=endpoint.pk).run_lease_until is None
-    assert queued_wake_ups(broker, endpoint.pk) == 1
+    assert queued_wake_ups(broker, endpoint.pk) == 0
     with django_capture_on_commit_callbacks(execute=True):
         decide("cancel", email="second@example.com")
-    assert queued_wake_ups(broker, endpoint.pk) == 1  # the gate is still shut: that message stands for it
+    assert queued_wake_ups(broker, endpoint.pk) == 0  # the gate is still shut: its place in line stands for it
 
-    runs.slot_give_back(other_run)
+    # The other run ends with no time left to go on: the slot is kept for the endpoint in line, whose
+    # wake-up is published, and nobody else takes it meanwhile.
+    services._slot_give_back(other_run)
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+    assert runs.slot_take() is None
     take_one(broker)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
     assert len(receiver.snapshot()) == 2
     assert runs.slot_take() is not None  # the run gave its slot back
+
+
+@pytest.mark.django_db(transaction=True)  # the hanging run is a thread of its own, with its own connection
+def test_a_freed_run_slot_goes_to_the_endpoint_waiting_for_it_at_once_without_polling(
+        shared_worker, broker, make_endpoint, decide, django_capture_on_commit_callbacks):
+    answer = threading.Event()
+    with Receiver() as hanging, Receiver() as healthy:
+        hanging.respond = lambda got: (200, {}, b"late") if answer.wait(30) else (504, {}, b"")
+        slow = make_endpoint(hanging.url, receiver=hanging)
+        fast = make_endpoint(healthy.url, receiver=healthy)
+        with django_capture_on_commit_callbacks(execute=True):
+            decide("cancel")
+        assert queued_wake_ups(broker, slow.pk) == 1 and queued_wake_ups(broker, fast.pk) == 1
+        take_one(broker)
+        take_one(broker)  # the two wake-ups, each taken by a worker slot
+        slow_runs: list[services.DrainResult] = []
+
+        def slow_run() -> None:
+            try:
+                slow_runs.append(services.endpoint_deliver_due(endpoint_id=slow.pk))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=slow_run)
+        thread.start()
+        try:
+            hanging.wait_for(lambda got: len(got) == 1, timeout=10)  # the slow run holds the one slot
+            assert services.endpoint_deliver_due(endpoint_id=fast.pk).sent == 0
+            assert healthy.snapshot() == [] and queued_wake_ups(broker, fast.pk) == 0  # in line, no polling
+        finally:
+            answer.set()
+            thread.join(timeout=30)
+        # The slow run ended and went on with the healthy endpoint under its slot: delivered without a
+        # message, and the slot is free again afterwards.
+        assert [got.answered for got in healthy.snapshot()] == [200]
+        assert [run.sent for run in slow_runs] == [1]
+        assert broker.llen("webhooks") == 0
+        assert Endpoint.objects.get(pk=fast.pk).wake_requested is False
+    assert runs.slot_take() is not None
+
+
+def test_a_slot_a_killed_run_never_handed_on_goes_to_the_endpoint_in_line_at_the_next_sweep(
+        shared_worker, broker, receiver, make_endpoint, decide, django_capture_on_commit_callbacks, settings):
+    settings.WEBHOOK_RUN_LEASE_SECONDS = 0.5
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel")
+    take_one(broker)
+    assert runs.slot_take() is not None  # its worker is killed: nobody renews the slot nor hands it on
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 0
+    assert queued_wake_ups(broker, endpoint.pk) == 0
+
+    wait_until(lambda: services.deliveries_sweep() == 1, timeout=10, what="the lapsed slot handed on by the sweep")
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+    assert runs.slot_take() is None  # kept for the endpoint in line
+    take_one(broker)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
 
 
 @pytest.fixture
