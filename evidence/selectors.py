@@ -165,7 +165,8 @@ def cancel_effort(sessions: Q, *, since: datetime, until: datetime, limit: int =
     went_through = Q(kind="click", action=Decision.Kind.CANCEL, status__lt=400)
     earlier = Step.objects.filter(went_through, session_id=OuterRef("session_id")).filter(
         Q(at__lt=OuterRef("at")) | Q(at=OuterRef("at"), pk__lt=OuterRef("pk")))
-    first_cancels = (Step.objects.filter(went_through, sessions, at__gte=since, at__lt=until)
+    first_cancels = (Step.objects.filter(went_through, sessions, at__gte=since, at__lt=until,
+                                         session__opened_at__isnull=False)
                      .exclude(Exists(earlier)))
     clicks = (Step.objects.filter(session_id=OuterRef("session_id"), kind="click", at__lte=OuterRef("at"))
               .order_by().values("session_id").annotate(n=Count("pk")).values("n")[:1])
@@ -174,6 +175,7 @@ def cancel_effort(sessions: Q, *, since: datetime, until: datetime, limit: int =
     total = len(rows) if len(rows) < limit else first_cancels.count()
     seconds, counts = [], []
     for opened_at, canceled_at, count in rows:
+        assert opened_at is not None  # filtered above
         seconds.append(max(0.0, (canceled_at - opened_at).total_seconds()))
         counts.append(float(count or 0))
 
