@@ -9,10 +9,16 @@ title and intro, the App's support address, what the customer's rules ask of the
 step, and what it will do: cancel_terms.page_rules), and the flow's published reasons (selectors.published_reasons:
 a new list whenever they change). On PostgreSQL the view that finds its copy here reads only those values
 (selectors.first_view_state) and builds no model at all.
+
+That read also writes the view's step for the session's evidence when it can say beforehand which
+controls the page will show (flows.steps.view_insert): the controls of the copies served so far, by what
+decides them (the flow's row version and the session's rules), are handed to it as `expected_steps()`.
+The view checks what was written against the copy it then serves, and writes it afresh where they differ.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from django.utils.html import escape
@@ -56,5 +62,33 @@ def fill(html: str, *, csrf_token: str, action_url: str) -> str:
     return html.replace(CSRF_SLOT, escape(csrf_token)).replace(ACTION_SLOT, escape(action_url))
 
 
+# The controls each copy served showed, by the flow, its row version and the session's rules (compliance):
+# what the first view's read needs to write the view's step itself. Kept as the JSON the read is handed.
+_expected: dict[tuple[int, str, str], tuple[str, ...]] = {}
+_expected_json: str | None = None
+_EXPECTED_SIZE = 32
+
+
+def expect(*, flow_id: int, flow_version: str, compliance: dict, controls: tuple[str, ...]) -> None:
+    """Note the controls a first view of this flow version under these rules showed."""
+    global _expected_json
+    entry = (flow_id, flow_version, json.dumps(compliance, sort_keys=True))
+    if _expected.get(entry) == controls:
+        return
+    if len(_expected) >= _EXPECTED_SIZE:
+        _expected.clear()
+    _expected[entry] = controls
+    _expected_json = json.dumps([{"flow": flow, "version": version, "compliance": json.loads(rules),
+                                  "controls": list(shown)} for (flow, version, rules), shown in _expected.items()])
+
+
+def expected_steps() -> str | None:
+    """The controls noted by expect(), as a JSON array of {flow, version, compliance, controls}; None: none."""
+    return _expected_json
+
+
 def forget() -> None:
+    global _expected_json
     _pages.clear()
+    _expected.clear()
+    _expected_json = None
