@@ -170,7 +170,7 @@ class StepsInStatement:
 
     @staticmethod
     def insert(*, alias: str, rows: str) -> tuple[str, str] | None:
-        """(variant, SQL): an INSERT … RETURNING id, controls of the rows the caller's relation `rows` holds
+        """(variant, SQL): an INSERT … RETURNING id of the rows the caller's relation `rows` holds
         (its columns named as _STEP_FIELDS), and a name for that variant of it (a caller preparing its
         statement needs one per variant). None where the caller's connection (`alias`) is not the one
         steps are written on, or not PostgreSQL: it records them with steps_record instead."""
@@ -195,7 +195,7 @@ def _insert_from(rows: str, *, relaxed: bool, quote: Callable[[str], str]) -> st
     source = f"{rows}, (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed" if relaxed else rows
     return (f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) "
             f"SELECT {', '.join(f'{rows}.{name}' for name in _STEP_FIELDS)} FROM {source} "
-            f"RETURNING {quote(Step._meta.pk.column)}, {quote(Step._meta.get_field('controls').column)}")  # type: ignore[union-attr]
+            f"RETURNING {quote(Step._meta.pk.column)} AS id")
 
 
 _STEP_FIELDS = ("session_id", "at", "kind", "source", "name", "action", "reason_code", "offer_code", "controls",

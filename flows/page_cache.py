@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import NamedTuple
 
 from django.utils.html import escape
 
@@ -62,33 +63,43 @@ def fill(html: str, *, csrf_token: str, action_url: str) -> str:
     return html.replace(CSRF_SLOT, escape(csrf_token)).replace(ACTION_SLOT, escape(action_url))
 
 
-# The controls each copy served showed, by the flow, its row version and the session's rules (compliance):
-# what the first view's read needs to write the view's step itself. Kept as the JSON the read is handed.
+class Expected(NamedTuple):
+    """The controls each copy served so far showed, by the flow, its row version and the session's rules: as
+    the JSON array the first view's read is handed ([{place, flow, version, compliance, controls}, …]),
+    and each entry's controls by its place in that array."""
+
+    json: str
+    controls: tuple[tuple[str, ...], ...]
+
+
 _expected: dict[tuple[int, str, str], tuple[str, ...]] = {}
-_expected_json: str | None = None
+_expected_now: Expected | None = None
 _EXPECTED_SIZE = 32
 
 
 def expect(*, flow_id: int, flow_version: str, compliance: dict, controls: tuple[str, ...]) -> None:
     """Note the controls a first view of this flow version under these rules showed."""
-    global _expected_json
+    global _expected_now
     entry = (flow_id, flow_version, json.dumps(compliance, sort_keys=True))
     if _expected.get(entry) == controls:
         return
     if len(_expected) >= _EXPECTED_SIZE:
         _expected.clear()
     _expected[entry] = controls
-    _expected_json = json.dumps([{"flow": flow, "version": version, "compliance": json.loads(rules),
-                                  "controls": list(shown)} for (flow, version, rules), shown in _expected.items()])
+    _expected_now = Expected(
+        json=json.dumps([{"place": place, "flow": flow, "version": version, "compliance": json.loads(rules),
+                          "controls": list(shown)}
+                         for place, ((flow, version, rules), shown) in enumerate(_expected.items())]),
+        controls=tuple(_expected.values()))
 
 
-def expected_steps() -> str | None:
-    """The controls noted by expect(), as a JSON array of {flow, version, compliance, controls}; None: none."""
-    return _expected_json
+def expected_steps() -> Expected | None:
+    """What expect() noted; None: nothing yet."""
+    return _expected_now
 
 
 def forget() -> None:
-    global _expected_json
+    global _expected_now
     _pages.clear()
     _expected.clear()
-    _expected_json = None
+    _expected_now = None

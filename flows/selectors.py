@@ -271,7 +271,7 @@ class FirstView(NamedTuple):
     flow_updated_at: datetime
     compliance: dict  # the rules the session started under (CancelSession.compliance)
     step_id: int | None = None  # the view's step, when the read wrote it (first_view_state's expected_steps)
-    step_controls: tuple[str, ...] = ()  # the controls that step names
+    step_expected: int | None = None  # which of the expected steps it wrote (its place in their array)
 
 
 def first_view_state(token: str, *, now: datetime | None = None,
@@ -301,8 +301,7 @@ def first_view_state(token: str, *, now: datetime | None = None,
             with connection.cursor() as cursor:
                 execute_prepared(cursor, name=f"flows_first_view_step_{variant}",
                                  sql=_first_view_step_query(insert_sql),
-                                 types=("text", "jsonb", "timestamptz", "timestamptz"),
-                                 params=[token, expected_steps, now, now])
+                                 types=("text", "jsonb", "timestamptz"), params=[token, expected_steps, now])
                 row = cursor.fetchone()
         except DatabaseError:
             if connection.in_atomic_block:
@@ -315,7 +314,7 @@ def first_view_state(token: str, *, now: datetime | None = None,
     if row is None:
         return False
     status, expires_at, decision_id, locale, variant_title, variant_intro, flow_id, flow_title, flow_intro, \
-        version, updated_at, support_email, session_pk, opened_at, compliance, step_id, step_controls = row
+        version, updated_at, support_email, session_pk, opened_at, compliance, step_id, step_expected = row
     return FirstView(
         is_open=status == CancelSession.Status.OPEN and decision_id is None and now < expires_at,
         session_pk=session_pk, opened=opened_at is not None,
@@ -323,39 +322,32 @@ def first_view_state(token: str, *, now: datetime | None = None,
         # As CancelSession.title and .intro read them: the variant's copy, else the flow's.
         title=variant_title or flow_title, intro=variant_intro or flow_intro,
         support_email=support_email, flow_id=flow_id, flow_version=version, flow_updated_at=updated_at,
-        compliance=_json(compliance), step_id=step_id,
-        step_controls=tuple(_json_list(step_controls)) if step_id is not None else ())
+        compliance=_json(compliance), step_id=step_id, step_expected=step_expected)
 
 
 @lru_cache(maxsize=4)
 def _first_view_step_query(insert_sql: str) -> str:
     """The first view's read (its columns as _first_view_query's) and, by `insert_sql` (steps.view_insert),
     the view's step, for an open session opened before whose flow version and rules the expected steps
-    name; then the step's id and controls, or NULLs. Parameters: the token, the expected steps, now twice."""
+    name; then the step's id and which of the expected steps it wrote (its place in their array), or NULLs.
+    Parameters: the token, the expected steps (a JSON array), now."""
     columns = _first_view_columns()
     named = ", ".join(f"{column} AS c{i}" for i, column in enumerate(columns))
     # c0 status, c1 expires_at, c2 the decision's id, c6 the flow's id, c9 its row version, c13 opened_at,
     # c14 compliance, c12 the session's id (_first_view_columns' order).
     return (f"WITH page AS (SELECT {named} {_session_joins()}), "
             f"expected AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) "
-            f"AS e(flow bigint, version text, compliance jsonb, controls jsonb)), "
-            f"step AS (SELECT page.c12 AS session_id, %s::timestamptz AS at, '{steps.Kind.VIEW}'::text AS kind, "
+            f"AS e(place int, flow bigint, version text, compliance jsonb, controls jsonb)), "
+            f"clock AS (SELECT %s::timestamptz AS now), "
+            f"step AS (SELECT page.c12 AS session_id, clock.now AS at, '{steps.Kind.VIEW}'::text AS kind, "
             f"'{steps.Source.PAGE}'::text AS source, 'reasons'::text AS name, ''::text AS action, "
-            f"''::text AS reason_code, ''::text AS offer_code, expected.controls AS controls, 200 AS status "
-            f"FROM page JOIN expected ON expected.flow = page.c6 AND expected.version = page.c9 "
-            f"AND expected.compliance = page.c14 "
-            f"WHERE page.c0 = '{CancelSession.Status.OPEN}' AND page.c2 IS NULL AND %s::timestamptz < page.c1 "
+            f"''::text AS reason_code, ''::text AS offer_code, expected.controls AS controls, 200 AS status, "
+            f"expected.place FROM clock, page JOIN expected ON expected.flow = page.c6 "
+            f"AND expected.version = page.c9 AND expected.compliance = page.c14 "
+            f"WHERE page.c0 = '{CancelSession.Status.OPEN}' AND page.c2 IS NULL AND clock.now < page.c1 "
             f"AND page.c13 IS NOT NULL LIMIT 1), "
             f"written AS ({insert_sql}) "
-            f"SELECT page.*, written.* FROM page LEFT JOIN written ON true")
-
-
-def _json_list(value: Any) -> list:
-    if isinstance(value, str):
-        import json
-
-        value = json.loads(value)
-    return value if isinstance(value, list) else []
+            f"SELECT page.*, written.id, (SELECT place FROM step) FROM page LEFT JOIN written ON true")
 
 
 def _json(value: Any) -> dict:

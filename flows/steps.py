@@ -95,7 +95,7 @@ def _in_statement():  # noqa: ANN202
 
 
 def view_insert(*, alias: str, rows: str) -> tuple[str, str] | None:
-    """(variant, SQL) of an INSERT … RETURNING id, controls that keeps the steps a caller's own statement
+    """(variant, SQL) of an INSERT … RETURNING id that keeps the steps a caller's own statement
     finds in its relation `rows` (columns: session_id, at, kind, source, name, action, reason_code,
     offer_code, controls, status), so that a request's read and its step are one round trip; None where
     the recorder has none for the connection `alias` (then `record` keeps them)."""

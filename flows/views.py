@@ -164,7 +164,8 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
     controls it names (page_cache.expected_steps): checked here against the copy served."""
     if embedding.wants_modal(request):
         return None
-    state = selectors.first_view_state(token, expected_steps=page_cache.expected_steps())
+    expected = page_cache.expected_steps()
+    state = selectors.first_view_state(token, expected_steps=expected.json if expected is not None else None)
     if state is False:
         return _unknown(request)
     if state is None:
@@ -180,7 +181,8 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
     response = HttpResponse(page_cache.fill(html, csrf_token=csrf.page_form_token(token), action_url=request.path))
     _customer_headers(response, language)
     controls = steps.controls_kept(html)
-    if state.step_id is not None and state.step_controls == controls:
+    if state.step_id is not None and expected is not None and state.step_expected is not None \
+            and expected.controls[state.step_expected] == controls:
         return response
     if state.step_id is not None:
         steps.withdraw(session_pk=state.session_pk, step_id=state.step_id)
