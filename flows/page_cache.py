@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from html import escape
 from typing import NamedTuple
-
-from django.utils.html import escape
 
 from . import cancel_terms, selectors
 from .models import CancelSession, Reason
@@ -59,7 +58,8 @@ def keep(page_key: tuple, reasons: list[Reason], html: str) -> None:
 
 
 def fill(html: str, *, csrf_token: str, action_url: str) -> str:
-    # The template escapes both values; so does this (a CSRF token is alphanumeric, a path may not be).
+    # The template escapes both values; so does this (a CSRF token is alphanumeric, a path may not be), as
+    # Django's escape() does, without its lazy-string wrapper (the values are plain strings).
     return html.replace(CSRF_SLOT, escape(csrf_token)).replace(ACTION_SLOT, escape(action_url))
 
 
