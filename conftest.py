@@ -86,12 +86,13 @@ def _generous_rate_limits(settings):  # noqa: ANN001, ANN202
 @pytest.fixture(autouse=True)
 def _no_app_copies_across_tests():  # noqa: ANN202
     """Each test makes its own "demo" App: no process-memory copy of another test's may serve it."""
-    from brightback_site import outbox
+    from brightback_site import outbox, outbox_runs
     from flows import page_cache, selectors
 
     selectors.forget_app_copies()
     page_cache.forget()
     outbox.forget_queue_heads()  # how far the workers of another test got is not this test's business
+    outbox_runs.forget_wake_gates()  # nor a wake-up another test left in a queue
     yield
     selectors.forget_app_copies()
     page_cache.forget()

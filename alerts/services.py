@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from brightback_site import outbox
+from brightback_site import outbox, outbox_runs
 from flows import services as flow_services
 from flows.models import App, Decision, Event
 from flows.selectors import app_part
@@ -248,13 +248,27 @@ def message_of(delivery: AlertDelivery) -> tuple[str, Message]:
         effective=prefs.cancellation_effective, event_billing=billing)
 
 
+# A row's App and event are read with its claim.
+RELATED = ("app", "event")
+
+
 def delivery_send(*, delivery_id: int) -> SendResult:
     """Send one alert if it is due and nobody holds it. Running it twice sends once: the claim is a
     compare-and-set, and a finished row is never sent again until re-sent from the admin."""
     # Counted as it is claimed (one statement): a worker killed mid-send leaves its attempt counted.
-    claim = channel().claim_one(delivery_id, count_attempt=True, related=("app", "event"))
+    claim = channel().claim_one(delivery_id, count_attempt=True, related=RELATED)
     if not claim.rows:
         return SendResult("skipped")
+    return _send_claimed(claim)
+
+
+def deliveries_send_due(*, delivery_id: int, eager: bool = False) -> outbox_runs.Run[SendResult]:
+    """The wake-up naming `delivery_id`: send it and every other alert due, several at once, for a few
+    seconds (brightback_site.outbox_runs)."""
+    return channel().run(delivery_id, handle=_send_claimed, eager=eager, count_attempt=True, related=RELATED)
+
+
+def _send_claimed(claim: outbox.Claim) -> SendResult:
     delivery: AlertDelivery = claim.rows[0]
     number = delivery.attempt_count
 

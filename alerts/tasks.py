@@ -12,29 +12,29 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from brightback_site import outbox
+from brightback_site import outbox, outbox_runs
 
 from . import services
 
 logger = logging.getLogger(__name__)
 
-# One SMTP conversation or Slack POST, each step bounded by its timeout, plus rendering.
-SOFT_TIME_LIMIT = 2 * max(settings.EMAIL_TIMEOUT, settings.ALERT_TIMEOUT_SECONDS) + 30
+# One SMTP conversation or Slack POST, each step bounded by its timeout, plus rendering, started within a
+# run's time.
+SOFT_TIME_LIMIT = 2 * max(settings.EMAIL_TIMEOUT, settings.ALERT_TIMEOUT_SECONDS) + 30 + outbox_runs.RUN_SECONDS
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 
 @shared_task(name="alerts.send", bind=True, acks_late=True, reject_on_worker_lost=True,
              soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT, max_retries=0, ignore_result=True)
-def alert_send(self, delivery_id: int) -> str:  # noqa: ANN001
-    """Send one alert."""
+def alert_send(self, delivery_id: int) -> int:  # noqa: ANN001
+    """Send this alert and whatever else is due (a run: brightback_site.outbox_runs); how many were tried."""
     try:
-        result = services.delivery_send(delivery_id=delivery_id)
+        done = services.deliveries_send_due(delivery_id=delivery_id, eager=bool(self.request.is_eager))
     except Exception:
-        # Parked, not lost: the claim's lease runs out and the sweeper wakes the row again.
-        logger.exception("alert %s crashed", delivery_id)
-        return "crashed"
-    outbox.publish_retry(self, args=[delivery_id], retry_in=result.retry_in)
-    return result.outcome
+        # Parked, not lost: the claims' leases run out and the sweeper wakes the rows again.
+        logger.exception("alert run from %s crashed", delivery_id)
+        return 0
+    return len(done.results)
 
 
 @shared_task(name="alerts.sweep", acks_late=True, reject_on_worker_lost=True, soft_time_limit=120,

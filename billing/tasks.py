@@ -12,7 +12,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from brightback_site import outbox
+from brightback_site import outbox, outbox_runs
 
 from . import services
 
@@ -24,22 +24,22 @@ logger = logging.getLogger(__name__)
 # its schedule back to record it done only when Stripe shows the change (test_retries checks the count).
 # An action on several subscriptions keeps each one's result as it goes, so a takeover resumes it.
 CALLS_PER_ACTION = 9
-SOFT_TIME_LIMIT = settings.BILLING_TIMEOUT_SECONDS * CALLS_PER_ACTION + 10
+# An action is started within a run's time (brightback_site.outbox_runs).
+SOFT_TIME_LIMIT = settings.BILLING_TIMEOUT_SECONDS * CALLS_PER_ACTION + 10 + outbox_runs.RUN_SECONDS
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 
 @shared_task(name="billing.execute", bind=True, acks_late=True, reject_on_worker_lost=True,
              soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT, max_retries=0, ignore_result=True)
-def billing_execute(self, action_id: int) -> str:  # noqa: ANN001
-    """Carry out one billing action."""
+def billing_execute(self, action_id: int) -> int:  # noqa: ANN001
+    """Carry out this action and whatever else is due (a run); how many were tried."""
     try:
-        result = services.action_execute(action_id=action_id)
+        done = services.actions_execute_due(action_id=action_id, eager=bool(self.request.is_eager))
     except Exception:
-        # Parked, not lost: the claim's lease runs out and the sweeper publishes the action again.
-        logger.exception("billing action %s crashed", action_id)
-        return "crashed"
-    outbox.publish_retry(self, args=[action_id], retry_in=result.retry_in)
-    return result.status
+        # Parked, not lost: the claims' leases run out and the sweeper publishes the actions again.
+        logger.exception("billing run from action %s crashed", action_id)
+        return 0
+    return len(done.results)
 
 
 @shared_task(name="billing.sweep", acks_late=True, reject_on_worker_lost=True, soft_time_limit=120,

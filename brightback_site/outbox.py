@@ -24,6 +24,7 @@ unavailable, so after one failure this process stops trying for OUTBOX_PUBLISH_P
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -463,16 +464,51 @@ class Channel:
     on_takeover: Callable[[list[int]], None] | None = None  # see claim()
 
     def wake(self, pks: Sequence[int]) -> int:
-        return sum(1 for pk in pks if publish(self.task, args=[pk]))
+        """The sweeper's wake-ups, whatever the gate: one message for every few rows (each wakes a run
+        that sends any due row of the channel, several at once)."""
+        from .outbox_runs import RUN_THREADS
+
+        return sum(1 for pk in list(pks)[::RUN_THREADS] if publish(self.task, args=[pk]))
 
     def wake_on_commit(self, pks: Sequence[int]) -> None:
+        """Wake the channel when the caller's transaction commits, unless a wake-up already waits in its
+        queue (outbox_runs.wake_gated): the run it starts sends these rows too."""
+        from .outbox_runs import wake_gated
+
         ids = list(pks)
         if ids:
-            transaction.on_commit(lambda: self.wake(ids))
+            transaction.on_commit(lambda: wake_gated(self.task, args=[ids[0]], keep_seconds=self.grace_seconds()))
 
-    def claim_one(self, pk: int, *, count_attempt: bool = False, related: Sequence[str] = ()) -> Claim:
-        return claim(self.model, Q(pk=pk), limit=1, lease_seconds=self.lease_seconds(),
+    def claim_one(self, pk: int | None, *, count_attempt: bool = False, related: Sequence[str] = ()) -> Claim:
+        """Claim row `pk` if it is due and free, or (None) the channel's next due row."""
+        return claim(self.model, Q() if pk is None else Q(pk=pk), limit=1, lease_seconds=self.lease_seconds(),
                      on_takeover=self.on_takeover, count_attempt=count_attempt, related=related)
+
+    def run(self, pk: int, *, handle: Callable[[Claim], Any], eager: bool = False, count_attempt: bool = False,
+            related: Sequence[str] = ()) -> Any:
+        """A run of the channel (outbox_runs.run) started by the wake-up naming row `pk`; `eager` (a task
+        run in its caller's process and transaction: tests) sends from this thread only. Retries due
+        soon are woken by their own message; a run that ran out of time wakes its channel again."""
+        from . import outbox_runs
+
+        outbox_runs.gate_open(self.task.name)
+        done = outbox_runs.run(
+            first=lambda: self.claim_one(pk, count_attempt=count_attempt, related=related),
+            claim_next=lambda: self.claim_one(None, count_attempt=count_attempt, related=related),
+            handle=handle, name=self.task.name, threads=1 if eager else None)
+        # One wake-up for the retries falling due within the same second (a run that found the provider
+        # busy, receipts waiting for billing): its run sends them all.
+        retries: dict[int, tuple[float, int]] = {}
+        for row_pk, outcome in done.results:
+            retry_in = getattr(outcome, "retry_in", None)
+            if retry_in is not None:
+                second = math.ceil(retry_in)
+                retries[second] = max(retries.get(second, (retry_in, row_pk)), (retry_in, row_pk))
+        for retry_in, row_pk in retries.values():
+            publish_retry(self.task, args=[row_pk], retry_in=retry_in)
+        if done.out_of_time:
+            outbox_runs.wake_gated(self.task, args=[pk], keep_seconds=self.grace_seconds())
+        return done
 
     def sweep(self, *, now: datetime | None = None) -> int:
         return sweep(self.model, grace_seconds=self.grace_seconds(), wake=self.wake, queue=queue_of(self.task.name),

@@ -289,13 +289,12 @@ def _periodic(task: str, seconds: float) -> dict:
     return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
 
 
+# The channels' sweeps, run one after the other by one message per tick (brightback_site.celery.outbox_sweep).
+OUTBOX_SWEEPS = ["webhooks.sweep", "billing.sweep", "alerts.sweep", "receipts.sweep"]
 CELERY_BEAT_SCHEDULE = {
-    "webhooks-sweep": _periodic("webhooks.sweep", OUTBOX_SWEEP_SECONDS),
-    "billing-sweep": _periodic("billing.sweep", OUTBOX_SWEEP_SECONDS),
+    "outbox-sweep": _periodic("outbox.sweep", OUTBOX_SWEEP_SECONDS),
     "sessions-expire": _periodic("flows.sessions_expire", 60.0),
     "saves-confirm": _periodic("flows.saves_confirm", 3600.0),
-    "alerts-sweep": _periodic("alerts.sweep", OUTBOX_SWEEP_SECONDS),
-    "receipts-sweep": _periodic("receipts.sweep", OUTBOX_SWEEP_SECONDS),
     "reports-refresh": _periodic("reports.refresh", envfloat("REPORTS_REFRESH_SECONDS", 300.0, positive=True)),
     # Nightly; a run that waited for hours is dropped, and the next night does the same work.
     "privacy-retention": {"task": "privacy.sessions_scrub_expired", "schedule": crontab(hour=3, minute=30),
@@ -310,6 +309,7 @@ CELERY_TASK_ROUTES = {
     "billing.execute": {"queue": "billing"},
     "alerts.send": {"queue": "alerts"},
     "receipts.send": {"queue": "receipts"},
+    "outbox.sweep": {"queue": "sweeps"},
     "webhooks.sweep": {"queue": "sweeps"},
     "billing.sweep": {"queue": "sweeps"},
     "alerts.sweep": {"queue": "sweeps"},

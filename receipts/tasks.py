@@ -12,29 +12,29 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from brightback_site import outbox
+from brightback_site import outbox, outbox_runs
 
 from . import services
 
 logger = logging.getLogger(__name__)
 
-# One SMTP conversation, each step bounded by its timeout, plus rendering and billing's answer.
-SOFT_TIME_LIMIT = 2 * settings.EMAIL_TIMEOUT + 30
+# One SMTP conversation, each step bounded by its timeout, plus rendering and billing's answer, started
+# within a run's time.
+SOFT_TIME_LIMIT = 2 * settings.EMAIL_TIMEOUT + 30 + outbox_runs.RUN_SECONDS
 TIME_LIMIT = SOFT_TIME_LIMIT + 10
 
 
 @shared_task(name="receipts.send", bind=True, acks_late=True, reject_on_worker_lost=True,
              soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT, max_retries=0, ignore_result=True)
-def receipt_send_task(self, receipt_id: int) -> str:  # noqa: ANN001
-    """Send one receipt."""
+def receipt_send_task(self, receipt_id: int) -> int:  # noqa: ANN001
+    """Send this receipt and whatever else is due (a run); how many were tried."""
     try:
-        result = services.receipt_send(receipt_id=receipt_id)
+        done = services.receipts_send_due(receipt_id=receipt_id, eager=bool(self.request.is_eager))
     except Exception:
-        # Parked, not lost: the claim's lease runs out and the sweeper wakes the row again.
-        logger.exception("receipt %s crashed", receipt_id)
-        return "crashed"
-    outbox.publish_retry(self, args=[receipt_id], retry_in=result.retry_in)
-    return result.outcome
+        # Parked, not lost: the claims' leases run out and the sweeper wakes the rows again.
+        logger.exception("receipt run from %s crashed", receipt_id)
+        return 0
+    return len(done.results)
 
 
 @shared_task(name="receipts.sweep", acks_late=True, reject_on_worker_lost=True, soft_time_limit=120,

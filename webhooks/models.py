@@ -37,8 +37,11 @@ class Endpoint(models.Model):
         null=True, blank=True, editable=False, help_text=_("Start of the current run of failed attempts."))
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.TextField(blank=True, editable=False)
-    # A wake-up for this endpoint is queued: new deliveries need not publish another (services.endpoints_wake).
+    # A wake-up for this endpoint is queued: new deliveries need not publish another (services.endpoints_wake),
+    # for WEBHOOK_PUBLISH_GRACE_SECONDS after `wake_requested_at` (a Redis restarted empty loses the message
+    # and leaves the flag set; the next event after that wakes the endpoint again, without the sweeper).
     wake_requested = models.BooleanField(default=False, editable=False)
+    wake_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     # One run at a time per endpoint (services.endpoint_deliver_due): held until this time by the run
     # sending to it, so a receiver that hangs holds one worker slot at most, never all of them.
     run_lease_until = models.DateTimeField(null=True, blank=True, editable=False)

@@ -488,3 +488,16 @@ def test_the_cancel_button_says_now_only_when_billing_cancels_at_once(connect, c
     assert "Cancel at the end of the billing period" in label()
     connect(cancel_timing="immediately")
     assert "Cancel my subscription now" in label()
+
+
+def test_one_wake_up_carries_out_every_due_action(connect, decide, fake_billing) -> None:  # noqa: ANN001
+    connect()
+    subs = [fake_billing.seed(customer_id=f"cus_{n}") for n in range(3)]
+    actions = [the_action(decide("cancel", subscription_id=sub, email=f"c{n}@example.com"))
+               for n, sub in enumerate(subs)]
+
+    done = services.actions_execute_due(action_id=actions[1].pk, eager=True)
+
+    assert sorted(pk for pk, _ in done.results) == sorted(a.pk for a in actions)
+    assert set(BillingAction.objects.values_list("status", flat=True)) == {BillingAction.Status.SUCCEEDED}
+    assert [fake_billing.writes(sub) for sub in subs] == [1, 1, 1]

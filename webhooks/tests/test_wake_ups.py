@@ -46,10 +46,11 @@ def take_one(client) -> None:  # noqa: ANN001
 
 def test_each_task_has_its_own_queue():
     routes = {name: celery_app.amqp.router.route({}, name, args=(), kwargs={})["queue"].name
-              for name in ("webhooks.deliver", "billing.execute", "alerts.send", "webhooks.sweep",
+              for name in ("webhooks.deliver", "billing.execute", "alerts.send", "outbox.sweep", "webhooks.sweep",
                            "billing.sweep", "alerts.sweep", "flows.sessions_expire", "flows.saves_confirm")}
     assert routes == {"webhooks.deliver": "webhooks", "billing.execute": "billing", "alerts.send": "alerts",
-                      "webhooks.sweep": "sweeps", "billing.sweep": "sweeps", "alerts.sweep": "sweeps",
+                      "outbox.sweep": "sweeps", "webhooks.sweep": "sweeps", "billing.sweep": "sweeps",
+                      "alerts.sweep": "sweeps",
                       "flows.sessions_expire": "sweeps", "flows.saves_confirm": "sweeps"}
 
 
@@ -106,6 +107,27 @@ def test_an_events_endpoints_pass_their_gates_in_one_statement(broker, receiver,
     assert [queued_wake_ups(broker, e.pk) for e in endpoints] == [1, 1, 1]  # only the first's gate opened
 
 
+def test_a_wake_up_lost_with_the_brokers_queue_is_published_again_by_an_event_after_the_grace_period(
+        broker, receiver, make_endpoint, decide, settings, django_capture_on_commit_callbacks):
+    settings.WEBHOOK_PUBLISH_GRACE_SECONDS = 60
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="first@example.com")
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+    broker.delete("webhooks")  # Redis restarted empty: the message is gone, the endpoint's gate is still set
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="second@example.com")
+    assert queued_wake_ups(broker, endpoint.pk) == 0  # within the grace period the gate holds
+    Endpoint.objects.filter(pk=endpoint.pk).update(wake_requested_at=timezone.now() - timedelta(seconds=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel", email="third@example.com")
+    assert queued_wake_ups(broker, endpoint.pk) == 1  # no sweeper needed: the next event wakes it
+
+    take_one(broker)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
+
+
 def test_a_full_batch_does_not_multiply_runs(broker, receiver, make_endpoint, decide,
                                             django_capture_on_commit_callbacks):
     endpoint = make_endpoint(receiver.url, receiver=receiver)
@@ -143,6 +165,16 @@ def test_a_wake_up_while_the_endpoint_is_busy_returns_at_once_and_the_run_looks_
     Endpoint.objects.filter(pk=endpoint.pk).update(run_lease_until=timezone.now() - timedelta(seconds=1))
     take_one(broker)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
+
+
+def test_wake_ups_finding_the_endpoint_busy_queue_one_check_on_its_holder(broker, receiver, make_endpoint):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    Endpoint.objects.filter(pk=endpoint.pk).update(run_lease_until=timezone.now() + timedelta(minutes=1))
+
+    for _ in range(3):  # the gate's wake-up, a sweep's, an earlier check: each finds the run going on
+        assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 0
+
+    assert queued_wake_ups(broker, endpoint.pk) == 1  # one check when the hold would lapse, not three chains
 
 
 def test_the_sweeper_leaves_rows_waiting_in_their_queue_alone(broker, receiver, make_endpoint, decide,
