@@ -138,7 +138,8 @@ def test_the_decisions_update_reads_the_flows_version_by_its_key_alone(demo_app,
 
 @postgresql_only
 @pytest.mark.parametrize(("table", "column", "index"), [
-    ("flows_cancelsession", "variant_id", "session_variant"), ("flows_cancelsession", "audience_id", "session_audience"),
+    ("flows_cancelsession", "variant_id", "session_variant"),
+    ("flows_cancelsession", "audience_id", "session_audience"),
     ("flows_decision", "offer_id", "decision_offer")])
 def test_optional_keys_are_indexed_only_where_set_and_still_found_by_their_index(demo_app, table, column, index):
     # Before: a full index of each, with an entry for every session's NULL audience and variant (most
