@@ -29,9 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -45,10 +43,9 @@ from billing.testing import (
     allow_api_base,
     forbid_api_base,
 )
+from billing.testing.paddle_spec import SpecError, check_field, check_request, load_spec
 from brightback_site.testing import LocalHTTPServer
 
-SPEC_PATH = Path(__file__).with_name("specs") / "paddle-openapi-excerpt.yaml"
-HOST_URL = "https://api.paddle.com"  # the description's server: openapi-core matches requests against it
 DOCS = "https://developer.paddle.com/v1/errors/shared/"
 # price id: (name, currency, months per cycle, unit amount in the currency's smallest unit)
 PRICES: dict[str, tuple[str, str, int, str]] = {
@@ -59,92 +56,6 @@ PRICES: dict[str, tuple[str, str, int, str]] = {
     "seats": ("Extra seat", "USD", 1, "500"),
 }
 DISCOUNT_ID = "dsc_01hv6scyf7qdnzcdq01t2y8dx4"
-
-
-class SpecError(Exception):
-    """A request that Paddle's description (or Paddle's documented rules) rules out."""
-
-    def __init__(self, status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.errors = status, code, detail, errors or []
-
-
-@cache
-def _spec() -> tuple[Any, dict]:
-    import yaml
-    from openapi_core import OpenAPI
-
-    with SPEC_PATH.open("rb") as handle:
-        raw = yaml.safe_load(handle)
-    return OpenAPI.from_dict(raw), raw
-
-
-def _resolve(raw: dict, node: dict) -> dict:
-    while "$ref" in node:
-        target: Any = raw
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def _properties(raw: dict, schema: dict) -> set[str]:
-    schema = _resolve(raw, schema)
-    names = set(schema.get("properties", {}))
-    for part in schema.get("allOf", []):
-        names |= _properties(raw, part)
-    return names
-
-
-def _check_request(method: str, template: str, path: str, query: dict[str, str], body: bytes,
-                   headers: dict[str, str]) -> None:
-    """Raise SpecError when the request breaks Paddle's description."""
-    from openapi_core.testing import MockRequest
-
-    api, raw = _spec()
-    item = raw["paths"].get(template, {})
-    if method not in item:
-        return  # not in the excerpt: the handlers' own checks apply
-    operation = item[method]
-    parameters = [_resolve(raw, p) for p in [*item.get("parameters", []), *operation.get("parameters", [])]]
-    unknown = sorted(set(query) - {p["name"] for p in parameters if p["in"] == "query"})
-    if unknown:
-        raise SpecError(400, "bad_request", f"Unknown query parameters: {', '.join(unknown)}",
-                        [{"field": n, "message": "unknown"} for n in unknown])
-    if body:
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise SpecError(400, "bad_request", f"Invalid request body: {exc}") from exc
-        schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        if schema is None:
-            raise SpecError(400, "bad_request", f"{method.upper()} {template} takes no body")
-        if isinstance(payload, dict):
-            extra = sorted(set(payload) - _properties(raw, schema))
-            if extra:
-                raise SpecError(400, "bad_request", f"Unknown fields: {', '.join(extra)}",
-                                [{"field": n, "message": "unknown"} for n in extra])
-    request = MockRequest(HOST_URL, method, path, args=query, headers=headers, data=body or None,
-                          content_type="application/json")
-    try:
-        api.validate_request(request)
-    except Exception as exc:  # openapi-core raises one class per kind of violation
-        cause = exc.__cause__ or exc
-        detail = "; ".join(str(e.message) for e in getattr(cause, "schema_errors", ())) or str(cause)
-        raise SpecError(400, "bad_request", f"{str(exc).split(': Value ')[0]}: {detail}") from exc
-
-
-def _check_field(component: str, value: Any, name: str) -> None:
-    """Check one field against a schema of the excerpt (for operations whose own text it does not hold)."""
-    from openapi_schema_validator import OAS31Validator
-
-    _, raw = _spec()
-    schema = raw["components"]["schemas"][component]  # these hold no references
-    validator = OAS31Validator(schema, format_checker=OAS31Validator.FORMAT_CHECKER)
-    errors = [e.message for e in validator.iter_errors(value)]
-    if errors:
-        raise SpecError(400, "bad_request", f"Invalid field {name}: {'; '.join(errors)}",
-                        [{"field": name, "message": errors[0]}])
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -209,7 +120,7 @@ class PaddleFake(FaultsMixin):
     slug = "paddle"
 
     def __init__(self) -> None:
-        _spec()
+        load_spec()
         self.api_key = "pdl_sdbx_apikey_" + secrets.token_hex(16)
         self._lock = threading.RLock()
         self._generation = 0
@@ -352,7 +263,7 @@ class PaddleFake(FaultsMixin):
                 continue
             args = [unquote(seg) for pat, seg in zip(pattern, segments, strict=True) if pat.startswith("{")]
             if all(pat == seg or pat.startswith("{") for pat, seg in zip(pattern, segments, strict=True)):
-                _check_request(method, template, path, query, body, headers)
+                check_request(method, template, path, query, body, headers)
                 with self._lock:
                     status, data = handler(self, *args, query=query, body=json.loads(body) if body else {})
                 return status, {}, {"data": data, "meta": {"request_id": secrets.token_hex(8)}}
@@ -466,9 +377,9 @@ class PaddleFake(FaultsMixin):
         for name, component in (("proration_billing_mode", "subscription_update_proration_billing_mode"),
                                 ("next_billed_at", "timestamp")):
             if name in body:
-                _check_field(component, body[name], name)
+                check_field(component, body[name], name)
         if body.get("discount"):
-            _check_field("effective_from", body["discount"].get("effective_from"), "discount.effective_from")
+            check_field("effective_from", body["discount"].get("effective_from"), "discount.effective_from")
         if "scheduled_change" in body and body["scheduled_change"] is not None:
             raise SpecError(400, "invalid_field", "scheduled_change can only be null")
         items = sub.items

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import calendar
 import json
-import re
 import secrets
 import string
 import threading
@@ -37,9 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -54,6 +51,7 @@ from billing.testing import (
     allow_api_base,
     forbid_api_base,
 )
+from billing.testing.recurly_spec import API_VERSION, ERROR_TYPES, SpecError, check_request, check_response, load_spec
 from brightback_site.testing import LocalHTTPServer
 
 # Plans billed other than monthly, by their length in months (`annual`: a yearly plan, Recurly's fake only).
@@ -61,115 +59,6 @@ INTERVAL_MONTHS = {"annual": 12}
 CURRENCIES = {"basic-eur": "EUR"}  # plans priced other than in USD alone
 ADD_ON = "seats"  # every plan's add-on, billed per seat
 UNIT_AMOUNT = {"basic": 10.0, "pro": 30.0, "annual": 100.0, "basic-eur": 9.0}
-SPEC_PATH = Path(__file__).with_name("specs") / "recurly-v2021-02-25.yaml"
-API_VERSION = "v2021-02-25"
-HOST_URL = "https://v3.recurly.com"  # the spec's server: openapi-core matches requests against it
-ERROR_TYPES = {400: "bad_request", 401: "unauthorized", 402: "transaction", 403: "invalid_permissions",
-               404: "not_found", 406: "invalid_api_version", 422: "validation", 429: "rate_limited",
-               500: "internal_server_error", 502: "internal_server_error", 503: "service_not_available",
-               504: "service_not_available"}
-
-
-class SpecError(Exception):
-    """A request (or one of our answers) that Recurly's description rules out."""
-
-    def __init__(self, status: int, message: str, params: list[dict[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.params = status, message, params or []
-
-
-@cache
-def _spec() -> tuple[Any, dict]:
-    """Recurly's OpenAPI document, parsed once per process (it is 1 MB). Two quirks of the document are
-    handled in memory, never in the file: its own self-check is skipped (it carries a `default` outside
-    its enum, invoice `state`), and its `pattern`s, written as JavaScript literals (`/^[a-z0-9_+-]+$/i`),
-    become the regular expressions they mean (`(?i)^[a-z0-9_+-]+$`)."""
-    import yaml
-    from openapi_core import Config, OpenAPI
-
-    with SPEC_PATH.open("rb") as handle:
-        raw = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    _fix_patterns(raw)
-    return OpenAPI.from_dict(raw, config=Config(spec_validator_cls=None)), raw
-
-
-def _fix_patterns(node: Any) -> None:
-    if isinstance(node, dict):
-        pattern = node.get("pattern")
-        if isinstance(pattern, str) and (literal := re.fullmatch(r"/(.*)/([a-z]*)", pattern)):
-            node["pattern"] = ("(?i)" if "i" in literal[2] else "") + literal[1]
-        for value in node.values():
-            _fix_patterns(value)
-    elif isinstance(node, list):
-        for value in node:
-            _fix_patterns(value)
-
-
-def _resolve(raw: dict, node: dict) -> dict:
-    while "$ref" in node:
-        target: Any = raw
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def _properties(raw: dict, schema: dict) -> set[str]:
-    schema = _resolve(raw, schema)
-    names = set(schema.get("properties", {}))
-    for part in schema.get("allOf", []):
-        names |= _properties(raw, part)
-    return names
-
-
-def _check_request(method: str, template: str, path: str, query: dict[str, str], body: bytes,
-                   headers: dict[str, str]) -> None:
-    """Raise SpecError when the request breaks Recurly's description."""
-    from openapi_core.testing import MockRequest
-
-    api, raw = _spec()
-    operation = raw["paths"][template][method]
-    declared = {_resolve(raw, p)["name"] for p in operation.get("parameters", [])
-                if _resolve(raw, p)["in"] == "query"}
-    unknown = sorted(set(query) - declared)
-    if unknown:
-        raise SpecError(422, f"Unknown parameters: {', '.join(unknown)}", [{"param": n} for n in unknown])
-    if body:
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise SpecError(400, f"The body is not valid JSON: {exc}") from exc
-        schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        if schema is None:
-            raise SpecError(400, f"{method.upper()} {template} takes no body")
-        if isinstance(payload, dict):
-            extra = sorted(set(payload) - _properties(raw, schema))
-            if extra:
-                raise SpecError(422, f"Unknown attributes: {', '.join(extra)}", [{"param": n} for n in extra])
-    request = MockRequest(HOST_URL, method, path, args=query, headers=headers, data=body or None)
-    try:
-        api.validate_request(request)
-    except Exception as exc:  # openapi-core raises one class per kind of violation
-        cause = exc.__cause__ or exc
-        detail = "; ".join(str(e.message) for e in getattr(cause, "schema_errors", ())) or str(cause)
-        raise SpecError(422, f"{str(exc).split(': Value ')[0]}: {detail}") from exc
-
-
-def _check_response(method: str, path: str, query: dict[str, str], status: int, body: bytes) -> None:
-    from openapi_core.testing import MockRequest, MockResponse
-
-    api, _ = _spec()
-    request = MockRequest(HOST_URL, method, path, args=query)
-    response = MockResponse(body, status_code=status, content_type="application/json")
-    try:
-        api.validate_response(request, response)
-    except Exception as exc:
-        cause = exc.__cause__ or exc
-        detail = "; ".join(str(e.message) for e in getattr(cause, "schema_errors", ())) or str(cause)
-        raise SpecError(500, f"the local Recurly's answer breaks the spec: {str(exc).split(': Value ')[0]}: {detail}") \
-            from exc
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
@@ -227,7 +116,7 @@ class RecurlyFake(FaultsMixin):
     slug = "recurly"
 
     def __init__(self) -> None:
-        _spec()
+        load_spec()
         self.api_key = "recurly_test_" + secrets.token_hex(8)
         self._lock = threading.RLock()
         self._generation = 0
@@ -387,13 +276,13 @@ class RecurlyFake(FaultsMixin):
         if route is None:
             return 404, {}, _error(404, f"The local Recurly does not serve {method.upper()} {path}")
         _, pattern, template, handler = route
-        _check_request(method, template, path, query, body, headers)
+        check_request(method, template, path, query, body, headers)
         args = [s for p, s in zip(pattern, segments, strict=True) if p.startswith("{")]
         payload = json.loads(body) if body else {}
         with self._lock:
             status, reply = handler(self, *args, query=query, body=payload)
         reply = _compact(reply)
-        _check_response(method, path, query, status, json.dumps(reply).encode())
+        check_response(method, path, query, status, json.dumps(reply).encode())
         if reply.get("object") == "list":
             # A last page says `"next": null`: the spec declares nothing nullable, but the SDK's pager
             # reads `next` from every page, so the key has to be there.

@@ -92,11 +92,11 @@ def test_a_wrong_key_gets_recurlys_401_and_no_api_version_gets_406(fake) -> None
 
 
 def test_an_answer_that_breaks_the_spec_is_caught_before_it_leaves() -> None:
-    from billing.testing.recurly_server import SpecError, _check_response
+    from billing.testing.recurly_spec import SpecError, check_response
 
-    _check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "active"}).encode())
+    check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "active"}).encode())
     with pytest.raises(SpecError) as caught:
-        _check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "asleep"}).encode())
+        check_response("get", "/subscriptions/abc", {}, 200, json.dumps({"id": "abc", "state": "asleep"}).encode())
     assert caught.value.status == 500 and "asleep" in caught.value.message
 
 
