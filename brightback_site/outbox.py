@@ -383,7 +383,7 @@ def insert(rows: Sequence[Row]) -> list[Any]:
         batch = rows[start:start + INSERT_BATCH]
         params: list[Any] = []
         for row in batch:
-            row._prepare_related_fields_for_save(operation_name="bulk_create")
+            row._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
             params += [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
         with connection.cursor() as cursor:
             cursor.execute(_insert_sql(model, len(batch), connection.ops.quote_name), params)

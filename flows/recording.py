@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.db import connection
-from django.db.models import Field
+from django.db.models import Field, Model
 
 from .models import CancelSession, Decision, Event, Flow
 from .selectors import execute_prepared
@@ -40,8 +40,10 @@ def statement() -> tuple[str, tuple[str, ...]]:
     """The statement's SQL (one %s per parameter) and its parameters' PostgreSQL types."""
     quote = connection.ops.quote_name
 
-    def column(model: type, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
+    def column(model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return quote(field.column)
 
     session_table, session_pk = quote(CancelSession._meta.db_table), column(CancelSession, "id")
     status, opened_at = column(CancelSession, "status"), column(CancelSession, "opened_at")
@@ -51,7 +53,7 @@ def statement() -> tuple[str, tuple[str, ...]]:
     def inserted(model: type[Decision] | type[Event]) -> tuple[str, str]:
         fields = _written(model)
         types.extend(str(f.db_type(connection)) for f in fields)
-        session_columns = [quote(model._meta.get_field(name).column) for name in _SESSION_COLUMNS[model]]
+        session_columns = [column(model, name) for name in _SESSION_COLUMNS[model]]
         columns = ", ".join([*session_columns, *(quote(str(f.column)) for f in fields)])
         values = ", ".join([*(f"closed.{session_pk}" for _ in session_columns), *(["%s"] * len(fields))])
         return columns, values
