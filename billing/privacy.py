@@ -9,7 +9,11 @@ the subscription and customer ids and any text naming them, and the customer's o
 carried to the billing system (`reason.comment`; the billing system keeps its copy, which only it can
 erase). An action still to be carried out needs
 them: erasing waits until it has finished (busy). A failed action erased can no longer be retried.
-Contract: privacy/parts.py."""
+
+What a saved customer paid over the watch window (SavePayment: a currency, an amount, a number of
+invoices and dates, read from the billing system's paid invoices) is theirs to see, so it is exported.
+Erasing keeps it as it keeps a decision's value: it names nobody once the session's identifiers are gone,
+and revenue kept is counted from it. Contract: privacy/parts.py."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from datetime import datetime
 
 from privacy.parts import ERASED, Subject, rows
 
-from .models import BillingAction
+from .models import BillingAction, SavePayment
 
 TARGET_KEYS = ("subscription_id", "customer_id")
 
@@ -67,4 +71,5 @@ def erase(subject: Subject, *, now: datetime) -> dict[str, int]:
 
 
 def export(subject: Subject) -> dict[str, list[dict]]:
-    return {"actions": rows(_actions(subject))}
+    return {"actions": rows(_actions(subject)),
+            "save_payments": rows(SavePayment.objects.filter(session_id__in=subject.session_ids))}

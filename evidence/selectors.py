@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
 from flows.models import CancelSession, Decision, Event
@@ -148,19 +148,30 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (place - low)
 
 
-def cancel_effort(sessions: QuerySet[CancelSession]) -> dict:
-    """Of the given sessions that canceled on the page: the clicks it took (every button pressed up to
-    and including the first Cancel) and the seconds from opening the page to that Cancel, each as
-    {count, median, p90}. Read from the sessions' steps, in one query; sessions without a recorded
-    Cancel click (decided before steps were kept) are left out."""
-    clicks = Step.objects.filter(session_id=OuterRef("pk"), kind="click")
-    first_cancel = clicks.filter(action=Decision.Kind.CANCEL, status__lt=400).order_by("at", "pk").values("at")[:1]
-    rows = (sessions.filter(opened_at__isnull=False)
-            .annotate(canceled_at=Subquery(first_cancel))
-            .filter(canceled_at__isnull=False)
-            .annotate(clicks=Subquery(clicks.filter(at__lte=OuterRef("canceled_at")).order_by()
-                                      .values("session_id").annotate(n=Count("pk")).values("n")[:1]))
-            .values_list("opened_at", "canceled_at", "clicks"))
+# The cancels the effort figures read: the newest this many of the report's range. Its median and 90th
+# percentile are of recent behaviour, and the page reads a bounded number of steps at any size.
+EFFORT_CANCELS = 2000
+
+
+def cancel_effort(sessions: Q, *, since: datetime, until: datetime, limit: int = EFFORT_CANCELS) -> dict:
+    """Of the sessions that canceled on the page (`sessions`: a condition over Step's `session__`), the
+    newest `limit` by their Cancel: the clicks it took (every button pressed up to and including the
+    first Cancel that went through) and the seconds from opening the page to that Cancel, each as
+    {count, median, p90}, and `total`, every such session of the range. Read from the steps, driven by
+    the step_cancel_at index from the newest Cancel back, so the page reads at most `limit` sessions'
+    steps whatever the range holds. `since`/`until` bound the Cancel's time (a session's Cancel comes
+    after it was created, at most its page's life later). Sessions without a recorded Cancel click
+    (decided before steps were kept) are left out."""
+    went_through = Q(kind="click", action=Decision.Kind.CANCEL, status__lt=400)
+    earlier = Step.objects.filter(went_through, session_id=OuterRef("session_id")).filter(
+        Q(at__lt=OuterRef("at")) | Q(at=OuterRef("at"), pk__lt=OuterRef("pk")))
+    first_cancels = (Step.objects.filter(went_through, sessions, at__gte=since, at__lt=until)
+                     .exclude(Exists(earlier)))
+    clicks = (Step.objects.filter(session_id=OuterRef("session_id"), kind="click", at__lte=OuterRef("at"))
+              .order_by().values("session_id").annotate(n=Count("pk")).values("n")[:1])
+    rows = list(first_cancels.order_by("-at", "-pk").annotate(clicks=Subquery(clicks))
+                .values_list("session__opened_at", "at", "clicks")[:limit])
+    total = len(rows) if len(rows) < limit else first_cancels.count()
     seconds, counts = [], []
     for opened_at, canceled_at, count in rows:
         seconds.append(max(0.0, (canceled_at - opened_at).total_seconds()))
@@ -169,9 +180,4 @@ def cancel_effort(sessions: QuerySet[CancelSession]) -> dict:
     def summary(values: list[float]) -> dict:
         return {"count": len(values), "median": percentile(values, 0.5), "p90": percentile(values, 0.9)}
 
-    return {"clicks": summary(counts), "seconds": summary(seconds)}
-
-
-def canceled_sessions(queryset: QuerySet[CancelSession]) -> QuerySet[CancelSession]:
-    """The sessions with a Cancel among their decisions (a later Cancel may supersede a save)."""
-    return queryset.filter(Q(pk__in=Decision.objects.filter(kind=Decision.Kind.CANCEL).values("session_id")))
+    return {"clicks": summary(counts), "seconds": summary(seconds), "total": total, "limit": limit}

@@ -1,7 +1,7 @@
 """The sessions CSV: every session of a report's filter with its decision, one line each.
 
 On PostgreSQL the database writes the lines itself (`COPY (SELECT ...) TO STDOUT WITH CSV`, read through
-psycopg's copy) and they are passed on in blocks as they arrive: no Python object per row or cell, so a
+psycopg's copy) and they are passed on in blocks as they arrive: no Python object per cell, so a
 large range streams at tens of thousands of rows a second, and the header leaves before the query runs.
 Elsewhere (SQLite, `make run`'s default) the rows come from the database's cursor and Python's csv module
 writes them (`python_lines`). Both give the same bytes (reports/tests/test_export_copy.py holds them to
@@ -9,6 +9,13 @@ it): the columns of EXPORT_HEADER, times in ISO 8601 UTC as Python's `isoformat(
 csv quoting (only where a delimiter, a quote or a line break needs it; quotes doubled), CRLF line ends,
 customers' and staff's text kept from running as a spreadsheet formula, and `value_kept` valued by
 reports.value to the cent.
+
+Nearly all of the export's time is PostgreSQL's work per row (Python's is a list append per row and a few
+C calls per block), so the SQL is written for it: each cell's text in one cheap expression (an empty text
+found by ascii() rather than compared, one to_char per time, whole months of value multiplied rather than
+divided and rounded), no JIT compilation for the statement (its cost made PostgreSQL compile the
+expressions, which took longer than it saved). One column for the whole line was tried and was slower:
+concat() costs more than COPY's own writing of each cell.
 """
 
 from __future__ import annotations
@@ -77,17 +84,24 @@ _SOURCE = {
 
 
 def _iso(column: str) -> str:
-    """datetime.isoformat() of an aware UTC datetime: microseconds only when there are some."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_trunc('second', {utc}) = {utc} "
-            f"THEN '' ELSE to_char({utc}, '.US') END || '+00:00'")
+    """datetime.isoformat() of an aware UTC datetime: microseconds only when there are some. One to_char
+    (whatever the connection's DateStyle), the six zeros of a whole second then taken out."""
+    return (f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
+            "'.000000+', '+')")
+
+
+def _text(column: str) -> str:
+    """A text as its cell: NULL when empty (COPY writes an empty text as "", the csv module as nothing).
+    ascii() is the first character's code, 0 for an empty text: one cheap call where NULLIF's comparison of
+    texts took a quarter of the export's time over all the columns."""
+    return f"CASE ascii({column}) WHEN 0 THEN NULL ELSE {column} END"
 
 
 def _cell(column: str) -> str:
-    # ascii() is the first character's code (0 for an empty text): one call, where left() and six text
-    # comparisons took a fifth of the whole export's time.
-    starts = ", ".join(str(ord(c)) for c in FORMULA_START)
-    return f"CASE WHEN ascii({column}) IN ({starts}) THEN '''' || {column} ELSE {column} END"
+    """A customer's or staff's text as its cell: NULL when empty, a leading ' where a spreadsheet would run
+    it as a formula (the same ascii() as _text, compared once per starting character)."""
+    guarded = " ".join(f"WHEN {ord(c)} THEN '''' || {column}" for c in FORMULA_START)
+    return f"CASE ascii({column}) WHEN 0 THEN NULL {guarded} ELSE {column} END"
 
 
 def _value_kept() -> str:
@@ -98,23 +112,25 @@ def _value_kept() -> str:
     rest = f"abs({product} - {quotient} * m.den)"
     cents = (f"({quotient} + sign({product}) * CASE WHEN 2 * {rest} > m.den THEN 1 "
              f"WHEN 2 * {rest} = m.den THEN abs(mod({quotient}, 2)) ELSE 0 END)")
+    # Whole months (Nevermind: the window's one month; a pause's): the product itself, with its two decimals.
+    whole = "m.den = 1 AND m.num > 0"
     return (f"CASE WHEN e.c_kind IN ('nevermind', 'accept') AND e.c_monthly IS NOT NULL AND m.num IS NOT NULL "
-            f"THEN CASE WHEN {cents} = 0 AND ((e.c_monthly < 0) <> (m.num < 0)) THEN '-0.00' "
+            f"THEN CASE WHEN {whole} THEN (e.c_monthly * m.num)::text "
+            f"WHEN {cents} = 0 AND ((e.c_monthly < 0) <> (m.num < 0)) THEN '-0.00' "
             f"ELSE ({cents} * 0.01)::text END END")
 
 
 def _columns() -> list[str]:
-    """SQL for each EXPORT_HEADER column, in its order."""
-    shown = ("CASE WHEN jsonb_typeof(e.c_shown) = 'array' THEN "
-             "array_to_string(ARRAY(SELECT jsonb_array_elements_text(e.c_shown)), ' ') END")
+    """SQL for each EXPORT_HEADER column, in its order; NULL for an empty cell. Times, numbers and 'yes' are
+    never empty texts: only the rows' own texts go through _text or _cell."""
+    shown = ("NULLIF(CASE WHEN jsonb_typeof(e.c_shown) = 'array' THEN "
+             "array_to_string(ARRAY(SELECT jsonb_array_elements_text(e.c_shown)), ' ') END, '')")
     return [
-        "e.c_public_id", _iso("e.c_created_at"),
-        f"CASE WHEN e.c_opened_at IS NOT NULL THEN {_iso('e.c_opened_at')} END",
-        "e.c_app_id", "CASE WHEN e.c_is_test THEN 'yes' END", _cell("e.c_flow"), _cell("e.c_audience"),
-        "e.c_variant", _cell("e.c_email"), _cell("e.c_account"), _cell("e.c_plan"), _cell("e.c_plan_term"),
-        "e.c_monthly::text", "e.c_currency", shown, "e.c_kind",
-        f"CASE WHEN e.c_decided_at IS NOT NULL THEN {_iso('e.c_decided_at')} END",
-        "e.c_reason_code", _cell("e.c_reason_label"), _cell("e.c_feedback"), "e.c_offer_code",
+        _text("e.c_public_id"), _iso("e.c_created_at"), _iso("e.c_opened_at"),
+        _text("e.c_app_id"), "CASE WHEN e.c_is_test THEN 'yes' END", _cell("e.c_flow"), _cell("e.c_audience"),
+        _text("e.c_variant"), _cell("e.c_email"), _cell("e.c_account"), _cell("e.c_plan"), _cell("e.c_plan_term"),
+        "e.c_monthly::text", _text("e.c_currency"), shown, _text("e.c_kind"), _iso("e.c_decided_at"),
+        _text("e.c_reason_code"), _cell("e.c_reason_label"), _cell("e.c_feedback"), _text("e.c_offer_code"),
         "CASE WHEN e.c_offer_kind = 'discount' THEN e.c_discount_percent::text END",
         _value_kept(),
     ]
@@ -147,7 +163,7 @@ def copy_statement(report: selectors.ReportFilter, months: list[tuple[int | None
     # not in it, and its sessions' value_kept is left blank rather than guessed.
     lookup = ", ".join("(%s::bigint, %s::numeric, %s::numeric)" for _ in months)
     values = [part for row in months for part in row]
-    columns = ", ".join(f"NULLIF({sql}, '')" for sql in _columns())
+    columns = ", ".join(_columns())
     statement = (f"COPY (SELECT {columns} FROM ({inner_sql}) AS e "
                  f"LEFT JOIN (VALUES {lookup}) AS m(offer_id, num, den) "
                  f"ON m.offer_id IS NOT DISTINCT FROM e.c_offer_id "
@@ -155,31 +171,45 @@ def copy_statement(report: selectors.ReportFilter, months: list[tuple[int | None
     return statement, [*params, *values]
 
 
-def copy_blocks(report: selectors.ReportFilter, months: list[tuple[int | None, int, int]]) -> Iterator[bytes]:
-    """The lines after the header, as PostgreSQL's COPY writes them, in blocks of about BLOCK_BYTES.
+def csv_lines(rows: list[bytes]) -> bytes:
+    """COPY's rows (one message each, ending in a bare LF) as the csv module ends its lines, with CRLF. A
+    line break inside a quoted cell stays as it is: only where the block has no LF but the rows' own is
+    one replace() enough; otherwise each row's last byte is replaced."""
+    block = b"".join(rows)
+    if not block.endswith(b"\n"):
+        raise RuntimeError("COPY sent a message that does not end a row")
+    if block.count(b"\n") == len(rows):
+        return block.replace(b"\n", b"\r\n")
+    if any(row[-1:] != b"\n" for row in rows):
+        raise RuntimeError("COPY sent a message that does not end a row")
+    return b"\r\n".join(row[:-1] for row in rows) + b"\r\n"
 
-    COPY sends one message per row, ending in a bare LF (a line break inside a quoted cell stays as it is):
-    each row's last byte becomes CRLF, as Python's csv module ends a line."""
+
+def copy_blocks(report: selectors.ReportFilter, months: list[tuple[int | None, int, int]]) -> Iterator[bytes]:
+    """The lines after the header, as PostgreSQL's COPY writes them, in blocks of about BLOCK_BYTES (rows
+    gathered as they come, each block's line ends made CRLF at once: csv_lines)."""
     try:
         statement, params = copy_statement(report, months)
     except EmptyResultSet:  # a reader granted no App: nothing to send
         return
     with transaction.atomic(), connection.cursor() as cursor:
+        # A large range costs enough for PostgreSQL to compile the statement's expressions (JIT): that delayed
+        # the first line by a quarter of a second under load and made the whole export slower, not faster.
+        cursor.execute("SET LOCAL jit = off")
         raw: Any = cursor.cursor
         # Django's query log (and its test tools) see the COPY as they see any query.
         logged = cursor.debug_sql(statement, params) if isinstance(cursor, CursorDebugWrapper) else nullcontext()
         with logged, raw.copy(statement, params) as copy:
-            block = bytearray()
-            for message in copy:
-                if message[-1:] != b"\n":
-                    raise RuntimeError("COPY sent a message that does not end a row")
-                block += message[:-1]
-                block += b"\r\n"
-                if len(block) >= BLOCK_BYTES:
-                    yield bytes(block)
-                    block.clear()
-            if block:
-                yield bytes(block)
+            rows: list[bytes] = []
+            size = 0
+            for row in copy:
+                rows.append(row)
+                size += len(row)
+                if size >= BLOCK_BYTES:
+                    yield csv_lines(rows)
+                    rows, size = [], 0
+            if rows:
+                yield csv_lines(rows)
 
 
 def csv_stream(report: selectors.ReportFilter, *, use_copy: bool | None = None) -> Iterator[str | bytes]:

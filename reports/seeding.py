@@ -1,9 +1,10 @@
 """Realistic sessions for the reports, in bulk: `manage.py seed_sessions N [--app APP_ID] [--days D]`.
 
 Sessions spread over the last D days (busier on weekdays), with reasons, feedback, offers seen and
-accepted, an experiment's variants (its control sees no offers and saves less), decisions, their events and
-save confirmations for saves older than the watch window. They are written straight to the tables, in
-batches: PostgreSQL's COPY (ids reserved from the sequences under a table lock), else bulk_create.
+accepted, an experiment's variants (its control sees no offers and saves less), decisions, their events, the
+page's steps (evidence: each page shown, Continue, Back and the deciding click) and save confirmations
+for saves older than the watch window. They are written straight to the tables, in batches: PostgreSQL's
+COPY (ids reserved from the sequences under a table lock), else bulk_create.
 
 Rows are made for reports and benchmarks: they carry no webhook deliveries, alerts or billing actions,
 and no VariantAssignment rows; variants are assigned by the product's own rule (flows.experiments: the
@@ -29,6 +30,7 @@ from ulid import ULID
 from audiences import facts
 from audiences.rules import field_value
 from compliance import rules as compliance_rules
+from evidence.models import Step
 from flows import experiments, ids
 from flows.flow_document import document_import, document_loads
 from flows.models import App, Audience, CancelSession, Decision, Event, Flow, Reason, Variant
@@ -129,7 +131,7 @@ class Generator:
             if at.weekday() < 5 or rng.random() < 0.6:  # weekends are quieter
                 return at
 
-    def session(self, pk: int, number: int) -> tuple[tuple, tuple | None, list[tuple]]:
+    def session(self, pk: int, number: int) -> tuple[tuple, tuple | None, list[tuple], list[tuple]]:
         rng, setup = self.rng, self.setup
         at = self.moment()
         plan, term, value = rng.choices(PLANS, PLAN_WEIGHTS)[0]
@@ -176,9 +178,23 @@ class Generator:
                variant.pk if variant else None, json.dumps([]) if variant is not None and variant.is_control else None,
                monthly, shown_at, json.dumps(shown) if shown else None, at, opened_at, at + timedelta(days=1),
                SEEDED_COMPLIANCE)
+        # The page's evidence (evidence.Step), as the hosted page writes it: the page shown when opened, the
+        # reasons' Continue (and now and then a Back) before the offers, then the button that decided.
+        steps = [(pk, opened_at, "view", "page", "reasons", "", "", "", "[]", 200)] if opened_at else []
         if kind is None:
-            return row, None, []
+            return row, None, [], steps
         decided_at = (shown_at or at) + timedelta(seconds=rng.randint(5, 300))
+        if opened_at is not None:
+            clicked = opened_at
+            if shown_at is not None:
+                clicked = max(opened_at, shown_at - timedelta(seconds=1))
+                if rng.random() < 0.1:
+                    steps.append((pk, clicked, "click", "page", "", "back", "", "", "[]", 200))
+                steps.append((pk, shown_at, "click", "page", "", "continue", reason.code if reason else "", "",
+                              "[]", 200))
+                steps.append((pk, shown_at, "view", "page", "offers", "", "", "", "[]", 200))
+            steps.append((pk, max(decided_at, clicked), "click", "page", "", str(kind), reason.code if reason else "",
+                          offer.code if offer else "", "[]", 303))
         decision = (pk, pk, kind, reason.pk if reason else None, reason.code if reason else "",
                     reason.label if reason else "", feedback, offer.pk if offer else None,
                     offer.code if offer else "", "", decided_at)
@@ -189,7 +205,7 @@ class Generator:
             confirmed_at = decided_at + self.watch + timedelta(minutes=rng.randint(1, 120))
             events.append((f"evt_{ULID.from_datetime(confirmed_at)}", setup.app.pk, pk,
                            Event.Type.SAVE_CONFIRMED, "{}", confirmed_at))
-        return row, decision, events
+        return row, decision, events, steps
 
 
 # Seeded customers say nowhere where they live: the built-in rules applied to them.
@@ -202,6 +218,8 @@ SESSION_COLUMNS = ("id", "public_id", "token", "app_id", "flow_id", "status", "i
 DECISION_COLUMNS = ("session_id", "in_force_for_id", "kind", "reason_id", "reason_code", "reason_label", "feedback",
                     "offer_id", "offer_code", "redirect_url", "created_at")
 EVENT_COLUMNS = ("id", "app_id", "session_id", "type", "data", "created_at")
+STEP_COLUMNS = ("session_id", "at", "kind", "source", "name", "action", "reason_code", "offer_code", "controls",
+                "status")
 
 
 def _reserve_ids(table: str, count: int) -> int:
@@ -259,16 +277,18 @@ def sessions_seed(*, app: App, count: int, days: int, progress: Callable[[int], 
             first = _reserve_ids(CancelSession._meta.db_table, size)
             if not written:
                 generator.first_pk = first
-            sessions, decisions, events = [], [], []
+            sessions, decisions, events, steps = [], [], [], []
             for pk in range(first, first + size):
-                row, decision, made = generator.session(pk, written)
+                row, decision, made, shown = generator.session(pk, written)
                 sessions.append(row)
                 if decision is not None:
                     decisions.append(decision)
                 events.extend(made)
+                steps.extend(shown)
             _copy(CancelSession._meta.db_table, SESSION_COLUMNS, sessions)
             _copy(Decision._meta.db_table, DECISION_COLUMNS, decisions)
             _copy(Event._meta.db_table, EVENT_COLUMNS, events)
+            _copy(Step._meta.db_table, STEP_COLUMNS, steps)
         written += size
         if progress is not None:
             progress(written)

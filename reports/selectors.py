@@ -13,13 +13,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evidence.selectors import cancel_effort as evidence_cancel_effort
-from evidence.selectors import canceled_sessions
 from flows.models import App, CancelSession, Decision
 from offers.models import Offer
 
@@ -197,9 +196,12 @@ def overview(report: ReportFilter) -> Overview:
 
 def cancel_effort(report: ReportFilter) -> dict:
     """What canceling took on the page, for the sessions of the report's days and Apps that canceled:
-    clicks and seconds from opening the page to the Cancel, each {count, median, p90} (evidence's steps)."""
-    sessions = canceled_sessions(CancelSession.objects.filter(report.sessions()))
-    return evidence_cancel_effort(sessions)
+    clicks and seconds from opening the page to the Cancel, each {count, median, p90}, over the newest
+    evidence.selectors.EFFORT_CANCELS of them, and `total` (evidence's steps)."""
+    start, end = days.bounds(report.first_day, report.last_day)
+    # A Cancel comes after its session was created, at most the page's life later.
+    latest = timedelta(seconds=settings.SESSION_TTL_SECONDS)
+    return evidence_cancel_effort(report.sessions("session__"), since=start, until=end + latest)
 
 
 SAVED_KINDS = (Decision.Kind.NEVERMIND, Decision.Kind.ACCEPT)
@@ -324,15 +326,21 @@ def watch_list(report: ReportFilter, *, now: datetime | None = None, rows: bool 
     open_days = math.ceil(settings.SESSION_TTL_SECONDS / 86400)
     start, end = days.bounds(boundary - timedelta(days=open_days), boundary)
     # Their decisions came while their pages were open: bounding those too keeps the read to the edge's days.
+    # Counted by what values them (a few plans' prices and offers' terms): a few groups rather than a row
+    # (and a valuation in Python) per session.
     edge = (_watched(report, since=since).filter(created_at__gte=start, created_at__lt=end,
                                                  decision__created_at__lt=end + timedelta(
                                                      seconds=settings.SESSION_TTL_SECONDS))
-            .order_by().values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS)))
+            .order_by().values("app__currency", "monthly_value", *(f"decision__offer__{name}" for name in value.TERMS))
+            .annotate(sessions=Count("pk")))
     for row in edge:
-        count += 1
+        count += row["sessions"]
         kept = value.value_kept(row["monthly_value"], confirmed=False, **value.terms_of(row, "decision__offer__"))
-        at_stake[row["app__currency"]] = at_stake.get(row["app__currency"], Decimal(0)) + kept
-    sessions = list(_watched(report, since=since).select_related("app", "decision", "variant")
+        at_stake[row["app__currency"]] = at_stake.get(row["app__currency"], Decimal(0)) + kept * row["sessions"]
+    # Only what the page shows: not the sessions' data, nor the App's secret (decrypted for each row).
+    sessions = list(_watched(report, since=since).select_related("app", "decision")
+                    .only("public_id", "email", "account_internal_id", "monthly_value", "app__app_id",
+                          "app__currency", "decision__created_at", "decision__offer_code", "decision__kind")
                     .order_by("-decision__created_at")[:WATCH_LIST_ROWS]) if rows else []
     entries = []
     for session in sessions:

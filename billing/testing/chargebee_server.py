@@ -6,8 +6,8 @@ Chargebee's OpenAPI description is too large to ship, so every request is checke
 documents for each endpoint served here (names, required ones, enum values, types). An unknown
 parameter, a missing required one, a value of the wrong type or outside its enum is answered 400 with
 Chargebee's own error body (`type=invalid_request`, `api_error_code=param_wrong_value`, `param`), as the
-real API does, so a wrong name or enum in the adapter fails the tests. Requests are authenticated with HTTP Basic (the key
-as user name), writes honour the `chargebee-idempotency-key` header (a replay answers the first
+real API does, so a wrong name or enum in the adapter fails the tests. Requests are authenticated with
+HTTP Basic (the key as user name), writes honour the `chargebee-idempotency-key` header (a replay answers the first
 response with `chargebee-idempotency-replayed: true` and changes nothing), and state rules follow the
 reference (no pause of a trial, no change to a cancelled subscription, and so on).
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,12 +20,15 @@ from django.db import connection
 from django.utils import timezone
 
 from alerts.models import AlertDelivery, AlertRule, AlertSettings
-from billing.models import BillingAction, BillingConnection
+from billing.models import BillingAction, BillingConnection, SavePayment
+from evidence.models import Step
 from flows import services
 from flows.models import App, CancelSession, Decision, Event, Flow, Variant, VariantAssignment
 from reports import services as reports
 from reports.models import DailyOfferStat, DailyReasonStat, DailyStat
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+
+from .test_inventory import EXPORTED_WITH_SESSIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -235,7 +239,17 @@ def test_customer_erase_wants_exactly_one_way_to_find_the_customer(demo_app: App
         erase("--app", "demo")
 
 
+def paid_after_the_save(session: CancelSession) -> SavePayment:
+    """What the billing system reported paid over the watch window, and a step of the session's page."""
+    Step.objects.create(session=session, at=session.created_at, kind="view", source="page", name="reasons",
+                        controls=["reason:too-expensive", "cancel"])
+    return SavePayment.objects.create(session=session, currency="USD", amount=Decimal("49.00"), invoices=1,
+                                      window_end=session.created_at + timedelta(days=30))
+
+
 def test_customer_export_prints_all_that_is_held_about_the_customer(two_customers):
+    payment = paid_after_the_save(two_customers[JANE["email"]][0])
+    paid_after_the_save(two_customers[BOB["email"]][0])
     out = io.StringIO()
     call_command("customer_export", "--app", "demo", "--email", JANE["email"], stdout=out)
     held = json.loads(out.getvalue())
@@ -251,13 +265,23 @@ def test_customer_export_prints_all_that_is_held_about_the_customer(two_customer
     assert {a["kind"] for a in held["alerts"]["deliveries"]} == {"team_email", "receipt"}
     assert all("slack_webhook_url" not in a for a in held["alerts"]["deliveries"])
     assert held["billing"]["actions"][0]["request"]["subscription_id"] == JANE["subscription"]
+    assert [(p["id"], p["amount"], p["currency"], p["invoices"]) for p in held["billing"]["save_payments"]] == \
+        [(payment.pk, "49.00", "USD", 1)]
+    assert [step["name"] for step in held["evidence"]["steps"]] == ["reasons"]
+    for app_label, name in EXPORTED_WITH_SESSIONS.values():  # every table of the sessions has its place
+        assert isinstance(held[app_label][name], list), (app_label, name)
     text = out.getvalue().lower()
     assert BOB["email"] not in text and BOB["feedback"].lower() not in text
 
 
 def test_customer_export_of_an_erased_customer_finds_nothing(two_customers):
+    payment = paid_after_the_save(two_customers[JANE["email"]][0])
     erase("--app", "demo", "--email", JANE["email"])
+    # What was paid stays for revenue kept (it names nobody once the session is erased)…
+    kept = SavePayment.objects.get(pk=payment.pk)
+    assert (kept.amount, kept.currency, kept.session_id) == (payment.amount, "USD", payment.session_id)
     out = io.StringIO()
     call_command("customer_export", "--app", "demo", "--email", JANE["email"], stdout=out)
     held = json.loads(out.getvalue())
     assert held["flows"]["sessions"] == [] and held["billing"]["actions"] == []
+    assert held["billing"]["save_payments"] == [] and held["evidence"]["steps"] == []  # …and is no one's now

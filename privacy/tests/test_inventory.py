@@ -77,3 +77,30 @@ def test_every_app_with_erased_columns_has_a_privacy_module():
     assert {name.split(".")[0] for name in ERASED} <= with_modules
     for _label, module in selectors.parts():
         assert callable(module.busy) and callable(module.erase) and callable(module.export)
+
+
+# Every table whose rows belong to a customer's sessions (a key to the session, its decision or its event)
+# is in customer_export: the app's label and the name its rows go under.
+EXPORTED_WITH_SESSIONS = {
+    "flows.Decision": ("flows", "decisions"), "flows.Event": ("flows", "events"),
+    "alerts.AlertDelivery": ("alerts", "deliveries"), "webhooks.Delivery": ("webhooks", "deliveries"),
+    "billing.BillingAction": ("billing", "actions"), "billing.SavePayment": ("billing", "save_payments"),
+    "receipts.Receipt": ("receipts", "receipts"), "evidence.Step": ("evidence", "steps"),
+}
+
+
+def session_tables() -> set[str]:
+    from flows.models import CancelSession, Decision, Event
+
+    held = {CancelSession, Decision, Event}
+    return {model._meta.label for model in apps.get_models() if model._meta.app_label in OURS
+            and model not in held
+            and any(field.is_relation and field.many_to_one and field.related_model in held
+                    for field in model._meta.concrete_fields)}
+
+
+def test_every_table_of_a_customers_sessions_is_exported():
+    assert session_tables() == set(EXPORTED_WITH_SESSIONS) - {"flows.Decision", "flows.Event"}, (
+        "Say where customer_export puts the rows of a table keyed to sessions (its app's privacy.py export)")
+    labels = {label for label, _module in selectors.parts()}
+    assert {app for app, _name in EXPORTED_WITH_SESSIONS.values()} <= labels

@@ -30,6 +30,8 @@ TRICKY_TEXT = [
     " spaced ", "=SUM(A1:A9)", "+1 555", "-minus", "@at", "\tTab first", "\rCR first", "\\.", "\\",
     "naïve café ☕ 日本語", "עברית", "😀 emoji", "semi;colon",
     "trailing,", ",", "'already quoted", "null", "NULL", "\\N",
+    # What COPY's text format escapes (a backslash and these control characters) or passes as it is.
+    "\x0bvertical\x0cform\x08back", "bell\x07 and\x01 start", "back\\slash, \"quoted\"\nand more",
 ]
 
 
@@ -63,7 +65,8 @@ def tricky(demo_app: App, make_session) -> App:  # noqa: ANN001
             at = DST_DAY + timedelta(hours=(n % 30) - 3, microseconds=(n * 7919) % 1_000_000 if n % 3 else 0)
             session = make_session(at=at, value=values[n % len(values)], decision=kind, offer=code,
                                    reason="too-expensive" if kind else "", feedback=text if kind else "",
-                                   shown=[code, "pause-2"] if code else (["a", "b"] if n % 5 == 0 else None),
+                                   shown=[code, "pause-2"] if code else (["a", "b"] if n % 5 == 0 else
+                                                                        ["a,b", 'c"d'] if n % 7 == 0 else None),
                                    variant=variant if n % 2 else None, is_test=n % 11 == 0,
                                    decided_at=at + timedelta(seconds=n % 7, microseconds=n % 2))
             session.email = f"{text}{n}@example.com" if n % 4 else text

@@ -132,6 +132,8 @@ def test_the_watch_list_counts_deflects_still_inside_their_window_and_what_is_at
     make_session(at=now - timedelta(days=10), value=60, decision="accept", offer="pause-2", account="acct_w2")
     make_session(at=now - timedelta(days=29, hours=22), value=45, decision="accept", offer="discount-30",
                  account="acct_w3")  # its window ends in two hours: still watched
+    make_session(at=now - timedelta(days=29, hours=21), value=45, decision="accept", offer="discount-30",
+                 account="acct_w4")  # valued as w3 is: the same plan's price and the same offer
     make_session(at=now - timedelta(days=30, hours=2), value=90, decision="nevermind", account="acct_ended")
     make_session(at=now - timedelta(days=31), value=90, decision="nevermind", account="acct_old")
     make_session(at=now - timedelta(days=5), value=80, decision="nevermind", account="acct_sure", confirmed=True)
@@ -140,14 +142,14 @@ def test_the_watch_list_counts_deflects_still_inside_their_window_and_what_is_at
     make_session(at=now - timedelta(days=3), value=60, decision="cancel", account="acct_w2")
     services.rollups_refresh(first_day=(now - timedelta(days=40)).date(), last_day=now.date())
     html = admin_client.get(reverse("reports:watch_list")).content.decode()
-    assert figure(html, "watching") == "2"
-    # $30 for w1's month; w3's 30% off its $45 for the month: $31.50.
-    assert figure(html, "at-stake") == "61.50 USD"
+    assert figure(html, "watching") == "3"
+    # $30 for w1's month; w3's and w4's 30% off their $45 for the month: $31.50 each.
+    assert figure(html, "at-stake") == "93.00 USD"
     rows = [" ".join(re.sub(r"<[^>]+>", " ", r).split())
             for r in re.findall(r'<tr data-session="[^"]+">(.*?)</tr>', html, re.S)]
-    assert len(rows) == 2
+    assert len(rows) == 3
     assert "nevermind" in rows[0] and " 29 " in f" {rows[0]} " and rows[0].endswith("30.00 USD")
-    assert "discount-30" in rows[1] and " 0 " in f" {rows[1]} "
+    assert "discount-30" in rows[1] and " 0 " in f" {rows[1]} " and "discount-30" in rows[2]
 
 
 def test_reports_need_the_permission_to_view_sessions(client: Client, django_user_model):  # noqa: ANN001

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Q
 
 from flows.models import App, CancelSession, Decision, Event
 from reports.models import DailyStat
@@ -73,3 +74,25 @@ def test_reports_refresh_rebuilds_the_rollups_it_is_asked_for() -> None:
     call_command("reports_refresh", "--all", stdout=io.StringIO())
     opened = CancelSession.objects.filter(opened_at__isnull=False).count()
     assert sum(DailyStat.objects.values_list("sessions", flat=True)) == opened
+
+
+def test_seeded_sessions_carry_the_pages_steps() -> None:
+    """Each opened session has its page's view; each decided one its deciding click, after the opening: the
+    effort figures read a realistic steps table, as a served database has."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evidence.models import Step
+    from evidence.selectors import cancel_effort
+
+    seed("400", "--days", "20", "--seed", "5")
+    opened = CancelSession.objects.filter(opened_at__isnull=False)
+    assert Step.objects.filter(kind="view", name="reasons").count() == opened.count()
+    for decision in Decision.objects.select_related("session")[:100]:
+        click = Step.objects.get(session_id=decision.session_id, kind="click", action=decision.kind)
+        assert click.status == 303 and click.at >= decision.session.opened_at
+    canceled = Decision.objects.filter(kind="cancel").count()
+    now = timezone.now()
+    effort = cancel_effort(Q(), since=now - timedelta(days=30), until=now + timedelta(days=2))
+    assert effort["total"] == canceled > 0 and effort["clicks"]["median"] >= 1
