@@ -171,7 +171,7 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
             rows.append(row)
     if not rows:
         return []
-    pks = [row.pk for row in AlertDelivery.objects.bulk_create(rows)]
+    pks = outbox.insert(rows)
     channel().wake_on_commit(pks)
     return pks
 

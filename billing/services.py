@@ -10,7 +10,6 @@ row; beat runs `actions_sweep`, which re-publishes what the broker lost or a kil
 
 from __future__ import annotations
 
-import calendar
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from flows.selectors import app_part
 
 from .models import BillingAction, BillingConnection
 from .providers import ProviderError, provider_class, provider_for
-from .providers.base import ActionResult, BillingProvider, CancelReason, Subscription
+from .providers.base import ActionResult, BillingProvider, CancelReason, Subscription, add_months
+from .targets import ActionImpossible, subscriptions_for
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,6 @@ def _count_lost_attempts(action_ids: list[int]) -> None:
     for action in BillingAction.objects.filter(pk__in=action_ids):
         lost = _log(action, now=now, outcome="interrupted", detail="the worker was lost during this attempt")
         BillingAction.objects.filter(pk=action.pk).update(attempt_count=action.attempt_count + 1, log=lost)
-
-
-class ActionImpossible(Exception):
-    """The action cannot be carried out as asked (no subscription, several, missing terms): not retried."""
 
 
 # --- the outbox: rows written with the event ----------------------------------------------------
@@ -235,76 +231,6 @@ def _keep(action: BillingAction, lease_until: datetime, **fields: Any) -> None:
         setattr(action, name, value)
 
 
-def _same_customer(one: str, other: str) -> bool:
-    # Recurly names an account by its code, which its API also takes as `code-<code>`.
-    return one.removeprefix("code-") == other.removeprefix("code-")
-
-
-def _owned(provider: BillingProvider, subscription_id: str, customer: str) -> None:
-    """The second line of defence behind the embed's signature: never act on a subscription the billing
-    system says belongs to another customer than the page's `account.billing_id`."""
-    owner = provider.subscription_get(subscription_id).customer_id
-    if not _same_customer(owner, customer):
-        raise ActionImpossible(
-            f"subscription {subscription_id} belongs to customer {owner or '(none)'} in {provider.name}, not to "
-            f"{customer}, the customer the page named (account.billing_id); nothing was changed")
-
-
-def _subscriptions(action: BillingAction, provider: BillingProvider) -> list[str]:
-    if action.subscription_ids:
-        return list(action.subscription_ids)  # found, and their owner checked, by an earlier attempt
-    request = action.request
-    named, customer = request.get("subscription_id", ""), request.get("customer_id", "")
-    wants_all = bool(request.get("all_subscriptions"))
-    if named and customer:
-        _owned(provider, named, customer)
-    if named and not (wants_all and customer):
-        return [named]
-    if not customer and request.get("email"):
-        return _by_email(action, provider, request["email"])
-    if not customer:
-        raise ActionImpossible("the page passed neither subscription_id nor account.billing_id nor email, so there "
-                               "is no subscription to act on")
-    subscriptions = provider.subscriptions_for_customer(customer)
-    if action.kind == BillingAction.Kind.REACTIVATE:
-        # A save keeps the customer's subscription that is set to end; none set so: nothing to undo.
-        subscriptions = [s for s in subscriptions if s.cancel_at_period_end]
-        if not subscriptions:
-            return []
-    found = [s.id for s in subscriptions]
-    if wants_all:
-        found = list(dict.fromkeys([*([named] if named else []), *found]))
-    if not found:
-        raise ActionImpossible(f"customer {customer} has no active subscription in {provider.name}")
-    if len(found) > 1 and not wants_all:
-        raise ActionImpossible(
-            f"customer {customer} has {len(found)} active subscriptions in {provider.name} "
-            f"({', '.join(found)}); the page must pass subscription_id, or the App must cancel all of them")
-    return found
-
-
-def _by_email(action: BillingAction, provider: BillingProvider, email: str) -> list[str]:
-    """A customer the page named by email alone: acted on only when exactly one customer of the provider
-    has that email and exactly one active subscription; anything else is a failure naming what was found."""
-    customers = provider.customers_by_email(email)
-    if not customers:
-        raise ActionImpossible(f"no {provider.name} customer has the email {email}; nothing was changed")
-    if len(customers) > 1:
-        raise ActionImpossible(
-            f"{len(customers)} {provider.name} customers have the email {email} ({', '.join(customers)}); the page "
-            "must pass account.billing_id or subscription_id to say which; nothing was changed")
-    subscriptions = provider.subscriptions_for_customer(customers[0])
-    if len(subscriptions) != 1:
-        found = f" ({', '.join(s.id for s in subscriptions)})" if subscriptions else ""
-        raise ActionImpossible(
-            f"customer {customers[0]} (email {email}) has {len(subscriptions) or 'no'} active subscription"
-            f"{'' if len(subscriptions) == 1 else 's'} in {provider.name}{found}; by email alone billing acts only on "
-            "exactly one, so the page must pass subscription_id; nothing was changed")
-    if action.kind == BillingAction.Kind.REACTIVATE and not subscriptions[0].cancel_at_period_end:
-        return []  # a save with nothing to undo
-    return [subscriptions[0].id]
-
-
 def _carry_out(action: BillingAction, provider: BillingProvider, subscription_id: str, *,
                lease_until: datetime) -> ActionResult:
     request = action.request
@@ -453,13 +379,6 @@ def action_effective_at(action: BillingAction) -> str | None:
     return action.finished_at.isoformat() if action.finished_at else None
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
 def _dry_run_summary(action: BillingAction) -> str:
     request = {k: v for k, v in action.request.items() if v not in ("", None, False)}
     return f"dry run: would {action.get_kind_display().lower()} with {request}; nothing was sent"
@@ -501,7 +420,7 @@ def _execute_claimed(claim: outbox.Claim) -> ExecuteResult:
         if not connection.api_key:
             raise ActionImpossible(f"no {connection.app.mode} API key is set for {connection.get_provider_display()}")
         provider = provider_for(connection.provider, connection.credentials(timeout=settings.BILLING_TIMEOUT_SECONDS))
-        subscription_ids = _subscriptions(action, provider)
+        subscription_ids = subscriptions_for(action, provider)
         if subscription_ids != action.subscription_ids:
             _keep(action, claim.lease_until, subscription_ids=subscription_ids)
         results = dict(action.result)

@@ -157,7 +157,8 @@ def cancel_effort(sessions: Q, *, since: datetime, until: datetime, limit: int =
     """Of the sessions that canceled on the page (`sessions`: a condition over Step's `session__`), the
     newest `limit` by their Cancel: the clicks it took (every button pressed up to and including the
     first Cancel that went through) and the seconds from opening the page to that Cancel, each as
-    {count, median, p90}, and `total`, every such session of the range. Read from the steps, driven by
+    {count, median, p90}, and `total`, every such session of the range when there are fewer than `limit`
+    (else None). Read from the steps, driven by
     the step_cancel_at index from the newest Cancel back, so the page reads at most `limit` sessions'
     steps whatever the range holds. `since`/`until` bound the Cancel's time (a session's Cancel comes
     after it was created, at most its page's life later). Sessions without a recorded Cancel click
@@ -165,15 +166,19 @@ def cancel_effort(sessions: Q, *, since: datetime, until: datetime, limit: int =
     went_through = Q(kind="click", action=Decision.Kind.CANCEL, status__lt=400)
     earlier = Step.objects.filter(went_through, session_id=OuterRef("session_id")).filter(
         Q(at__lt=OuterRef("at")) | Q(at=OuterRef("at"), pk__lt=OuterRef("pk")))
-    first_cancels = (Step.objects.filter(went_through, sessions, at__gte=since, at__lt=until)
+    first_cancels = (Step.objects.filter(went_through, sessions, at__gte=since, at__lt=until,
+                                         session__opened_at__isnull=False)
                      .exclude(Exists(earlier)))
     clicks = (Step.objects.filter(session_id=OuterRef("session_id"), kind="click", at__lte=OuterRef("at"))
               .order_by().values("session_id").annotate(n=Count("pk")).values("n")[:1])
     rows = list(first_cancels.order_by("-at", "-pk").annotate(clicks=Subquery(clicks))
                 .values_list("session__opened_at", "at", "clicks")[:limit])
-    total = len(rows) if len(rows) < limit else first_cancels.count()
+    # Fewer than `limit`: every one of the range. Otherwise how many more there are is not counted (that
+    # count would read every Cancel of the range, which the limit is there to avoid).
+    total = len(rows) if len(rows) < limit else None
     seconds, counts = [], []
     for opened_at, canceled_at, count in rows:
+        assert opened_at is not None  # filtered above
         seconds.append(max(0.0, (canceled_at - opened_at).total_seconds()))
         counts.append(float(count or 0))
 

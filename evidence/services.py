@@ -163,6 +163,41 @@ def steps_record(*, session_pk: int, steps: Sequence[flow_steps.Step]) -> None:
                          types=_STEP_CASTS * len(values), params=params)
 
 
+class StepsInStatement:
+    """settings.BRIGHTBACK_STEP_STATEMENT: steps_record's INSERT as a part of a caller's own statement, for a
+    request whose one read can write its step too (flows.selectors.first_view_state: the hosted page's
+    most common view costs one round trip), committed as steps_record's would be."""
+
+    @staticmethod
+    def insert(*, alias: str, rows: str) -> tuple[str, str] | None:
+        """(variant, SQL): an INSERT … RETURNING id of the rows the caller's relation `rows` holds
+        (its columns named as _STEP_FIELDS), and a name for that variant of it (a caller preparing its
+        statement needs one per variant). None where the caller's connection (`alias`) is not the one
+        steps are written on, or not PostgreSQL: it records them with steps_record instead."""
+        connection = connections[router.db_for_write(Step)]
+        if connection.alias != alias or connection.vendor != "postgresql":
+            return None
+        relaxed = not (connection.in_atomic_block or settings.EVIDENCE_STEPS_SYNCHRONOUS)
+        return ("relaxed" if relaxed else "synchronous"), _insert_from(rows, relaxed=relaxed,
+                                                                        quote=connection.ops.quote_name)
+
+    @staticmethod
+    def withdraw(*, step_id: int) -> None:
+        """Take back a step the caller's statement wrote before the request turned out to show another page
+        (it records that one with steps_record)."""
+        Step.objects.filter(pk=step_id).delete()
+
+
+@lru_cache(maxsize=8)
+def _insert_from(rows: str, *, relaxed: bool, quote: Callable[[str], str]) -> str:
+    columns = ", ".join(quote(Step._meta.get_field(name).column) for name in _STEP_FIELDS)  # type: ignore[union-attr]
+    # As _relaxed_insert: set_config(..., true) holds for the statement's own transaction only.
+    source = f"{rows}, (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed" if relaxed else rows
+    return (f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) "
+            f"SELECT {', '.join(f'{rows}.{name}' for name in _STEP_FIELDS)} FROM {source} "
+            f"RETURNING {quote(Step._meta.pk.column)} AS id")
+
+
 _STEP_FIELDS = ("session_id", "at", "kind", "source", "name", "action", "reason_code", "offer_code", "controls",
                 "status")
 _STEP_CASTS = ("bigint", "timestamptz", "text", "text", "text", "text", "text", "text", "jsonb", "smallint")

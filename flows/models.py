@@ -314,8 +314,11 @@ class CancelSession(models.Model):
     locale = models.CharField(max_length=35, blank=True)
     data = models.JSONField(help_text=_("The snippet's data as received (without auth)."))
     # What routing decided when the session started, kept for the page and for reports.
-    audience = models.ForeignKey(Audience, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
-    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    # Indexed only where set (session_audience, session_variant below): most sessions have neither.
+    audience = models.ForeignKey(Audience, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions",
+                                 db_index=False)
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions",
+                                db_index=False)
     offer_codes = models.JSONField(
         null=True, blank=True,
         help_text=_("The offers this customer may see (variant, audiences and offer rules applied). "
@@ -359,6 +362,11 @@ class CancelSession(models.Model):
             models.Index(fields=["app", "account_internal_id"], name="session_app_account"),
             # Reports find an account's later decisions (its last outcome).
             models.Index(fields=["app", "account_key", "created_at"], name="session_app_key_created"),
+            # A session's audience and variant, where it has one: `= x` (reports' filters, the SET NULL when one
+            # is deleted) implies NOT NULL, so these serve every lookup the full indexes did, and a session
+            # routed by neither (most) writes no entry to them, at /precancel nor at each UPDATE of its row.
+            models.Index(fields=["audience"], name="session_audience", condition=models.Q(audience__isnull=False)),
+            models.Index(fields=["variant"], name="session_variant", condition=models.Q(variant__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["public_id"], name="session_public_id_unique"),
@@ -433,8 +441,9 @@ class Decision(models.Model):
     reason_code = models.CharField(max_length=64, blank=True)
     reason_label = models.CharField(max_length=200, blank=True)
     feedback = models.TextField(blank=True)
+    # Indexed only where set (decision_offer below): only an accepted offer has one.
     offer = models.ForeignKey("offers.Offer", null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="decisions")
+                              related_name="decisions", db_index=False)
     offer_code = models.CharField(max_length=64, blank=True)
     redirect_url = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -453,6 +462,7 @@ class Decision(models.Model):
             models.Index(fields=["-created_at"], name="decision_saves_latest",
                          condition=models.Q(kind__in=["nevermind", "accept"])),
             models.Index(fields=["-created_at"], name="decision_feedback_latest", condition=~models.Q(feedback="")),
+            models.Index(fields=["offer"], name="decision_offer", condition=models.Q(offer__isnull=False)),
         ]
 
     def __str__(self) -> str:

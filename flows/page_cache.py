@@ -9,13 +9,19 @@ title and intro, the App's support address, what the customer's rules ask of the
 step, and what it will do: cancel_terms.page_rules), and the flow's published reasons (selectors.published_reasons:
 a new list whenever they change). On PostgreSQL the view that finds its copy here reads only those values
 (selectors.first_view_state) and builds no model at all.
+
+That read also writes the view's step for the session's evidence when it can say beforehand which
+controls the page will show (flows.steps.view_insert): the controls of the copies served so far, by what
+decides them (the flow's row version and the session's rules), are handed to it as `expected_steps()`.
+The view checks what was written against the copy it then serves, and writes it afresh where they differ.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-
-from django.utils.html import escape
+from html import escape
+from typing import NamedTuple
 
 from . import cancel_terms, selectors
 from .models import CancelSession, Reason
@@ -52,9 +58,48 @@ def keep(page_key: tuple, reasons: list[Reason], html: str) -> None:
 
 
 def fill(html: str, *, csrf_token: str, action_url: str) -> str:
-    # The template escapes both values; so does this (a CSRF token is alphanumeric, a path may not be).
+    # The template escapes both values; so does this (a CSRF token is alphanumeric, a path may not be), as
+    # Django's escape() does, without its lazy-string wrapper (the values are plain strings).
     return html.replace(CSRF_SLOT, escape(csrf_token)).replace(ACTION_SLOT, escape(action_url))
 
 
+class Expected(NamedTuple):
+    """The controls each copy served so far showed, by the flow, its row version and the session's rules: as
+    the JSON array the first view's read is handed ([{place, flow, version, compliance, controls}, …]),
+    and each entry's controls by its place in that array."""
+
+    json: str
+    controls: tuple[tuple[str, ...], ...]
+
+
+_expected: dict[tuple[int, str, str], tuple[str, ...]] = {}
+_expected_now: Expected | None = None
+_EXPECTED_SIZE = 32
+
+
+def expect(*, flow_id: int, flow_version: str, compliance: dict, controls: tuple[str, ...]) -> None:
+    """Note the controls a first view of this flow version under these rules showed."""
+    global _expected_now
+    entry = (flow_id, flow_version, json.dumps(compliance, sort_keys=True))
+    if _expected.get(entry) == controls:
+        return
+    if len(_expected) >= _EXPECTED_SIZE:
+        _expected.clear()
+    _expected[entry] = controls
+    _expected_now = Expected(
+        json=json.dumps([{"place": place, "flow": flow, "version": version, "compliance": json.loads(rules),
+                          "controls": list(shown)}
+                         for place, ((flow, version, rules), shown) in enumerate(_expected.items())]),
+        controls=tuple(_expected.values()))
+
+
+def expected_steps() -> Expected | None:
+    """What expect() noted; None: nothing yet."""
+    return _expected_now
+
+
 def forget() -> None:
+    global _expected_now
     _pages.clear()
+    _expected.clear()
+    _expected_now = None

@@ -13,10 +13,11 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
+from . import steps
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 
 logger = logging.getLogger(__name__)
@@ -269,32 +270,82 @@ class FirstView(NamedTuple):
     flow_version: str
     flow_updated_at: datetime
     compliance: dict  # the rules the session started under (CancelSession.compliance)
+    step_id: int | None = None  # the view's step, when the read wrote it (first_view_state's expected_steps)
+    step_expected: int | None = None  # which of the expected steps it wrote (its place in their array)
 
 
-def first_view_state(token: str) -> FirstView | Literal[False] | None:
+def first_view_state(token: str, *, now: datetime | None = None,
+                     expected_steps: str | None = None) -> FirstView | Literal[False] | None:
     """The session's FirstView in one narrow query, without building a model: PostgreSQL only.
 
     The hosted page's most common view is a customer opening their page, which page_cache already holds
     rendered; this reads only what tells whether that copy still answers. False when no session has the
     token; None on other databases, where session_by_token answers.
+
+    With `expected_steps` (page_cache.expected_steps: the controls the copies served so far showed, by
+    flow row version and rules), the same statement writes the view's step for a session that is open and
+    was opened before, when its flow version and rules are among them (flows.steps.view_insert), and the
+    answer names that step: the page's read and its one write are one round trip. Should that write fail,
+    the session is read without it (the view then records its step as any other page does).
     """
     if connection.vendor != "postgresql":
         return None
     if not TOKEN.match(token):
         return False
-    row = _fetch_by_token(_PREPARED_FIRST_VIEW_QUERY, _first_view_query(), token)
+    now = now or timezone.now()
+    row = None
+    insert = steps.view_insert(alias=connection.alias, rows="step") if expected_steps else None
+    if insert is not None:
+        variant, insert_sql = insert
+        try:
+            with connection.cursor() as cursor:
+                execute_prepared(cursor, name=f"flows_first_view_step_{variant}",
+                                 sql=_first_view_step_query(insert_sql),
+                                 types=("timestamptz", "text", "jsonb"), params=[now, token, expected_steps])
+                row = cursor.fetchone()
+        except DatabaseError:
+            if connection.in_atomic_block:
+                raise
+            logger.exception("the first view's step was not written with its read")
+            insert = None
+    if insert is None:
+        with connection.cursor() as cursor:
+            execute_prepared(cursor, name=_PREPARED_FIRST_VIEW_QUERY, sql=_first_view_query(),
+                             types=("timestamptz", "text"), params=[now, token])
+            row = cursor.fetchone()
+        row = row and (*row, None, None)
     if row is None:
         return False
-    status, expires_at, decision_id, locale, variant_title, variant_intro, flow_id, flow_title, flow_intro, \
-        version, updated_at, support_email, session_pk, opened_at, compliance = row
-    return FirstView(
-        is_open=status == CancelSession.Status.OPEN and decision_id is None and timezone.now() < expires_at,
-        session_pk=session_pk, opened=opened_at is not None,
-        locale=locale,
-        # As CancelSession.title and .intro read them: the variant's copy, else the flow's.
-        title=variant_title or flow_title, intro=variant_intro or flow_intro,
-        support_email=support_email, flow_id=flow_id, flow_version=version, flow_updated_at=updated_at,
-        compliance=_json(compliance))
+    is_open, opened, locale, title, intro, flow_id, version, updated_at, support_email, session_pk, compliance, \
+        step_id, step_expected = row
+    return FirstView(is_open=is_open, session_pk=session_pk, opened=opened, locale=locale, title=title, intro=intro,
+                     support_email=support_email, flow_id=flow_id, flow_version=version, flow_updated_at=updated_at,
+                     compliance=_json(compliance), step_id=step_id, step_expected=step_expected)
+
+
+@lru_cache(maxsize=4)
+def _first_view_step_query(insert_sql: str) -> str:
+    """The first view's read (_first_view_query's columns) and, by `insert_sql` (steps.view_insert), the
+    view's step, for an open session opened before whose flow version and rules the expected steps name;
+    then the step's id and which of the expected steps it wrote (its place in their array), or NULLs.
+    Parameters: now, the token, the expected steps (a JSON array)."""
+    columns = _first_view_columns()
+    named = ", ".join(f"{column} AS c{i}" for i, column in enumerate(columns))
+    # c0 is_open, c1 opened, c5 the flow's id, c6 its row version, c9 the session's id, c10 compliance
+    # (_first_view_columns' order).
+    return (f"WITH page AS (SELECT {named}, clock.now AS now {_first_view_from()}), "
+            # Each entry's values taken as they are (jsonb_to_recordset would print and parse them again).
+            f"expected AS (SELECT (e->>'place')::int AS place, (e->>'flow')::bigint AS flow, e->>'version' AS version, "
+            f"e->'compliance' AS compliance, e->'controls' AS controls FROM jsonb_array_elements(%s::jsonb) AS e), "
+            f"step AS (SELECT page.c9 AS session_id, page.now AS at, '{steps.Kind.VIEW}'::text AS kind, "
+            f"'{steps.Source.PAGE}'::text AS source, 'reasons'::text AS name, ''::text AS action, "
+            f"''::text AS reason_code, ''::text AS offer_code, expected.controls AS controls, 200 AS status, "
+            f"expected.place FROM page JOIN expected ON expected.flow = page.c5 "
+            f"AND expected.version = page.c6 AND expected.compliance = page.c10 "
+            f"WHERE page.c0 AND page.c1 LIMIT 1), "
+            f"written AS ({insert_sql}) "
+            f"SELECT {', '.join(f'page.c{i}' for i in range(len(columns)))}, written.id, (SELECT place FROM step) "
+            f"FROM page LEFT JOIN written ON true")
 
 
 def _json(value: Any) -> dict:
@@ -308,19 +359,33 @@ def _json(value: Any) -> dict:
 
 @lru_cache(maxsize=1)
 def _first_view_query() -> str:
+    """FirstView's columns; parameters: now, the token."""
+    return f"SELECT {', '.join(_first_view_columns())} {_first_view_from()}"
+
+
+def _first_view_from() -> str:
+    # The clock (the first parameter) the session is open by.
+    return f"FROM (SELECT %s::timestamptz AS now) clock, {_session_joins().removeprefix('FROM ')}"
+
+
+@lru_cache(maxsize=1)
+def _first_view_columns() -> tuple[str, ...]:
+    """What FirstView holds, worked out by the database where it can be (fewer values to read)."""
     def column(model: type[Model], alias: str, name: str) -> str:
         field = model._meta.get_field(name)
         assert isinstance(field, Field) and field.column
         return f"{alias}.{connection.ops.quote_name(field.column)}"
 
-    columns = [column(CancelSession, "s", "status"), column(CancelSession, "s", "expires_at"),
-               column(Decision, "d", "id"), column(CancelSession, "s", "locale"),
-               column(Variant, "v", "title"), column(Variant, "v", "intro"),
-               column(Flow, "f", "id"), column(Flow, "f", "title"), column(Flow, "f", "intro"), _FLOW_ROW_VERSION,
-               column(Flow, "f", "updated_at"), column(App, "a", "support_email"),
-               column(CancelSession, "s", "id"), column(CancelSession, "s", "opened_at"),
-               column(CancelSession, "s", "compliance")]
-    return f"SELECT {', '.join(columns)} {_session_joins()}"
+    def variant_or_flow(name: str) -> str:
+        # As CancelSession.title and .intro read them: the variant's copy, else the flow's.
+        return f"COALESCE(NULLIF({column(Variant, 'v', name)}, ''), {column(Flow, 'f', name)})"
+
+    is_open = (f"({column(CancelSession, 's', 'status')} = '{CancelSession.Status.OPEN}' "
+               f"AND {column(Decision, 'd', 'id')} IS NULL AND clock.now < {column(CancelSession, 's', 'expires_at')})")
+    return (is_open, f"({column(CancelSession, 's', 'opened_at')} IS NOT NULL)", column(CancelSession, "s", "locale"),
+            variant_or_flow("title"), variant_or_flow("intro"), column(Flow, "f", "id"), _FLOW_ROW_VERSION,
+            column(Flow, "f", "updated_at"), column(App, "a", "support_email"), column(CancelSession, "s", "id"),
+            column(CancelSession, "s", "compliance"))
 
 
 @lru_cache(maxsize=4)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -20,7 +19,8 @@ from django.utils.module_loading import import_string
 
 from audiences import facts
 
-from . import cancel_terms, experiments, ids, routing, selectors, signing
+from . import cancel_terms, experiments, ids, recording, routing, selectors, signing
+from .events import event_hand_over, event_payload, event_record, event_record_many, event_unsaved  # noqa: F401
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 from .snippet_data import OFFER_URL, URL_FIELDS
 
@@ -240,6 +240,15 @@ def decision_record(
     `session` is the caller's copy, read with its app and flow (selectors.session_by_token) moments ago:
     what the decision needs of it does not change while the session is open.
     """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        try:
+            plan = decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
+                                 offer_code=offer_code)
+        except BadDecision:
+            plan = None  # refused below as before, once the session is known to be open
+        if plan is not None:
+            return _decision_record_at_once(session=session, plan=plan)
     # One statement takes the session's row lock and closes it to any other decision: a concurrent one
     # waits for this transaction, then finds the session no longer open (PostgreSQL re-checks the WHERE
     # on the committed row) and returns the decision recorded here.
@@ -250,32 +259,61 @@ def decision_record(
         status=CancelSession.Status.DECIDED, opened_at=Coalesce(F("opened_at"), Now()),
         flow_version=Coalesce(F("flow_version"), _published_version()))
     if not opened:
-        existing = Decision.objects.filter(in_force_for_id=session.pk).first()
-        if existing is not None:
-            return existing
-        raise SessionClosed("This cancel page has expired.")
+        return _decision_in_force(session)
     plan = decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
                          offer_code=offer_code)
-    connection = transaction.get_connection()
     try:
         # Under the row lock a second writer cannot get here, so the savepoint (two more round trips) is
         # only needed where there are no row locks (SQLite).
         with transaction.atomic(savepoint=not connection.features.has_select_for_update):
-            decision = Decision.objects.create(
-                session=session, in_force_for=session, kind=plan.kind, reason=plan.reason,
-                reason_code=plan.reason.code if plan.reason else "",
-                reason_label=plan.reason.label if plan.reason else "",
-                feedback=plan.feedback, offer=plan.offer, offer_code=plan.offer.code if plan.offer else "",
-                redirect_url=plan.redirect_url, created_at=plan.decided_at,
-            )
+            decision = _decision_new(session=session, plan=plan)
+            decision.save(force_insert=True)
     except IntegrityError:
         # Only reachable where row locks are not available: the first writer won.
         return Decision.objects.get(in_force_for=session)
     session.status = CancelSession.Status.DECIDED
     event = event_record(session=session, type=plan.event_type, decision=decision)
+    _decision_logged(session, event)
+    return decision
+
+
+def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan) -> Decision:
+    """decision_record on PostgreSQL: the session closed, the decision and its event inserted in one
+    statement (flows/recording.py), then the event handed to the channels as event_record does."""
+    decision = _decision_new(session=session, plan=plan)
+    event = event_unsaved(session=session, type=plan.event_type, decision=decision)
+    pk = recording.close_and_record(session_pk=session.pk, now=timezone.now(), decision=decision, event=event)
+    if pk is None:
+        return _decision_in_force(session)
+    decision.pk = pk
+    for instance in (decision, event):
+        instance._state.adding, instance._state.db = False, transaction.get_connection().alias
+    session.status = CancelSession.Status.DECIDED
+    event_hand_over(event)
+    _decision_logged(session, event)
+    return decision
+
+
+def _decision_new(*, session: CancelSession, plan: DecisionPlan) -> Decision:
+    return Decision(session=session, in_force_for=session, kind=plan.kind, reason=plan.reason,
+                    reason_code=plan.reason.code if plan.reason else "",
+                    reason_label=plan.reason.label if plan.reason else "",
+                    feedback=plan.feedback, offer=plan.offer, offer_code=plan.offer.code if plan.offer else "",
+                    redirect_url=plan.redirect_url, created_at=plan.decided_at)
+
+
+def _decision_in_force(session: CancelSession) -> Decision:
+    """The decision a closed session already has (a replayed POST redirects where it went); SessionClosed
+    when it has none (it expired, or was abandoned)."""
+    existing = Decision.objects.filter(in_force_for_id=session.pk).first()
+    if existing is not None:
+        return existing
+    raise SessionClosed("This cancel page has expired.")
+
+
+def _decision_logged(session: CancelSession, event: Event) -> None:
     logger.info("decision recorded", extra={"app_id": session.app.app_id, "session_id": session.public_id,
                                             "event_id": event.id, "event_type": event.type})
-    return decision
 
 
 def customer_email_promised(*, session: CancelSession, decision: Decision) -> bool:
@@ -289,103 +327,6 @@ def customer_email_promised(*, session: CancelSession, decision: Decision) -> bo
         except Exception:
             logger.exception("%s failed for session %s", promised.__qualname__, session.public_id)
     return False
-
-
-# --- events -------------------------------------------------------------------------------------
-
-def event_payload(*, event_id: str, session: CancelSession, decision: Decision | None,
-                  extra: dict | None = None) -> dict:
-    """The `data` object of a webhook (DESIGN §5), frozen when the event happens."""
-    offer = decision.offer if decision is not None else None
-    data = {
-        "event_id": event_id,
-        "app_id": session.app.app_id,
-        "session_id": session.public_id,
-        "test": session.is_test,
-        "email": session.email or None,
-        "account": session.account,
-        "subscription_id": session.subscription_id or None,
-        "reason": ({"code": decision.reason_code, "label": decision.reason_label}
-                   if decision is not None and decision.reason_code else None),
-        "feedback": decision.feedback if decision is not None else "",
-        "offer": ({"code": offer.code, "type": offer.kind, "title": offer.title, "terms": offer.terms()}
-                  if offer is not None else None),
-        "custom": session.data.get("custom", {}),
-        "context": session.data.get("context", {}),
-    }
-    if extra:
-        data.update(extra)
-    return data
-
-
-@lru_cache(maxsize=1)
-def _handlers(paths: tuple[str, ...]) -> list[tuple[Callable[[Event], object], Callable[[list[Event]], object] | None]]:
-    """Each channel's `on_event`, and its module's `on_events` when the handler is named `on_event` and
-    the module has one (the batch form; see event_record_many)."""
-    found = []
-    for path in paths:
-        module, _, name = path.rpartition(".")
-        many = None
-        if name == "on_event":
-            try:
-                many = import_string(f"{module}.on_events")
-            except ImportError:
-                many = None
-        found.append((import_string(path), many))
-    return found
-
-
-def event_record(*, session: CancelSession, type: str, decision: Decision | None = None,
-                 extra: dict | None = None) -> Event:
-    """Write an event and hand it to every channel, inside the caller's transaction.
-
-    The channels are settings.BRIGHTBACK_EVENT_HANDLERS, dotted paths of `on_event(event)`. Each is
-    called inside this transaction and writes its outbox rows there (so they commit or roll back with
-    the event), publishing them on commit; their sweepers publish anything the broker did not take.
-    A handler named `on_event` may have a sibling `on_events(events)` in its module: the batch form
-    that event_record_many calls with many events of one transaction. It must write exactly the rows
-    `on_event` would write for each event (typically with one bulk_create), and it is optional:
-    channels without it get `on_event` once per event.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_record must run inside the transaction of what caused the event")
-    event = Event(app=session.app, session=session, type=type)
-    event.data = event_payload(event_id=event.id, session=session, decision=decision, extra=extra)
-    event.save(force_insert=True)
-    with selectors.app_versions_read_once():  # each channel reads its configuration under one App version
-        for handler, _many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
-            handler(event)
-    return event
-
-
-def event_record_many(*, type: str, sessions: Sequence[CancelSession],
-                      extras: Sequence[dict | None] | None = None) -> list[Event]:
-    """Write one `type` event (without a decision) per session, in one INSERT, and hand them to every
-    channel, inside the caller's transaction: what event_record does for each, in a few statements
-    however many sessions there are. Channels with `on_events` take the whole list at once; the others
-    get `on_event` per event. Like event_record, a session that already has an event of this type makes
-    the whole transaction fail (the Event table's unique key)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_record_many must run inside the transaction of what caused the events")
-    if extras is not None and len(extras) != len(sessions):
-        raise ValueError("extras must give one entry per session")
-    events = []
-    for index, session in enumerate(sessions):
-        event = Event(app=session.app, session=session, type=type)
-        event.data = event_payload(event_id=event.id, session=session, decision=None,
-                                   extra=extras[index] if extras is not None else None)
-        events.append(event)
-    if not events:
-        return []
-    Event.objects.bulk_create(events)
-    with selectors.app_versions_read_once():  # each channel reads its configuration under one App version
-        for handler, many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
-            if many is not None:
-                many(events)
-            else:
-                for event in events:
-                    handler(event)
-    return events
 
 
 # --- published content ----------------------------------------------------------------------

@@ -4,6 +4,9 @@ The hosted page and the headless API describe each page shown and each click (ea
 and hand them to the recorder named in settings.BRIGHTBACK_STEP_RECORDER (evidence.services.steps_record,
 one INSERT however many steps a request makes), so flows never imports the app that keeps them. A
 blank setting records nothing. A recorder that fails is logged and never fails the customer's request.
+Where a request's one read can carry its step (the hosted page's kept first view), the recorder's
+companion, settings.BRIGHTBACK_STEP_STATEMENT (evidence.services.StepsInStatement), gives the INSERT
+that read's statement ends with (view_insert).
 
 A step names the controls that were on screen by their stable hooks (DESIGN §3), read from the page's
 own HTML, so a control added to the template is listed without a change here:
@@ -79,9 +82,36 @@ def controls_kept(html: str) -> tuple[str, ...]:
     return controls_in(html)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def _recorder(path: str):  # noqa: ANN202
     return import_string(path) if path else None
+
+
+def _in_statement():  # noqa: ANN202
+    """The recorder's StepsInStatement (settings.BRIGHTBACK_STEP_STATEMENT), when steps are kept at all."""
+    if _recorder(getattr(settings, "BRIGHTBACK_STEP_RECORDER", "")) is None:
+        return None
+    return _recorder(getattr(settings, "BRIGHTBACK_STEP_STATEMENT", ""))
+
+
+def view_insert(*, alias: str, rows: str) -> tuple[str, str] | None:
+    """(variant, SQL) of an INSERT … RETURNING id that keeps the steps a caller's own statement
+    finds in its relation `rows` (columns: session_id, at, kind, source, name, action, reason_code,
+    offer_code, controls, status), so that a request's read and its step are one round trip; None where
+    the recorder has none for the connection `alias` (then `record` keeps them)."""
+    keeper = _in_statement()
+    return keeper.insert(alias=alias, rows=rows) if keeper is not None else None
+
+
+def withdraw(*, session_pk: int, step_id: int) -> None:
+    """Take back a step view_insert's statement wrote for a request that then showed another page."""
+    keeper = _in_statement()
+    if keeper is None:
+        return
+    try:
+        keeper.withdraw(step_id=step_id)
+    except Exception:
+        logger.exception("step %s of session %s not withdrawn", step_id, session_pk)
 
 
 def record(*, session_pk: int, steps: list[Step]) -> None:

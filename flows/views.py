@@ -160,32 +160,49 @@ def _first_view_kept(request: HttpRequest, token: str) -> HttpResponse | None:
     """The first view of an open session straight from page_cache, after one narrow query and no models
     (or the unknown-link page, when that query found no session); None when that cannot answer (a decided
     or expired session, a copy not rendered yet, a database other than PostgreSQL, the modal), and the full
-    path answers instead."""
+    path answers instead. That query also writes the view's step where the copies served before tell which
+    controls it names (page_cache.expected_steps): checked here against the copy served."""
     if embedding.wants_modal(request):
         return None
-    state = selectors.first_view_state(token)
+    expected = page_cache.expected_steps()
+    state = selectors.first_view_state(token, expected_steps=expected.json if expected is not None else None)
     if state is False:
         return _unknown(request)
-    if state is None or not state.is_open:
+    if state is None:
         return None
-    reasons = selectors.published_reasons_kept(flow_id=state.flow_id, updated_at=state.flow_updated_at)
-    if reasons is None:
+    language = _language_for(state.locale)
+    html = _kept_copy(state, language) if state.is_open else None
+    if html is None:
+        if state.step_id is not None:  # the full path records the page it shows
+            steps.withdraw(session_pk=state.session_pk, step_id=state.step_id)
         return None
     if not state.opened:
         services.session_opened(session_pk=state.session_pk)  # the first open only: later views write nothing
-    language = _language_for(state.locale)
-    html = page_cache.rendered(page_cache.key(language=language, title=state.title, intro=state.intro,
-                                              support_email=state.support_email, flow_id=state.flow_id,
-                                              flow_version=state.flow_version, compliance=state.compliance),
-                               reasons)
-    if html is None:
-        return None
     response = HttpResponse(page_cache.fill(html, csrf_token=csrf.page_form_token(token), action_url=request.path))
     _customer_headers(response, language)
+    controls = steps.controls_kept(html)
+    if state.step_id is not None and expected is not None and state.step_expected is not None \
+            and expected.controls[state.step_expected] == controls:
+        return response
+    if state.step_id is not None:
+        steps.withdraw(session_pk=state.session_pk, step_id=state.step_id)
     steps.record(session_pk=state.session_pk, steps=[steps.Step(
-        kind=steps.Kind.VIEW, source=steps.Source.PAGE, name="reasons", controls=steps.controls_kept(html),
+        kind=steps.Kind.VIEW, source=steps.Source.PAGE, name="reasons", controls=controls,
         status=response.status_code)])
+    page_cache.expect(flow_id=state.flow_id, flow_version=state.flow_version, compliance=state.compliance,
+                      controls=controls)
     return response
+
+
+def _kept_copy(state: selectors.FirstView, language: str) -> str | None:
+    """The first view this process keeps for the session's flow content, language and rules, if any."""
+    reasons = selectors.published_reasons_kept(flow_id=state.flow_id, updated_at=state.flow_updated_at)
+    if reasons is None:
+        return None
+    return page_cache.rendered(page_cache.key(language=language, title=state.title,
+                                              intro=state.intro, support_email=state.support_email,
+                                              flow_id=state.flow_id, flow_version=state.flow_version,
+                                              compliance=state.compliance), reasons)
 
 
 def _embed_parent(request: HttpRequest) -> str | None:

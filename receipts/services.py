@@ -138,7 +138,7 @@ def receipts_create_for_events(*, events: Sequence[Event]) -> list[int]:
                             next_attempt_at=event.created_at))
     if not rows:
         return []
-    pks = [row.pk for row in Receipt.objects.bulk_create(rows)]
+    pks = outbox.insert(rows)
     channel().wake_on_commit(pks)
     return pks
 

@@ -108,9 +108,9 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
                     for endpoint in wanting)
     if not rows:
         return []
-    created = Delivery.objects.bulk_create(rows)
+    keys = outbox.insert(rows)
     transaction.on_commit(partial(endpoints_wake, sorted({row.endpoint_id for row in rows})))
-    return [row.pk for row in created]
+    return keys
 
 
 def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: float | None = None) -> int:

@@ -120,6 +120,13 @@ class CancelReason:
 NO_END = datetime(9999, 12, 31, tzinfo=UTC)  # a paused collection without a resume date
 
 
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
 def add_cycles(moment: datetime, *, unit: str, length: int, cycles: int) -> datetime:
     """`cycles` billing cycles of `length` `unit`s after `moment`: unit day, week, month or year (a
     plural or Recurly's "days"/"months" also), calendar months keeping the day (the 31st becomes the

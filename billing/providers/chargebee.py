@@ -47,7 +47,6 @@ certificates, against httpx's default bundle instead of the copy the SDK ships.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -83,13 +82,6 @@ def _when(timestamp: Any) -> datetime | None:
 
 def _timestamp(moment: datetime) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` calendar months later (the 31st becomes the month's last day)."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 def subscription_from(raw: dict[str, Any]) -> Subscription:

@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from billing.providers.base import ZERO_DECIMAL, Credentials
+from billing.providers.base import ZERO_DECIMAL, Credentials, add_months
 from billing.testing import (
     COUPON,
     TRIAL_ENDED_DAYS_AGO,
@@ -68,14 +68,6 @@ def _parse_time(value: str) -> datetime:
 
 def _new_id(prefix: str) -> str:
     return prefix + "01" + "".join(secrets.choice("0123456789abcdefghjkmnpqrstvwxyz") for _ in range(24))
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    import calendar
-
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass

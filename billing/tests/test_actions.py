@@ -135,7 +135,7 @@ def test_accepting_a_pause_pauses_billing(connect, decide, fake_billing) -> None
 
 
 def test_a_pause_starts_when_the_period_paid_for_ends_and_lasts_its_months(connect, decide, fake_billing) -> None:  # noqa: ANN001
-    from billing.services import add_months
+    from billing.providers.base import add_months
 
     connect()
     sub = fake_billing.seed(customer_id="cus_jane")

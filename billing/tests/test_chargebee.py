@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl
 import pytest
 
 from billing.providers import ProviderError, provider_for
-from billing.providers.chargebee import add_months, provider_error
+from billing.providers.base import add_months
+from billing.providers.chargebee import provider_error
 from billing.testing.chargebee_server import API_KEY, SITE, ChargebeeFake
 
 pytestmark = pytest.mark.billing

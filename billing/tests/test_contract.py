@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.providers import ProviderError, provider_for
-from billing.providers.base import CancelReason, Credentials
-from billing.services import add_months
+from billing.providers.base import CancelReason, Credentials, add_months
 
 pytestmark = pytest.mark.billing
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.providers import ProviderError, provider_for
+from billing.providers.base import add_months
 from billing.providers.paddle import PaddleProvider
-from billing.services import add_months
 from billing.testing.paddle_server import PaddleFake
 
 pytestmark = pytest.mark.billing

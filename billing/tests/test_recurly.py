@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.providers import ProviderError, provider_for
-from billing.providers.base import Credentials
-from billing.services import add_months
+from billing.providers.base import Credentials, add_months
 from billing.testing.recurly_server import RecurlyFake
 
 pytestmark = pytest.mark.billing

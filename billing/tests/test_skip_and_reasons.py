@@ -227,7 +227,7 @@ def test_a_skip_on_a_yearly_plan_skips_a_year_not_a_month(fake_billing) -> None:
     if fake_billing.slug == "stripe":
         pytest.skip("Stripe skips by pause_collection, not by moving the next bill: "
                     "test_stripe_skips_by_voiding_the_renewal_invoices… checks it")
-    from billing.services import add_months
+    from billing.providers.base import add_months
 
     sub = fake_billing.seed(customer_id="cus_yearly", plan="annual")
     provider = provider_for(fake_billing.slug, fake_billing.credentials())

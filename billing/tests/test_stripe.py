@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from billing.providers import ProviderError, provider_for
-from billing.services import add_months
+from billing.providers.base import add_months
 from billing.testing.stripe_server import API_KEY, HARNESS_KEY, StripeFake
 
 pytestmark = pytest.mark.billing

@@ -121,7 +121,7 @@ def test_the_first_view_from_the_kept_page_adds_one_insert_and_nothing_else(clie
     with CaptureQueriesContext(connection) as with_steps:
         client.get(third_url)
 
-    assert with_steps.captured_queries[0]["sql"].startswith("EXECUTE flows_first_view_by_token")  # the kept page
+    assert with_steps.captured_queries[0]["sql"].startswith("EXECUTE flows_first_view_")  # the kept page
     added = [q["sql"] for q in with_steps.captured_queries[len(without.captured_queries):]]
     assert len(with_steps.captured_queries) == len(without.captured_queries) + 1
     assert added[0].startswith('INSERT INTO "evidence_step"')

@@ -1,0 +1,100 @@
+"""What a decision costs the database: closing the session, the Decision and its Event in one statement, and
+nothing at all written when the session is not open (flows/recording.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from flows import selectors, services
+from flows.models import CancelSession, Decision, Event
+
+pytestmark = pytest.mark.django_db
+
+postgresql_only = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's one-statement write")
+
+
+@pytest.fixture
+def session(demo_app, snippet_data):  # noqa: ANN001, ANN201
+    response = Client().post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
+    assert response.status_code == 200
+    found = selectors.session_by_token(response.json()["url"].rsplit("/", 1)[1])
+    assert found is not None
+    return found
+
+
+def _flows_writes(queries: CaptureQueriesContext) -> list[str]:
+    """The statements that wrote the session, a decision or an event (the channels' own rows aside)."""
+    tables = ('"flows_cancelsession"', '"flows_decision"', '"flows_event"', "flows_decision_record")
+    return [q["sql"] for q in queries.captured_queries
+            if not q["sql"].startswith("PREPARE") and any(table in q["sql"] for table in tables)]
+
+
+@postgresql_only
+def test_a_decision_closes_the_session_and_writes_the_decision_and_its_event_in_one_statement(session):
+    with CaptureQueriesContext(connection) as queries:
+        decision = services.decision_record(session=session, kind="cancel", reason_code="too-expensive",
+                                            feedback="  too dear  ")
+    assert len(_flows_writes(queries)) == 1
+    # Before: an UPDATE of the session, an INSERT of the decision and an INSERT of its event.
+    stored = Decision.objects.get(pk=decision.pk)
+    assert (stored.session_id, stored.in_force_for_id, stored.kind) == (session.pk, session.pk, "cancel")
+    assert (stored.reason_code, stored.feedback, stored.redirect_url) == ("too-expensive", "too dear",
+                                                                          decision.redirect_url)
+    assert stored.reason_label and stored.redirect_url.startswith("http://127.0.0.1/canceled?")
+    [event] = Event.objects.filter(session_id=session.pk)
+    assert event.type == "session.canceled" and event.app_id == session.app_id
+    assert event.data["event_id"] == event.id and event.data["reason"]["code"] == "too-expensive"
+    assert event.data["feedback"] == "too dear"
+    session.refresh_from_db()
+    assert session.status == "decided" and session.opened_at is not None
+    assert session.flow_version == session.flow.version
+    # The instances returned are the stored rows, as the ORM would have left them.
+    assert not decision._state.adding and decision.session.decision == decision
+
+
+@postgresql_only
+def test_a_decision_on_an_expired_page_writes_nothing(session):
+    CancelSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(services.SessionClosed):
+        services.decision_record(session=session, kind="cancel")
+    assert not Decision.objects.exists() and not Event.objects.exists()
+    assert CancelSession.objects.get(pk=session.pk).status == "open"
+
+
+def test_a_second_decision_of_the_session_writes_nothing_and_returns_the_first(session):
+    first = services.decision_record(session=session, kind="nevermind")
+    again = services.decision_record(session=session, kind="cancel", reason_code="too-expensive")
+    assert again == first and again.kind == "nevermind"
+    assert Decision.objects.count() == 1 and Event.objects.count() == 1
+
+
+def test_an_offer_not_shown_is_refused_and_leaves_the_session_open(session):
+    with pytest.raises(services.BadDecision):
+        services.decision_record(session=session, kind="accept", offer_code="no-such-offer")
+    assert not Decision.objects.exists() and not Event.objects.exists()
+    assert CancelSession.objects.get(pk=session.pk).status == "open"
+
+
+def test_a_bad_decision_replayed_on_a_decided_session_still_goes_where_the_first_went(session):
+    first = services.decision_record(session=session, kind="cancel")
+    assert services.decision_record(session=session, kind="accept", offer_code="no-such-offer") == first
+
+
+@postgresql_only
+def test_the_decision_statement_is_prepared_once_per_connection(session, demo_app, snippet_data, settings):
+    settings.DB_PREPARED_STATEMENTS = True
+    services.decision_record(session=session, kind="cancel")
+    response = Client().post("/precancel", data=json.dumps(snippet_data(email="other@example.com")),
+                             content_type="application/json")
+    other = selectors.session_by_token(response.json()["url"].rsplit("/", 1)[1])
+    with CaptureQueriesContext(connection) as queries:
+        services.decision_record(session=other, kind="nevermind")
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("PREPARE")]
+    assert Decision.objects.get(session=other).kind == "nevermind"
