@@ -317,7 +317,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
     from billing.models import BillingAction
     from flows.csrf import page_form_token  # the token the page's form carries (the same SECRET_KEY)
     from flows.models import App, Decision, Event
-    from webhooks import services as webhook_services
+    from webhooks import endpoints as webhook_endpoints
     from webhooks.models import Delivery
 
     rng = random.Random(11)
@@ -329,7 +329,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         app = App.objects.get(app_id="demo")
         endpoints = {}
         for name in ("healthy", "hanging") if args.make_run else ("healthy", "flaky", "hanging"):
-            endpoint = webhook_services.endpoint_create(app=app, url=urls[name])
+            endpoint = webhook_endpoints.endpoint_create(app=app, url=urls[name])
             sinks.send("secret", name, endpoint.secret)
             endpoints[name] = endpoint.pk
         alert_services.rule_create(app=app, events=["session.canceled"], recipients=["team@example.com"],

@@ -16,7 +16,7 @@ from flows.flow_document import document_import
 from flows.models import App, Audience, CancelSession, Flow
 from flows.snippet_data import clean_snippet_data
 from offers.models import Offer
-from webhooks import services as webhook_services
+from webhooks import endpoints as webhook_endpoints
 from webhooks.models import Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +48,9 @@ def test_the_next_event_sees_a_new_disabled_enabled_or_deleted_webhook_endpoint(
     endpoint = Endpoint.objects.create(app=demo_app, url="https://hooks.example.com/in")
     assert Delivery.objects.filter(event_id=cancel(), endpoint=endpoint).count() == 1
 
-    webhook_services.endpoint_disable(endpoint=endpoint, reason="the receiver answered 410 Gone")
+    webhook_endpoints.endpoint_disable(endpoint=endpoint, reason="the receiver answered 410 Gone")
     assert not Delivery.objects.filter(event_id=cancel()).exists()
-    webhook_services.endpoint_enable(endpoint=endpoint)
+    webhook_endpoints.endpoint_enable(endpoint=endpoint)
     assert Delivery.objects.filter(event_id=cancel(), endpoint=endpoint).count() == 1
 
     endpoint.event_types = ["offer.accepted"]

@@ -26,7 +26,7 @@ from billing.testing import FakeBilling, fake_billing
 from flows.models import Event
 from tests.test_webhook_faults import record_decision
 from tests.workers import Worker, wait_until
-from webhooks import services
+from webhooks import endpoints
 from webhooks.models import DeliveryAttempt, Endpoint
 from webhooks.testing import Receiver
 
@@ -101,8 +101,8 @@ def test_a_hanging_endpoint_delays_no_other_endpoint_nor_billing_nor_alerts(
     healthy = Receiver().start()
     slack = SlackReceiver().start()
     try:
-        hanging.secrets.append(services.endpoint_create(app=demo_app, url=hanging.url).secret)
-        healthy.secrets.append(services.endpoint_create(app=demo_app, url=healthy.url).secret)
+        hanging.secrets.append(endpoints.endpoint_create(app=demo_app, url=hanging.url).secret)
+        healthy.secrets.append(endpoints.endpoint_create(app=demo_app, url=healthy.url).secret)
         _connect_billing_and_alerts(demo_app, stripe_server, slack)
         started = time.monotonic()
         subscriptions = _decide(snippet_data, stripe_server, DECISIONS)
@@ -150,7 +150,7 @@ def test_two_hanging_endpoints_on_a_two_slot_worker_delay_neither_billing_nor_al
     slack = SlackReceiver().start()
     try:
         for receiver in hanging:
-            receiver.secrets.append(services.endpoint_create(app=demo_app, url=receiver.url).secret)
+            receiver.secrets.append(endpoints.endpoint_create(app=demo_app, url=receiver.url).secret)
         _connect_billing_and_alerts(demo_app, stripe_server, slack)
         started = time.monotonic()
         subscriptions = _decide(snippet_data, stripe_server, DECISIONS)
@@ -193,7 +193,7 @@ def test_a_killed_workers_endpoint_is_taken_over_within_seconds(demo_app, snippe
 
     receiver = Receiver(respond=first_hangs).start()
     try:
-        receiver.secrets.append(services.endpoint_create(app=demo_app, url=receiver.url).secret)
+        receiver.secrets.append(endpoints.endpoint_create(app=demo_app, url=receiver.url).secret)
         from django.test import Client
 
         client = Client()

@@ -120,8 +120,8 @@ def test_a_demo_journey_on_the_production_stack_ends_in_a_delivered_webhook(stac
     base = stack["base"]
     with Receiver() as receiver:
         created = stack["run"](["python", "manage.py", "shell", "-c",
-                                "from flows.models import App; from webhooks import services; "
-                                f"print(services.endpoint_create(app=App.objects.get(app_id='demo'), "
+                                "from flows.models import App; from webhooks import endpoints; "
+                                f"print(endpoints.endpoint_create(app=App.objects.get(app_id='demo'), "
                                 f"url={receiver.url!r}).secret)"])
         assert created.returncode == 0, created.stderr
         receiver.secrets.append(created.stdout.strip().splitlines()[-1])

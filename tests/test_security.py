@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from flows import signing
 from flows.models import App, CancelSession, Decision, Event
+from webhooks import endpoints as webhook_endpoints
 from webhooks import services as webhook_services
 from webhooks.models import Delivery, DeliveryAttempt
 from webhooks.testing import Receiver
@@ -218,7 +219,7 @@ def test_script_in_every_snippet_field_is_inert_on_the_page_in_the_admin_and_in_
                         custom={"note": XSS, XSS: {"deep": XSS}},
                         context={"locale": "en", "user_agent": XSS, "referrer": XSS})
     with Receiver() as receiver:
-        endpoint = webhook_services.endpoint_create(app=demo_app, url=receiver.url)
+        endpoint = webhook_endpoints.endpoint_create(app=demo_app, url=receiver.url)
         receiver.secrets.append(endpoint.secret)
         path = urlsplit(precancel(client, body).json()["url"]).path
         for html in (client.get(path).content.decode(),
@@ -251,7 +252,7 @@ def test_webhook_urls_inside_our_network_are_refused(demo_app, settings, url):
 
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(ValidationError):
-        webhook_services.endpoint_create(app=demo_app, url=url)
+        webhook_endpoints.endpoint_create(app=demo_app, url=url)
 
 
 def test_dns_rebinding_to_loopback_after_the_endpoint_was_saved_is_refused_when_sending(
@@ -263,7 +264,7 @@ def test_dns_rebinding_to_loopback_after_the_endpoint_was_saved_is_refused_when_
         real_getaddrinfo = socket.getaddrinfo
         monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))])
-        endpoint = webhook_services.endpoint_create(app=demo_app, url=f"http://localhost:{port}/hook")
+        endpoint = webhook_endpoints.endpoint_create(app=demo_app, url=f"http://localhost:{port}/hook")
         # ...then it is rebound: "localhost" really resolves to 127.0.0.1 when the worker connects.
         monkeypatch.setattr(socket, "getaddrinfo", real_getaddrinfo)
         from flows import services as flow_services

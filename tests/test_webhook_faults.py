@@ -20,7 +20,7 @@ from django.test import Client
 
 from flows.models import CancelSession, Event
 from tests.workers import RedisServer, Worker, redis_answers, wait_until
-from webhooks import services
+from webhooks import endpoints
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 from webhooks.testing import Received, Receiver, in_turn
 
@@ -34,7 +34,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def endpoint(demo_app, receiver) -> Endpoint:  # noqa: ANN001
-    endpoint = services.endpoint_create(app=demo_app, url=receiver.url)
+    endpoint = endpoints.endpoint_create(app=demo_app, url=receiver.url)
     receiver.secrets.append(endpoint.secret)
     return endpoint
 

@@ -18,7 +18,7 @@ from brightback_site.badges import badge
 from flows.admin_access import AppScopedAdmin, TabularInline
 from flows.models import Event
 
-from . import services
+from . import endpoints, services
 from .models import Delivery, DeliveryAttempt, Endpoint
 
 
@@ -98,7 +98,7 @@ class EndpointAdmin(AppScopedAdmin):
         super().save_model(request, obj, form, change)
         if change and obj.is_active and obj.disabled_at is not None:
             # Ticking "active" again on a disabled endpoint re-enables it with a clean health record.
-            services.endpoint_enable(endpoint=obj)
+            endpoints.endpoint_enable(endpoint=obj)
 
     def response_add(self, request: HttpRequest, obj: Endpoint, post_url_continue: str | None = None) -> HttpResponse:
         return self._show_secret(request, obj, obj.secret, rotated=False)
@@ -128,7 +128,7 @@ class EndpointAdmin(AppScopedAdmin):
                        "title": "Rotate the signing secret?",
                        "overlap_hours": settings.WEBHOOK_SECRET_OVERLAP_HOURS}
             return TemplateResponse(request, "admin/webhooks/endpoint/rotate_confirm.html", context)
-        secret = services.endpoint_secret_rotate(endpoint=endpoint)
+        secret = endpoints.endpoint_secret_rotate(endpoint=endpoint)
         return self._show_secret(request, endpoint, secret, rotated=True)
 
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -149,7 +149,7 @@ class EndpointAdmin(AppScopedAdmin):
     @admin.action(description="Enable (and clear the failure record)", permissions=["change"])
     def enable(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for endpoint in queryset:
-            services.endpoint_enable(endpoint=endpoint)
+            endpoints.endpoint_enable(endpoint=endpoint)
         self.message_user(request, f"{queryset.count()} endpoint(s) enabled.")
 
 

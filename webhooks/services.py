@@ -1,4 +1,5 @@
-"""Every write of the webhooks channel: endpoints, the outbox rows (Delivery) and their attempts.
+"""Every write of the webhooks channel's outbox: the rows (Delivery) and their attempts (endpoints
+themselves: endpoints.py; what is sent: payloads.py).
 
 A delivery's life: `deliveries_create_for_event` writes it in the event's transaction and wakes its
 endpoint on commit; a worker runs `endpoint_deliver_due`, which claims the endpoint's due deliveries
@@ -9,19 +10,16 @@ wake-up the broker lost.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,10 +27,13 @@ from django.utils import timezone
 from brightback_site import outbox
 from flows import ids
 from flows.models import App, Event
-from flows.selectors import app_part, app_row_changed
+from flows.selectors import app_part
 
 from . import runs, signing, transport, wake_gate
+from .attempts import ATTEMPT_FIELDS, Successes
+from .endpoints import endpoint_disable
 from .models import Delivery, DeliveryAttempt, Endpoint
+from .payloads import body_bytes, test_event_data, utc_iso, webhook_body
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +54,7 @@ class AttemptResult:
     no_answer: bool = False  # a timeout or a failed connection: the receiver said nothing at all
 
 
-# --- payloads -----------------------------------------------------------------------------------
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def webhook_body(*, event_type: str, created_at: datetime, data: dict) -> dict:
-    """The JSON body of DESIGN §5: the same on every attempt."""
-    return {"type": event_type, "timestamp": _iso(created_at), "data": data}
-
-
-def body_bytes(payload: dict) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder).encode()
-
+# --- the retry schedule ---------------------------------------------------------------------------
 
 def retry_delay(*, attempt_number: int, retry_after: float | None = None,
                 rng: random.Random | None = None) -> float | None:
@@ -185,50 +173,6 @@ def _claim(scope: Q, *, limit: int) -> outbox.Claim[Delivery]:
 
 def _release(claim: outbox.Claim, deliveries: Sequence[Delivery]) -> None:
     outbox.release(claim, deliveries)
-
-
-# Successful attempts are recorded a batch at a time (two UPDATEs in one transaction) instead of two
-# UPDATEs each; at most this many seconds' worth of them waits to be recorded.
-RECORD_EVERY_SECONDS = 1.0
-_ATTEMPT_FIELDS = ["status_code", "response_body", "duration_ms", "error", "outcome"]
-
-
-class _Successes:
-    """Successful attempts of one claim, waiting to be recorded together.
-
-    Each attempt row was committed (in progress) before its POST, so a worker killed before `record`
-    still leaves every attempt it started visible: the next claim of those deliveries (their lease
-    runs out) closes and counts each as interrupted and sends it again, under the same webhook-id,
-    exactly as for a worker killed mid-POST. Receivers dedupe on webhook-id (DESIGN §5)."""
-
-    def __init__(self, lease_until: datetime) -> None:
-        self.lease_until = lease_until
-        self.attempts: list[DeliveryAttempt] = []
-        self.deliveries: list[Delivery] = []
-        self.since = 0.0
-
-    def add(self, *, attempt: DeliveryAttempt, delivery: Delivery, number: int, status_code: int,
-            now: datetime) -> None:
-        if not self.attempts:
-            self.since = time.monotonic()
-        delivery.delivered_at, delivery.last_error, delivery.last_status_code = now, "", status_code
-        delivery.attempt_count = number
-        self.attempts.append(attempt)
-        self.deliveries.append(delivery)
-
-    def due(self) -> bool:
-        return bool(self.attempts) and time.monotonic() - self.since >= RECORD_EVERY_SECONDS
-
-    def record(self) -> None:
-        if not self.attempts:
-            return
-        with transaction.atomic():
-            # An attempt a takeover already closed as interrupted keeps that outcome.
-            outbox.update_each(self.attempts, fields=_ATTEMPT_FIELDS,
-                               where={"outcome": DeliveryAttempt.Outcome.IN_PROGRESS})
-            outbox.finish_many(self.deliveries, lease_until=self.lease_until, status=Delivery.Status.SUCCEEDED,
-                               fields=["delivered_at", "last_error", "last_status_code", "attempt_count"])
-        self.attempts, self.deliveries = [], []
 
 
 @dataclass
@@ -390,7 +334,7 @@ def _drain(endpoint: Endpoint, *, result: DrainResult, budget_seconds: float, ba
         claim = _claim(Q(endpoint_id=endpoint.pk), limit=batch_size)
         if not claim.rows:
             break
-        successes = _Successes(claim.lease_until)
+        successes = Successes(claim.lease_until)
         try:
             for index, delivery in enumerate(claim.rows):
                 if time.monotonic() >= deadline:
@@ -492,7 +436,7 @@ def _attempt_open(*, delivery: Delivery, number: int, url: str, now: datetime) -
 
 
 def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
-          successes: _Successes | None = None) -> AttemptResult:
+          successes: Successes | None = None) -> AttemptResult:
     """One attempt of a claimed delivery: the attempt row is written before the POST and completed after
     (a success with the others of `successes`, when given, by its `record`)."""
     now = timezone.now()
@@ -550,7 +494,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
             successes.add(attempt=attempt, delivery=delivery, number=number, status_code=answer.status_code,
                           now=done_at)
             return AttemptResult(attempt.outcome)
-        attempt.save(update_fields=_ATTEMPT_FIELDS)
+        attempt.save(update_fields=ATTEMPT_FIELDS)
         return finish(outcome=attempt.outcome, now=done_at, status_code=status_code, attempts=number)
 
     retry_in = None
@@ -559,7 +503,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
                                retry_after=answer.retry_after if answer is not None
                                and answer.status_code in RETRY_AFTER_STATUSES else None)
     attempt.outcome = DeliveryAttempt.Outcome.RETRYING if retry_in is not None else DeliveryAttempt.Outcome.FAILED
-    attempt.save(update_fields=_ATTEMPT_FIELDS)
+    attempt.save(update_fields=ATTEMPT_FIELDS)
     # Only a POST that went out can say the receiver is in trouble; a disabled endpoint or a
     # delivery given up on fails here without costing the receiver anything.
     result = finish(outcome=attempt.outcome, now=done_at, retry_in=retry_in, error=error,
@@ -593,95 +537,17 @@ def _finish(*, delivery: Delivery, lease_until: datetime, outcome: str, now: dat
 
 def _endpoint_failed(*, endpoint: Endpoint, now: datetime, error: str, gone: bool) -> None:
     if gone:
-        endpoint_disable(endpoint=endpoint, now=now, reason=f"the receiver answered 410 Gone at {_iso(now)}")
+        endpoint_disable(endpoint=endpoint, now=now, reason=f"the receiver answered 410 Gone at {utc_iso(now)}")
         return
     if endpoint.failing_since is None:
         Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
         return
     if now - endpoint.failing_since >= timedelta(hours=settings.WEBHOOK_DISABLE_AFTER_HOURS):
         endpoint_disable(endpoint=endpoint, now=now,
-                         reason=f"every attempt failed since {_iso(endpoint.failing_since)} (last: {error})")
+                         reason=f"every attempt failed since {utc_iso(endpoint.failing_since)} (last: {error})")
 
 
-# --- endpoints ----------------------------------------------------------------------------------
-
-def endpoint_create(*, app: App, url: str, event_types: list[str] | None = None, description: str = "",
-                    send_hub_signature: bool = False, is_active: bool = True) -> Endpoint:
-    """Validate (URL scheme, private addresses, event types) and save a new endpoint. Its generated
-    secret is on the returned object: show it once, it is never shown again."""
-    endpoint = Endpoint(app=app, url=url, event_types=list(event_types or []), description=description,
-                        send_hub_signature=send_hub_signature, is_active=is_active)
-    endpoint.full_clean()
-    endpoint.save()
-    return endpoint
-
-
-def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime | None = None) -> bool:
-    """Stop sending to an endpoint and tell the App's team. False if it was already disabled."""
-    now = now or timezone.now()
-    note = f"webhook.endpoint_disabled: {reason}"
-    changed = Endpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
-        is_active=False, disabled_at=now, disabled_reason=note, updated_at=now)
-    if changed != 1:
-        return False
-    app_row_changed(pk=endpoint.app_id)
-    endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = False, now, note
-    logger.warning("webhook.endpoint_disabled endpoint=%s app=%s url=%s: %s",
-                   endpoint.pk, endpoint.app.app_id, endpoint.url, reason)
-    if endpoint.app.support_email:
-        try:
-            send_mail(
-                subject=f"Webhook endpoint disabled: {endpoint.url}",
-                message=(f"We stopped sending {endpoint.app.name}'s events to {endpoint.url}.\n\n"
-                         f"Why: {reason}\n\nFix the receiver, then tick “active” on the endpoint in the "
-                         "admin and redeliver the failed deliveries from its delivery log.\n"),
-                from_email=None, recipient_list=[endpoint.app.support_email],
-            )
-        except Exception:  # noqa: BLE001 - the endpoint is disabled either way; the log has it
-            logger.exception("could not email %s about disabled endpoint %s", endpoint.app.support_email,
-                             endpoint.pk)
-    return True
-
-
-def endpoint_enable(*, endpoint: Endpoint) -> None:
-    Endpoint.objects.filter(pk=endpoint.pk).update(is_active=True, disabled_at=None, disabled_reason="",
-                                                   failing_since=None, backoff_until=None, troubled_runs=0,
-                                                   updated_at=timezone.now())
-    app_row_changed(pk=endpoint.app_id)
-    endpoint.refresh_from_db()
-
-
-@transaction.atomic
-def endpoint_secret_rotate(*, endpoint: Endpoint, now: datetime | None = None) -> str:
-    """Give the endpoint a new secret and return it (the only time it is shown). The old secret keeps
-    signing too, as a second signature, for WEBHOOK_SECRET_OVERLAP_HOURS."""
-    now = now or timezone.now()
-    locked = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
-    new_secret = signing.secret_new()
-    locked.previous_secret = locked.secret
-    locked.previous_secret_expires_at = now + timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
-    locked.secret = new_secret
-    locked.secret_rotated_at = now
-    locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "secret_rotated_at",
-                               "updated_at"])
-    endpoint.refresh_from_db()
-    return new_secret
-
-
-def _test_data(*, endpoint: Endpoint, message_id: str) -> dict:
-    return {
-        "event_id": message_id, "app_id": endpoint.app.app_id, "session_id": ids.session_id(), "test": True,
-        "email": "jane@example.com",
-        "account": {"internal_id": "acct_test", "billing_id": "cus_test", "plan": "pro", "value": 49},
-        "subscription_id": "sub_test",
-        "reason": {"code": "too-expensive", "label": "It’s too expensive"},
-        "feedback": "This is a test event sent from the admin.",
-        "offer": {"code": "discount-30", "type": "discount", "title": "30% off for the next 3 months",
-                  "terms": {"coupon": "SAVE30", "discount_percent": 30, "discount_months": 3}},
-        "custom": {"seats": 3},
-        "context": {"locale": "en-US"},
-    }
-
+# --- a test event ---------------------------------------------------------------------------------
 
 @transaction.atomic
 def endpoint_send_test(*, endpoint: Endpoint) -> Delivery:
@@ -692,7 +558,7 @@ def endpoint_send_test(*, endpoint: Endpoint) -> Delivery:
     delivery = Delivery.objects.create(
         endpoint=endpoint, event=None, message_id=message_id, event_type=TEST_EVENT_TYPE, is_test=True,
         payload=webhook_body(event_type=TEST_EVENT_TYPE, created_at=now,
-                             data=_test_data(endpoint=endpoint, message_id=message_id)),
+                             data=test_event_data(endpoint=endpoint, message_id=message_id)),
         next_attempt_at=now, created_at=now,
     )
     # Staff asked to try the endpoint now: its backoff, and a wake-up queued for the backoff's end,

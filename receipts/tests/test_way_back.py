@@ -23,6 +23,7 @@ from flows import csrf
 from flows.models import App, Event
 from receipts import links, services
 from receipts.models import Receipt
+from webhooks import endpoints as webhook_endpoints
 from webhooks import services as webhook_services
 from webhooks.testing import Receiver
 
@@ -127,7 +128,7 @@ def test_a_cancel_that_took_effect_at_once_has_no_way_back(smtp, demo_app, recei
 
 def test_the_way_back_is_delivered_as_a_webhook_and_can_raise_an_alert(client, smtp, demo_app, receipt_for):
     with Receiver() as receiver:
-        endpoint = webhook_services.endpoint_create(app=demo_app, url=receiver.url,
+        endpoint = webhook_endpoints.endpoint_create(app=demo_app, url=receiver.url,
                                                     event_types=["session.reactivated"])
         receiver.secrets = [endpoint.secret]
         alert_services.rule_create(app=demo_app, events=["session.reactivated"], recipients=["team@acme.example.com"])

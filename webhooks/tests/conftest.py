@@ -9,7 +9,7 @@ import pytest
 from flows import services as flow_services
 from flows.models import App, Decision
 from flows.snippet_data import clean_snippet_data
-from webhooks import services
+from webhooks import endpoints
 from webhooks.models import Delivery, Endpoint
 from webhooks.testing import Receiver
 
@@ -30,7 +30,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def make_endpoint(demo_app):  # noqa: ANN001, ANN201
     def make(url: str, *, app: App | None = None, receiver: Receiver | None = None, **fields) -> Endpoint:  # noqa: ANN003
-        endpoint = services.endpoint_create(app=app or demo_app, url=url, **fields)
+        endpoint = endpoints.endpoint_create(app=app or demo_app, url=url, **fields)
         if receiver is not None:
             receiver.secrets.append(endpoint.secret)
         return endpoint

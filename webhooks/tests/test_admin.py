@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from webhooks import services
+from webhooks import endpoints, services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 from webhooks.testing import always
 
@@ -120,7 +120,7 @@ def test_redeliver_button_and_action_queue_the_delivery_again(admin_client, rece
 
 def test_disabled_endpoint_stands_out_and_ticking_active_re_enables_it(admin_client, make_endpoint):
     endpoint = make_endpoint("http://127.0.0.1:9000/hooks")
-    services.endpoint_disable(endpoint=endpoint, reason="the receiver answered 410 Gone")
+    endpoints.endpoint_disable(endpoint=endpoint, reason="the receiver answered 410 Gone")
     listing = admin_client.get(reverse("admin:webhooks_endpoint_changelist")).content.decode()
     assert re.search(r"#cf222e[^>]*>disabled<", listing)
     change = admin_client.get(reverse("admin:webhooks_endpoint_change", args=[endpoint.pk])).content.decode()

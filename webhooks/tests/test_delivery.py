@@ -12,7 +12,7 @@ from django.core import mail
 from django.db.models import Q
 from django.utils import timezone
 
-from webhooks import services
+from webhooks import attempts, endpoints, services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 from webhooks.testing import always, in_turn
 
@@ -155,7 +155,7 @@ def test_410_disables_the_endpoint_and_tells_the_team(receiver, make_endpoint, d
 
 def test_no_deliveries_are_written_for_a_disabled_endpoint(receiver, make_endpoint, decide):
     endpoint = make_endpoint(receiver.url, receiver=receiver)
-    services.endpoint_disable(endpoint=endpoint, reason="testing")
+    endpoints.endpoint_disable(endpoint=endpoint, reason="testing")
     decide()
     assert not Delivery.objects.filter(endpoint=endpoint).exists()
 
@@ -357,7 +357,7 @@ def test_test_events_are_tried_once_and_do_not_count_against_the_endpoint(receiv
 
 def test_test_event_reaches_a_disabled_endpoint(receiver, make_endpoint):
     endpoint = make_endpoint(receiver.url, receiver=receiver)
-    services.endpoint_disable(endpoint=endpoint, reason="testing")
+    endpoints.endpoint_disable(endpoint=endpoint, reason="testing")
     delivery = services.endpoint_send_test(endpoint=endpoint)
     assert services.delivery_attempt(delivery_id=delivery.pk).outcome == Outcome.SUCCEEDED
 
@@ -366,7 +366,7 @@ def test_secret_rotation_signs_with_both_secrets_during_the_overlap_then_only_th
         receiver, make_endpoint, delivery_for, settings):
     endpoint = make_endpoint(receiver.url)
     old = endpoint.secret
-    new = services.endpoint_secret_rotate(endpoint=endpoint)
+    new = endpoints.endpoint_secret_rotate(endpoint=endpoint)
     assert new != old and new.startswith("whsec_")
 
     receiver.secrets[:] = [old]  # a receiver not yet updated
@@ -556,7 +556,7 @@ def test_deliveries_queued_for_a_disabled_endpoint_all_fail_in_one_run(receiver,
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     for n in range(3):
         decide("cancel", email=f"c{n}@example.com")
-    services.endpoint_disable(endpoint=endpoint, reason="testing")
+    endpoints.endpoint_disable(endpoint=endpoint, reason="testing")
 
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 3
 
@@ -592,13 +592,13 @@ def test_a_worker_lost_before_recording_its_successes_leaves_every_attempt_count
     for n in range(2):
         decide("cancel", email=f"c{n}@example.com")
     # The worker POSTs both, then dies before recording the answers.
-    record = services._Successes.record
-    monkeypatch.setattr(services._Successes, "record", lambda self: None)
+    record = attempts.Successes.record
+    monkeypatch.setattr(attempts.Successes, "record", lambda self: None)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENDING}
     assert set(DeliveryAttempt.objects.values_list("outcome", flat=True)) == {Outcome.IN_PROGRESS}
 
-    monkeypatch.setattr(services._Successes, "record", record)
+    monkeypatch.setattr(attempts.Successes, "record", record)
     Delivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
 
@@ -618,7 +618,7 @@ def test_successes_recorded_after_another_worker_took_the_claim_over_change_noth
     endpoint = make_endpoint(receiver.url, receiver=receiver)
     delivery = delivery_for(endpoint)
     claim = services._claim(Q(pk=delivery.pk), limit=1)
-    successes = services._Successes(claim.lease_until)
+    successes = attempts.Successes(claim.lease_until)
     services._send(claim.rows[0], endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
     # Its lease ran out before it recorded the answer: another worker took it over.
     Delivery.objects.filter(pk=delivery.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))

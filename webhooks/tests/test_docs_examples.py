@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from conftest import need
-from webhooks import services
+from webhooks import endpoints, services
 from webhooks.models import Delivery, DeliveryAttempt
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +107,7 @@ def test_documented_receiver_verifies_and_dedupes(documented_receiver, delivery_
 def test_documented_receiver_refuses_a_wrong_signature(documented_receiver, delivery_for, monkeypatch):
     monkeypatch.setattr(services, "endpoints_wake", lambda ids, force=False, **_: 0)
     endpoint, _, _ = documented_receiver
-    services.endpoint_secret_rotate(endpoint=endpoint)
+    endpoints.endpoint_secret_rotate(endpoint=endpoint)
     endpoint.previous_secret = ""  # as if the overlap were over: only a secret the receiver lacks signs
     endpoint.save(update_fields=["previous_secret"])
 

@@ -32,7 +32,7 @@ def test_a_decision_writes_one_delivery_per_matching_active_endpoint(make_endpoi
     for delivery in deliveries:
         assert delivery.message_id == event.id and delivery.status == Delivery.Status.PENDING
         assert delivery.payload == {"type": "session.canceled",
-                                    "timestamp": services._iso(event.created_at), "data": event.data}
+                                    "timestamp": services.utc_iso(event.created_at), "data": event.data}
 
 
 def test_deliveries_roll_back_with_the_decision(make_endpoint, decide):

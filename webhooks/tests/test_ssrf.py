@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from brightback_site.ssrf import address_allowed
-from webhooks import services
+from webhooks import endpoints, services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,7 @@ def test_send_time_check_refuses_an_endpoint_that_now_resolves_to_a_private_addr
 
 def test_endpoint_create_refuses_bad_urls_and_unknown_event_types(demo_app):
     with pytest.raises(ValidationError):
-        services.endpoint_create(app=demo_app, url="http://10.0.0.1/hook")
+        endpoints.endpoint_create(app=demo_app, url="http://10.0.0.1/hook")
     with pytest.raises(ValidationError):
-        services.endpoint_create(app=demo_app, url="http://127.0.0.1/hook", event_types=["session.exploded"])
+        endpoints.endpoint_create(app=demo_app, url="http://127.0.0.1/hook", event_types=["session.exploded"])
     assert not Endpoint.objects.exists()
