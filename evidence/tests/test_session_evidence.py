@@ -106,7 +106,7 @@ def test_a_full_journey_through_the_page_is_told_step_by_step(client: Client, de
     assert record["receipts"] == []  # no receipts app on this installation
 
 
-def test_the_first_view_from_the_kept_page_adds_one_insert_and_nothing_else(client: Client, demo_app: App,
+def test_the_first_view_from_the_kept_page_writes_its_step_once(client: Client, demo_app: App,
                                                                            snippet_data, settings):  # noqa: ANN001
     if connection.vendor != "postgresql":
         pytest.skip("the kept first view answers on PostgreSQL only")
@@ -121,10 +121,17 @@ def test_the_first_view_from_the_kept_page_adds_one_insert_and_nothing_else(clie
     with CaptureQueriesContext(connection) as with_steps:
         client.get(third_url)
 
-    assert with_steps.captured_queries[0]["sql"].startswith("EXECUTE flows_first_view_")  # the kept page
-    added = [q["sql"] for q in with_steps.captured_queries[len(without.captured_queries):]]
-    assert len(with_steps.captured_queries) == len(without.captured_queries) + 1
-    assert added[0].startswith('INSERT INTO "evidence_step"')
+    # What each view ran, leaving out a statement's PREPARE: once per connection, and a connection serves
+    # many views (the variant that writes the step is prepared on its first use, here).
+    ran_without, ran_with = ([q["sql"] for q in queries.captured_queries if not q["sql"].startswith("PREPARE ")]
+                             for queries in (without, with_steps))
+    assert ran_with[0].startswith("EXECUTE flows_first_view_")  # the kept page
+    assert not [sql for sql in ran_without if "evidence_step" in sql]
+    # A first open writes its step after the read (a later view writes it in the read itself:
+    # flows/tests/test_page_step_in_read.py): one INSERT, and no other write of the steps.
+    steps_written = [sql for sql in ran_with if "evidence_step" in sql and not sql.startswith("EXECUTE")]
+    assert len(steps_written) == 1 and steps_written[0].startswith('INSERT INTO "evidence_step"')
+    assert len(ran_with) <= len(ran_without) + 2  # that INSERT, and the first open's opened_at
     [step] = Step.objects.filter(session=third)
     assert (step.kind, step.name, step.status) == ("view", "reasons", 200)
     assert "reason:too-expensive" in step.controls and "cancel" in step.controls
