@@ -250,7 +250,7 @@ def decision_record(
         try:
             return _decision_record(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
                                     offer_code=offer_code, click=click)
-        except DatabaseError:
+        except _ClickNotWritten:
             logger.exception("decision of session %s recorded again without its click's step", session.public_id)
     return _decision_record(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
                             offer_code=offer_code, click=None)
@@ -302,8 +302,13 @@ def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, clic
     does."""
     decision = _decision_new(session=session, plan=plan)
     event = event_unsaved(session=session, type=plan.event_type, decision=decision)
-    pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(), decision=decision,
-                                                    event=event, click=click)
+    try:
+        pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
+                                                        decision=decision, event=event, click=click)
+    except DatabaseError as exc:
+        if click is None:
+            raise
+        raise _ClickNotWritten from exc  # its transaction is rolled back: decision_record tries without it
     if pk is None:
         return _decision_in_force(session)
     decision.pk = pk
@@ -314,6 +319,10 @@ def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, clic
     event_hand_over(event)
     _decision_logged(session, event)
     return decision
+
+
+class _ClickNotWritten(Exception):
+    """The decision's statement failed with its click's step in it (decision_record records it again without)."""
 
 
 def _decision_new(*, session: CancelSession, plan: DecisionPlan) -> Decision:
