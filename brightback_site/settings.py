@@ -360,8 +360,9 @@ BRIGHTBACK_CONTENT_VERSIONS = envlist("BRIGHTBACK_CONTENT_VERSIONS", ["evidence.
 # Who keeps the steps of a session (each page shown, each button pressed; flows/steps.py): the dotted path
 # of `record(*, session_pk, steps)`, one INSERT per request. Blank: steps are not kept.
 BRIGHTBACK_STEP_RECORDER = envstr("BRIGHTBACK_STEP_RECORDER", "evidence.services.steps_record")
-# The same recorder's INSERT as a part of another statement (flows.steps.view_insert): the dotted path of
-# an object with insert(*, alias, rows) and withdraw(*, step_id). Blank: steps are written on their own.
+# The same recorder's INSERT as a part of another statement (flows.steps.statement_insert: the page's kept
+# first view, a decision with its click): the dotted path of an object with insert(*, alias, rows) and
+# withdraw(*, step_id). Blank: steps are written on their own.
 BRIGHTBACK_STEP_STATEMENT = envstr("BRIGHTBACK_STEP_STATEMENT", "evidence.services.StepsInStatement")
 # Steps are committed without waiting for the disk (evidence/services.py steps_record): 1 waits, as
 # every other write does, at the cost of the hosted page's speed.

@@ -115,7 +115,8 @@ class DecisionView(_PageAPI):
         if session is None:
             return _error(404, "no such page")
         response = _decide(request, session)
-        steps.record(session_pk=session.pk, steps=[_click(request, response.status_code)])
+        if not getattr(response, "bb_click_recorded", False):  # else written with the decision
+            steps.record(session_pk=session.pk, steps=[_click(request, response.status_code)])
         return _with_cors(request, response, session)
 
 
@@ -152,12 +153,15 @@ def _decide(request: HttpRequest, session: CancelSession) -> Response:
     try:
         decision = services.decision_record(
             session=session, kind=body["action"], reason_code=body.get("reason") or "",
-            feedback=body.get("feedback") or "", offer_code=body.get("offer") or "")
+            feedback=body.get("feedback") or "", offer_code=body.get("offer") or "",
+            click=_click(request, 200))  # _decided answers 200
     except services.SessionClosed:
         return _error(410, "this page has expired")
     except services.BadDecision as exc:
         return _error(400, str(exc))
-    return _decided(request, session, decision)
+    response = _decided(request, session, decision)
+    response.bb_click_recorded = getattr(decision, "bb_click_recorded", False)  # type: ignore[attr-defined]
+    return response
 
 
 def _asks_to_cancel(request: HttpRequest) -> bool:

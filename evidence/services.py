@@ -166,7 +166,8 @@ def steps_record(*, session_pk: int, steps: Sequence[flow_steps.Step]) -> None:
 class StepsInStatement:
     """settings.BRIGHTBACK_STEP_STATEMENT: steps_record's INSERT as a part of a caller's own statement, for a
     request whose one read can write its step too (flows.selectors.first_view_state: the hosted page's
-    most common view costs one round trip), committed as steps_record's would be."""
+    most common view costs one round trip) or whose one write can (flows.recording: a decision and the
+    click that made it), committed as steps_record's would be (in a transaction: with it)."""
 
     @staticmethod
     def insert(*, alias: str, rows: str) -> tuple[str, str] | None:

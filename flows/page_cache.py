@@ -11,7 +11,7 @@ a new list whenever they change). On PostgreSQL the view that finds its copy her
 (selectors.first_view_state) and builds no model at all.
 
 That read also writes the view's step for the session's evidence when it can say beforehand which
-controls the page will show (flows.steps.view_insert): the controls of the copies served so far, by what
+controls the page will show (flows.steps.statement_insert): the controls of the copies served so far, by what
 decides them (the flow's row version and the session's rules), are handed to it as `expected_steps()`.
 The view checks what was written against the copy it then serves, and writes it afresh where they differ.
 """

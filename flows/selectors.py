@@ -284,7 +284,7 @@ def first_view_state(token: str, *, now: datetime | None = None,
 
     With `expected_steps` (page_cache.expected_steps: the controls the copies served so far showed, by
     flow row version and rules), the same statement writes the view's step for a session that is open and
-    was opened before, when its flow version and rules are among them (flows.steps.view_insert), and the
+    was opened before, when its flow version and rules are among them (flows.steps.statement_insert), and the
     answer names that step: the page's read and its one write are one round trip. Should that write fail,
     the session is read without it (the view then records its step as any other page does).
     """
@@ -294,7 +294,7 @@ def first_view_state(token: str, *, now: datetime | None = None,
         return False
     now = now or timezone.now()
     row = None
-    insert = steps.view_insert(alias=connection.alias, rows="step") if expected_steps else None
+    insert = steps.statement_insert(alias=connection.alias, rows="step") if expected_steps else None
     if insert is not None:
         variant, insert_sql = insert
         try:
@@ -325,7 +325,7 @@ def first_view_state(token: str, *, now: datetime | None = None,
 
 @lru_cache(maxsize=4)
 def _first_view_step_query(insert_sql: str) -> str:
-    """The first view's read (_first_view_query's columns) and, by `insert_sql` (steps.view_insert), the
+    """The first view's read (_first_view_query's columns) and, by `insert_sql` (steps.statement_insert), the
     view's step, for an open session opened before whose flow version and rules the expected steps name;
     then the step's id and which of the expected steps it wrote (its place in their array), or NULLs.
     Parameters: now, the token, the expected steps (a JSON array)."""

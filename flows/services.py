@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Now, NullIf
 from django.utils import timezone
@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from audiences import facts
 
-from . import cancel_terms, experiments, ids, recording, routing, selectors, signing
+from . import cancel_terms, experiments, ids, recording, routing, selectors, signing, steps
 from .events import event_hand_over, event_payload, event_record, event_record_many, event_unsaved  # noqa: F401
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 from .snippet_data import OFFER_URL, URL_FIELDS
@@ -223,7 +223,6 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
                         decided_at=now, redirect_url=redirect_url)
 
 
-@transaction.atomic
 def decision_record(
     *,
     session: CancelSession,
@@ -231,6 +230,7 @@ def decision_record(
     reason_code: str = "",
     feedback: str = "",
     offer_code: str = "",
+    click: steps.Step | None = None,
 ) -> Decision:
     """Record the customer's decision once, with its event, and return it.
 
@@ -239,7 +239,26 @@ def decision_record(
 
     `session` is the caller's copy, read with its app and flow (selectors.session_by_token) moments ago:
     what the decision needs of it does not change while the session is open.
+
+    `click`, the caller's evidence step of the POST that made the decision, is written with the decision
+    where the step recorder allows (flows/recording.py); the decision returned then says so
+    (`bb_click_recorded`), and the caller records the step itself otherwise (a replay, a refusal, SQLite).
+    A step that cannot be written never costs the decision: should the statement carrying it fail, its
+    transaction is rolled back whole and the decision recorded again without it.
     """
+    if click is not None and transaction.get_connection().vendor == "postgresql":
+        try:
+            return _decision_record(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
+                                    offer_code=offer_code, click=click)
+        except _ClickNotWritten:
+            logger.exception("decision of session %s recorded again without its click's step", session.public_id)
+    return _decision_record(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
+                            offer_code=offer_code, click=None)
+
+
+@transaction.atomic
+def _decision_record(*, session: CancelSession, kind: str, reason_code: str, feedback: str, offer_code: str,
+                     click: steps.Step | None) -> Decision:
     connection = transaction.get_connection()
     if connection.vendor == "postgresql":
         try:
@@ -248,7 +267,7 @@ def decision_record(
         except BadDecision:
             plan = None  # refused below as before, once the session is known to be open
         if plan is not None:
-            return _decision_record_at_once(session=session, plan=plan)
+            return _decision_record_at_once(session=session, plan=plan, click=click)
     # One statement takes the session's row lock and closes it to any other decision: a concurrent one
     # waits for this transaction, then finds the session no longer open (PostgreSQL re-checks the WHERE
     # on the committed row) and returns the decision recorded here.
@@ -277,21 +296,33 @@ def decision_record(
     return decision
 
 
-def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan) -> Decision:
-    """decision_record on PostgreSQL: the session closed, the decision and its event inserted in one
-    statement (flows/recording.py), then the event handed to the channels as event_record does."""
+def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, click: steps.Step | None) -> Decision:
+    """decision_record on PostgreSQL: the session closed, the decision, its event (and its click's step)
+    inserted in one statement (flows/recording.py), then the event handed to the channels as event_record
+    does."""
     decision = _decision_new(session=session, plan=plan)
     event = event_unsaved(session=session, type=plan.event_type, decision=decision)
-    pk = recording.close_and_record(session_pk=session.pk, now=timezone.now(), decision=decision, event=event)
+    try:
+        pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
+                                                        decision=decision, event=event, click=click)
+    except DatabaseError as exc:
+        if click is None:
+            raise
+        raise _ClickNotWritten from exc  # its transaction is rolled back: decision_record tries without it
     if pk is None:
         return _decision_in_force(session)
     decision.pk = pk
+    decision.bb_click_recorded = click_recorded  # type: ignore[attr-defined]
     for instance in (decision, event):
         instance._state.adding, instance._state.db = False, transaction.get_connection().alias
     session.status = CancelSession.Status.DECIDED
     event_hand_over(event)
     _decision_logged(session, event)
     return decision
+
+
+class _ClickNotWritten(Exception):
+    """The decision's statement failed with its click's step in it (decision_record records it again without)."""
 
 
 def _decision_new(*, session: CancelSession, plan: DecisionPlan) -> Decision:

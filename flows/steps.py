@@ -4,9 +4,10 @@ The hosted page and the headless API describe each page shown and each click (ea
 and hand them to the recorder named in settings.BRIGHTBACK_STEP_RECORDER (evidence.services.steps_record,
 one INSERT however many steps a request makes), so flows never imports the app that keeps them. A
 blank setting records nothing. A recorder that fails is logged and never fails the customer's request.
-Where a request's one read can carry its step (the hosted page's kept first view), the recorder's
-companion, settings.BRIGHTBACK_STEP_STATEMENT (evidence.services.StepsInStatement), gives the INSERT
-that read's statement ends with (view_insert).
+Where a request's one statement can carry its step (the hosted page's kept first view, read with its
+step; a decision, written with the click that made it: flows/recording.py), the recorder's companion,
+settings.BRIGHTBACK_STEP_STATEMENT (evidence.services.StepsInStatement), gives the INSERT that statement
+ends with (statement_insert).
 
 A step names the controls that were on screen by their stable hooks (DESIGN §3), read from the page's
 own HTML, so a control added to the template is listed without a change here:
@@ -94,17 +95,17 @@ def _in_statement():  # noqa: ANN202
     return _recorder(getattr(settings, "BRIGHTBACK_STEP_STATEMENT", ""))
 
 
-def view_insert(*, alias: str, rows: str) -> tuple[str, str] | None:
-    """(variant, SQL) of an INSERT … RETURNING id that keeps the steps a caller's own statement
-    finds in its relation `rows` (columns: session_id, at, kind, source, name, action, reason_code,
-    offer_code, controls, status), so that a request's read and its step are one round trip; None where
-    the recorder has none for the connection `alias` (then `record` keeps them)."""
+def statement_insert(*, alias: str, rows: str) -> tuple[str, str] | None:
+    """(variant, SQL) of an INSERT … RETURNING id that keeps the steps a caller's own statement (a read, a
+    decision's write) finds in its relation `rows` (columns: session_id, at, kind, source, name, action,
+    reason_code, offer_code, controls, status), so that a request's statement and its step are one round
+    trip; None where the recorder has none for the connection `alias` (then `record` keeps them)."""
     keeper = _in_statement()
     return keeper.insert(alias=alias, rows=rows) if keeper is not None else None
 
 
 def withdraw(*, session_pk: int, step_id: int) -> None:
-    """Take back a step view_insert's statement wrote for a request that then showed another page."""
+    """Take back a step statement_insert's statement wrote for a request that then showed another page."""
     keeper = _in_statement()
     if keeper is None:
         return

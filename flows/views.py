@@ -251,16 +251,21 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
 def _note_steps(request: HttpRequest, session: CancelSession, response: HttpResponse) -> None:
     """The request's steps for the session's evidence: the button pressed (a POST), then the page shown."""
     found = []
-    if request.method == "POST":
-        offer_code = _posted(request, "accept")[:64]
-        found.append(steps.Step(kind=steps.Kind.CLICK, source=steps.Source.PAGE, status=response.status_code,
-                                action="accept" if offer_code else _posted(request, "action")[:32],
-                                reason_code=_posted(request, "reason")[:64], offer_code=offer_code))
+    if request.method == "POST" and not getattr(response, "bb_click_recorded", False):
+        found.append(_click(request, status=response.status_code))
     shown = getattr(response, "bb_step", None)
     if shown:
         found.append(steps.Step(kind=steps.Kind.VIEW, source=steps.Source.PAGE, name=shown,
                                 controls=steps.controls_in(response.content.decode()), status=response.status_code))
     steps.record(session_pk=session.pk, steps=found)
+
+
+def _click(request: HttpRequest, *, status: int) -> steps.Step:
+    """The POST as a step of the session's evidence: the button pressed, and the status answered."""
+    offer_code = _posted(request, "accept")[:64]
+    return steps.Step(kind=steps.Kind.CLICK, source=steps.Source.PAGE, status=status,
+                      action="accept" if offer_code else _posted(request, "action")[:32],
+                      reason_code=_posted(request, "reason")[:64], offer_code=offer_code)
 
 
 def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> HttpResponse:
@@ -284,14 +289,21 @@ def _page(request: HttpRequest, session: CancelSession, parent: str | None) -> H
         return _too_many(request, limited, session)
 
     def record(kind: str, reason_code: str, feedback: str, offer_code: str) -> HttpResponse:
+        # The click is written with the decision when there is one (the answer's status known beforehand:
+        # the modal's hand-off page, else the redirect); a refused or expired one is recorded as it answered.
+        click = _click(request, status=200 if parent is not None else _SeeOther.status_code)
         try:
             decision = services.decision_record(session=session, kind=kind, reason_code=reason_code,
-                                                feedback=feedback, offer_code=offer_code)
+                                                feedback=feedback, offer_code=offer_code, click=click)
         except services.SessionClosed:
             return _expired(request, session)
         if parent is not None:
-            return _handoff(request, session, decision)
-        return _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
+            response = _handoff(request, session, decision)
+        else:
+            response = _SeeOther(decision.redirect_url or reverse("flows:done", args=[token]))
+        if getattr(decision, "bb_click_recorded", False):
+            response.bb_click_recorded = True  # type: ignore[attr-defined]  # _note_steps writes it not again
+        return response
 
     return page_post(request, session=session, decide=record)
 

@@ -73,7 +73,7 @@ def test_the_page_finds_its_session_through_the_unique_token_index(demo_app, sni
 
     from flows import steps
 
-    _variant, insert = steps.view_insert(alias=connection.alias, rows="step")
+    _variant, insert = steps.statement_insert(alias=connection.alias, rows="step")
     for sql, params in [(selectors._first_view_query(), [timezone.now(), token]),
                         # The same read where it also writes the view's step (EXPLAIN alone runs nothing).
                         (selectors._first_view_step_query(insert), [timezone.now(), token, "[]"])]:
