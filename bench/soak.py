@@ -9,7 +9,8 @@ each consuming every queue, and one beat. Customer flows (/precancel, then a dec
 page: half cancel a subscription held in Stripe, half click Never mind) arrive at a steady rate. Each
 event goes to three webhook endpoints: a healthy one, a flaky one (500 to a quarter of requests) and one that hangs
 past the timeout on every request; each cancel is carried out in the local Stripe
-server (billing/testing, through the official SDK, in a process of its own), which answers 429 or 500
+server (billing/testing, through the official SDK, in a process of its own, its subscriptions seeded
+straight in its store), which answers 429 or 500
 to some calls; each cancel also alerts the team by email (a local SMTP server) and Slack (a local stand-in).
 Meanwhile a worker is killed with SIGKILL several times (and restarted), beat once, and Redis is stopped
 and restarted empty.
@@ -19,8 +20,13 @@ lost, duplicated and stuck effects, 5xx answers, decision latency, and the time 
 delivery on the healthy endpoint, to billing done and to alert sent (p50/p99). Latencies are given for
 the flows decided outside the Redis outage (what the goals speak of) and for all of them.
 
-`--split-pools` runs the same two workers of 2 slots as two pools, one consuming only the webhooks queue
-and one every other queue (the README's "pools where a channel grows"); its rows are named `soak_split_*`.
+`--split-pools` runs two pools instead (the README's "pools where a channel grows"): one worker of 8 slots
+consuming only the webhooks queue (a webhooks-only pool's runs may take all its slots, so it needs many
+more than the endpoints that may hang) and one of 2 slots consuming every other queue; its rows are named
+`soak_split_*`.
+
+`--seed-only` seeds the Stripe server as the run would (half the flows' subscriptions, straight in its
+store: 3,600 for `--minutes 12`), says how long it took, and stops.
 
 `--make-run` plays the issue's acceptance check instead, on the small install `make run` starts: one
 worker with beat (3 slots, every queue, -O fair), a healthy endpoint and one hanging on every request,
