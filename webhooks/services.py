@@ -126,8 +126,10 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: f
 
 def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Wake the endpoints of deliveries whose wake-up can have been lost (outbox.lost, grouped by
-    endpoint); an endpoint backing off is left to the wake-up its backoff scheduled. First, a run slot
-    free while endpoints wait in line for one (a killed run's, lapsed) goes to the first in line.
+    endpoint), and of deliveries a killed run left claimed on an endpoint nobody holds now (the next run
+    takes them over at once, see _claim: no need to wait for their lease); an endpoint backing off is
+    left to the wake-up its backoff scheduled. First, a run slot free while endpoints wait in line for
+    one (a killed run's, lapsed, when no wake-up asked for a slot since) goes to the first in line.
     Returns how many wake-ups were published."""
     from .tasks import webhook_deliver  # tasks import this module
 
@@ -135,6 +137,13 @@ def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
     now = now or timezone.now()
     grace = timedelta(seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS)
     not_backing_off = Q(endpoint__backoff_until__isnull=True) | Q(endpoint__backoff_until__lte=now - grace)
+    not_held = Q(endpoint__run_lease_until__isnull=True) | Q(endpoint__run_lease_until__lt=now)
+    orphaned = (Q(status=Delivery.Status.SENDING, claimed_in_run=True, lease_expires_at__gte=now) & not_held
+                & (Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)))
+    left = list(Delivery.objects.filter(orphaned & not_backing_off).values_list("pk", "endpoint_id")[:limit])
+    if left:
+        Delivery.objects.filter(pk__in=[pk for pk, _ in left]).update(swept_at=now)
+        handed += endpoints_wake(sorted({endpoint for _, endpoint in left}), force=True)
     return handed + outbox.sweep(Delivery, grace_seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS,
                                  wake=partial(endpoints_wake, force=True),
                                  queue=outbox.queue_of(webhook_deliver.name), group_by="endpoint_id",
