@@ -187,9 +187,10 @@ def _claim(scope: Q, *, limit: int, run_since: datetime | None = None) -> outbox
     that run was killed (its hold lapsed) or crashed. Rows a single send claimed (delivery_attempt,
     outside any run) are marked otherwise (Delivery.claimed_in_run) and keep their lease. The one way to
     be wrong is a run alive whose hold lapsed anyway (its heartbeat could not renew it for a whole
-    WEBHOOK_RUN_LEASE_SECONDS): it stops before its next delivery (Heartbeat.lost), and the one in
-    flight may be sent twice, under the same webhook-id, as after a killed worker. Either way the
-    unfinished attempt left behind is closed and counted (_close_lost_attempts)."""
+    WEBHOOK_RUN_LEASE_SECONDS): it stops before its next delivery once its heartbeat finds the hold
+    taken (Heartbeat.lost, within a third of the lease), and what it sends meanwhile may go twice, under
+    the same webhook-id, as after a killed worker. Either way the unfinished attempt left behind is
+    closed and counted (_close_lost_attempts)."""
     lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     earlier_runs = None if run_since is None else Q(claimed_in_run=True, lease_expires_at__lt=run_since + lease)
     return outbox.claim(Delivery, scope, limit=limit, lease_seconds=lease.total_seconds(),
