@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -351,6 +352,45 @@ def waiters_hand_free_slots() -> list[int]:
     except Exception:  # noqa: BLE001 - the rows' own sweep is the last resort
         logger.debug("could not hand free webhook run slots to the endpoints in line", exc_info=True)
         return []
+
+
+# A run ends after this long, rather than at its budget, when endpoints wait in line for a slot: taking
+# turns this short keeps a healthy endpoint from waiting out a busy one's whole budget (in the soak, a flaky
+# endpoint's 3 s runs were most of the healthy one's wait while a hanging one held the other slot). How
+# often a run asks whether anyone waits (one ZCARD) once its turn is over.
+TURN_SECONDS = 0.5
+TURN_LOOK_SECONDS = 0.25
+
+
+def others_wait() -> bool:
+    """Whether endpoints wait in line for a run slot (False without the shared semaphore, or when Redis
+    does not answer: the run then goes on to its budget)."""
+    try:
+        client = _redis()
+        return client is not None and bool(client.zcard(_keys()[3]))
+    except Exception:  # noqa: BLE001 - an optimisation of latency only
+        logger.debug("could not read the line for webhook run slots", exc_info=True)
+        return False
+
+
+class Turn:
+    """A run's turn: `over()` once it has lasted TURN_SECONDS while endpoints wait in line for a slot (its
+    own endpoint's next look is queued as at the end of its budget, and the slot goes to the first in line).
+    Asks Redis at most every TURN_LOOK_SECONDS; `ended` keeps the answer once it is yes."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.look_at = time.monotonic() + (TURN_SECONDS if seconds is None else seconds)
+        self.ended = False
+
+    def over(self) -> bool:
+        if self.ended:
+            return True
+        now = time.monotonic()
+        if now < self.look_at:
+            return False
+        self.look_at = now + TURN_LOOK_SECONDS
+        self.ended = others_wait()
+        return self.ended
 
 
 class Heartbeat:

@@ -368,14 +368,15 @@ def _drain(endpoint: Endpoint, *, result: DrainResult, budget_seconds: float, ba
     it stops)."""
     deadline = time.monotonic() + budget_seconds
     in_a_row = 0
-    while time.monotonic() < deadline and not heartbeat.lost:
+    turn = runs.Turn()  # ends the run early when other endpoints wait in line for a slot
+    while time.monotonic() < deadline and not heartbeat.lost and not turn.ended:
         claim = _claim(Q(endpoint_id=endpoint.pk), limit=batch_size, run_since=heartbeat.since)
         if not claim.rows:
             break
         successes = Successes(claim.lease_until)
         try:
             for index, delivery in enumerate(claim.rows):
-                if time.monotonic() >= deadline or heartbeat.lost:
+                if time.monotonic() >= deadline or heartbeat.lost or (result.sent and turn.over()):
                     _release(claim, claim.rows[index:])
                     break
                 attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until, successes=successes)

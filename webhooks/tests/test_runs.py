@@ -176,6 +176,50 @@ def test_a_slot_a_killed_run_left_goes_to_the_endpoint_in_line_at_the_next_take_
     assert runs.slot_take() is not None
 
 
+@pytest.mark.django_db(transaction=True)  # the busy run is a thread of its own, with its own connection
+def test_a_run_takes_a_short_turn_while_another_endpoint_waits_in_line(
+        shared_worker, broker, make_endpoint, decide, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(runs, "TURN_SECONDS", 0.0)  # the turn is over after the first delivery
+    monkeypatch.setattr(runs, "TURN_LOOK_SECONDS", 0.0)
+    first_answer = threading.Event()
+    with Receiver() as busy_receiver, Receiver() as waiting_receiver:
+        busy_receiver.respond = lambda got: (200, {}, b"ok") if first_answer.wait(30) else (504, {}, b"")
+        busy = make_endpoint(busy_receiver.url, receiver=busy_receiver)
+        with django_capture_on_commit_callbacks(execute=True):
+            for n in range(3):
+                decide("cancel", email=f"busy{n}@example.com")
+        waiting = make_endpoint(waiting_receiver.url, receiver=waiting_receiver)
+        with django_capture_on_commit_callbacks(execute=True):
+            decide("cancel", email="later@example.com")  # one delivery to each endpoint
+        while broker.llen("webhooks"):
+            take_one(broker)
+        busy_runs: list[services.DrainResult] = []
+
+        def busy_run() -> None:
+            try:
+                busy_runs.append(services.endpoint_deliver_due(endpoint_id=busy.pk))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=busy_run)
+        thread.start()
+        try:
+            busy_receiver.wait_for(lambda got: len(got) == 1, timeout=10)  # the busy run holds the one slot
+            assert services.endpoint_deliver_due(endpoint_id=waiting.pk).sent == 0  # in line
+        finally:
+            first_answer.set()
+            thread.join(timeout=30)
+        # The busy endpoint's run ended its turn after one delivery of its four, gave the slot to the
+        # endpoint in line (delivered under it, no message) and queued its own next look for the rest.
+        assert [run.sent for run in busy_runs] == [1]
+        assert len(busy_receiver.snapshot()) == 1
+        assert [got.answered for got in waiting_receiver.snapshot()] == [200]
+        assert queued_wake_ups(broker, busy.pk) == 1
+        take_one(broker)
+        assert services.endpoint_deliver_due(endpoint_id=busy.pk).sent == 3  # nobody waits: the rest at once
+    assert runs.slot_take() is not None
+
+
 @pytest.fixture
 def two_workers(broker):  # noqa: ANN001, ANN201
     """Two workers of two slots consuming every queue (webhook runs may take one of each), played in turn
