@@ -32,7 +32,12 @@ def stated(receipt: Receipt) -> tuple:
 @pytest.fixture
 def woken(monkeypatch):  # noqa: ANN001, ANN201
     found: list[list] = []
-    monkeypatch.setattr(outbox_runs, "wake_gated", lambda task, *, args, keep_seconds: found.append(args) or True)
+
+    def wake_gated(task, *, args: list, keep_seconds: float) -> bool:  # noqa: ANN001
+        found.append(args)
+        return True
+
+    monkeypatch.setattr(outbox_runs, "wake_gated", wake_gated)
     return found
 
 
