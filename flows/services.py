@@ -198,7 +198,7 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
     """
     from offers.models import Offer  # offers depends on flows; this one read goes the other way
 
-    if kind not in Decision.Kind.values:
+    if kind not in Decision.KINDS:
         raise BadDecision(f"Unknown action {kind!r}.")
     reason = None
     if reason_code:
