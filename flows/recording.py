@@ -134,6 +134,7 @@ def channel_rows(event: Event) -> list[Rows]:
             found.append(rows)
     return found
 
+
 # Set from the session the statement closes, not from a parameter.
 _SESSION_COLUMNS = {Decision: ("session_id", "in_force_for_id"), Event: ("session_id",)}
 
