@@ -323,7 +323,9 @@ WORKER_QUEUES = ["webhooks", "billing", "alerts", "receipts", "sweeps", "reports
 # Channels that receive every recorded event inside the decision's transaction (dotted paths of
 # `on_event(event)`). flows never imports them: a new channel is one module and one line here. A module
 # may also define `on_events(events)`, the batch form flows.services.event_record_many calls (expired
-# sessions close hundreds per transaction): the same rows as on_event for each, in fewer statements.
+# sessions close hundreds per transaction): the same rows as on_event for each, in fewer statements. And
+# `decision_rows(event, *, alias)`: the rows a decision's event calls for, written by the decision's own
+# statement (flows/recording.py), which on_event then leaves alone.
 BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
                                     ["webhooks.handlers.on_event", "billing.handlers.on_event",
                                      "alerts.handlers.on_event", "receipts.handlers.on_event"])

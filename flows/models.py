@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -430,6 +431,9 @@ class Decision(models.Model):
         NEVERMIND = "nevermind", _("Nevermind")
         ACCEPT = "accept", _("Accepted an offer")
         CANCEL = "cancel", _("Canceled")
+
+    # Kind.values builds its list anew on every read (Django's enum): every decision POST checks its action here.
+    KINDS: ClassVar[frozenset[str]] = frozenset(Kind.values)
 
     # No index of its own: decision_once_per_session_kind (session, kind) serves every lookup by session.
     session = models.ForeignKey(CancelSession, on_delete=models.CASCADE, related_name="decisions", db_index=False)

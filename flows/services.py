@@ -198,7 +198,7 @@ def decision_plan(*, session: CancelSession, kind: str, reason_code: str = "", f
     """
     from offers.models import Offer  # offers depends on flows; this one read goes the other way
 
-    if kind not in Decision.Kind.values:
+    if kind not in Decision.KINDS:
         raise BadDecision(f"Unknown action {kind!r}.")
     reason = None
     if reason_code:
@@ -302,21 +302,25 @@ def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, clic
     does."""
     decision = _decision_new(session=session, plan=plan)
     event = event_unsaved(session=session, type=plan.event_type, decision=decision)
-    try:
-        pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
-                                                        decision=decision, event=event, click=click)
-    except DatabaseError as exc:
-        if click is None:
-            raise
-        raise _ClickNotWritten from exc  # its transaction is rolled back: decision_record tries without it
-    if pk is None:
-        return _decision_in_force(session)
-    decision.pk = pk
-    decision.bb_click_recorded = click_recorded  # type: ignore[attr-defined]
-    for instance in (decision, event):
-        instance._state.adding, instance._state.db = False, transaction.get_connection().alias
-    session.status = CancelSession.Status.DECIDED
-    event_hand_over(event)
+    # The channels' configuration is read under one App version, for their rows in the statement and the
+    # hand-over alike.
+    with selectors.app_versions_read_once():
+        try:
+            pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
+                                                            decision=decision, event=event, click=click,
+                                                            parts=recording.channel_rows(event))
+        except DatabaseError as exc:
+            if click is None:
+                raise
+            raise _ClickNotWritten from exc  # its transaction is rolled back: decision_record tries without it
+        if pk is None:
+            return _decision_in_force(session)
+        decision.pk = pk
+        decision.bb_click_recorded = click_recorded  # type: ignore[attr-defined]
+        for instance in (decision, event):
+            instance._state.adding, instance._state.db = False, transaction.get_connection().alias
+        session.status = CancelSession.Status.DECIDED
+        event_hand_over(event)
     _decision_logged(session, event)
     return decision
 

@@ -386,7 +386,7 @@ def page_post(request: HttpRequest, *, session: CancelSession, decide: Decide, p
         # render_page checks the reason against the flow's, which it reads anyway.
         return render_page(request, session=session, step="offers", reason_code=reason_code,
                            feedback=feedback, preview=preview)
-    if action not in Decision.Kind.values:
+    if action not in Decision.KINDS:
         return render_page(request, session=session, step="reasons", status=400, preview=preview,
                            error=gettext_lazy("Please choose one of the buttons below."))
     try:

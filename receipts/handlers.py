@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flows import recording
 from flows.models import Event
 
 from . import services
@@ -10,6 +11,12 @@ from . import services
 def on_event(event: Event) -> None:
     """Called by flows.services.event_record inside the transaction that recorded the event."""
     services.receipts_create_for_events(events=[event])
+
+
+def decision_rows(event: Event, *, alias: str) -> recording.Rows | None:
+    """The receipt a decision's event calls for, written by the decision's own statement (flows/recording.py
+    finds this beside on_event); on_event then writes nothing for that event."""
+    return services.receipt_with_decision(event=event, alias=alias)
 
 
 def on_events(events: list[Event]) -> None:

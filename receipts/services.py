@@ -22,11 +22,12 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 
 from brightback_site import mail, outbox, outbox_runs
+from flows import recording
 from flows import services as flow_services
 from flows.models import App, CancelSession, Event
 from flows.selectors import app_part
@@ -119,28 +120,53 @@ def wanted(*, session: CancelSession, prefs: ReceiptSettings) -> str | None:
     return address if rules.get("receipt", True) is not False else None
 
 
+# Set on an event whose receipt its decision's own statement wrote (receipt_with_decision).
+WRITTEN_WITH_DECISION = "bb_receipt_written"
+
+
 def receipts_create_for_events(*, events: Sequence[Event]) -> list[int]:
     """One Receipt per event that calls for one, in the caller's transaction (the event's); each is woken
-    when (and only if) it commits."""
+    when (and only if) it commits. An event whose decision's statement wrote its receipt gets none again."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("receipts must be written in the transaction of their event")
-    rows = []
-    for event in events:
-        kind = kind_for(event_type=event.type, offer=event.data.get("offer"))
-        session = event.session if event.session_id else None
-        if kind is None or session is None:
-            continue
-        address = wanted(session=session, prefs=_kept_settings(app=event.app))
-        if address is None:
-            continue
-        rows.append(Receipt(app_id=event.app_id, session=session, event=event, kind=kind, recipient=address,
-                            language=language_for(session.locale), created_at=event.created_at,
-                            next_attempt_at=event.created_at))
+    rows = [row for event in events if not getattr(event, WRITTEN_WITH_DECISION, False)
+            and (row := _receipt_for(event)) is not None]
     if not rows:
         return []
     pks = outbox.insert(rows)
     channel().wake_on_commit(pks)
     return pks
+
+
+def receipt_with_decision(*, event: Event, alias: str) -> recording.Rows | None:
+    """The receipt of a decision's event (unsaved), for the decision's own statement to write
+    (flows/recording.py): no INSERT of its own. Once written, the event is marked so that on_event writes
+    it not again, and the receipt is woken when the transaction commits."""
+    if alias != router.db_for_write(Receipt):
+        return None
+    receipt = _receipt_for(event)
+    if receipt is None:
+        return None
+
+    def written(pks: list[Any]) -> None:
+        setattr(event, WRITTEN_WITH_DECISION, True)
+        channel().wake_on_commit(pks)
+
+    return recording.rows_of([receipt], variant="receipt", written=written)
+
+
+def _receipt_for(event: Event) -> Receipt | None:
+    """The receipt `event` calls for (unsaved), if any."""
+    kind = kind_for(event_type=event.type, offer=event.data.get("offer"))
+    session = event.session if event.session_id else None
+    if kind is None or session is None:
+        return None
+    address = wanted(session=session, prefs=_kept_settings(app=event.app))
+    if address is None:
+        return None
+    return Receipt(app_id=event.app_id, session=session, event=event, kind=kind, recipient=address,
+                   language=language_for(session.locale), created_at=event.created_at,
+                   next_attempt_at=event.created_at)
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from flows import selectors, services
+from flows import recording, selectors, services
 from flows.models import CancelSession, Decision, Event
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +98,48 @@ def test_the_decision_statement_is_prepared_once_per_connection(session, demo_ap
         services.decision_record(session=other, kind="nevermind")
     assert not [q for q in queries.captured_queries if q["sql"].startswith("PREPARE")]
     assert Decision.objects.get(session=other).kind == "nevermind"
+
+
+# A channel's rows written by the decision's statement (the `decision_rows` beside a channel's on_event): two
+# evidence steps here, as any channel's model would be (a JSON column, a NULL, text of several lengths).
+WRITTEN: list[tuple[str, list, list]] = []
+
+
+def on_event(event: Event) -> None:
+    """The test channel's handler: its rows are all written with the decision."""
+
+
+def decision_rows(event: Event, *, alias: str) -> recording.Rows:
+    from evidence.models import Step
+
+    made = [Step(session_id=0, at=event.created_at, kind="note", source="test", name=event.type[:32],
+                 controls=["a", {"b": 1}], status=None),
+            Step(session_id=0, at=event.created_at, kind="note", source="test", name="second", status=7)]
+    return recording.rows_of(made, variant="notes",
+                             written=lambda keys: WRITTEN.append((event.id, keys, [s.pk for s in made])))
+
+
+@postgresql_only
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_channels_rows_are_written_by_the_decisions_statement(session, settings, prepared):
+    from evidence.models import Step
+
+    settings.DB_PREPARED_STATEMENTS = prepared
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["flows.tests.test_decision_writes.on_event"]
+    WRITTEN.clear()
+    stale = selectors.session_by_token(session.token)
+    with CaptureQueriesContext(connection) as queries:
+        services.decision_record(session=session, kind="cancel", reason_code="too-expensive")
+    assert len(_flows_writes(queries)) == 1  # the steps' INSERT is a part of it
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "evidence_step"')]
+    [event] = Event.objects.filter(session_id=session.pk)
+    notes = list(Step.objects.filter(kind="note").order_by("id"))
+    assert [(s.session_id, s.at, s.name, s.controls, s.status) for s in notes] == [
+        (session.pk, event.created_at, "session.canceled", ["a", {"b": 1}], None),
+        (session.pk, event.created_at, "second", [], 7)]
+    keys = [s.pk for s in notes]
+    assert WRITTEN == [(event.id, keys, keys)]  # told once, the instances marked saved first
+
+    # A decision that decides nothing (the session is no longer open) writes none, and tells nobody.
+    assert services.decision_record(session=stale, kind="nevermind").kind == "cancel"
+    assert Step.objects.filter(kind="note").count() == 2 and len(WRITTEN) == 1
