@@ -9,7 +9,8 @@ each consuming every queue, and one beat. Customer flows (/precancel, then a dec
 page: half cancel a subscription held in Stripe, half click Never mind) arrive at a steady rate. Each
 event goes to three webhook endpoints: a healthy one, a flaky one (500 to a quarter of requests) and one that hangs
 past the timeout on every request; each cancel is carried out in the local Stripe
-server (billing/testing, through the official SDK, in a process of its own), which answers 429 or 500
+server (billing/testing, through the official SDK, in a process of its own, its subscriptions seeded
+straight in its store), which answers 429 or 500
 to some calls; each cancel also alerts the team by email (a local SMTP server) and Slack (a local stand-in).
 Meanwhile a worker is killed with SIGKILL several times (and restarted), beat once, and Redis is stopped
 and restarted empty.
@@ -19,8 +20,13 @@ lost, duplicated and stuck effects, 5xx answers, decision latency, and the time 
 delivery on the healthy endpoint, to billing done and to alert sent (p50/p99). Latencies are given for
 the flows decided outside the Redis outage (what the goals speak of) and for all of them.
 
-`--split-pools` runs the same two workers of 2 slots as two pools, one consuming only the webhooks queue
-and one every other queue (the README's "pools where a channel grows"); its rows are named `soak_split_*`.
+`--split-pools` runs two pools instead (the README's "pools where a channel grows"): one worker of 8 slots
+consuming only the webhooks queue (a webhooks-only pool's runs may take all its slots, so it needs many
+more than the endpoints that may hang) and one of 2 slots consuming every other queue; its rows are named
+`soak_split_*`.
+
+`--seed-only` seeds the Stripe server as the run would (half the flows' subscriptions, straight in its
+store: 3,600 for `--minutes 12`), says how long it took, and stops.
 
 `--make-run` plays the issue's acceptance check instead, on the small install `make run` starts: one
 worker with beat (3 slots, every queue, -O fair), a healthy endpoint and one hanging on every request,
@@ -56,6 +62,10 @@ from _results import record, row  # noqa: E402
 BENCH_DB = "bench_soak"  # prepare_environment names it after the DATABASE_URL's database: <name>_soak
 # gunicorn's sync workers as docker-compose.yml runs them (the README: about two per CPU).
 WEB_WORKERS = 4
+# --split-pools: the webhooks pool's slots. Its runs may take every one (webhooks/runs.py), and a run holds
+# its process while its POST waits, so a wake-up finds a process only while runs hold fewer than all:
+# many more than the endpoints that may hang at once (a slot waiting on a POST costs memory, not CPU).
+WEBHOOK_POOL_SLOTS = 8
 HANG_SECONDS = 20.0  # the hanging endpoint answers after this long, past the webhook timeout (15 s)
 
 
@@ -150,8 +160,6 @@ class Child:
 def _stripe_main(conn) -> None:  # noqa: ANN001
     """The Stripe server in a process of its own (its own interpreter lock): seeding and serving the
     workers' calls do not compete with the load generator and the receivers."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from billing.testing import fake_billing
 
     fake = fake_billing("stripe")
@@ -161,14 +169,24 @@ def _stripe_main(conn) -> None:  # noqa: ANN001
             fake.close()
             conn.send(None)
             return
-        if method == "seed_many":
-            with ThreadPoolExecutor(8) as pool:
-                conn.send(list(pool.map(lambda n: fake.seed(customer_id=f"cus_{n}"), args[0])))
+        if method == "seed_many":  # straight in the server's store (seconds, where HTTP took half an hour)
+            conn.send(fake.seed_in_store([f"cus_{n}" for n in args[0]]))
             continue
         if method == "writes_many":
             conn.send([fake.writes(sub) for sub in args[0]])
             continue
         conn.send(getattr(fake, method)(*args, **kwargs))
+
+
+def seed_stripe(stripe: Child, flows: int, *, make_run: bool) -> dict[int, str]:
+    """Seed a subscription in the Stripe server for each flow that will cancel one (half of them; every
+    one for --make-run): flow number -> subscription id."""
+    billed = [n for n in range(flows) if make_run or n % 2 == 0]
+    print(f"soak: seeding {len(billed)} subscriptions in the Stripe server…", flush=True)
+    started = time.monotonic()
+    subscriptions = dict(zip(billed, stripe.call("seed_many", billed), strict=True))
+    print(f"soak: seeded {len(subscriptions)} in {time.monotonic() - started:.1f} s", flush=True)
+    return subscriptions
 
 
 class Redis:
@@ -277,11 +295,22 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
     parser.add_argument("--make-run", action="store_true",
                         help="the acceptance check: make run's one worker, 150 cancels, no faults")
     parser.add_argument("--split-pools", action="store_true",
-                        help="the same two workers of 2 slots, one for webhooks only and one for every other "
-                             "queue (the README's pools where a channel grows); rows named soak_split_*")
+                        help=f"a worker of {WEBHOOK_POOL_SLOTS} slots for webhooks only and one of 2 for every "
+                             "other queue (the README's pools where a channel grows); rows named soak_split_*")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="only seed the Stripe server as the run would, say how long it took, and stop")
     args = parser.parse_args()
     if args.make_run:
         args.minutes = 150 / args.rate / 60
+    if args.seed_only:  # no database, no workers: the Stripe server alone
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brightback_site.settings")
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
+        stripe = Child(_stripe_main)
+        try:
+            seed_stripe(stripe, int(args.minutes * 60 * args.rate), make_run=args.make_run)
+        finally:
+            stripe.close("close", (), {})
+        return
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         print("bench/soak.py: needs PostgreSQL (DATABASE_URL); skipped.")
         return
@@ -337,11 +366,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
         billing_services.connection_save(app=app, provider="stripe", api_key=creds.api_key, api_base=creds.api_base)
 
         flows = int(duration * args.rate)
-        # Half the flows cancel a subscription held in Stripe (each needs seeding there, which the local
-        # server does slowly); the other half click Never mind.
-        billed = [n for n in range(flows) if args.make_run or n % 2 == 0]
-        print(f"soak: seeding {len(billed)} subscriptions in the Stripe server…", flush=True)
-        subscriptions = dict(zip(billed, stripe.call("seed_many", billed), strict=True))
+        # Half the flows cancel a subscription held in Stripe; the other half click Never mind.
+        subscriptions = seed_stripe(stripe, flows, make_run=args.make_run)
         connections.close_all()
 
         python = sys.executable
@@ -357,11 +383,13 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                                           "--loglevel", args.loglevel, "--concurrency", "3", "-O", "fair", "--queues",
                                           queues, "--schedule", str(workdir / "beat-schedule")], workdir))
         for n in () if args.make_run else (1, 2):
-            consumed = queues
+            consumed, slots = queues, 2
             if args.split_pools:
                 consumed = "webhooks" if n == 1 else queues.replace("webhooks,", "")
+                slots = WEBHOOK_POOL_SLOTS if n == 1 else 2
             procs.append(Proc(f"worker{n}", [python, "-m", "celery", "-A", "brightback_site", "worker", "--loglevel",
-                                             args.loglevel, "--concurrency", "2", "-O", "fair", "--queues", consumed,
+                                             args.loglevel, "--concurrency", str(slots), "-O", "fair", "--queues",
+                                             consumed,
                                              "--hostname", f"soak{n}@%h", "--without-gossip", "--without-mingle"],
                               workdir))
         if not args.make_run:

@@ -254,15 +254,19 @@ class Claim(Generic[Row]):
 
 def claim(model: type[Row], scope: Q, *, limit: int, lease_seconds: float,
           on_takeover: Callable[[list[int]], None] | None = None, count_attempt: bool = False,
-          related: Sequence[str] = ()) -> Claim[Row]:
+          related: Sequence[str] = (), marks: dict[str, Any] | None = None,
+          takeover: Q | None = None) -> Claim[Row]:
     """Compare-and-set: take up to `limit` due rows of `scope` that nobody holds, under a lease that is
     also the claim's token. `count_attempt` adds one to each taken row's attempt_count in the same
     statement (a channel that counts an attempt before it starts); `related` is select_related for the
-    rows returned.
+    rows returned; `marks` are column values the claim writes on each row it takes (a channel's note of
+    who claimed it).
 
     Rows taken over from a lost worker are handed to `on_takeover` (their primary keys) inside the
     claim's transaction, so a channel can close and count the attempt that worker left unfinished even
-    if this run gives the row back unsent.
+    if this run gives the row back unsent. A claimed row is lost once its lease runs out; `takeover`
+    names claimed rows the caller knows to be lost before that (their holder is gone), which it takes
+    as if their lease had run out.
 
     On PostgreSQL the claim is one statement: an UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED) …
     RETURNING the rows, read with what `related` joins as the query of a WITH named as the table (one
@@ -272,11 +276,13 @@ def claim(model: type[Row], scope: Q, *, limit: int, lease_seconds: float,
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=lease_seconds)
+    claimable_now = due(model, now) if takeover is None else due(model, now) | (Q(status=model.CLAIMED) & takeover)
     connection = connections[router.db_for_write(model)]
     if connection.vendor == "postgresql":
         with transaction.atomic(using=connection.alias) if on_takeover is not None else nullcontext():
-            returned = _claim_in_one_statement(model, scope, now=now, lease_until=lease_until, limit=limit,
-                                               count_attempt=count_attempt, related=related)
+            returned = _claim_in_one_statement(model, scope & claimable_now, now=now, lease_until=lease_until,
+                                               limit=limit, count_attempt=count_attempt, related=related,
+                                               marks=marks or {})
             lost = [row.pk for row, was in returned if was == model.CLAIMED]
             if not lost or on_takeover is None:
                 return Claim([row for row, _ in returned], lease_until)
@@ -285,11 +291,11 @@ def claim(model: type[Row], scope: Q, *, limit: int, lease_seconds: float,
     else:
         with transaction.atomic():
             # SKIP LOCKED: workers draining the same queue take disjoint rows instead of waiting.
-            claimable = list(model.objects.select_for_update(skip_locked=True).filter(scope & due(model, now))
+            claimable = list(model.objects.select_for_update(skip_locked=True).filter(scope & claimable_now)
                              .order_by("next_attempt_at", "pk").values_list("pk", "status")[:limit])
             if claimable:
                 changes: dict[str, Any] = {"status": model.CLAIMED, "lease_expires_at": lease_until,
-                                           "updated_at": now}
+                                           "updated_at": now, **(marks or {})}
                 if count_attempt:
                     changes["attempt_count"] = models.F("attempt_count") + 1
                 model.objects.filter(pk__in=[pk for pk, _ in claimable]).update(**changes)
@@ -307,10 +313,11 @@ def claim(model: type[Row], scope: Q, *, limit: int, lease_seconds: float,
 _WAS = "bb_claimed_was"  # the CTE's column with each row's status before the claim
 
 
-def _claim_in_one_statement(model: type[Row], scope: Q, *, now: datetime, lease_until: datetime, limit: int,
-                            count_attempt: bool, related: Sequence[str]) -> list[tuple[Row, str]]:
-    """claim()'s compare-and-set on PostgreSQL: each row taken (with `related` joined) and its status
-    before, in one statement. The UPDATE is a WITH query named as the table, which hides the table from
+def _claim_in_one_statement(model: type[Row], claimable: Q, *, now: datetime, lease_until: datetime, limit: int,
+                            count_attempt: bool, related: Sequence[str],
+                            marks: dict[str, Any]) -> list[tuple[Row, str]]:
+    """claim()'s compare-and-set on PostgreSQL: each row of `claimable` taken (with `related` joined) and
+    its status before, in one statement. The UPDATE is a WITH query named as the table, which hides the table from
     the SELECT that follows it: that SELECT is the ORM's own (select_related and all), so the rows come
     back as model instances without a second read."""
     connection = connections[router.db_for_write(model)]
@@ -319,11 +326,13 @@ def _claim_in_one_statement(model: type[Row], scope: Q, *, now: datetime, lease_
     pk = quote(str(_concrete(model, model._meta.pk.name if model._meta.pk is not None else "pk").column))
     status = quote(str(_concrete(model, "status").column))
     # SKIP LOCKED: workers draining the same queue take disjoint rows instead of waiting.
-    candidates = (model.objects.filter(scope & due(model, now)).order_by("next_attempt_at", "pk")
+    candidates = (model.objects.filter(claimable).order_by("next_attempt_at", "pk")
                   .values_list("pk", "status")[:limit])
     inner, inner_params = candidates.query.sql_with_params()
     sets = [f"{status} = %s", f"{quote(str(_concrete(model, 'lease_expires_at').column))} = %s",
             f"{quote(str(_concrete(model, 'updated_at').column))} = %s"]
+    marked = [(_concrete(model, name), value) for name, value in marks.items()]
+    sets += [f"{quote(str(f.column))} = %s" for f, _ in marked]
     if count_attempt:
         attempts = quote(str(_concrete(model, "attempt_count").column))
         sets.append(f"{attempts} = {table}.{attempts} + 1")
@@ -333,7 +342,8 @@ def _claim_in_one_statement(model: type[Row], scope: Q, *, now: datetime, lease_
     status_field = _concrete(model, "status")
     params = [status_field.get_db_prep_save(model.CLAIMED, connection),
               _concrete(model, "lease_expires_at").get_db_prep_save(lease_until, connection),
-              _concrete(model, "updated_at").get_db_prep_save(now, connection), *inner_params]
+              _concrete(model, "updated_at").get_db_prep_save(now, connection),
+              *(f.get_db_prep_save(value, connection) for f, value in marked), *inner_params]
     rows = (model.objects.using(connection.alias).select_related(*related)
             .annotate(**{_WAS: RawSQL(f"{table}.{_WAS}", ())}).order_by("next_attempt_at", "pk"))
     query = rows.query

@@ -397,9 +397,11 @@ WEBHOOK_RETRY_SCALE = envfloat("WEBHOOK_RETRY_SCALE", 1.0, positive=True)
 # taken over. Keep it above WEBHOOK_TIMEOUT_SECONDS + 50, a delivery run's hard time limit
 # (system check webhooks.W002 says so when it is not).
 WEBHOOK_LEASE_SECONDS = envfloat("WEBHOOK_LEASE_SECONDS", WEBHOOK_TIMEOUT_SECONDS + 60.0, positive=True)
-# A run holds its endpoint (one run per endpoint) under a lease this long, renewed every third of it
-# by a heartbeat while the run lives: a killed worker's endpoint is taken over this soon.
-WEBHOOK_RUN_LEASE_SECONDS = envfloat("WEBHOOK_RUN_LEASE_SECONDS", 6.0, positive=True)
+# A run holds its endpoint (one run per endpoint) and its run slot under a lease this long, renewed every
+# third of it by a heartbeat while the run lives: a killed worker's endpoint and slot are taken over this
+# soon. 3 s: the soak's healthy endpoint waited out 6 s leases behind a killed run (its slot, then the line
+# behind it) for a p99 of 13-14 s; a renewal is one small UPDATE and one Redis call a second per run.
+WEBHOOK_RUN_LEASE_SECONDS = envfloat("WEBHOOK_RUN_LEASE_SECONDS", 3.0, positive=True)
 # How many of a worker's slots webhook runs may take at once, added up over the live workers into one
 # cap they all share (webhooks/runs.py). 0: all of them on a worker consuming only the webhooks queue,
 # all but one on a worker that also consumes other queues, so billing, alerts and the sweeps always

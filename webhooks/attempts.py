@@ -1,5 +1,6 @@
-"""Successful webhook attempts of one claim, recorded together: two UPDATEs in one transaction per batch
-instead of two per attempt."""
+"""A webhook attempt's row: opened before its POST (`attempt_open`), and the successful attempts of one
+claim recorded together (`Successes`): two UPDATEs in one transaction per batch instead of two per
+attempt."""
 
 from __future__ import annotations
 
@@ -54,3 +55,31 @@ class Successes:
             outbox.finish_many(self.deliveries, lease_until=self.lease_until, status=Delivery.Status.SUCCEEDED,
                                fields=["delivered_at", "last_error", "last_status_code", "attempt_count"])
         self.attempts, self.deliveries = [], []
+
+
+def attempt_open(*, delivery: Delivery, number: int, url: str, now: datetime) -> DeliveryAttempt:
+    """Write the attempt row, in progress, before the POST: committed, so a worker killed during the POST
+    leaves it for the next claim to close and count.
+
+    On PostgreSQL it is one round trip that commits without waiting for the disk (synchronous_commit
+    off for this statement only): the row is visible at once to every other connection, which is all a
+    killed worker needs; only a crash of PostgreSQL itself in the next fraction of a second could lose
+    it, and then the delivery (claimed in a durable commit) is still sent again, just not counted."""
+    attempt = DeliveryAttempt(delivery=delivery, number=number, url=url, started_at=now)
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        attempt.save(force_insert=True)
+        return attempt
+    meta = DeliveryAttempt._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    # Two statements in one message run as one implicit transaction, which SET LOCAL applies to.
+    sql = (f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {quote(meta.db_table)} "
+           f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
+           f"RETURNING {quote(meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(attempt, True), connection) for f in fields])
+        cursor.nextset()
+        attempt.pk = cursor.fetchone()[0]
+    attempt._state.adding, attempt._state.db = False, connection.alias
+    return attempt

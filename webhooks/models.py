@@ -116,6 +116,10 @@ class Delivery(OutboxRow):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Written by every claim: true when a run of the endpoint claimed it (services._drain), false for a
+    # single send. While it is sending, a run that holds the endpoint knows a run-claimed row is no
+    # longer anyone's (one run per endpoint at a time) and takes it over without waiting for its lease.
+    claimed_in_run = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

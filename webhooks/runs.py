@@ -20,9 +20,13 @@ and two such receivers would hold two slots. So:
   slot to the endpoint first in line (`slot_pass_on`: the task goes on with that endpoint under the
   same slot, no message, no queue) or, when its task has no time left for another run, reserves the
   slot for it and publishes its wake-up (`slot_give_back`). Polling every second instead cost 2,668
-  empty runs of 2,771 in the soak, and the healthy endpoint's wait behind them. The line is never
-  the only record: a killed worker's slot lapses with its lease and the sweeper hands it on
-  (`waiters_hand_free_slots`); a Redis restarted empty loses the line, and the wake-up gate lapsing
+  empty runs of 2,771 in the soak, and the healthy endpoint's wait behind them. A killed worker's run
+  never hands its slot on: the slot lapses with its lease, and the next wake-up that asks for a slot
+  (typically the check on the killed run's endpoint, queued for just after its hold lapses) reserves
+  it for the endpoint first in line and publishes that endpoint's wake-up before it may take a slot
+  itself (the same script: slots free while endpoints wait go to them first, in line order); the
+  sweeper does the same each tick (`waiters_hand_free_slots`) when no wake-up asks. The line is never
+  the only record: a Redis restarted empty loses the line, and the wake-up gate lapsing
   (the next event) or the sweeper (rows overdue) wakes the endpoint, as for any lost message. So with two
   shared workers of two slots, two webhook runs may go at once wherever they land (a per-worker cap
   bounced a healthy endpoint's wake-up off the worker whose one webhook slot a hanging receiver held,
@@ -33,6 +37,10 @@ and two such receivers would hold two slots. So:
 - **heartbeat**: a run holds its endpoint (Endpoint.run_lease_until) and its slot key under a short
   lease (WEBHOOK_RUN_LEASE_SECONDS) that a thread renews every third of it while the run lives, however
   long its POST waits; a killed worker stops renewing, and its endpoint is taken over within the lease.
+  The run that takes it over also takes over at once the deliveries the killed run had claimed (their
+  own claim's lease, WEBHOOK_LEASE_SECONDS, is a minute longer: services._claim says why that is safe).
+  A renewal that fails is tried again at the next beat; one that finds the hold taken marks the run
+  lost, and it stops before its next delivery.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,24 +92,37 @@ local cap = 0
 for _, slots in ipairs(redis.call('HVALS', KEYS[2])) do cap = cap + tonumber(slots) end
 """
 # KEYS: holders, allowances, seen, waiters. ARGV: token ("" only registers the worker), lease ms, worker,
-# its allowance, seen ms, keys kept ms, endpoint id ("": none). Returns {1 when the token now holds a
-# slot else 0, the cap}. A slot reserved for the endpoint is its own; else a run gets a slot while fewer
-# runs hold one than the allowances add up to; else its endpoint takes its place in line (keeping an
-# earlier place).
+# its allowance, seen ms, keys kept ms, endpoint id ("": none), "hand" to hand on free slots. Returns
+# {1 when the token now holds a slot else 0, the cap, then the ids of endpoints a slot was reserved for}.
+# A slot reserved for the endpoint is its own. Else, with "hand", slots free while endpoints wait ahead
+# of it in line (a killed run's, lapsed just now) are reserved for them first, in line order: the caller
+# publishes their wake-ups. Then a run gets a slot while fewer runs hold one than the allowances add up
+# to; else its endpoint takes its place in line (keeping an earlier place).
 _TAKE = _NOW + """
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[3])
 """ + _CAP + """
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[6]) end
 if ARGV[1] == '' then return {0, cap} end
+local answer = {0, cap}
 local mine = ARGV[7] ~= '' and redis.call('ZREM', KEYS[1], '""" + HANDED + """' .. ARGV[7]) == 1
+if not mine and ARGV[8] == 'hand' then
+  while redis.call('ZCARD', KEYS[1]) < cap do
+    local first = redis.call('ZRANGE', KEYS[4], 0, 0)
+    if #first == 0 or first[1] == ARGV[7] then break end
+    redis.call('ZREM', KEYS[4], first[1])
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), '""" + HANDED + """' .. first[1])
+    answer[#answer + 1] = first[1]
+  end
+end
 if mine or redis.call('ZCARD', KEYS[1]) < cap then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
   if ARGV[7] ~= '' then redis.call('ZREM', KEYS[4], ARGV[7]) end
-  return {1, cap}
+  answer[1] = 1
+  return answer
 end
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], 'NX', now, ARGV[7]) end
-return {0, cap}
+return answer
 """
 # KEYS: holders, allowances, seen, waiters. ARGV: token, lease ms, "keep" or "reserve". The run holding
 # `token` ends: the endpoint first in line (if any, and the cap still has room for the slot) gets it,
@@ -204,16 +225,22 @@ def _keys() -> list[str]:
             cache.make_key(WAITERS_KEY)]
 
 
-def _semaphore(token: str, *, endpoint_id: int | None = None) -> tuple[bool, int] | None:
+def _semaphore(token: str, *, endpoint_id: int | None = None,
+               hand_on: Callable[[int], object] | None = None) -> tuple[bool, int] | None:
     """Ask the shared semaphore for a slot for `token` ("": only note this worker's allowance), on behalf
-    of `endpoint_id` (put in line when none is free); returns whether it was taken and the cap. None
-    when the cache is not Redis. Raises when Redis does not answer."""
+    of `endpoint_id` (put in line when none is free); returns whether it was taken and the cap. With
+    `hand_on`, free slots go to the endpoints in line ahead of it first, each id passed to `hand_on`.
+    None when the cache is not Redis. Raises when Redis does not answer."""
     client = _redis()
     if client is None:
         return None
-    taken, cap = client.eval(_TAKE, 4, *_keys(), token, round(lease_seconds() * 1000), _worker.name,
-                             _worker.slots, round(WORKER_SEEN_SECONDS * 1000), KEYS_KEPT_SECONDS * 1000,
-                             "" if endpoint_id is None else str(endpoint_id))
+    taken, cap, *handed = client.eval(
+        _TAKE, 4, *_keys(), token, round(lease_seconds() * 1000), _worker.name, _worker.slots,
+        round(WORKER_SEEN_SECONDS * 1000), KEYS_KEPT_SECONDS * 1000, "" if endpoint_id is None else str(endpoint_id),
+        "" if hand_on is None else "hand")
+    if hand_on is not None:
+        for pk in handed:
+            hand_on(int(pk))
     return bool(taken), int(cap)
 
 
@@ -232,17 +259,19 @@ def shared_cap() -> int | None:
     return None if answer is None else answer[1]
 
 
-def slot_take(*, endpoint_id: int | None = None) -> Slot | None:
+def slot_take(*, endpoint_id: int | None = None, hand_on: Callable[[int], object] | None = None) -> Slot | None:
     """A run slot of the cap all workers share for a run of `endpoint_id` (the one reserved for it, if a
     run that ended handed it one), or None when runs already hold every one: the endpoint is then in
-    line for the next slot a run frees (when `lines_up()`)."""
+    line for the next slot a run frees (when `lines_up()`). With `hand_on` (the caller's way to publish
+    an endpoint's wake-up), a slot free while endpoints wait ahead in line (a killed run's, lapsed) is
+    reserved for the first of them, whose id is handed to `hand_on`, before this run may have one."""
     from django.core.cache import cache
 
     if not _worker.name or not _worker.slots:
         return Slot()
     token = f"{_worker.name}:{secrets.token_hex(8)}"
     try:
-        shared = _semaphore(token, endpoint_id=endpoint_id)
+        shared = _semaphore(token, endpoint_id=endpoint_id, hand_on=hand_on)
         if shared is not None:
             return Slot(_keys()[0], token, shared=True) if shared[0] else None
         for n in range(_worker.slots):
@@ -326,11 +355,16 @@ def waiters_hand_free_slots() -> list[int]:
 
 class Heartbeat:
     """Renews a run's hold on its endpoint and its slot key every third of the lease, from a thread of
-    its own, until `stop`. `hold` is the run's current lease (the compare-and-set token)."""
+    its own, until `stop`. `hold` is the run's current lease (the compare-and-set token); `lost` turns
+    true when a renewal found the hold taken over (it lapsed: the database did not answer the renewals
+    for a whole lease), and the run then stops before its next delivery: the next run takes over what
+    it claimed (services._claim)."""
 
-    def __init__(self, *, endpoint_id: int, hold: datetime, slot: Slot) -> None:
+    def __init__(self, *, endpoint_id: int, hold: datetime, slot: Slot, since: datetime) -> None:
         self.endpoint_id, self.hold, self.slot = endpoint_id, hold, slot
+        self.since = since  # when the run took the endpoint
         self.lock = threading.Lock()
+        self.lost = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"webhook-run-{endpoint_id}", daemon=True)
 
@@ -344,15 +378,24 @@ class Heartbeat:
                 with self.lock:
                     if self._stopped.is_set():
                         return
-                    renewed = timezone.now() + timedelta(seconds=lease_seconds())
-                    if Endpoint.objects.filter(pk=self.endpoint_id, run_lease_until=self.hold).update(
-                            run_lease_until=renewed):
-                        self.hold = renewed
-                    slot_renew(self.slot)
-        except Exception:  # noqa: BLE001 - the hold lapses and the endpoint is taken over: nothing lost
-            logger.exception("webhook run heartbeat for endpoint %s failed", self.endpoint_id)
+                    try:
+                        self._renew()
+                    except Exception:  # noqa: BLE001 - the next beat tries again while the hold lasts
+                        logger.exception("webhook run heartbeat for endpoint %s failed", self.endpoint_id)
+                        connection.close()
+                if self.lost:
+                    return
         finally:
             connection.close()  # this thread's own database connection
+
+    def _renew(self) -> None:
+        renewed = timezone.now() + timedelta(seconds=lease_seconds())
+        if Endpoint.objects.filter(pk=self.endpoint_id, run_lease_until=self.hold).update(run_lease_until=renewed):
+            self.hold = renewed
+        else:
+            self.lost = True  # another run holds the endpoint (or it was deleted)
+            logger.warning("webhook run lost its hold on endpoint %s", self.endpoint_id)
+        slot_renew(self.slot)
 
     def stop(self) -> datetime:
         """Stop renewing; returns the hold as last renewed. Waits for a renewal in progress, but never

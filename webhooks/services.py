@@ -30,7 +30,7 @@ from flows.models import App, Event
 from flows.selectors import app_part
 
 from . import runs, signing, transport, wake_gate
-from .attempts import ATTEMPT_FIELDS, Successes
+from .attempts import ATTEMPT_FIELDS, Successes, attempt_open
 from .endpoints import endpoint_disable
 from .models import Delivery, DeliveryAttempt, Endpoint
 from .payloads import body_bytes, test_event_data, utc_iso, webhook_body
@@ -126,8 +126,10 @@ def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: f
 
 def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Wake the endpoints of deliveries whose wake-up can have been lost (outbox.lost, grouped by
-    endpoint); an endpoint backing off is left to the wake-up its backoff scheduled. First, a run slot
-    free while endpoints wait in line for one (a killed run's, lapsed) goes to the first in line.
+    endpoint), and of deliveries a killed run left claimed on an endpoint nobody holds now (the next run
+    takes them over at once, see _claim: no need to wait for their lease); an endpoint backing off is
+    left to the wake-up its backoff scheduled. First, a run slot free while endpoints wait in line for
+    one (a killed run's, lapsed, when no wake-up asked for a slot since) goes to the first in line.
     Returns how many wake-ups were published."""
     from .tasks import webhook_deliver  # tasks import this module
 
@@ -135,6 +137,13 @@ def deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
     now = now or timezone.now()
     grace = timedelta(seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS)
     not_backing_off = Q(endpoint__backoff_until__isnull=True) | Q(endpoint__backoff_until__lte=now - grace)
+    not_held = Q(endpoint__run_lease_until__isnull=True) | Q(endpoint__run_lease_until__lt=now)
+    orphaned = (Q(status=Delivery.Status.SENDING, claimed_in_run=True, lease_expires_at__gte=now) & not_held
+                & (Q(swept_at__isnull=True) | Q(swept_at__lte=now - grace)))
+    left = list(Delivery.objects.filter(orphaned & not_backing_off).values_list("pk", "endpoint_id")[:limit])
+    if left:
+        Delivery.objects.filter(pk__in=[pk for pk, _ in left]).update(swept_at=now)
+        handed += endpoints_wake(sorted({endpoint for _, endpoint in left}), force=True)
     return handed + outbox.sweep(Delivery, grace_seconds=settings.WEBHOOK_PUBLISH_GRACE_SECONDS,
                                  wake=partial(endpoints_wake, force=True),
                                  queue=outbox.queue_of(webhook_deliver.name), group_by="endpoint_id",
@@ -166,9 +175,27 @@ def _close_lost_attempts(delivery_ids: list[int]) -> None:
             Delivery.objects.filter(pk=pk).update(attempt_count=F("attempt_count") + lost)
 
 
-def _claim(scope: Q, *, limit: int) -> outbox.Claim[Delivery]:
-    return outbox.claim(Delivery, scope, limit=limit, lease_seconds=settings.WEBHOOK_LEASE_SECONDS,
-                        on_takeover=_close_lost_attempts)
+def _claim(scope: Q, *, limit: int, run_since: datetime | None = None) -> outbox.Claim[Delivery]:
+    """Claim due deliveries of `scope` under WEBHOOK_LEASE_SECONDS. `run_since`: for a run that took their
+    endpoint at that moment, which also takes over the endpoint's deliveries that earlier runs claimed
+    and left sending, without waiting for their lease.
+
+    Why that is safe: a run claims only while it holds its endpoint (Endpoint.run_lease_until, one run
+    per endpoint at a time) and settles every row of a claim (sent and finished, or given back) before
+    it lets the endpoint go. So a row still sending under a claim of a run before this one (claimed
+    before `run_since`, hence its lease ends before `run_since` + the lease) is no longer anyone's:
+    that run was killed (its hold lapsed) or crashed. Rows a single send claimed (delivery_attempt,
+    outside any run) are marked otherwise (Delivery.claimed_in_run) and keep their lease. The one way to
+    be wrong is a run alive whose hold lapsed anyway (its heartbeat could not renew it for a whole
+    WEBHOOK_RUN_LEASE_SECONDS): it stops before its next delivery once its heartbeat finds the hold
+    taken (Heartbeat.lost, within a third of the lease), and what it sends meanwhile may go twice, under
+    the same webhook-id, as after a killed worker. Either way the unfinished attempt left behind is
+    closed and counted (_close_lost_attempts)."""
+    lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    earlier_runs = None if run_since is None else Q(claimed_in_run=True, lease_expires_at__lt=run_since + lease)
+    return outbox.claim(Delivery, scope, limit=limit, lease_seconds=lease.total_seconds(),
+                        on_takeover=_close_lost_attempts, marks={"claimed_in_run": run_since is not None},
+                        takeover=earlier_runs)
 
 
 def _release(claim: outbox.Claim, deliveries: Sequence[Delivery]) -> None:
@@ -200,12 +227,15 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     - run slots (runs.py): webhook runs take at most all but one of a shared worker's slots, so one
       slot always serves the other queues, however many receivers hang; a wake-up that finds them all
       taken puts its endpoint in line and frees its Celery slot at once, and the run that ends next
-      goes on with the endpoint first in line under its slot (no message, no polling);
+      goes on with the endpoint first in line under its slot (no message, no polling). A killed run's
+      slot lapses with its lease and goes to the endpoint first in line at the next slot asked for
+      (its wake-up published), or at the sweeper's next tick;
     - one run per endpoint at a time (Endpoint.run_lease_until, a compare-and-set under a short lease
       that the run's heartbeat renews): a receiver that hangs holds one slot at most. A wake-up that
       finds the endpoint busy returns at once and checks again when the hold would lapse, so a killed
       worker's endpoint is taken over within WEBHOOK_RUN_LEASE_SECONDS (a live run answers it first:
-      it looks again before it ends);
+      it looks again before it ends), and with it the deliveries the killed run had claimed, at once
+      rather than when their WEBHOOK_LEASE_SECONDS lease runs out (see _claim);
     - each POST is bounded (WEBHOOK_CONNECT_TIMEOUT_SECONDS to connect, WEBHOOK_TIMEOUT_SECONDS for the
       answer);
     - a receiver in trouble backs off as a whole: at the first attempt without an answer, or after
@@ -222,7 +252,7 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     from .tasks import webhook_deliver  # tasks import this module
 
     started = time.monotonic()
-    slot = runs.slot_take(endpoint_id=endpoint_id)
+    slot = runs.slot_take(endpoint_id=endpoint_id, hand_on=_wake_handed)
     if slot is None:
         # Every run slot is taken (receivers that hang): free this Celery slot for the other queues. The
         # wake-up flag stays set: the endpoint's place in line for a slot stands for this message, and
@@ -258,14 +288,19 @@ def run_seconds_at_most() -> float:
 
 
 def _slot_give_back(slot: runs.Slot) -> None:
-    """Free the slot, or reserve it for the endpoint first in line and publish that endpoint's wake-up
-    (past the gate: its place in line stood for its queued wake-up, so its flag is still set)."""
-    from .tasks import webhook_deliver  # tasks import this module
-
+    """Free the slot, or reserve it for the endpoint first in line and publish that endpoint's wake-up."""
     handed = runs.slot_give_back(slot)
     if handed is not None:
-        # Lost with the broker: the reservation lapses with its lease and the sweeper wakes the endpoint.
-        outbox.publish(webhook_deliver, args=[handed], countdown=None)
+        _wake_handed(handed)
+
+
+def _wake_handed(endpoint_id: int) -> None:
+    """A run slot was reserved for this endpoint, first in line: publish its wake-up, past the gate (its
+    place in line stood for its queued wake-up, so its flag is still set). Lost with the broker, the
+    reservation lapses with its lease and the sweeper wakes the endpoint."""
+    from .tasks import webhook_deliver  # tasks import this module
+
+    outbox.publish(webhook_deliver, args=[endpoint_id], countdown=None)
 
 
 def _run(endpoint_id: int, *, slot: runs.Slot, budget_seconds: float, batch_size: int) -> DrainResult:
@@ -280,11 +315,12 @@ def _run(endpoint_id: int, *, slot: runs.Slot, budget_seconds: float, batch_size
         _check_on_holder(endpoint_id, now=now)
         return result
     Endpoint.objects.filter(pk=endpoint_id, wake_requested=True).update(wake_requested=False)
-    heartbeat = runs.Heartbeat(endpoint_id=endpoint_id, hold=run_lease, slot=slot).start()
+    heartbeat = runs.Heartbeat(endpoint_id=endpoint_id, hold=run_lease, slot=slot, since=now).start()
     try:
         endpoint = Endpoint.objects.select_related("app").filter(pk=endpoint_id).first()
         if endpoint is not None:
-            _drain(endpoint, result=result, budget_seconds=budget_seconds, batch_size=batch_size)
+            _drain(endpoint, result=result, budget_seconds=budget_seconds, batch_size=batch_size,
+                   heartbeat=heartbeat)
     finally:
         hold = heartbeat.stop()
         Endpoint.objects.filter(pk=endpoint_id, run_lease_until=hold).update(run_lease_until=None)
@@ -326,18 +362,20 @@ def _first_check(endpoint_id: int, *, seconds: float) -> bool:
         return True
 
 
-def _drain(endpoint: Endpoint, *, result: DrainResult, budget_seconds: float, batch_size: int) -> None:
-    """The body of a run (its hold on the endpoint is renewed by its heartbeat meanwhile)."""
+def _drain(endpoint: Endpoint, *, result: DrainResult, budget_seconds: float, batch_size: int,
+           heartbeat: runs.Heartbeat) -> None:
+    """The body of a run (its hold on the endpoint is renewed by its heartbeat meanwhile; a run that lost
+    it stops)."""
     deadline = time.monotonic() + budget_seconds
     in_a_row = 0
-    while time.monotonic() < deadline:
-        claim = _claim(Q(endpoint_id=endpoint.pk), limit=batch_size)
+    while time.monotonic() < deadline and not heartbeat.lost:
+        claim = _claim(Q(endpoint_id=endpoint.pk), limit=batch_size, run_since=heartbeat.since)
         if not claim.rows:
             break
         successes = Successes(claim.lease_until)
         try:
             for index, delivery in enumerate(claim.rows):
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or heartbeat.lost:
                     _release(claim, claim.rows[index:])
                     break
                 attempt = _send(delivery, endpoint=endpoint, lease_until=claim.lease_until, successes=successes)
@@ -407,34 +445,6 @@ def delivery_attempt(*, delivery_id: int) -> AttemptResult:
     return _send(delivery, endpoint=endpoint, lease_until=claim.lease_until)
 
 
-def _attempt_open(*, delivery: Delivery, number: int, url: str, now: datetime) -> DeliveryAttempt:
-    """Write the attempt row, in progress, before the POST: committed, so a worker killed during the POST
-    leaves it for the next claim to close and count.
-
-    On PostgreSQL it is one round trip that commits without waiting for the disk (synchronous_commit
-    off for this statement only): the row is visible at once to every other connection, which is all a
-    killed worker needs; only a crash of PostgreSQL itself in the next fraction of a second could lose
-    it, and then the delivery (claimed in a durable commit) is still sent again, just not counted."""
-    attempt = DeliveryAttempt(delivery=delivery, number=number, url=url, started_at=now)
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        attempt.save(force_insert=True)
-        return attempt
-    meta = DeliveryAttempt._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    # Two statements in one message run as one implicit transaction, which SET LOCAL applies to.
-    sql = (f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {quote(meta.db_table)} "
-           f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
-           f"RETURNING {quote(meta.pk.column)}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(attempt, True), connection) for f in fields])
-        cursor.nextset()
-        attempt.pk = cursor.fetchone()[0]
-    attempt._state.adding, attempt._state.db = False, connection.alias
-    return attempt
-
-
 def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
           successes: Successes | None = None) -> AttemptResult:
     """One attempt of a claimed delivery: the attempt row is written before the POST and completed after
@@ -460,7 +470,7 @@ def _send(delivery: Delivery, *, endpoint: Endpoint, lease_until: datetime,
     }
     if endpoint.send_hub_signature:
         headers["X-Hub-Signature"] = signing.hub_signature(secret=endpoint.secret, body=body)
-    attempt = _attempt_open(delivery=delivery, number=number, url=endpoint.url, now=now)
+    attempt = attempt_open(delivery=delivery, number=number, url=endpoint.url, now=now)
     answer: transport.HttpAnswer | None
     try:
         answer = transport.post(endpoint.url, body=body, headers=headers,

@@ -135,6 +135,47 @@ def test_a_slot_a_killed_run_never_handed_on_goes_to_the_endpoint_in_line_at_the
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
 
 
+def _lapsed(slot: runs.Slot) -> bool:
+    """The slot's lease has run out (by the Redis server's clock), whether or not a script dropped it yet."""
+    client = redis_client()
+    seconds, micros = client.time()
+    score = client.zscore(slot.key, slot.token)
+    return score is None or score < seconds * 1000 + micros // 1000
+
+
+def test_a_slot_a_killed_run_left_goes_to_the_endpoint_in_line_at_the_next_take_without_a_sweep(
+        shared_worker, broker, make_endpoint, decide, django_capture_on_commit_callbacks, settings):
+    settings.WEBHOOK_RUN_LEASE_SECONDS = 0.5
+    with Receiver() as first_receiver, Receiver() as later_receiver:
+        waiting = make_endpoint(first_receiver.url, receiver=first_receiver)
+        with django_capture_on_commit_callbacks(execute=True):
+            decide("cancel")
+        take_one(broker)
+        killed = runs.slot_take()  # its worker is killed: nobody renews the slot nor hands it on
+        assert killed is not None and killed.key
+        assert services.endpoint_deliver_due(endpoint_id=waiting.pk).sent == 0  # in line, no message
+        later = make_endpoint(later_receiver.url, receiver=later_receiver)
+        with django_capture_on_commit_callbacks(execute=True):
+            decide("cancel", email="later@example.com")
+        assert queued_wake_ups(broker, waiting.pk) == 0 and queued_wake_ups(broker, later.pk) == 1
+        wait_until(lambda: _lapsed(killed), timeout=10, what="the killed run's slot lapsed")
+
+        # The next wake-up to ask for a slot (here another endpoint's; the check on the killed run's
+        # endpoint when its hold lapses) finds the killed run's slot free: it goes to the endpoint in
+        # line first, whose wake-up is published, and the asker takes its place in line behind it.
+        take_one(broker)
+        assert services.endpoint_deliver_due(endpoint_id=later.pk).sent == 0
+        assert queued_wake_ups(broker, waiting.pk) == 1 and queued_wake_ups(broker, later.pk) == 0
+        assert later_receiver.snapshot() == []
+
+        take_one(broker)
+        assert services.endpoint_deliver_due(endpoint_id=waiting.pk).sent == 2  # its two events
+        # ...and its run went on with the endpoint behind it under the same slot.
+        assert [got.answered for got in later_receiver.snapshot()] == [200]
+        assert broker.llen("webhooks") == 0
+    assert runs.slot_take() is not None
+
+
 @pytest.fixture
 def two_workers(broker):  # noqa: ANN001, ANN201
     """Two workers of two slots consuming every queue (webhook runs may take one of each), played in turn

@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from brightback_site import outbox
@@ -255,6 +256,41 @@ def test_a_delivery_whose_lease_ran_out_is_taken_over_at_the_next_sweep_even_beh
     take_one(broker)
     assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 2
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SUCCEEDED
+
+
+def test_deliveries_a_killed_run_left_claimed_are_woken_by_the_next_sweep_not_after_their_lease(
+        broker, receiver, make_endpoint, decide, django_capture_on_commit_callbacks):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = Delivery.objects.get(event__session=decide("cancel").session)
+    take_one(broker)
+    now = timezone.now()
+    # A run took the endpoint, claimed the delivery and was killed; no wake-up came meanwhile (a quiet
+    # endpoint), so none checks on it when its hold lapses. The claim's own lease runs for a minute more.
+    claim = services._claim(Q(endpoint_id=endpoint.pk), limit=50, run_since=now - timedelta(seconds=10))
+    assert [d.pk for d in claim.rows] == [delivery.pk]
+    Endpoint.objects.filter(pk=endpoint.pk).update(run_lease_until=now - timedelta(seconds=1))
+
+    assert services.deliveries_sweep(now=now) == 1
+    assert services.deliveries_sweep(now=now) == 0  # once per grace period
+    assert queued_wake_ups(broker, endpoint.pk) == 1
+    take_one(broker)
+    assert services.endpoint_deliver_due(endpoint_id=endpoint.pk).sent == 1
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SUCCEEDED
+
+
+def test_the_sweeper_leaves_alone_the_deliveries_of_a_run_still_going(
+        broker, receiver, make_endpoint, decide, django_capture_on_commit_callbacks):
+    endpoint = make_endpoint(receiver.url, receiver=receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide("cancel")
+    take_one(broker)
+    now = timezone.now()
+    Endpoint.objects.filter(pk=endpoint.pk).update(run_lease_until=now + timedelta(seconds=5))
+    assert services._claim(Q(endpoint_id=endpoint.pk), limit=50, run_since=now).rows
+
+    assert services.deliveries_sweep(now=now) == 0
+    assert queued_wake_ups(broker, endpoint.pk) == 0
 
 
 def test_a_test_event_goes_out_at_once_to_an_endpoint_backing_off(broker, receiver, make_endpoint,
