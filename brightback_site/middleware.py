@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -81,3 +83,29 @@ class UnreadableSecretsAre503:
             response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = "120"
         return response
+
+
+# The customer's hosted page (flows.urls, under c/ in brightback_site/urls.py) serves people with no
+# account here: it reads no login and shows no flash message (its form carries its own token, bound to the
+# cancel session: flows/csrf.py). The two staff middleware below pass its requests by. (Django's
+# SessionMiddleware stays as it is: it costs the page next to nothing, and `check --deploy` looks for it by
+# name to tell whether the session cookie must be secure.)
+CUSTOMER_PAGES = "/c/"
+
+
+class _StaffOnly:
+    """A Django middleware that leaves the customer's hosted page alone (it needs none of its work)."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(CUSTOMER_PAGES):
+            # The next middleware's answer (a coroutine in async mode, as MiddlewareMixin's own call gives).
+            return self.get_response(request)  # type: ignore[attr-defined]
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class AuthenticationMiddleware(_StaffOnly, auth_middleware.AuthenticationMiddleware):
+    """Django's, for staff pages only: a customer's page has no request.user."""
+
+
+class MessageMiddleware(_StaffOnly, messages_middleware.MessageMiddleware):
+    """Django's, for staff pages only: a customer's page shows no flash messages."""
