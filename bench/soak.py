@@ -547,9 +547,30 @@ def main() -> None:  # noqa: C901, PLR0915 - one scenario, told in order
                     .exclude(later).count()
                     + AlertDelivery.objects.exclude(status__in=["succeeded", "failed"]).exclude(later).count())
 
+        def overdue_by_kind() -> str:
+            # What the drain waits for, printed every 10 s while rows are overdue.
+            now = timezone.now()
+            late = now - timedelta(seconds=1)
+            names = {pk: name for name, pk in endpoints.items()}
+            kinds: dict[str, int] = {}
+            for model, claimed, by in ((Delivery, "sending", "endpoint_id"), (BillingAction, "running", "kind"),
+                                       (AlertDelivery, "sending", "kind")):
+                for status, key in model.objects.filter(
+                        Q(status="pending", next_attempt_at__lt=late) | Q(status=claimed, lease_expires_at__lt=now)
+                ).exclude(**({"endpoint_id": endpoints["hanging"]} if model is Delivery else {})
+                          ).values_list("status", by):
+                    name = f"{model.__name__}:{names.get(key, key)}:{status}"
+                    kinds[name] = kinds.get(name, 0) + 1
+            return ", ".join(f"{name} {count}" for name, count in sorted(kinds.items()))
+
         drained_at = None
         deadline = time.monotonic() + 180
+        next_report = time.monotonic() + 10
         while time.monotonic() < deadline:
+            if drained_at is None and time.monotonic() >= next_report:
+                next_report += 10
+                print(f"soak: +{time.time() - load_stopped:.0f} s after the load, overdue: {overdue_by_kind()}",
+                      flush=True)
             if overdue() == 0 and drained_at is None:
                 drained_at = time.time()
             if unfinished() == 0:

@@ -223,7 +223,8 @@ def endpoint_deliver_due(*, endpoint_id: int, budget_seconds: float = DRAIN_BUDG
     How a slow or dead receiver is kept from taking the workers (one Celery slot per POST):
     - short runs: a run stops claiming after DRAIN_BUDGET_SECONDS (a few seconds) and queues its
       endpoint's next look behind whatever the other queues hold, so a busy endpoint takes turns with
-      billing, alerts and the other endpoints instead of keeping a slot while it drains;
+      billing, alerts and the other endpoints instead of keeping a slot while it drains (after
+      runs.TURN_SECONDS when other endpoints wait in line for a slot: runs.Turn);
     - run slots (runs.py): webhook runs take at most all but one of a shared worker's slots, so one
       slot always serves the other queues, however many receivers hang; a wake-up that finds them all
       taken puts its endpoint in line and frees its Celery slot at once, and the run that ends next
