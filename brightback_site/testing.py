@@ -49,6 +49,11 @@ class LocalReceiver(ABC):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real receivers behind a proxy do
+            # Headers and body go out in two writes: with Nagle's algorithm on, the body waited for the
+            # sender's delayed ACK of the headers, 40 ms an answer on a kept-alive connection (the soak's
+            # flaky endpoint could take no more than about 21 deliveries a second). Real servers set
+            # TCP_NODELAY, as this does.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
