@@ -51,8 +51,12 @@ $(AXE): package.json package-lock.json
 test: $(VENV)/.installed $(AXE) lint
 	@# The modal's browser tests run in a process of their own: after the rest of the suite in one
 	@# process, one of them has been seen to wait without end on the page (an open issue, noted there).
+	@# Chromium has also been seen to stop answering a DevTools call that has no timeout of its own: a run
+	@# of that file that has not finished in 5 minutes is run once more (a failure is not).
 	eval "$$($(PY) -m brightback_site.probe)"; $(PY) -m pytest $(PYTEST_ARGS) --ignore=tests/test_browser_embeds.py \
-	  && $(PY) -m pytest tests/test_browser_embeds.py
+	  && { timeout 300 $(PY) -m pytest tests/test_browser_embeds.py; rc=$$?; \
+	       if [ $$rc -eq 124 ]; then echo "browser embed tests did not finish in 5 minutes: once more"; \
+	         $(PY) -m pytest tests/test_browser_embeds.py; else exit $$rc; fi; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
