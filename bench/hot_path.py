@@ -183,6 +183,11 @@ def start_redis(*, port: int, workdir: Path) -> subprocess.Popen:
         time.sleep(0.05)
 
 
+# Each figure's baseline, the view its ratio is taken against.
+BASELINES = {"precancel": "select_insert", "page": "bare_template", "template_select": "bare_template",
+             "decision": "select_insert"}
+
+
 class Cpu:
     """CPU time (user and system) of the processes that serve a request: the gunicorn workers, the bench
     database's PostgreSQL backends and the bench's Redis. A machine shared with other work slows every run
@@ -194,7 +199,8 @@ class Cpu:
     def __init__(self, *, gunicorn: int, redis: int) -> None:
         self.gunicorn, self.redis = gunicorn, redis
 
-    def pids(self) -> list[int]:
+    def pids(self) -> dict[str, list[int]]:
+        """The processes, by part: gunicorn's workers, PostgreSQL's backends, Redis."""
         from django.db import connection
 
         workers = [int(d.name) for d in Path("/proc").iterdir()
@@ -203,18 +209,22 @@ class Cpu:
             cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                            "AND pid <> pg_backend_pid()")
             backends = [pid for (pid,) in cursor.fetchall()]
-        return [*workers, *backends, self.redis]
+        return {"gunicorn": workers, "postgresql": backends, "redis": [self.redis]}
 
     @classmethod
-    def seconds(cls, pids: list[int]) -> float:
-        total = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / cls.TICK
+    def seconds(cls, pids: dict[str, list[int]]) -> dict[str, float]:
+        """CPU seconds so far, by part."""
+        parts = {}
+        for part, members in pids.items():
+            total = 0
+            for pid in members:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                except OSError:
+                    continue
+                total += int(fields[11]) + int(fields[12])
+            parts[part] = total / cls.TICK
+        return parts
 
 
 def _ppid(pid: int) -> int:
@@ -247,14 +257,14 @@ def age_database(*, sessions: int) -> dict:
 def wrk(path: str, *, seconds: int, connections: int, threads: int, script: str | None = None,
         env: dict | None = None, cpu: Cpu | None = None) -> dict:
     url = f"http://127.0.0.1:{PORT}{path}"
-    pids = cpu.pids() if cpu is not None else []
+    pids = cpu.pids() if cpu is not None else {}
     cpu_before = Cpu.seconds(pids)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if script:
         command += ["-s", script]
     out = subprocess.run([*command, url], capture_output=True, text=True, env={**os.environ, **(env or {})},
                          check=True).stdout
-    cpu_seconds = Cpu.seconds(pids) - cpu_before
+    cpu_parts = {part: spent - cpu_before[part] for part, spent in Cpu.seconds(pids).items()}
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def ms(label: str) -> float:
@@ -263,7 +273,8 @@ def wrk(path: str, *, seconds: int, connections: int, threads: int, script: str 
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rate": rate, "requests": requests, "p50": ms("50"), "p99": ms("99"), "cpu_seconds": cpu_seconds,
+    return {"rate": rate, "requests": requests, "p50": ms("50"), "p99": ms("99"),
+            "cpu_seconds": sum(cpu_parts.values()), "cpu_parts": cpu_parts,
             "non_2xx_3xx": int(errors.group(1)) if errors else 0, "output": out}
 
 
@@ -286,6 +297,12 @@ class Rounds:
         runs = self.runs[name]
         return sum(r["cpu_seconds"] for r in runs) / sum(r["requests"] for r in runs) * 1e6
 
+    def cpu_parts_us(self, name: str) -> dict[str, float]:
+        """CPU microseconds per request over every round, by part (gunicorn, postgresql, redis)."""
+        runs = self.runs[name]
+        requests = sum(r["requests"] for r in runs)
+        return {part: sum(r["cpu_parts"][part] for r in runs) / requests * 1e6 for part in runs[0]["cpu_parts"]}
+
     def p99(self, name: str) -> float:
         return max(r["p99"] for r in self.runs[name])
 
@@ -304,6 +321,8 @@ def main() -> None:
     parser.add_argument("--decisions-per-round", type=int, default=4000, help="open sessions for each round")
     parser.add_argument("--reuse-database", action="store_true",
                         help="keep the database afterwards, and use the one kept last time (while profiling)")
+    parser.add_argument("--only", default="", help="while profiling: these figures (comma-separated, e.g. "
+                        "decision,page) and their baselines only; prints them and records nothing")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-hot-path-"))
@@ -392,6 +411,8 @@ def main() -> None:
         page_queries = len(queries)
 
         rounds = Rounds()
+        only = set(filter(None, args.only.split(",")))
+        only |= {BASELINES[name] for name in only if name in BASELINES}
         decided_total = 0
         # The decisions' sessions: open, unopened, each another customer's, made as session_start makes them.
         model = services.session_start(app=App.objects.get(app_id="demo"), data=clean_snippet_data(PRECANCEL_BODY))
@@ -417,6 +438,8 @@ def main() -> None:
             # Each group's order turns every round, so a change of load between runs favours none of them.
             for name, path, script, env in [*_turned(writes, number), *_turned(reads, number),
                                             ("bare_json", "/bench/json", None, None)]:
+                if only and name not in only:
+                    continue
                 if name != "decision":
                     rounds.add(name, wrk(path, script=script, env=env, **run))
                     continue
@@ -434,10 +457,23 @@ def main() -> None:
             print(f"round {number + 1}/{args.rounds}: " + ", ".join(
                 f"{name} {rounds.runs[name][-1]['rate']:.0f}" for name in rounds.runs) + " req/s", flush=True)
 
+        if only:
+            for name in rounds.runs:
+                parts = ", ".join(f"{part} {us:,.0f}" for part, us in rounds.cpu_parts_us(name).items())
+                print(f"  {name:<16} {rounds.rate(name):8.1f} req/s  p99 {rounds.p99(name):6.1f} ms  "
+                      f"CPU {rounds.cpu_us(name):6,.0f} us/req ({parts})")
+            for name, baseline in BASELINES.items():
+                if name in rounds.runs:
+                    print(f"  {name} / {baseline}: {rounds.rate(name) / rounds.rate(baseline):.3f}, in CPU "
+                          f"{rounds.cpu_us(baseline) / rounds.cpu_us(name):.3f}; round by round: "
+                          f"{rounds.spread(name, baseline)}")
+            return
         rows = [
             row("precancel", rounds.rate("precancel"), "req/s", ">= 0.7 x one-SELECT-one-INSERT view",
                 baseline=rounds.rate("select_insert")),
             row("precancel_p99", rounds.p99("precancel"), "ms", f"< 100 ms at {args.connections} connections"),
+            row("select_insert_p99", rounds.p99("select_insert"), "ms",
+                "reference: the one-SELECT-one-INSERT view's p99, measured alike"),
             row("page", rounds.rate("page"), "req/s", ">= 0.6 x bare template view",
                 baseline=rounds.rate("bare_template")),
             row("page_sql_queries", page_queries, "queries", "<= 2"),
@@ -449,8 +485,7 @@ def main() -> None:
             *[row(f"{name}_cpu", rounds.cpu_us(name), "us/req", f"reference: CPU per request (gunicorn, PostgreSQL, "
                   f"Redis); ratio {baseline}'s over this, what a machine of its own would show",
                   baseline=rounds.cpu_us(baseline), ratio=rounds.cpu_us(baseline) / rounds.cpu_us(name))
-              for name, baseline in [("precancel", "select_insert"), ("page", "bare_template"),
-                                     ("template_select", "bare_template"), ("decision", "select_insert")]],
+              for name, baseline in BASELINES.items()],
         ]
         record(rows)
         print(f"\nHot path as deployed: gunicorn --workers {WORKERS} --access-logfile -, JSON logs at INFO, "
@@ -460,9 +495,11 @@ def main() -> None:
         for r in rows:
             print(f"  {r['name']:<18} {r['value']:>9g} {r['unit']:<8} baseline {r['baseline']!s:>9}  "
                   f"ratio {r['ratio']!s:>6}  goal {r['goal']}")
-        for name, baseline in [("precancel", "select_insert"), ("page", "bare_template"),
-                               ("template_select", "bare_template"), ("decision", "select_insert")]:
+        for name, baseline in BASELINES.items():
             print(f"  {name} / {baseline}, round by round: {rounds.spread(name, baseline)}")
+        print("  CPU per request by part, us: " + "; ".join(
+            f"{name} " + ", ".join(f"{part} {us:,.0f}" for part, us in rounds.cpu_parts_us(name).items())
+            for name in rounds.runs))
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
