@@ -73,6 +73,18 @@ def test_manage_py_refuses_to_run_in_production_without_encryption_keys_saying_w
     assert "Fernet.generate_key()" in result.stderr  # and how to make one
 
 
+def test_the_web_process_keeps_what_it_built_to_start_out_of_full_collections(tmp_path):
+    code = ("import gc; before = gc.get_freeze_count(); import brightback_site.wsgi; "
+            "print(before, gc.get_freeze_count())")
+    env = production_env(tmp_path)
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # never reached: importing the app connects to nothing
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before, after = map(int, result.stdout.split()[-2:])
+    assert before == 0 and after > 10_000  # Django, the settings, the models and URLs: frozen once loaded
+
+
 @pytest.mark.parametrize("argv", [
     ["-c", "import brightback_site.wsgi"],  # what gunicorn loads
     ["-m", "celery", "-A", "brightback_site", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"],
