@@ -22,6 +22,17 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def prepared_runs(sql: str) -> list[tuple[bool, int]]:
+    """How the connection's statements with this text (as Django's query log shows it) were prepared (by SQL's
+    PREPARE, or by the driver) and how often each has run: one row per prepared statement."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT from_sql, generic_plans + custom_plans FROM pg_prepared_statements "
+                       "WHERE statement = %s", [sql])
+        return list(cursor.fetchall())
+
+
 def worker_database_url() -> str:
     """The database this test runs on, as a DATABASE_URL for a worker process started by the test."""
     from urllib.parse import quote

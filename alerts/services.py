@@ -155,20 +155,29 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
     return deliveries_create_for_events(events=[event])
 
 
+def deliveries_wanted(*, event: Event) -> bool:
+    """Would deliveries_create_for_event write a row for this event?"""
+    return bool(_rows_for_event(event))
+
+
+def _rows_for_event(event: Event) -> list[AlertDelivery]:
+    app = event.app
+    rows = []
+    for row in _rows_for(prefs_of=partial(_saved_settings, app=app), event_type=event.type,
+                         data=event.data, is_test_session=bool(event.data.get("test")), rules=_rules(app=app),
+                         emailed_elsewhere=partial(_customer_emailed_elsewhere, event)):
+        row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
+        row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
+        rows.append(row)
+    return rows
+
+
 def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
     """deliveries_create_for_event for many events of one transaction (flows' event_record_many): each
     App's rules and settings as kept in memory, every row in one INSERT."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("alerts must be written in the transaction of their event")
-    rows = []
-    for event in events:
-        app = event.app
-        for row in _rows_for(prefs_of=partial(_saved_settings, app=app), event_type=event.type,
-                             data=event.data, is_test_session=bool(event.data.get("test")), rules=_rules(app=app),
-                             emailed_elsewhere=partial(_customer_emailed_elsewhere, event)):
-            row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
-            row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
-            rows.append(row)
+    rows = [row for event in events for row in _rows_for_event(event)]
     if not rows:
         return []
     pks = outbox.insert(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from flows import recording
 from flows.models import App, Decision, Event
 
 from . import payments, selectors, services
@@ -14,6 +15,14 @@ from .models import BillingAction
 def on_event(event: Event) -> None:
     """BRIGHTBACK_EVENT_HANDLERS: called by flows.services.event_record inside the event's transaction."""
     services.actions_create_for_event(event=event)
+
+
+def decision_rows(event: Event, *, alias: str) -> object:
+    """flows/recording.py's question for a decision's event: None when billing does nothing for it (no
+    connection, or an event it does not act on: on_event would write nothing, so the decision needs no
+    transaction for this channel), else LATER: on_event writes the action in the decision's transaction."""
+    connection, asked = services.actions_planned(event=event)
+    return recording.LATER if connection is not None and asked else None
 
 
 def event_billing(event: Event) -> dict | None:

@@ -325,7 +325,9 @@ WORKER_QUEUES = ["webhooks", "billing", "alerts", "receipts", "sweeps", "reports
 # may also define `on_events(events)`, the batch form flows.services.event_record_many calls (expired
 # sessions close hundreds per transaction): the same rows as on_event for each, in fewer statements. And
 # `decision_rows(event, *, alias)`: the rows a decision's event calls for, written by the decision's own
-# statement (flows/recording.py), which on_event then leaves alone.
+# statement (flows/recording.py), which on_event then leaves alone; None when it writes nothing for the
+# event, recording.LATER when on_event writes them. When every channel answers rows or None, a decision is
+# one statement without a transaction around it.
 BRIGHTBACK_EVENT_HANDLERS = envlist("BRIGHTBACK_EVENT_HANDLERS",
                                     ["webhooks.handlers.on_event", "billing.handlers.on_event",
                                      "alerts.handlers.on_event", "receipts.handlers.on_event"])

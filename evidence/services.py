@@ -27,7 +27,7 @@ from flows import services as flow_services
 from flows import steps as flow_steps
 from flows.flow_document import DocumentInvalid, document_export, document_import
 from flows.models import Flow
-from flows.selectors import execute_prepared
+from flows.statements import execute_prepared
 
 from .models import FlowVersion, Step
 
@@ -157,9 +157,8 @@ def steps_record(*, session_pk: int, steps: Sequence[flow_steps.Step]) -> None:
     for row in values:
         params += [*row[:8], json.dumps(row[8]), row[9]]
     with connection.cursor() as cursor:
-        # Prepared once per connection (flows.selectors.execute_prepared): the page's one write is planned once.
-        execute_prepared(cursor, name=f"evidence_steps_insert_{len(values)}",
-                         sql=_relaxed_insert(len(values), quote=connection.ops.quote_name),
+        # Prepared once per connection (flows.statements.execute_prepared): the page's one write is planned once.
+        execute_prepared(cursor, sql=_relaxed_insert(len(values), quote=connection.ops.quote_name),
                          types=_STEP_CASTS * len(values), params=params)
 
 
@@ -170,17 +169,15 @@ class StepsInStatement:
     click that made it), committed as steps_record's would be (in a transaction: with it)."""
 
     @staticmethod
-    def insert(*, alias: str, rows: str) -> tuple[str, str] | None:
-        """(variant, SQL): an INSERT … RETURNING id of the rows the caller's relation `rows` holds
-        (its columns named as _STEP_FIELDS), and a name for that variant of it (a caller preparing its
-        statement needs one per variant). None where the caller's connection (`alias`) is not the one
+    def insert(*, alias: str, rows: str) -> str | None:
+        """An INSERT … RETURNING id of the rows the caller's relation `rows` holds (its columns named as
+        _STEP_FIELDS). None where the caller's connection (`alias`) is not the one
         steps are written on, or not PostgreSQL: it records them with steps_record instead."""
         connection = connections[router.db_for_write(Step)]
         if connection.alias != alias or connection.vendor != "postgresql":
             return None
         relaxed = not (connection.in_atomic_block or settings.EVIDENCE_STEPS_SYNCHRONOUS)
-        return ("relaxed" if relaxed else "synchronous"), _insert_from(rows, relaxed=relaxed,
-                                                                        quote=connection.ops.quote_name)
+        return _insert_from(rows, relaxed=relaxed, quote=connection.ops.quote_name)
 
     @staticmethod
     def withdraw(*, step_id: int) -> None:

@@ -2,7 +2,7 @@
 
 Closing the session (the UPDATE that takes its row lock and closes it to any other decision), inserting the
 Decision and inserting its Event are one data-modifying WITH query, prepared once per connection
-(selectors.execute_prepared): one round trip where there were three, planned once rather than three times
+(statements.execute_prepared): one round trip where there were three, planned once rather than three times
 per click, and none of the ORM's compiling of three statements on every decision.
 
 Both INSERTs select their session from the UPDATE's RETURNING, so when the session was not open (a concurrent
@@ -17,10 +17,16 @@ and the caller records it as any other step.
 
 A channel's own rows for the decision's event (its outbox rows, say a cancel's receipt) can be written by the
 same statement too, where the channel offers them: a channel whose handler in BRIGHTBACK_EVENT_HANDLERS is
-named `on_event` may have a sibling `decision_rows(event, *, alias)` in its module, returning `Rows` or None.
-Each is an INSERT selecting from the closed session, so nothing is written for a session that was not open,
-and its keys are handed back to the channel (`Rows.written`) before the event is handed over to `on_event`,
-which then leaves those rows alone. flows never imports a channel: it runs what settings name.
+named `on_event` may have a sibling `decision_rows(event, *, alias)` in its module, answering one of:
+- `Rows`: an INSERT selecting from the closed session, so nothing is written for a session that was not open;
+  its keys are handed back to the channel (`Rows.written`);
+- None: the channel writes nothing for this event;
+- LATER: its `on_event` writes the rows, in the decision's transaction, as for any event (rows the statement
+  cannot carry, or another database's).
+When every channel answers Rows or None, the statement is the decision's whole write: atomic on its own, it
+needs no transaction around it (two round trips fewer: BEGIN and COMMIT), and no `on_event` is called for the
+event. Otherwise the statement runs in a transaction, and every channel's `on_event` gets the event after it
+(one whose rows the statement wrote leaves them alone). flows never imports a channel: it runs what settings name.
 """
 
 from __future__ import annotations
@@ -39,13 +45,20 @@ from django.utils.module_loading import import_string
 
 from . import steps
 from .models import CancelSession, Decision, Event, Flow
-from .selectors import execute_prepared
-
-PREPARED_NAME = "flows_decision_record"
+from .statements import execute_prepared
 
 # What the channels' INSERTs select from: the session the statement closed (one row, none when it was not open).
 CLOSED = "closed"
 CLOSED_SESSION_KEY = "id"
+
+
+class _Later:
+    def __repr__(self) -> str:
+        return "recording.LATER"
+
+
+# A channel's `decision_rows` answer: its `on_event` writes this event's rows, in the decision's transaction.
+LATER = _Later()
 
 
 @dataclass(frozen=True)
@@ -54,12 +67,10 @@ class Rows:
 
     `sql` is an INSERT … RETURNING of one column (the rows' keys) that selects from the relation CLOSED (its
     column CLOSED_SESSION_KEY the session's key), with one %s per parameter, `types` their PostgreSQL types and
-    `params` their values; `variant` names that SQL among the channel's (the statement is prepared once per
-    variant and connection). `written(keys)` is called, in the decision's transaction, with the keys of the
+    `params` their values. `written(keys)` is called, in the decision's transaction, with the keys of the
     rows written, only when the decision was (the session was open): the channel marks its event so that its
     `on_event` does not write them again, and wakes its workers on commit."""
 
-    variant: str
     sql: str
     types: tuple[str, ...]
     params: list
@@ -67,20 +78,23 @@ class Rows:
 
 
 @lru_cache(maxsize=1)
-def _providers(paths: tuple[str, ...]) -> list[Callable[..., Rows | None]]:
-    """The `decision_rows` beside each channel's `on_event` (the module's docstring)."""
-    found = []
+def _providers(paths: tuple[str, ...]) -> list[Callable[..., Rows | _Later | None] | None]:
+    """The `decision_rows` beside each channel's `on_event` (the module's docstring); None for a channel
+    without one."""
+    found: list[Callable[..., Rows | _Later | None] | None] = []
     for path in paths:
         module, _, name = path.rpartition(".")
+        provider = None
         if name == "on_event":
             try:
-                found.append(import_string(f"{module}.decision_rows"))
+                provider = import_string(f"{module}.decision_rows")
             except ImportError:
                 pass
+        found.append(provider)
     return found
 
 
-def rows_of(instances: Sequence[Model], *, variant: str, written: Callable[[list[Any]], None],
+def rows_of(instances: Sequence[Model], *, written: Callable[[list[Any]], None],
             session: str = "session") -> Rows:
     """Rows writing `instances` (unsaved, all of one model, their keys given by the database) with the
     decision: every concrete column from the instance but the `session` foreign key's, which is the closed
@@ -99,7 +113,7 @@ def rows_of(instances: Sequence[Model], *, variant: str, written: Callable[[list
             instance._state.adding, instance._state.db = False, connection.alias
         written(keys)
 
-    return Rows(variant=f"{variant}{len(instances)}", sql=sql, types=types, params=params, written=saved)
+    return Rows(sql=sql, types=types, params=params, written=saved)
 
 
 def _part_fields(model: type[Model], session: str) -> list[Field]:
@@ -125,14 +139,17 @@ def _part(model: type[Model], count: int, session: str) -> tuple[str, tuple[str,
             f"RETURNING {quote(str(model._meta.pk.column))}"), types * count
 
 
-def channel_rows(event: Event) -> list[Rows]:
-    """What the channels (settings.BRIGHTBACK_EVENT_HANDLERS) write with the decision of `event`."""
-    found = []
+def channel_rows(event: Event) -> tuple[list[Rows], bool]:
+    """What the channels (settings.BRIGHTBACK_EVENT_HANDLERS) write with the decision of `event`, and whether
+    that is all they write for it (no channel without `decision_rows`, none answering LATER)."""
+    found, complete = [], True
     for provider in _providers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
-        rows = provider(event, alias=connection.alias)
-        if rows is not None:
+        rows = provider(event, alias=connection.alias) if provider is not None else LATER
+        if isinstance(rows, Rows):
             found.append(rows)
-    return found
+        elif rows is not None:
+            complete = False
+    return found, complete
 
 
 # Set from the session the statement closes, not from a parameter.
@@ -220,8 +237,7 @@ def close_and_record(*, session_pk: int, now: datetime, decision: Decision, even
     written with the decision, each told its keys. The instances are left as they are: the caller marks
     them saved."""
     insert = steps.statement_insert(alias=connection.alias, rows="click") if click is not None else None
-    sql, types = statement(insert[1] if insert is not None else None,
-                           tuple((part.sql, part.types) for part in parts))
+    sql, types = statement(insert, tuple((part.sql, part.types) for part in parts))
     params = [CancelSession.Status.DECIDED, session_pk, CancelSession.Status.OPEN, now]
     for model, instance in ((Decision, decision), (Event, event)):
         params += [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in _written(model)]
@@ -230,10 +246,8 @@ def close_and_record(*, session_pk: int, now: datetime, decision: Decision, even
                    click.offer_code[:64], json.dumps(list(click.controls)), click.status]
     for part in parts:
         params += part.params
-    name = PREPARED_NAME if insert is None else f"{PREPARED_NAME}_step_{insert[0]}"
-    name += "".join(f"_{part.variant}" for part in parts)
     with connection.cursor() as cursor:
-        execute_prepared(cursor, name=name, sql=sql, types=types, params=params)
+        execute_prepared(cursor, sql=sql, types=types, params=params)
         row = cursor.fetchone()
     if row is None:
         return None, False

@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,7 +10,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Model
@@ -19,6 +17,7 @@ from django.utils import timezone
 
 from . import steps
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
+from .statements import execute_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +184,7 @@ def session_by_token(token: str) -> CancelSession | None:
     if not TOKEN.match(token):
         return None
     sql, models_and_fields = _session_query(connection.vendor)
-    row = _fetch_by_token(_PREPARED_SESSION_QUERY, sql, token)
+    row = _fetch_by_token(sql, token)
     if row is None:
         return None
     instances: list[Model | None] = []
@@ -212,34 +211,13 @@ def session_by_token(token: str) -> CancelSession | None:
 
 
 # PostgreSQL plans the session's query in several times the time it takes to run it, so each connection
-# prepares it once (a prepared statement lives as long as its connection, whatever its transactions do).
-_PREPARED_SESSION_QUERY = "flows_session_by_token"
-_PREPARED_FIRST_VIEW_QUERY = "flows_first_view_by_token"
-_prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def _fetch_by_token(name: str, sql: str, token: str) -> tuple | None:
-    """The one row `sql` finds for the token, through a statement prepared once per connection as `name`
-    where PostgreSQL and DB_PREPARED_STATEMENTS allow."""
+# prepares it once (execute_prepared).
+def _fetch_by_token(sql: str, token: str) -> tuple | None:
+    """The one row `sql` finds for the token, through a statement prepared once per connection where
+    PostgreSQL and DB_PREPARED_STATEMENTS allow."""
     with connection.cursor() as cursor:
-        execute_prepared(cursor, name=name, sql=sql, types=("text",), params=[token])
+        execute_prepared(cursor, sql=sql, types=("text",), params=[token])
         return cursor.fetchone()
-
-
-def execute_prepared(cursor: Any, *, name: str, sql: str, types: tuple[str, ...], params: list) -> None:
-    """Run `sql` (one %s per parameter, `types` their PostgreSQL types) on `cursor` through a statement
-    prepared once per connection as `name`, where PostgreSQL and DB_PREPARED_STATEMENTS allow; else as it
-    is. For statements each request runs, whose planning costs more than their running."""
-    db = cursor.db
-    if db.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", False):
-        cursor.execute(sql, params)
-        return
-    prepared = _prepared_on.setdefault(db.connection, set())
-    if name not in prepared:
-        numbers = iter(range(1, len(types) + 1))
-        cursor.execute(f"PREPARE {name}({', '.join(types)}) AS " + re.sub("%s", lambda _: f"${next(numbers)}", sql))
-        prepared.add(name)
-    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
 
 
 # Which version of the flow's row this is, however it was written (flow_version): every UPDATE writes a new
@@ -296,11 +274,9 @@ def first_view_state(token: str, *, now: datetime | None = None,
     row = None
     insert = steps.statement_insert(alias=connection.alias, rows="step") if expected_steps else None
     if insert is not None:
-        variant, insert_sql = insert
         try:
             with connection.cursor() as cursor:
-                execute_prepared(cursor, name=f"flows_first_view_step_{variant}",
-                                 sql=_first_view_step_query(insert_sql),
+                execute_prepared(cursor, sql=_first_view_step_query(insert),
                                  types=("timestamptz", "text", "jsonb"), params=[now, token, expected_steps])
                 row = cursor.fetchone()
         except DatabaseError:
@@ -310,7 +286,7 @@ def first_view_state(token: str, *, now: datetime | None = None,
             insert = None
     if insert is None:
         with connection.cursor() as cursor:
-            execute_prepared(cursor, name=_PREPARED_FIRST_VIEW_QUERY, sql=_first_view_query(),
+            execute_prepared(cursor, sql=_first_view_query(),
                              types=("timestamptz", "text"), params=[now, token])
             row = cursor.fetchone()
         row = row and (*row, None, None)

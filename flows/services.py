@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from django.utils.module_loading import import_string
 
 from audiences import facts
 
-from . import cancel_terms, experiments, ids, recording, routing, selectors, signing, steps
+from . import cancel_terms, experiments, ids, recording, routing, selectors, signing, statements, steps
 from .events import event_hand_over, event_payload, event_record, event_record_many, event_unsaved  # noqa: F401
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
 from .snippet_data import OFFER_URL, URL_FIELDS
@@ -84,7 +85,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
     compliance["cancel_effective"] = cancel_terms.cancel_effective(app)
     offer_codes = [] if compliance["offers"] == "none" else offer_codes_for(
         app=app, flow=route.flow, variant=variant, data=data, now=now, offers=content.offers.get(route.flow.pk, []))
-    session = CancelSession.objects.create(
+    session = CancelSession(
         app=app,
         flow=route.flow,
         audience=route.audience,
@@ -102,6 +103,7 @@ def session_start(*, app: App, data: dict) -> CancelSession:
         created_at=now,
         expires_at=now + timedelta(seconds=settings.SESSION_TTL_SECONDS),
     )
+    statements.insert_prepared(session)
     logger.info("session created", extra={"app_id": app.app_id, "session_id": session.public_id,
                                          "flow_id": route.flow.pk})
     return session
@@ -256,11 +258,9 @@ def decision_record(
                             offer_code=offer_code, click=None)
 
 
-@transaction.atomic
 def _decision_record(*, session: CancelSession, kind: str, reason_code: str, feedback: str, offer_code: str,
                      click: steps.Step | None) -> Decision:
-    connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
+    if transaction.get_connection().vendor == "postgresql":
         try:
             plan = decision_plan(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
                                  offer_code=offer_code)
@@ -268,6 +268,15 @@ def _decision_record(*, session: CancelSession, kind: str, reason_code: str, fee
             plan = None  # refused below as before, once the session is known to be open
         if plan is not None:
             return _decision_record_at_once(session=session, plan=plan, click=click)
+    return _decision_record_in_steps(session=session, kind=kind, reason_code=reason_code, feedback=feedback,
+                                     offer_code=offer_code)
+
+
+@transaction.atomic
+def _decision_record_in_steps(*, session: CancelSession, kind: str, reason_code: str, feedback: str,
+                              offer_code: str) -> Decision:
+    """decision_record elsewhere than PostgreSQL, and for a decision refused once the session is known open."""
+    connection = transaction.get_connection()
     # One statement takes the session's row lock and closes it to any other decision: a concurrent one
     # waits for this transaction, then finds the session no longer open (PostgreSQL re-checks the WHERE
     # on the committed row) and returns the decision recorded here.
@@ -298,29 +307,38 @@ def _decision_record(*, session: CancelSession, kind: str, reason_code: str, fee
 
 def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, click: steps.Step | None) -> Decision:
     """decision_record on PostgreSQL: the session closed, the decision, its event (and its click's step)
-    inserted in one statement (flows/recording.py), then the event handed to the channels as event_record
-    does."""
+    inserted in one statement (flows/recording.py), with the channels' rows where they offer them.
+
+    When that is every row the decision writes (no channel writes in `on_event`), the statement is atomic on
+    its own and runs without a transaction around it: committed when it answers, one round trip. Otherwise
+    (or inside a caller's transaction) it runs in a transaction, and the event is handed to the channels
+    after it as event_record does."""
     decision = _decision_new(session=session, plan=plan)
     event = event_unsaved(session=session, type=plan.event_type, decision=decision)
+    connection = transaction.get_connection()
     # The channels' configuration is read under one App version, for their rows in the statement and the
     # hand-over alike.
     with selectors.app_versions_read_once():
-        try:
-            pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
-                                                            decision=decision, event=event, click=click,
-                                                            parts=recording.channel_rows(event))
-        except DatabaseError as exc:
-            if click is None:
-                raise
-            raise _ClickNotWritten from exc  # its transaction is rolled back: decision_record tries without it
-        if pk is None:
-            return _decision_in_force(session)
-        decision.pk = pk
-        decision.bb_click_recorded = click_recorded  # type: ignore[attr-defined]
-        for instance in (decision, event):
-            instance._state.adding, instance._state.db = False, transaction.get_connection().alias
-        session.status = CancelSession.Status.DECIDED
-        event_hand_over(event)
+        parts, complete = recording.channel_rows(event)
+        alone = complete and not connection.in_atomic_block
+        with contextlib.nullcontext() if alone else transaction.atomic():
+            try:
+                pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
+                                                                decision=decision, event=event, click=click,
+                                                                parts=parts)
+            except DatabaseError as exc:
+                if click is None:
+                    raise
+                raise _ClickNotWritten from exc  # rolled back (its transaction, or itself): tried again without it
+            if pk is None:
+                return _decision_in_force(session)
+            decision.pk = pk
+            decision.bb_click_recorded = click_recorded  # type: ignore[attr-defined]
+            for instance in (decision, event):
+                instance._state.adding, instance._state.db = False, connection.alias
+            session.status = CancelSession.Status.DECIDED
+            if not complete:
+                event_hand_over(event)
     _decision_logged(session, event)
     return decision
 

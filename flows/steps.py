@@ -95,8 +95,8 @@ def _in_statement():  # noqa: ANN202
     return _recorder(getattr(settings, "BRIGHTBACK_STEP_STATEMENT", ""))
 
 
-def statement_insert(*, alias: str, rows: str) -> tuple[str, str] | None:
-    """(variant, SQL) of an INSERT … RETURNING id that keeps the steps a caller's own statement (a read, a
+def statement_insert(*, alias: str, rows: str) -> str | None:
+    """The SQL of an INSERT … RETURNING id that keeps the steps a caller's own statement (a read, a
     decision's write) finds in its relation `rows` (columns: session_id, at, kind, source, name, action,
     reason_code, offer_code, controls, status), so that a request's statement and its step are one round
     trip; None where the recorder has none for the connection `alias` (then `record` keeps them)."""

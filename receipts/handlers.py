@@ -13,7 +13,7 @@ def on_event(event: Event) -> None:
     services.receipts_create_for_events(events=[event])
 
 
-def decision_rows(event: Event, *, alias: str) -> recording.Rows | None:
+def decision_rows(event: Event, *, alias: str) -> recording.Rows | object | None:
     """The receipt a decision's event calls for, written by the decision's own statement (flows/recording.py
     finds this beside on_event); on_event then writes nothing for that event."""
     return services.receipt_with_decision(event=event, alias=alias)

@@ -138,12 +138,13 @@ def receipts_create_for_events(*, events: Sequence[Event]) -> list[int]:
     return pks
 
 
-def receipt_with_decision(*, event: Event, alias: str) -> recording.Rows | None:
+def receipt_with_decision(*, event: Event, alias: str) -> recording.Rows | object | None:
     """The receipt of a decision's event (unsaved), for the decision's own statement to write
-    (flows/recording.py): no INSERT of its own. Once written, the event is marked so that on_event writes
-    it not again, and the receipt is woken when the transaction commits."""
+    (flows/recording.py): no INSERT of its own; None when the event calls for none. Once written, the
+    event is marked so that on_event writes it not again, and the receipt is woken when the statement's
+    transaction commits. Receipts kept in another database than the decision's: LATER (on_event writes it)."""
     if alias != router.db_for_write(Receipt):
-        return None
+        return recording.LATER
     receipt = _receipt_for(event)
     if receipt is None:
         return None
@@ -152,7 +153,7 @@ def receipt_with_decision(*, event: Event, alias: str) -> recording.Rows | None:
         setattr(event, WRITTEN_WITH_DECISION, True)
         channel().wake_on_commit(pks)
 
-    return recording.rows_of([receipt], variant="receipt", written=written)
+    return recording.rows_of([receipt], written=written)
 
 
 def _receipt_for(event: Event) -> Receipt | None:

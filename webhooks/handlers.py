@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flows import recording
 from flows.models import Event
 
 from . import services
@@ -10,6 +11,13 @@ from . import services
 def on_event(event: Event) -> None:
     """Called by flows.services.event_record inside the transaction that recorded the event."""
     services.deliveries_create_for_event(event=event)
+
+
+def decision_rows(event: Event, *, alias: str) -> object:
+    """flows/recording.py's question for a decision's event: None when no endpoint wants it (on_event would
+    write nothing, so the decision needs no transaction for this channel), else LATER: on_event writes the
+    deliveries in the decision's transaction."""
+    return recording.LATER if services.deliveries_wanted(event=event) else None
 
 
 def on_events(events: list[Event]) -> None:

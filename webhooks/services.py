@@ -74,6 +74,11 @@ def _active_endpoints(*, app: App) -> list[Endpoint]:
                                       .only("id", "app_id", "event_types")))
 
 
+def deliveries_wanted(*, event: Event) -> bool:
+    """Does an active endpoint of the event's App want it (would deliveries_create_for_event write a row)?"""
+    return any(e.wants(event.type) for e in _active_endpoints(app=event.app))
+
+
 def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One Delivery per active endpoint of the event's App that wants its type, in the caller's
     transaction; the endpoints are woken when (and only if) it commits."""

@@ -84,23 +84,22 @@ def test_the_relaxed_insert_is_prepared_once_per_connection_and_writes_the_same_
         pytest.skip("prepared statements are PostgreSQL's")
     from django.test.utils import CaptureQueriesContext
 
-    from flows import selectors
+    from conftest import prepared_runs
 
     settings.DB_PREPARED_STATEMENTS = True
-    with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE ALL")
-    selectors._prepared_on.pop(connection.connection, None)
     session = a_session()
     now = timezone.now()
     shown = [steps.Step(kind="view", source="page", at=now + timedelta(microseconds=n), name="reasons",
                         controls=("reason:too-expensive", "cancel"), status=200) for n in range(2)]
     with CaptureQueriesContext(connection) as first:
         steps_record(session_pk=session.pk, steps=shown[:1])
+    [ran] = [q["sql"] for q in first]
+    assert "synchronous_commit" in ran and "$1" in ran  # its values sent apart from it
+    (_, runs_before), = prepared_runs(ran)  # prepared by the driver, one statement per connection
     with CaptureQueriesContext(connection) as second:
         steps_record(session_pk=session.pk, steps=shown[1:])
-    assert [q["sql"].split()[0] for q in first] == ["PREPARE", "EXECUTE"]
-    assert "synchronous_commit" in first[0]["sql"]
-    assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
+    assert [q["sql"] for q in second] == [ran]
+    assert prepared_runs(ran) == [(False, runs_before + 1)]
     rows = list(Step.objects.filter(session=session).order_by("at").values_list("at", "kind", "name", "controls",
                                                                                 "status", "action"))
     assert rows == [(step.at, "view", "reasons", ["reason:too-expensive", "cancel"], 200, "") for step in shown]

@@ -128,8 +128,8 @@ def test_a_click_that_lost_the_race_is_not_written_by_the_statement(start):  # n
 
 class FailingStatement:
     @staticmethod
-    def insert(*, alias: str, rows: str) -> tuple[str, str]:
-        return "failing", f"INSERT INTO no_such_table SELECT * FROM {rows} RETURNING 1 AS id"
+    def insert(*, alias: str, rows: str) -> str:
+        return f"INSERT INTO no_such_table SELECT * FROM {rows} RETURNING 1 AS id"
 
     @staticmethod
     def withdraw(*, step_id: int) -> None:

@@ -31,9 +31,8 @@ def session(demo_app, snippet_data):  # noqa: ANN001, ANN201
 
 def _flows_writes(queries: CaptureQueriesContext) -> list[str]:
     """The statements that wrote the session, a decision or an event (the channels' own rows aside)."""
-    tables = ('"flows_cancelsession"', '"flows_decision"', '"flows_event"', "flows_decision_record")
-    return [q["sql"] for q in queries.captured_queries
-            if not q["sql"].startswith("PREPARE") and any(table in q["sql"] for table in tables)]
+    tables = ('"flows_cancelsession"', '"flows_decision"', '"flows_event"')
+    return [q["sql"] for q in queries.captured_queries if any(table in q["sql"] for table in tables)]
 
 
 @postgresql_only
@@ -115,7 +114,7 @@ def decision_rows(event: Event, *, alias: str) -> recording.Rows:
     made = [Step(session_id=0, at=event.created_at, kind="note", source="test", name=event.type[:32],
                  controls=["a", {"b": 1}], status=None),
             Step(session_id=0, at=event.created_at, kind="note", source="test", name="second", status=7)]
-    return recording.rows_of(made, variant="notes",
+    return recording.rows_of(made,
                              written=lambda keys: WRITTEN.append((event.id, keys, [s.pk for s in made])))
 
 
@@ -143,3 +142,78 @@ def test_a_channels_rows_are_written_by_the_decisions_statement(session, setting
     # A decision that decides nothing (the session is no longer open) writes none, and tells nobody.
     assert services.decision_record(session=stale, kind="nevermind").kind == "cancel"
     assert Step.objects.filter(kind="note").count() == 2 and len(WRITTEN) == 1
+
+
+# Channels named otherwise than `on_event` have no `decision_rows` (flows/recording.py): they write in
+# on_event, in the decision's transaction. Each notes what it was handed.
+HANDED: list[tuple[str, str]] = []
+
+
+def writing_on_event(event: Event) -> None:
+    from evidence.models import Step
+
+    HANDED.append(("writing", event.type))
+    if event.data.get("feedback") == "fail":
+        raise RuntimeError("the channel could not write its rows")
+    Step.objects.create(session_id=event.session_id, at=event.created_at, kind="note", source="test",
+                        name="writing", status=None)
+
+
+def _transaction_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if q["sql"] in ("BEGIN", "COMMIT", "ROLLBACK")]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_every_channel_writes_with_its_statement_needs_no_transaction(session, settings):
+    from receipts.models import Receipt
+
+    # The shipped channels, for an App with no endpoint, alert rule or billing connection: webhooks, alerts
+    # and billing write nothing for the decision (their on_event, which refuses to run outside a
+    # transaction, is not called), receipts writes its receipt with the statement.
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["webhooks.handlers.on_event", "billing.handlers.on_event",
+                                          "alerts.handlers.on_event", "receipts.handlers.on_event"]
+    recording._providers.cache_clear()
+    with CaptureQueriesContext(connection) as queries:
+        decision = services.decision_record(session=session, kind="cancel", reason_code="too-expensive")
+    assert _transaction_statements(queries) == [] and len(_flows_writes(queries)) == 1  # committed as it ran
+    [event] = Event.objects.filter(session_id=session.pk)
+    assert Decision.objects.get(in_force_for=session) == decision
+    assert list(Receipt.objects.filter(event=event).values_list("kind", flat=True)) == ["cancel"]
+    # The same decision again writes nothing and answers the first.
+    assert services.decision_record(session=session, kind="nevermind") == decision
+    assert Event.objects.filter(session_id=session.pk).count() == 1
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_channel_writing_in_on_event_gets_the_decision_in_one_transaction(demo_app, snippet_data, settings):
+    from evidence.models import Step
+
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["flows.tests.test_decision_writes.writing_on_event",
+                                          "receipts.handlers.on_event"]
+    recording._providers.cache_clear()
+
+    def started(email: str) -> CancelSession:
+        response = Client().post("/precancel", data=json.dumps(snippet_data(email=email)),
+                                 content_type="application/json")
+        found = selectors.session_by_token(response.json()["url"].rsplit("/", 1)[1])
+        assert found is not None
+        return found
+
+    failing = started("failing@example.com")
+    with pytest.raises(RuntimeError, match="could not write"):
+        services.decision_record(session=failing, kind="cancel", feedback="fail")
+    # The channel failed after the statement: nothing of the decision stays, its receipt neither.
+    assert not Decision.objects.filter(session=failing).exists() and not Event.objects.filter(session=failing)
+    failing.refresh_from_db()
+    assert failing.status == "open"
+
+    session = started("deciding@example.com")
+    HANDED.clear()
+    with CaptureQueriesContext(connection) as queries:
+        services.decision_record(session=session, kind="cancel")
+    assert _transaction_statements(queries) == ["BEGIN", "COMMIT"]
+    assert HANDED == [("writing", "session.canceled")]
+    assert Step.objects.filter(session=session, kind="note", name="writing").count() == 1
+    assert Event.objects.filter(session=session).count() == 1

@@ -109,20 +109,20 @@ def test_the_page_query_is_prepared_once_per_connection_and_answers_as_the_plain
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from conftest import need
+    from conftest import need, prepared_runs
 
     need(connection.vendor == "postgresql", "prepared statements are PostgreSQL's")
     response = client.post("/precancel", data=json.dumps(snippet_data()), content_type="application/json")
     token = response.json()["url"].rsplit("/", 1)[1]
-    selectors._prepared_on.pop(connection.connection, None)
-    with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE ALL")
     with CaptureQueriesContext(connection) as first:
         prepared = selectors.session_by_token(token)
+    [ran] = [q["sql"] for q in first]
+    assert "$1" in ran and token not in ran  # the token sent apart from the statement
+    (_, runs_before), = prepared_runs(ran)  # prepared by the driver, one statement per connection
     with CaptureQueriesContext(connection) as second:
         assert selectors.session_by_token(token).pk == prepared.pk
-    assert [q["sql"].split()[0] for q in first] == ["PREPARE", "EXECUTE"]
-    assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
+    assert [q["sql"] for q in second] == [ran]
+    assert prepared_runs(ran) == [(False, runs_before + 1)]
 
     settings.DB_PREPARED_STATEMENTS = False  # behind a pooler
     with CaptureQueriesContext(connection) as plain_queries:
