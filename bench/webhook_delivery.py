@@ -117,11 +117,15 @@ class Worker:
         self.hostname = f"bench-{os.getpid()}@{socket.gethostname()}"
 
     def start(self) -> None:
+        from django.conf import settings
+
         with open(self.log, "ab") as log:
+            # Every queue, as `make run` does: webhooks.deliver is routed to `webhooks`, not the default.
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "brightback_site", "worker", "--loglevel", "WARNING",
-                 "--pool", self.pool, "--concurrency", str(self.concurrency), "--without-gossip",
-                 "--without-mingle", "--without-heartbeat", "--hostname", self.hostname],
+                 "--pool", self.pool, "--concurrency", str(self.concurrency), "--queues",
+                 ",".join(settings.WORKER_QUEUES), "--without-gossip", "--without-mingle", "--without-heartbeat",
+                 "--hostname", self.hostname],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         # At WARNING the worker does not log "ready": ask it over the broker instead.
