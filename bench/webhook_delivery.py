@@ -3,9 +3,10 @@ worker on PostgreSQL and Redis, next to a bare `requests.Session` loop POSTing t
 
     eval "$(.venv/bin/python -m brightback_site.probe)"; .venv/bin/python bench/webhook_delivery.py
 
-It creates its own database (`bench_webhooks`, dropped afterwards) on the DATABASE_URL server and uses
-Redis DB 13 of the REDIS_URL server (flushed), so it never touches the tests' data. The receiver runs
-in its own process and verifies every delivery with `standardwebhooks`, as a customer's would.
+It creates its own database (BENCH_DB, default `bench_webhooks`, dropped afterwards) on the DATABASE_URL
+server and starts its own `redis-server` on a free port (stopped afterwards), so it never touches the
+tests' data or anyone else's Redis. The receiver runs in its own process and verifies every delivery with
+`standardwebhooks`, as a customer's would.
 
 Phases:
 1. latency: N decisions recorded one after another at a steady rate while the worker runs; latency is
@@ -21,6 +22,7 @@ import argparse
 import multiprocessing
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -36,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _results import record, row  # noqa: E402
+from hot_path import free_port, start_redis  # noqa: E402
 
-BENCH_DB = "bench_webhooks"
-BENCH_REDIS_DB = 13
+BENCH_DB = os.environ.get("BENCH_DB", "bench_webhooks")
 
 
 # --- the receiver, in its own process ----------------------------------------------------------
@@ -115,11 +117,15 @@ class Worker:
         self.hostname = f"bench-{os.getpid()}@{socket.gethostname()}"
 
     def start(self) -> None:
+        from django.conf import settings
+
         with open(self.log, "ab") as log:
+            # Every queue, as `make run` does: webhooks.deliver is routed to `webhooks`, not the default.
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "brightback_site", "worker", "--loglevel", "WARNING",
-                 "--pool", self.pool, "--concurrency", str(self.concurrency), "--without-gossip",
-                 "--without-mingle", "--without-heartbeat", "--hostname", self.hostname],
+                 "--pool", self.pool, "--concurrency", str(self.concurrency), "--queues",
+                 ",".join(settings.WORKER_QUEUES), "--without-gossip", "--without-mingle", "--without-heartbeat",
+                 "--hostname", self.hostname],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         # At WARNING the worker does not log "ready": ask it over the broker instead.
@@ -146,10 +152,16 @@ def _with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
 
 
-def prepare_environment() -> tuple[str, str]:
-    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
-        print("bench/webhook_delivery.py: needs PostgreSQL and Redis (DATABASE_URL and REDIS_URL); skipped.")
+def prepare_environment(*, redis_port: int) -> tuple[str, str]:
+    """The bench's own database, created empty, and the environment pointing at it and at the bench's own
+    Redis on `redis_port` (started by the caller). Exits (skipped) before creating anything when
+    PostgreSQL or redis-server is missing."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        print("bench/webhook_delivery.py: needs PostgreSQL (DATABASE_URL); skipped.")
+        raise SystemExit(0)
+    if not shutil.which("redis-server"):
+        print("bench/webhook_delivery.py: needs redis-server (apt-get install redis-server); skipped.")
         raise SystemExit(0)
     import psycopg
 
@@ -158,9 +170,8 @@ def prepare_environment() -> tuple[str, str]:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
     bench_db_url = _with_path(database_url, f"/{BENCH_DB}")
-    bench_redis_url = _with_path(redis_url, f"/{BENCH_REDIS_DB}")
     os.environ.update({
-        "DATABASE_URL": bench_db_url, "REDIS_URL": bench_redis_url,
+        "DATABASE_URL": bench_db_url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "DJANGO_SETTINGS_MODULE": "brightback_site.settings",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
         "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or _fernet_key(),
@@ -194,11 +205,12 @@ def main() -> None:
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
     args = parser.parse_args()
 
-    _, admin_url = prepare_environment()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    redis_port = free_port()
+    _, admin_url = prepare_environment(redis_port=redis_port)
     import django
 
     django.setup()
-    import redis
     import requests
     from django.core.management import call_command
 
@@ -208,12 +220,13 @@ def main() -> None:
     from webhooks import services, signing
     from webhooks.models import Delivery, Endpoint
 
+    redis_server = None
     worker = None
     receiver = None
     try:
+        redis_server = start_redis(port=redis_port, workdir=workdir)
         call_command("migrate", verbosity=0)
         call_command("demo_setup", stdout=open(os.devnull, "w"))  # noqa: SIM115
-        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
         app = App.objects.get(app_id="demo")
         secret = signing.secret_new()
         receiver = ReceiverProcess(secret)
@@ -308,6 +321,10 @@ def main() -> None:
             worker.stop()
         if receiver is not None:
             receiver.stop()
+        if redis_server is not None:
+            redis_server.kill()
+            redis_server.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
         drop_database(admin_url)
 
 

@@ -8,7 +8,6 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -26,19 +25,9 @@ def months_ahead(months: int) -> datetime:
     return add_months(datetime.now(UTC), months)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ChargebeeFake]:
-    fake = ChargebeeFake()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
 @pytest.fixture
-def fake(server: ChargebeeFake) -> ChargebeeFake:
-    server.reset()
-    return server
+def fake(chargebee_fake: ChargebeeFake) -> ChargebeeFake:
+    return chargebee_fake  # conftest.py: the module's local Chargebee, reset
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,19 +21,9 @@ from billing.testing.paddle_server import PaddleFake
 pytestmark = pytest.mark.billing
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PaddleFake]:
-    fake = PaddleFake()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
 @pytest.fixture
-def fake(server: PaddleFake) -> PaddleFake:
-    server.reset()
-    return server
+def fake(paddle_fake: PaddleFake) -> PaddleFake:
+    return paddle_fake  # conftest.py: the module's local Paddle, reset
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,19 +21,9 @@ def months_ahead(months: int) -> datetime:
     return add_months(datetime.now(UTC), months)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RecurlyFake]:
-    fake = RecurlyFake()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
 @pytest.fixture
-def fake(server: RecurlyFake) -> RecurlyFake:
-    server.reset()
-    return server
+def fake(recurly_fake: RecurlyFake) -> RecurlyFake:
+    return recurly_fake  # conftest.py: the module's local Recurly, reset
 
 
 def send(fake: RecurlyFake, method: str, path: str, body: dict | None = None, *, key: str | None = None,

@@ -6,7 +6,6 @@ which replays a key's first answer and refuses its reuse with other parameters, 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -21,19 +20,9 @@ from flows.snippet_data import clean_snippet_data
 pytestmark = pytest.mark.billing
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StripeFake]:
-    fake = StripeFake()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
 @pytest.fixture
-def fake(server: StripeFake) -> StripeFake:
-    server.reset()
-    return server
+def fake(stripe_fake: StripeFake) -> StripeFake:
+    return stripe_fake  # conftest.py: the module's local Stripe, reset
 
 
 def run(action: BillingAction) -> BillingAction:

@@ -4,7 +4,6 @@ the raw requests below stand for a caller that breaks Stripe's API description."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,19 +22,9 @@ def months_ahead(months: int) -> datetime:
     return add_months(datetime.now(UTC), months)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StripeFake]:
-    fake = StripeFake()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
 @pytest.fixture
-def fake(server: StripeFake) -> StripeFake:
-    server.reset()
-    return server
+def fake(stripe_fake: StripeFake) -> StripeFake:
+    return stripe_fake  # conftest.py: the module's local Stripe, reset
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,19 +24,9 @@ pytestmark = pytest.mark.billing
 ID = re.compile(r"(?<![A-Za-z0-9])([a-z]+(?:_sched)?)_[A-Za-z0-9]{14,24}(?![A-Za-z0-9])")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StripeFake]:
-    fake = StripeFake()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
 @pytest.fixture
-def fake(server: StripeFake) -> StripeFake:
-    server.reset()
-    return server
+def fake(stripe_fake: StripeFake) -> StripeFake:
+    return stripe_fake  # conftest.py: the module's local Stripe, reset
 
 
 def client(fake: StripeFake) -> stripe.StripeClient:
