@@ -327,8 +327,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-hot-path-"))
     redis_port = free_port()
+    admin_url = prepare_environment(reuse=args.reuse_database, redis_port=redis_port)  # exits when skipped
     redis_server = start_redis(port=redis_port, workdir=workdir)
-    admin_url = prepare_environment(reuse=args.reuse_database, redis_port=redis_port)
     import django
 
     django.setup()

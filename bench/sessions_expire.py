@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -23,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _results import record, row  # noqa: E402
+from hot_path import free_port, start_redis  # noqa: E402
 
-BENCH_DB = "bench_sessions_expire"
+BENCH_DB = os.environ.get("BENCH_DB", "bench_sessions_expire")
 
 
 def _fernet_key() -> str:
@@ -48,8 +50,13 @@ def main() -> None:
     if not database_url.startswith(("postgres://", "postgresql://")):
         print("bench/sessions_expire.py: needs PostgreSQL (DATABASE_URL); skipped.")
         raise SystemExit(0)
+    if not shutil.which("redis-server"):
+        print("bench/sessions_expire.py: needs redis-server (apt-get install redis-server); skipped.")
+        raise SystemExit(0)
     import psycopg
 
+    workdir = Path(tempfile.mkdtemp(prefix="bench-expire-"))
+    redis_port = free_port()
     admin_url = _with_path(database_url, "/postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
@@ -60,8 +67,8 @@ def main() -> None:
         "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS") or _fernet_key(), "DEBUG": "0",
         "LOG_LEVEL": "WARNING", "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "BRIGHTBACK_VAR_DIR": tempfile.mkdtemp(prefix="bench-var-"),
-        # Publishing wake-ups goes to a broker nobody reads: point it at a Redis DB of its own.
-        "REDIS_URL": _with_path(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", "/11"),
+        # Publishing wake-ups goes to a broker nobody reads: a Redis of the bench's own.
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
     })
     import django
 
@@ -75,6 +82,7 @@ def main() -> None:
     from flows.snippet_data import clean_snippet_data
     from webhooks.models import Delivery, Endpoint
 
+    redis_server = start_redis(port=redis_port, workdir=workdir)
     try:
         call_command("migrate", verbosity=0)
         call_command("demo_setup", stdout=open(os.devnull, "w"))  # noqa: SIM115
@@ -104,6 +112,9 @@ def main() -> None:
         connections.close_all()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        redis_server.kill()
+        redis_server.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
