@@ -40,7 +40,7 @@ def event_payload(*, event_id: str, session: CancelSession, decision: Decision |
     return data
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=8)
 def _handlers(paths: tuple[str, ...]) -> list[tuple[Callable[[Event], object], Callable[[list[Event]], object] | None]]:
     """Each channel's `on_event`, and its module's `on_events` when the handler is named `on_event` and
     the module has one (the batch form; see event_record_many)."""
@@ -84,10 +84,11 @@ def event_unsaved(*, session: CancelSession, type: str, decision: Decision | Non
     return event
 
 
-def event_hand_over(event: Event) -> None:
-    """Hand a written event to every channel (event_record's docstring), in its transaction."""
+def event_hand_over(event: Event, *, paths: Sequence[str] | None = None) -> None:
+    """Hand a written event to every channel (event_record's docstring), or to those `paths` name (a
+    decision's: the others wrote with it), in its transaction."""
     with selectors.app_versions_read_once():  # each channel reads its configuration under one App version
-        for handler, _many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+        for handler, _many in _handlers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS if paths is None else paths)):
             handler(event)
 
 

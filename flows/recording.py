@@ -23,10 +23,10 @@ named `on_event` may have a sibling `decision_rows(event, *, alias)` in its modu
 - None: the channel writes nothing for this event;
 - LATER: its `on_event` writes the rows, in the decision's transaction, as for any event (rows the statement
   cannot carry, or another database's).
-When every channel answers Rows or None, the statement is the decision's whole write: atomic on its own, it
-needs no transaction around it (two round trips fewer: BEGIN and COMMIT), and no `on_event` is called for the
-event. Otherwise the statement runs in a transaction, and every channel's `on_event` gets the event after it
-(one whose rows the statement wrote leaves them alone). flows never imports a channel: it runs what settings name.
+Only the channels that answered LATER (or have no `decision_rows`) get the event in `on_event`. When none
+did, the statement is the decision's whole write: atomic on its own, it needs no transaction around it (two
+round trips fewer: BEGIN and COMMIT). Otherwise the statement runs in a transaction and those channels get
+the event after it, in it. flows never imports a channel: it runs what settings name.
 """
 
 from __future__ import annotations
@@ -95,10 +95,12 @@ def _providers(paths: tuple[str, ...]) -> list[Callable[..., Rows | _Later | Non
 
 
 def rows_of(instances: Sequence[Model], *, written: Callable[[list[Any]], None],
-            session: str = "session") -> Rows:
+            session: str | None = "session") -> Rows:
     """Rows writing `instances` (unsaved, all of one model, their keys given by the database) with the
     decision: every concrete column from the instance but the `session` foreign key's, which is the closed
-    session's. The instances are marked saved, with their keys, before `written` gets the keys."""
+    session's (a model without one, session=None: every column from the instance, written all the same
+    only when the session was open). The instances are marked saved, with their keys, before `written`
+    gets the keys."""
     model = type(instances[0])
     sql, types = _part(model, len(instances), session)
     fields = _part_fields(model, session)
@@ -116,40 +118,44 @@ def rows_of(instances: Sequence[Model], *, written: Callable[[list[Any]], None],
     return Rows(sql=sql, types=types, params=params, written=saved)
 
 
-def _part_fields(model: type[Model], session: str) -> list[Field]:
-    key = model._meta.get_field(session)
+def _part_fields(model: type[Model], session: str | None) -> list[Field]:
+    key = model._meta.get_field(session) if session is not None else None
     return [f for f in model._meta.concrete_fields if not f.primary_key and f is not key]
 
 
 @lru_cache(maxsize=16)
-def _part(model: type[Model], count: int, session: str) -> tuple[str, tuple[str, ...]]:
+def _part(model: type[Model], count: int, session: str | None) -> tuple[str, tuple[str, ...]]:
     quote = connection.ops.quote_name
-    key = model._meta.get_field(session)
-    assert isinstance(key, Field) and key.column
+    keys: list[Field] = []
+    if session is not None:
+        key = model._meta.get_field(session)
+        assert isinstance(key, Field) and key.column
+        keys = [key]
     fields = _part_fields(model, session)
     types = tuple(str(f.db_type(connection)) for f in fields)
     # Cast, so that the statement reads the same prepared or not (a NULL's type, a UNION's); to the type
     # without its length, which a cast would cut to (the column's own check applies as it would).
-    row = ", ".join([f"{CLOSED}.{quote(CLOSED_SESSION_KEY)}",
+    row = ", ".join([*(f"{CLOSED}.{quote(CLOSED_SESSION_KEY)}" for _ in keys),
                      *(f"%s::{kind.split('(')[0]}" for kind in types)])
-    columns = ", ".join(quote(str(f.column)) for f in [key, *fields])
+    columns = ", ".join(quote(str(f.column)) for f in [*keys, *fields])
     select = " UNION ALL ".join([f"SELECT {row} FROM {CLOSED}"] * count)
     assert model._meta.pk is not None
     return (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) {select} "
             f"RETURNING {quote(str(model._meta.pk.column))}"), types * count
 
 
-def channel_rows(event: Event) -> tuple[list[Rows], bool]:
-    """What the channels (settings.BRIGHTBACK_EVENT_HANDLERS) write with the decision of `event`, and whether
-    that is all they write for it (no channel without `decision_rows`, none answering LATER)."""
-    found, complete = [], True
-    for provider in _providers(tuple(settings.BRIGHTBACK_EVENT_HANDLERS)):
+def channel_rows(event: Event) -> tuple[list[Rows], list[str]]:
+    """What the channels (settings.BRIGHTBACK_EVENT_HANDLERS) write with the decision of `event`, and the
+    handlers that write in `on_event` instead (those without `decision_rows`, or answering LATER)."""
+    found, later = [], []
+    paths = tuple(settings.BRIGHTBACK_EVENT_HANDLERS)
+    for path, provider in zip(paths, _providers(paths), strict=True):
         rows = provider(event, alias=connection.alias) if provider is not None else LATER
         if isinstance(rows, Rows):
             found.append(rows)
         elif rows is not None:
-            complete = False
-    return found, complete
+            later.append(path)
+    return found, later
 
 
 # Set from the session the statement closes, not from a parameter.

@@ -311,16 +311,16 @@ def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, clic
 
     When that is every row the decision writes (no channel writes in `on_event`), the statement is atomic on
     its own and runs without a transaction around it: committed when it answers, one round trip. Otherwise
-    (or inside a caller's transaction) it runs in a transaction, and the event is handed to the channels
-    after it as event_record does."""
+    (or inside a caller's transaction) it runs in a transaction, and the event is handed after it to the
+    channels that write in `on_event`, as event_record does."""
     decision = _decision_new(session=session, plan=plan)
     event = event_unsaved(session=session, type=plan.event_type, decision=decision)
     connection = transaction.get_connection()
     # The channels' configuration is read under one App version, for their rows in the statement and the
     # hand-over alike.
     with selectors.app_versions_read_once():
-        parts, complete = recording.channel_rows(event)
-        alone = complete and not connection.in_atomic_block
+        parts, later = recording.channel_rows(event)
+        alone = not later and not connection.in_atomic_block
         with contextlib.nullcontext() if alone else transaction.atomic():
             try:
                 pk, click_recorded = recording.close_and_record(session_pk=session.pk, now=timezone.now(),
@@ -337,8 +337,8 @@ def _decision_record_at_once(*, session: CancelSession, plan: DecisionPlan, clic
             for instance in (decision, event):
                 instance._state.adding, instance._state.db = False, connection.alias
             session.status = CancelSession.Status.DECIDED
-            if not complete:
-                event_hand_over(event)
+            if later:
+                event_hand_over(event, paths=later)
     _decision_logged(session, event)
     return decision
 

@@ -120,17 +120,12 @@ def wanted(*, session: CancelSession, prefs: ReceiptSettings) -> str | None:
     return address if rules.get("receipt", True) is not False else None
 
 
-# Set on an event whose receipt its decision's own statement wrote (receipt_with_decision).
-WRITTEN_WITH_DECISION = "bb_receipt_written"
-
-
 def receipts_create_for_events(*, events: Sequence[Event]) -> list[int]:
     """One Receipt per event that calls for one, in the caller's transaction (the event's); each is woken
-    when (and only if) it commits. An event whose decision's statement wrote its receipt gets none again."""
+    when (and only if) it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("receipts must be written in the transaction of their event")
-    rows = [row for event in events if not getattr(event, WRITTEN_WITH_DECISION, False)
-            and (row := _receipt_for(event)) is not None]
+    rows = [row for event in events if (row := _receipt_for(event)) is not None]
     if not rows:
         return []
     pks = outbox.insert(rows)
@@ -140,20 +135,16 @@ def receipts_create_for_events(*, events: Sequence[Event]) -> list[int]:
 
 def receipt_with_decision(*, event: Event, alias: str) -> recording.Rows | object | None:
     """The receipt of a decision's event (unsaved), for the decision's own statement to write
-    (flows/recording.py): no INSERT of its own; None when the event calls for none. Once written, the
-    event is marked so that on_event writes it not again, and the receipt is woken when the statement's
-    transaction commits. Receipts kept in another database than the decision's: LATER (on_event writes it)."""
+    (flows/recording.py): no INSERT of its own, and no on_event for that event; None when the event calls
+    for none. The receipt is woken when the statement's transaction commits. Receipts kept in another
+    database than the decision's: LATER (on_event writes it)."""
     if alias != router.db_for_write(Receipt):
         return recording.LATER
     receipt = _receipt_for(event)
     if receipt is None:
         return None
 
-    def written(pks: list[Any]) -> None:
-        setattr(event, WRITTEN_WITH_DECISION, True)
-        channel().wake_on_commit(pks)
-
-    return recording.rows_of([receipt], written=written)
+    return recording.rows_of([receipt], written=channel().wake_on_commit)
 
 
 def _receipt_for(event: Event) -> Receipt | None:

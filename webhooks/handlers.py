@@ -13,11 +13,10 @@ def on_event(event: Event) -> None:
     services.deliveries_create_for_event(event=event)
 
 
-def decision_rows(event: Event, *, alias: str) -> object:
-    """flows/recording.py's question for a decision's event: None when no endpoint wants it (on_event would
-    write nothing, so the decision needs no transaction for this channel), else LATER: on_event writes the
-    deliveries in the decision's transaction."""
-    return recording.LATER if services.deliveries_wanted(event=event) else None
+def decision_rows(event: Event, *, alias: str) -> recording.Rows | object | None:
+    """A decision's deliveries, written by the decision's own statement (flows/recording.py finds this
+    beside on_event); on_event is then not called for that event."""
+    return services.deliveries_with_decision(event=event, alias=alias)
 
 
 def on_events(events: list[Event]) -> None:

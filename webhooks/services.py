@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from brightback_site import outbox
-from flows import ids
+from flows import ids, recording
 from flows.models import App, Event
 from flows.selectors import app_part
 
@@ -74,11 +74,6 @@ def _active_endpoints(*, app: App) -> list[Endpoint]:
                                       .only("id", "app_id", "event_types")))
 
 
-def deliveries_wanted(*, event: Event) -> bool:
-    """Does an active endpoint of the event's App want it (would deliveries_create_for_event write a row)?"""
-    return any(e.wants(event.type) for e in _active_endpoints(app=event.app))
-
-
 def deliveries_create_for_event(*, event: Event) -> list[int]:
     """One Delivery per active endpoint of the event's App that wants its type, in the caller's
     transaction; the endpoints are woken when (and only if) it commits."""
@@ -90,20 +85,36 @@ def deliveries_create_for_events(*, events: Sequence[Event]) -> list[int]:
     App's endpoints as kept in memory, every Delivery in one INSERT, each endpoint woken once on commit."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("deliveries must be written in the transaction of their event")
-    rows: list[Delivery] = []
-    for event in events:
-        wanting = [e for e in _active_endpoints(app=event.app) if e.wants(event.type)]
-        if not wanting:
-            continue
-        payload = webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
-        rows.extend(Delivery(endpoint=endpoint, event=event, message_id=event.id, event_type=event.type,
-                             payload=payload, next_attempt_at=event.created_at, created_at=event.created_at)
-                    for endpoint in wanting)
+    rows = [row for event in events for row in _deliveries_for(event)]
     if not rows:
         return []
     keys = outbox.insert(rows)
     transaction.on_commit(partial(endpoints_wake, sorted({row.endpoint_id for row in rows})))
     return keys
+
+
+def _deliveries_for(event: Event) -> list[Delivery]:
+    """The event's deliveries (unsaved): one per active endpoint of its App that wants its type."""
+    wanting = [e for e in _active_endpoints(app=event.app) if e.wants(event.type)]
+    if not wanting:
+        return []
+    payload = webhook_body(event_type=event.type, created_at=event.created_at, data=event.data)
+    return [Delivery(endpoint=endpoint, event=event, message_id=event.id, event_type=event.type, payload=payload,
+                     next_attempt_at=event.created_at, created_at=event.created_at) for endpoint in wanting]
+
+
+def deliveries_with_decision(*, event: Event, alias: str) -> recording.Rows | object | None:
+    """The deliveries of a decision's event (unsaved), for the decision's own statement to write
+    (flows/recording.py), their endpoints woken when it commits; None when no endpoint wants the event.
+    Deliveries kept in another database than the decision's: LATER (on_event writes them)."""
+    if alias != router.db_for_write(Delivery):
+        return recording.LATER
+    rows = _deliveries_for(event)
+    if not rows:
+        return None
+    woken = sorted({row.endpoint_id for row in rows})
+    return recording.rows_of(rows, session=None,
+                             written=lambda keys: transaction.on_commit(partial(endpoints_wake, woken)))
 
 
 def endpoints_wake(endpoint_ids: list[int], *, force: bool = False, countdown: float | None = None) -> int:

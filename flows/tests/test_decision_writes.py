@@ -217,3 +217,37 @@ def test_a_channel_writing_in_on_event_gets_the_decision_in_one_transaction(demo
     assert HANDED == [("writing", "session.canceled")]
     assert Step.objects.filter(session=session, kind="note", name="writing").count() == 1
     assert Event.objects.filter(session=session).count() == 1
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_decisions_webhook_deliveries_are_written_by_its_statement_once(session, settings, snippet_data):
+    from webhooks import endpoints
+    from webhooks.models import Delivery, Endpoint
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    endpoint = endpoints.endpoint_create(app=session.app, url="http://127.0.0.1:9/hook")
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["webhooks.handlers.on_event", "receipts.handlers.on_event"]
+    recording._providers.cache_clear()
+    with CaptureQueriesContext(connection) as queries:
+        services.decision_record(session=session, kind="cancel", reason_code="too-expensive")
+    assert _transaction_statements(queries) == [] and len(_flows_writes(queries)) == 1
+    [event] = Event.objects.filter(session_id=session.pk)
+    [delivery] = Delivery.objects.filter(event=event)
+    assert (delivery.endpoint_id, delivery.message_id, delivery.status) == (endpoint.pk, event.id, "pending")
+    assert delivery.payload["type"] == "session.canceled" and delivery.payload["data"]["event_id"] == event.id
+    assert Endpoint.objects.get(pk=endpoint.pk).wake_requested  # woken once the statement committed
+
+    # With a channel that writes in on_event: one transaction, the deliveries still written once, by the
+    # statement, and only that channel handed the event.
+    settings.BRIGHTBACK_EVENT_HANDLERS = ["webhooks.handlers.on_event",
+                                          "flows.tests.test_decision_writes.writing_on_event"]
+    recording._providers.cache_clear()
+    response = Client().post("/precancel", data=json.dumps(snippet_data(email="other@example.com")),
+                             content_type="application/json")
+    other = selectors.session_by_token(response.json()["url"].rsplit("/", 1)[1])
+    HANDED.clear()
+    with CaptureQueriesContext(connection) as queries:
+        services.decision_record(session=other, kind="cancel")
+    assert _transaction_statements(queries) == ["BEGIN", "COMMIT"] and HANDED == [("writing", "session.canceled")]
+    assert Delivery.objects.filter(event__session=other).count() == 1
