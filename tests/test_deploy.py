@@ -73,8 +73,11 @@ def test_manage_py_refuses_to_run_in_production_without_encryption_keys_saying_w
     assert "Fernet.generate_key()" in result.stderr  # and how to make one
 
 
-def test_the_web_process_keeps_what_it_built_to_start_out_of_full_collections(tmp_path):
-    code = ("import gc; before = gc.get_freeze_count(); import brightback_site.wsgi; "
+def test_the_web_process_builds_its_views_before_serving_and_keeps_them_out_of_full_collections(tmp_path):
+    code = ("import gc, sys; before = gc.get_freeze_count(); import brightback_site.wsgi; "
+            "from django.urls import get_resolver; "
+            "assert {'brightback_site.urls', 'flows.api', 'flows.views', 'embeds.api'} <= set(sys.modules); "
+            "assert get_resolver()._populated; "
             "print(before, gc.get_freeze_count())")
     env = production_env(tmp_path)
     env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # never reached: importing the app connects to nothing
@@ -82,7 +85,7 @@ def test_the_web_process_keeps_what_it_built_to_start_out_of_full_collections(tm
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     before, after = map(int, result.stdout.split()[-2:])
-    assert before == 0 and after > 10_000  # Django, the settings, the models and URLs: frozen once loaded
+    assert before == 0 and after > 10_000  # Django, the settings, the models, views and URLs: frozen once built
 
 
 @pytest.mark.parametrize("argv", [
