@@ -21,8 +21,7 @@ def decision_rows(event: Event, *, alias: str) -> object:
     """flows/recording.py's question for a decision's event: None when billing does nothing for it (no
     connection, or an event it does not act on: on_event would write nothing, so the decision needs no
     transaction for this channel), else LATER: on_event writes the action in the decision's transaction."""
-    connection, asked = services.actions_planned(event=event)
-    return recording.LATER if connection is not None and asked else None
+    return recording.LATER if services.actions_wanted(event=event) else None
 
 
 def event_billing(event: Event) -> dict | None:

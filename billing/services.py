@@ -27,7 +27,7 @@ from flows.models import App, Decision, Event, Reason
 from flows.selectors import app_part
 
 from .models import BillingAction, BillingConnection
-from .providers import ProviderError, provider_class, provider_for
+from .providers import CANCEL_COMMENT_KEPT, ProviderError, provider_for
 from .providers.base import ActionResult, BillingProvider, CancelReason, Subscription, add_months
 from .targets import ActionImpossible, subscriptions_for
 
@@ -149,8 +149,7 @@ def _cancel_reason(*, event: Event, connection: BillingConnection) -> dict[str, 
         return {}
     category = category or Reason.Category.OTHER
     # The customer's words are copied only for a billing system that keeps them.
-    reason = {"category": category, "comment": comment if provider_class(connection.provider).takes_cancel_comment
-              else ""}
+    reason = {"category": category, "comment": comment if connection.provider in CANCEL_COMMENT_KEPT else ""}
     code = (connection.cancel_reason_codes or {}).get(category)
     if isinstance(code, str) and code:
         reason["code"] = code
@@ -173,6 +172,20 @@ def actions_planned(*, event: Event) -> tuple[BillingConnection | None, list[tup
     if connection is None:
         return None, []
     return connection, action_requests(event=event, connection=connection)
+
+
+def actions_wanted(*, event: Event) -> bool:
+    """Does the event ask anything of billing (would actions_planned plan an action)? Answered from the
+    App's connection and the event alone: a connected App's cancel always asks one, an accepted offer one
+    when billing carries its kind out, a save its reactivate when the subscription is known."""
+    if event.type not in (Event.Type.SESSION_CANCELED, *SAVE_EVENTS) or app_connection(app=event.app) is None:
+        return False
+    if event.type == Event.Type.SESSION_CANCELED:
+        return True
+    offer = event.data.get("offer") or {}
+    if event.type == Event.Type.OFFER_ACCEPTED and offer.get("type") in OFFER_ACTIONS:
+        return True
+    return any(_target(event).values())
 
 
 def action_planned(*, event: Event) -> tuple[BillingConnection, str, dict] | None:

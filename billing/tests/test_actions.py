@@ -501,3 +501,9 @@ def test_one_wake_up_carries_out_every_due_action(connect, decide, fake_billing)
     assert sorted(pk for pk, _ in done.results) == sorted(a.pk for a in actions)
     assert set(BillingAction.objects.values_list("status", flat=True)) == {BillingAction.Status.SUCCEEDED}
     assert [fake_billing.writes(sub) for sub in subs] == [1, 1, 1]
+
+
+def test_which_billing_systems_keep_a_cancels_own_words_is_known_without_importing_them() -> None:
+    from billing.providers import CANCEL_COMMENT_KEPT, PROVIDER_MODULES, provider_class
+
+    assert {slug for slug in PROVIDER_MODULES if provider_class(slug).takes_cancel_comment} == CANCEL_COMMENT_KEPT
