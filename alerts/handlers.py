@@ -14,9 +14,10 @@ def on_event(event: Event) -> None:
 
 
 def decision_rows(event: Event, *, alias: str) -> object:
-    """flows/recording.py's question for a decision's event: None when no alert is due for it (on_event
+    """flows/recording.py's question for a decision's event: None when no alert can be due for it (on_event
     would write nothing, so the decision needs no transaction for this channel), else LATER: on_event writes
-    the deliveries in the decision's transaction."""
+    the deliveries in the decision's transaction (an alert's customer receipt asks whether receipts emails
+    the customer about the decision, which only exists once the statement has run)."""
     return recording.LATER if services.deliveries_wanted(event=event) else None
 
 

@@ -156,16 +156,18 @@ def deliveries_create_for_event(*, event: Event) -> list[int]:
 
 
 def deliveries_wanted(*, event: Event) -> bool:
-    """Would deliveries_create_for_event write a row for this event?"""
-    return bool(_rows_for_event(event))
+    """Might deliveries_create_for_event write a row for this event? Asked before the event's decision is
+    written (flows/recording.py), from the App's rules and settings in memory alone: a customer's receipt
+    counts as wanted without asking whether another channel emails the customer (which reads the decision)."""
+    return bool(_rows_for_event(event, emailed_elsewhere=lambda: False))
 
 
-def _rows_for_event(event: Event) -> list[AlertDelivery]:
+def _rows_for_event(event: Event, *, emailed_elsewhere: Callable[[], bool] | None = None) -> list[AlertDelivery]:
     app = event.app
     rows = []
     for row in _rows_for(prefs_of=partial(_saved_settings, app=app), event_type=event.type,
                          data=event.data, is_test_session=bool(event.data.get("test")), rules=_rules(app=app),
-                         emailed_elsewhere=partial(_customer_emailed_elsewhere, event)):
+                         emailed_elsewhere=emailed_elsewhere or partial(_customer_emailed_elsewhere, event)):
         row.app_id, row.event, row.event_type, row.data = event.app_id, event, event.type, event.data
         row.occurred_at = row.created_at = row.next_attempt_at = event.created_at
         rows.append(row)
