@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar
 
 from celery import Task
@@ -42,6 +41,8 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .statements import insert_sql, inserted_fields
 
 logger = logging.getLogger(__name__)
 
@@ -407,7 +408,7 @@ def insert(rows: Sequence[Row]) -> list[Any]:
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         return [row.pk for row in model.objects.bulk_create(rows)]
-    fields = _inserted_fields(model)
+    fields = inserted_fields(model)
     keys: list[Any] = []
     for start in range(0, len(rows), INSERT_BATCH):
         batch = rows[start:start + INSERT_BATCH]
@@ -416,25 +417,13 @@ def insert(rows: Sequence[Row]) -> list[Any]:
             row._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
             params += [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
         with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(model, len(batch), connection.ops.quote_name), params)
+            cursor.execute(insert_sql(model, len(batch), connection.ops.quote_name), params)
             written = [key for (key,) in cursor.fetchall()]
         for row, key in zip(batch, written, strict=True):
             row.pk = key
             row._state.adding, row._state.db = False, connection.alias
         keys += written
     return keys
-
-
-def _inserted_fields(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
-
-
-@lru_cache(maxsize=64)
-def _insert_sql(model: type[models.Model], count: int, quote: Callable[[str], str]) -> str:
-    fields = _inserted_fields(model)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
-            f"VALUES {', '.join([row] * count)} RETURNING {quote(str(model._meta.pk.column))}")  # type: ignore[union-attr]
 
 
 def _concrete(model: type[models.Model], name: str) -> models.Field:

@@ -23,11 +23,11 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from brightback_site.statements import execute_prepared
 from flows import services as flow_services
 from flows import steps as flow_steps
 from flows.flow_document import DocumentInvalid, document_export, document_import
 from flows.models import Flow
-from flows.statements import execute_prepared
 
 from .models import FlowVersion, Step
 
@@ -157,7 +157,8 @@ def steps_record(*, session_pk: int, steps: Sequence[flow_steps.Step]) -> None:
     for row in values:
         params += [*row[:8], json.dumps(row[8]), row[9]]
     with connection.cursor() as cursor:
-        # Prepared once per connection (flows.statements.execute_prepared): the page's one write is planned once.
+        # Prepared once per connection (brightback_site.statements.execute_prepared): the page's one write
+        # is planned once.
         execute_prepared(cursor, sql=_relaxed_insert(len(values), quote=connection.ops.quote_name),
                          types=_STEP_CASTS * len(values), params=params)
 

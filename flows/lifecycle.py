@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from . import hooks
 from .events import event_record, event_record_many
 from .models import App, CancelSession, Decision, Event
 
@@ -96,12 +95,6 @@ def _canceled_since(decision: Decision) -> bool:
     return later.exists()
 
 
-@lru_cache(maxsize=8)
-def hooks(paths: tuple[str, ...]) -> list:
-    """The callables settings name by dotted path (the channels' hooks flows asks: flows imports no channel)."""
-    return [import_string(path) for path in paths]
-
-
 def event_billing(event: Event) -> dict | None:
     """What the billing system does about an event, from the first channel named in
     BRIGHTBACK_EVENT_BILLING that knows: {"action", "provider", "status", "error", "subscription_id"},
@@ -109,7 +102,7 @@ def event_billing(event: Event) -> dict | None:
     skipped (a dry run) or failed. For an event not recorded (a test alert's made-up one), what it would
     do. None when no channel does anything about it, or when the one that does fails to say: a message
     about the event goes out without it rather than not at all."""
-    for report in hooks(tuple(settings.BRIGHTBACK_EVENT_BILLING)):
+    for report in hooks.named(tuple(settings.BRIGHTBACK_EVENT_BILLING)):
         try:
             found = report(event)
         except Exception:
@@ -124,7 +117,7 @@ def _still_saved(decision: Decision) -> bool | None:
     """What the channels named in BRIGHTBACK_SAVE_CHECKS know (the billing system: is the customer
     still paying?): False as soon as one says no, True when one says yes, None when none can tell."""
     verdict = None
-    for check in hooks(tuple(settings.BRIGHTBACK_SAVE_CHECKS)):
+    for check in hooks.named(tuple(settings.BRIGHTBACK_SAVE_CHECKS)):
         answer = check(decision)
         if answer is False:
             return False

@@ -2,8 +2,8 @@
 
 Closing the session (the UPDATE that takes its row lock and closes it to any other decision), inserting the
 Decision and inserting its Event are one data-modifying WITH query, prepared once per connection
-(statements.execute_prepared): one round trip where there were three, planned once rather than three times
-per click, and none of the ORM's compiling of three statements on every decision.
+(brightback_site.statements.execute_prepared): one round trip where there were three, planned once rather
+than three times per click, and none of the ORM's compiling of three statements on every decision.
 
 Both INSERTs select their session from the UPDATE's RETURNING, so when the session was not open (a concurrent
 click decided it first, it expired, it was abandoned) the statement writes nothing at all, and the caller
@@ -43,9 +43,10 @@ from django.db import connection
 from django.db.models import Field, Model
 from django.utils.module_loading import import_string
 
+from brightback_site.statements import execute_prepared
+
 from . import steps
 from .models import CancelSession, Decision, Event, Flow
-from .statements import execute_prepared
 
 # What the channels' INSERTs select from: the session the statement closed (one row, none when it was not open).
 CLOSED = "closed"
@@ -68,8 +69,8 @@ class Rows:
     `sql` is an INSERT … RETURNING of one column (the rows' keys) that selects from the relation CLOSED (its
     column CLOSED_SESSION_KEY the session's key), with one %s per parameter, `types` their PostgreSQL types and
     `params` their values. `written(keys)` is called, in the decision's transaction, with the keys of the
-    rows written, only when the decision was (the session was open): the channel marks its event so that its
-    `on_event` does not write them again, and wakes its workers on commit."""
+    rows written, only when the decision was (the session was open): the channel wakes its workers on commit
+    (its `on_event` is not called for that event)."""
 
     sql: str
     types: tuple[str, ...]

@@ -15,9 +15,10 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
+from brightback_site.statements import execute_prepared
+
 from . import steps
 from .models import App, AppAccess, CancelSession, Decision, Event, Flow, Reason, Variant
-from .statements import execute_prepared
 
 logger = logging.getLogger(__name__)
 

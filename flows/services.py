@@ -16,8 +16,9 @@ from django.db.models.functions import Coalesce, Now, NullIf
 from django.utils import timezone
 
 from audiences import facts
+from brightback_site import statements
 
-from . import cancel_terms, experiments, ids, lifecycle, recording, routing, selectors, signing, statements, steps
+from . import cancel_terms, experiments, hooks, ids, recording, routing, selectors, signing, steps
 from .events import event_hand_over, event_payload, event_record, event_record_many, event_unsaved  # noqa: F401
 
 # The lifecycle's writes (run by beat), where callers have always found them.
@@ -378,7 +379,7 @@ def customer_email_promised(*, session: CancelSession, decision: Decision) -> bo
     """Will the customer get an email about this decision? Asked of the channels named in
     BRIGHTBACK_CUSTOMER_EMAILS (dotted paths of `promised(session, decision) -> bool`), so the
     confirmation page promises an email only when one is on its way."""
-    for promised in lifecycle.hooks(tuple(settings.BRIGHTBACK_CUSTOMER_EMAILS)):
+    for promised in hooks.named(tuple(settings.BRIGHTBACK_CUSTOMER_EMAILS)):
         try:
             if promised(session, decision):
                 return True
@@ -408,7 +409,7 @@ def flow_content_published(*, flow_ids: list[int], author: User | None = None, s
     published content differs from its latest version gets a new one, inside the caller's transaction.
     Called after every write of a flow's content (the admin, flow_import, a restore); one that changed
     nothing makes no version."""
-    for record in lifecycle.hooks(tuple(getattr(settings, "BRIGHTBACK_CONTENT_VERSIONS", ()))):
+    for record in hooks.named(tuple(getattr(settings, "BRIGHTBACK_CONTENT_VERSIONS", ()))):
         record(flow_ids=flow_ids, author=author, source=source)
 
 

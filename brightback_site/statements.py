@@ -1,9 +1,11 @@
-"""Statements each request runs, prepared once per connection on PostgreSQL (execute_prepared), and a row
-written by one (insert_prepared)."""
+"""Statements each request runs, prepared once per connection on PostgreSQL (execute_prepared), a row
+written by one (insert_prepared), and the INSERT of a model's rows both it and the outbox write
+(insert_sql)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -70,20 +72,31 @@ def insert_prepared(instance: Model) -> None:
     if connection.vendor != "postgresql":
         instance.save(force_insert=True)
         return
-    fields, sql, types = _insert_of(model, connection.alias)
+    fields = inserted_fields(model)
+    instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
     params = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     with connection.cursor() as cursor:
-        execute_prepared(cursor, sql=sql, types=types, params=params)
+        execute_prepared(cursor, sql=insert_sql(model, 1, connection.ops.quote_name),
+                         types=_inserted_types(model, connection.alias), params=params)
         (instance.pk,) = cursor.fetchone()
     instance._state.adding, instance._state.db = False, connection.alias
 
 
-@lru_cache(maxsize=16)
-def _insert_of(model: type[Model], alias: str) -> tuple[list[Field], str, tuple[str, ...]]:
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+def inserted_fields(model: type[Model]) -> list[Field]:
+    """The columns an INSERT of `model`'s new rows writes: every concrete one but the key the database gives."""
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+@lru_cache(maxsize=64)
+def insert_sql(model: type[Model], count: int, quote: Callable[[str], str]) -> str:
+    """INSERT … VALUES of `count` rows of `model` (inserted_fields, one %s each) RETURNING their keys."""
+    fields = inserted_fields(model)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     assert model._meta.pk is not None
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(str(model._meta.pk.column))}")
-    return fields, sql, tuple(str(f.db_type(connection)) for f in fields)
+    return (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
+            f"VALUES {', '.join([row] * count)} RETURNING {quote(str(model._meta.pk.column))}")
+
+
+@lru_cache(maxsize=16)
+def _inserted_types(model: type[Model], alias: str) -> tuple[str, ...]:
+    return tuple(str(f.db_type(connections[alias])) for f in inserted_fields(model))
