@@ -121,15 +121,22 @@ def _with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
 
 
-def prepare_environment(*, reuse: bool, redis_port: int) -> str:
+def postgres_url_or_skip(script: str, *, tools: tuple[str, ...]) -> str:
+    """DATABASE_URL when it names PostgreSQL and every one of `tools` is installed; else says what `script`
+    needs and exits, skipped (make bench goes on with the next)."""
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
-        print("bench/hot_path.py: needs PostgreSQL (DATABASE_URL); skipped.")
+        print(f"bench/{script}: needs PostgreSQL (DATABASE_URL); skipped.")
         raise SystemExit(0)
-    for tool in ("wrk", "redis-server"):
+    for tool in tools:
         if not shutil.which(tool):
-            print(f"bench/hot_path.py: needs {tool} (apt-get install {tool}); skipped.")
+            print(f"bench/{script}: needs {tool} (apt-get install {tool}); skipped.")
             raise SystemExit(0)
+    return database_url
+
+
+def prepare_environment(*, reuse: bool, redis_port: int) -> str:
+    database_url = postgres_url_or_skip("hot_path.py", tools=("wrk", "redis-server"))
     import psycopg
 
     admin_url = _with_path(database_url, "/postgres")

@@ -17,42 +17,22 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _results import record, row  # noqa: E402
-from hot_path import free_port, start_redis  # noqa: E402
+from hot_path import _fernet_key, _with_path, free_port, postgres_url_or_skip, start_redis  # noqa: E402
 
 BENCH_DB = os.environ.get("BENCH_DB", "bench_sessions_expire")
-
-
-def _fernet_key() -> str:
-    """A bench-only key for the stored secrets (DEBUG is off, so one is required), the same every run so a
-    kept database still reads."""
-    import base64
-    import hashlib
-
-    return base64.urlsafe_b64encode(hashlib.sha256(b"bench-only field encryption key").digest()).decode()
-
-
-def _with_path(url: str, path: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=path))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=5000)
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        print("bench/sessions_expire.py: needs PostgreSQL (DATABASE_URL); skipped.")
-        raise SystemExit(0)
-    if not shutil.which("redis-server"):
-        print("bench/sessions_expire.py: needs redis-server (apt-get install redis-server); skipped.")
-        raise SystemExit(0)
+    database_url = postgres_url_or_skip("sessions_expire.py", tools=("redis-server",))
     import psycopg
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-expire-"))

@@ -31,28 +31,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _results import record, row  # noqa: E402
-from hot_path import free_port, start_redis  # noqa: E402
+from hot_path import _fernet_key, _with_path, free_port, postgres_url_or_skip, start_redis  # noqa: E402
 
 BENCH_DB = os.environ.get("BENCH_DB", "bench_webhooks")
 
 
 # --- the receiver, in its own process ----------------------------------------------------------
-
-def _fernet_key() -> str:
-    """A bench-only key for the stored secrets (DEBUG is off, so one is required), the same every run so a
-    kept database still reads."""
-    import base64
-    import hashlib
-
-    return base64.urlsafe_b64encode(hashlib.sha256(b"bench-only field encryption key").digest()).decode()
-
 
 def _receiver_main(conn, secret: str) -> None:  # noqa: ANN001
     from webhooks.testing import Receiver
@@ -148,21 +138,11 @@ class Worker:
 
 # --- setup ---------------------------------------------------------------------------------------
 
-def _with_path(url: str, path: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=path))
-
-
 def prepare_environment(*, redis_port: int) -> tuple[str, str]:
     """The bench's own database, created empty, and the environment pointing at it and at the bench's own
     Redis on `redis_port` (started by the caller). Exits (skipped) before creating anything when
     PostgreSQL or redis-server is missing."""
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        print("bench/webhook_delivery.py: needs PostgreSQL (DATABASE_URL); skipped.")
-        raise SystemExit(0)
-    if not shutil.which("redis-server"):
-        print("bench/webhook_delivery.py: needs redis-server (apt-get install redis-server); skipped.")
-        raise SystemExit(0)
+    database_url = postgres_url_or_skip("webhook_delivery.py", tools=("redis-server",))
     import psycopg
 
     admin_url = _with_path(database_url, "/postgres")
