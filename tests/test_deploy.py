@@ -88,6 +88,22 @@ def test_the_web_process_builds_its_views_before_serving_and_keeps_them_out_of_f
     assert before == 0 and after > 10_000  # Django, the settings, the models, views and URLs: frozen once built
 
 
+def test_what_a_web_worker_builds_before_serving_names_real_pages_urls_and_templates():
+    # warm() passes over a name that no longer exists (a worker must start all the same): this keeps the
+    # lists true.
+    from django.template.loader import get_template
+    from django.urls import resolve, reverse
+
+    from brightback_site.startup import WARM_PATHS, WARM_TEMPLATES, WARM_URL_NAMES
+
+    for path in WARM_PATHS:
+        resolve(path)
+    for name, args in WARM_URL_NAMES:
+        reverse(name, args=args)
+    for name in WARM_TEMPLATES:
+        get_template(name)
+
+
 @pytest.mark.parametrize("argv", [
     ["-c", "import brightback_site.wsgi"],  # what gunicorn loads
     ["-m", "celery", "-A", "brightback_site", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"],
